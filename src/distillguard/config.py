@@ -1,0 +1,195 @@
+"""One declarative table of settings.
+
+Each setting has a name (units in the name: ``_ms``, ``_rows``, ``_hours``), a
+default, and help text. Values come from, in rising precedence: the defaults
+below, a TOML file (``distillguard.toml`` in the working directory or the path in
+``DISTILLGUARD_CONFIG``), environment variables ``DISTILLGUARD_<NAME>``, and
+explicit overrides from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # storage ----------------------------------------------------------------
+    Setting("db_path", "distillguard.duckdb", "DuckDB warehouse file."),
+    Setting(
+        "text_storage",
+        "store",
+        "Whether raw prompt and response text is stored ('store') or only fingerprints "
+        "('fingerprints-only'). Fingerprints are always computed.",
+        ("store", "fingerprints-only"),
+    ),
+    Setting(
+        "hmac_secret",
+        "",
+        "Deployment secret for keyed hashes of API keys and IPs. Empty: read or create "
+        "the file named by secret_file.",
+    ),
+    Setting(
+        "secret_file",
+        "",
+        "File holding the deployment secret; empty means '<db_path without suffix>.secret'.",
+    ),
+    # ingest -----------------------------------------------------------------
+    Setting("batch_size_rows", 20_000, "Rows per Arrow batch written to the warehouse."),
+    Setting(
+        "max_prompt_chars",
+        200_000,
+        "Prompt and response text longer than this is truncated at rest (fingerprints use the "
+        "full text); the original length stays in prompt_chars/response_chars.",
+    ),
+    Setting(
+        "litellm_account_fields",
+        "user_api_key_org_id,user_api_key_team_id,user_api_key_user_id,user_api_key_hash",
+        "LiteLLM metadata fields tried in order to find the account id.",
+    ),
+    # detection --------------------------------------------------------------
+    Setting("risk_watch_threshold", 0.5, "Risk at or above which an account or cluster is 'watch'."),
+    Setting(
+        "risk_extraction_threshold",
+        0.8,
+        "Risk at or above which an account or cluster is 'extraction'.",
+    ),
+    # intel ------------------------------------------------------------------
+    Setting(
+        "intel_community_key",
+        "",
+        "HMAC key shared inside the sharing community (distinct from hmac_secret).",
+    ),
+    Setting(
+        "intel_min_accounts_for_template",
+        5,
+        "A prompt-template fingerprint is shared only once seen across at least this many accounts.",
+    ),
+    Setting("intel_share_raw_infrastructure", False, "Share raw IP prefixes / ASNs instead of hashes."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class ConfigError(ValueError):
+    """A setting has an unknown name or a value of the wrong type."""
+
+
+@dataclass
+class Config:
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        merged = dict(self.values)
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            merged[name] = _coerce(_setting(name), value)
+        return Config(merged)
+
+
+def _setting(name: str) -> Setting:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ConfigError(f"unknown setting {name!r}") from None
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    default = setting.default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no"}:
+                    raise ValueError(value)
+                value = lowered in {"1", "true", "yes"}
+            value = bool(value)
+        elif isinstance(default, int):
+            value = int(value)
+        elif isinstance(default, float):
+            value = float(value)
+        else:
+            value = str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {setting.name}: {value!r} is not a {type(default).__name__}") from None
+    if setting.choices and value not in setting.choices:
+        raise ConfigError(f"setting {setting.name}: {value!r} is not one of {', '.join(setting.choices)}")
+    return value
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Defaults, then the TOML file, then DISTILLGUARD_* variables, then overrides."""
+    values = {s.name: s.default for s in SETTINGS}
+    file_path = Path(path) if path else Path(os.environ.get("DISTILLGUARD_CONFIG", "distillguard.toml"))
+    if file_path.exists():
+        with file_path.open("rb") as handle:
+            try:
+                data = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{file_path}: {exc}") from None
+        for name, value in data.items():
+            values[name] = _coerce(_setting(name), value)
+    elif path:
+        raise ConfigError(f"{file_path}: no such config file")
+    for setting in SETTINGS:
+        env_value = os.environ.get(f"DISTILLGUARD_{setting.name.upper()}")
+        if env_value is not None:
+            values[setting.name] = _coerce(setting, env_value)
+    return Config(values).with_overrides(**overrides)
+
+
+def secret_path(config: Config) -> Path:
+    if config.secret_file:
+        return Path(config.secret_file)
+    return Path(config.db_path).with_suffix(".secret")
+
+
+def deployment_secret(config: Config, *, announce: bool = True) -> bytes:
+    """The key for hashing API keys and IPs at rest.
+
+    Taken from the setting when given; otherwise read from the secret file, which
+    is created with a fresh random key on first use (mode 0600) and announced on
+    stderr, because losing it makes old hashes unmatchable with new ones.
+    """
+    if config.hmac_secret:
+        return str(config.hmac_secret).encode()
+    path = secret_path(config)
+    if path.exists():
+        return path.read_text().strip().encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    if announce:
+        print(
+            f"distillguard: generated a new hashing secret in {path}; keep it with the database "
+            "(set DISTILLGUARD_HMAC_SECRET to manage it yourself).",
+            file=sys.stderr,
+        )
+    return key.encode()
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(name, default, help) rows for `distillguard config` and the docs."""
+    return [(s.name, repr(s.default), s.help) for s in SETTINGS]

@@ -1,0 +1,65 @@
+"""The engine interface every SQL step runs through.
+
+Detectors and scoring never open connections: they return ``SqlStep`` lists and
+an ``Engine`` runs them. Every statement passes ``Engine.execute``, the one
+choke point that logs it and re-raises failures with the SQL attached.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
+
+log = logging.getLogger("distillguard.sql")
+
+
+@dataclass(frozen=True)
+class SqlStep:
+    """One named step: ``sql`` is a SELECT whose result becomes table ``name``.
+
+    ``materialise=False`` makes it a view (cheap, recomputed on use).
+    """
+
+    name: str
+    sql: str
+    materialise: bool = True
+
+
+class SqlError(RuntimeError):
+    """A statement failed; the message carries the SQL that failed."""
+
+    def __init__(self, sql: str, cause: Exception) -> None:
+        super().__init__(f"{cause}\n--- while running SQL ---\n{sql}")
+        self.sql = sql
+        self.cause = cause
+
+
+class Engine(Protocol):
+    dialect: str
+
+    def register(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
+        """Expose an Arrow table under ``name`` for the following statements."""
+
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> None:
+        """Run a statement for its effect."""
+
+    def to_arrow(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
+        """Run a query and return its result as Arrow."""
+
+    def exists(self, name: str) -> bool:
+        """Whether a table or view of that name exists."""
+
+    def drop(self, name: str) -> None:
+        """Drop a table or view if it exists."""
+
+
+def run_steps(engine: Engine, steps: Sequence[SqlStep]) -> None:
+    """Materialise each step in order; later steps may read earlier ones by name."""
+    for step in steps:
+        kind = "TABLE" if step.materialise else "VIEW"
+        engine.drop(step.name)
+        engine.execute(f"CREATE {kind} {step.name} AS {step.sql}")

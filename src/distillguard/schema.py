@@ -1,0 +1,244 @@
+"""Arrow schemas of every table distillguard reads or writes.
+
+This is the one place column names are defined. Adapters build rows against
+``EVENTS``; detectors write ``PROMPT_SIGNALS`` / ``ACCOUNT_SCORES`` / ``CLUSTERS`` /
+``CAMPAIGNS``; the decision service and intel exchange read them. Everything
+else refers to these names instead of spelling strings of its own.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Fingerprint layout shared by ingest, detectors, serve and intel.
+MINHASH_PERMUTATIONS = 64
+
+_TS = pa.timestamp("us", tz="UTC")
+_ATTRS = pa.map_(pa.string(), pa.string())
+
+# --------------------------------------------------------------------------- events
+# One row per API call, whatever log format it came from.
+EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("source_format", pa.string(), nullable=False),
+        pa.field("ts_start", _TS, nullable=False),
+        pa.field("ts_end", _TS),
+        pa.field("latency_ms", pa.float64()),
+        # identity -----------------------------------------------------------
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("project_id", pa.string()),
+        pa.field("api_key_hash", pa.string()),  # keyed HMAC, never the raw key
+        pa.field("end_user_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        # network ------------------------------------------------------------
+        pa.field("client_ip_hash", pa.string()),  # keyed HMAC of the full address
+        pa.field("ip_prefix_hash", pa.string()),  # keyed HMAC of the /24 (v4) or /48 (v6)
+        pa.field("asn", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("user_agent", pa.string()),
+        pa.field("sdk_fingerprint", pa.string()),  # x-stainless-* and similar, normalised
+        # request ------------------------------------------------------------
+        pa.field("endpoint", pa.string()),
+        pa.field("model_requested", pa.string()),
+        pa.field("model_served", pa.string()),
+        pa.field("temperature", pa.float64()),
+        pa.field("top_p", pa.float64()),
+        pa.field("max_tokens", pa.int64()),
+        pa.field("n", pa.int32()),
+        pa.field("seed", pa.int64()),
+        pa.field("stream", pa.bool_()),
+        pa.field("logprobs", pa.bool_()),
+        pa.field("tool_count", pa.int32()),
+        pa.field("reasoning_effort", pa.string()),
+        pa.field("message_count", pa.int32()),
+        pa.field("system_prompt_hash", pa.string()),
+        # usage and outcome --------------------------------------------------
+        pa.field("input_tokens", pa.int64()),
+        pa.field("output_tokens", pa.int64()),
+        pa.field("reasoning_tokens", pa.int64()),
+        pa.field("cached_tokens", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("status", pa.string()),  # success | error
+        pa.field("status_code", pa.int32()),
+        pa.field("finish_reason", pa.string()),
+        # content (text is nullable: privacy setting) -------------------------
+        pa.field("prompt_text", pa.string()),
+        pa.field("response_text", pa.string()),
+        pa.field("prompt_chars", pa.int64()),
+        pa.field("response_chars", pa.int64()),
+        pa.field("prompt_hash", pa.string()),
+        pa.field("skeleton_hash", pa.string()),
+        pa.field("prompt_minhash", pa.list_(pa.uint32())),
+        pa.field("fingerprint_version", pa.string()),
+        # provenance ---------------------------------------------------------
+        pa.field("attrs", _ATTRS),
+        pa.field("ingest_file", pa.string()),
+        pa.field("ingest_line", pa.int64()),
+    ]
+)
+
+# Columns an adapter must fill; a record without them is quarantined.
+EVENTS_REQUIRED = ("event_id", "ts_start", "account_id")
+
+# ------------------------------------------------------------------------- accounts
+ACCOUNT_VERIFICATION = ("none", "email", "phone", "id", "enterprise")
+ACCOUNT_PLANS = ("free", "paygo", "startup", "education", "research", "enterprise")
+
+ACCOUNTS = pa.schema(
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("created_at", _TS),
+        pa.field("country", pa.string()),
+        pa.field("email_domain", pa.string()),
+        pa.field("payment_fingerprint", pa.string()),
+        pa.field("verification", pa.string()),
+        pa.field("plan", pa.string()),
+        pa.field("attrs", _ATTRS),  # extra columns of the source file, kept
+    ]
+)
+
+# ----------------------------------------------------------------------- quarantine
+QUARANTINE = pa.schema(
+    [
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("line", pa.int64()),  # 1-based line, or record index for Parquet
+        pa.field("byte_offset", pa.int64()),
+        pa.field("source_format", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw_excerpt", pa.string()),  # first 512 characters, for the analyst
+        pa.field("quarantined_at", _TS, nullable=False),
+    ]
+)
+
+# Ingest bookkeeping: which files were read, so a re-run is visibly idempotent.
+INGEST_RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("source_format", pa.string()),
+        pa.field("records_read", pa.int64()),
+        pa.field("stored", pa.int64()),
+        pa.field("duplicates", pa.int64()),
+        pa.field("quarantined", pa.int64()),
+        pa.field("finished_at", _TS),
+    ]
+)
+
+# ------------------------------------------------------------------ detection output
+# Prompt level: one row per event. Scores are in [0, 1]; evidence is the matched
+# spans as "detector:start-end:excerpt" strings, so a reviewer sees why.
+PROMPT_SIGNALS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("ts_start", _TS, nullable=False),
+        pa.field("cot_elicitation", pa.float64()),
+        pa.field("rubric_grading", pa.float64()),
+        pa.field("censorship_rewrite", pa.float64()),
+        pa.field("capability", pa.string()),
+        pa.field("template_family", pa.string()),
+        pa.field("evidence", pa.list_(pa.string())),
+    ]
+)
+
+CAPABILITIES = (
+    "reasoning",
+    "math",
+    "coding",
+    "agentic",
+    "tool_use",
+    "computer_use",
+    "data_analysis",
+    "vision",
+    "sensitive",
+    "general",
+)
+
+VERDICTS = ("ok", "watch", "extraction")
+
+# Account level: one row per account over the scanned window.
+ACCOUNT_SCORES = pa.schema(
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("risk", pa.float64(), nullable=False),
+        pa.field("verdict", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.string()),
+        pa.field("campaign_id", pa.string()),
+        pa.field("events", pa.int64()),
+        pa.field("reasons", pa.list_(pa.string())),
+    ]
+)
+
+CLUSTERS = pa.schema(
+    [
+        pa.field("cluster_id", pa.string(), nullable=False),
+        pa.field("accounts", pa.int64()),
+        pa.field("events", pa.int64()),
+        pa.field("risk", pa.float64()),
+        pa.field("verdict", pa.string()),
+        pa.field("campaign_id", pa.string()),
+        pa.field("top_indicators", pa.list_(pa.string())),
+    ]
+)
+
+CAMPAIGNS = pa.schema(
+    [
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("first_seen", _TS),
+        pa.field("last_seen", _TS),
+        pa.field("accounts", pa.int64()),
+        pa.field("events", pa.int64()),
+        pa.field("risk", pa.float64()),
+        pa.field("capability_focus", pa.list_(pa.string())),
+        pa.field("evidence", pa.list_(pa.string())),
+    ]
+)
+
+# Every finding, at any level, as one row with its reasons (the audit trail).
+FINDINGS = pa.schema(
+    [
+        pa.field("finding_id", pa.string(), nullable=False),
+        pa.field("level", pa.string(), nullable=False),  # prompt | account | cluster | campaign
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("detector_id", pa.string(), nullable=False),
+        pa.field("score", pa.float64()),
+        pa.field("value", pa.float64()),  # the number behind the finding
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("created_at", _TS),
+    ]
+)
+
+# ------------------------------------------------------------------------ decisions
+DECISION_ACTIONS = ("allow", "challenge", "throttle", "degrade", "block")
+DECISION_SUBJECT_KINDS = ("account", "api_key", "ip_prefix", "cluster", "global")
+
+DECISIONS = pa.schema(
+    [
+        pa.field("subject_kind", pa.string(), nullable=False),
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("action", pa.string(), nullable=False),
+        pa.field("risk", pa.float64()),
+        pa.field("reasons", pa.list_(pa.string())),
+        pa.field("source", pa.string()),  # rule or detector id that produced it
+        pa.field("expires_at", _TS),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "events": EVENTS,
+    "accounts": ACCOUNTS,
+    "quarantine": QUARANTINE,
+    "ingest_runs": INGEST_RUNS,
+    "prompt_signals": PROMPT_SIGNALS,
+    "account_scores": ACCOUNT_SCORES,
+    "clusters": CLUSTERS,
+    "campaigns": CAMPAIGNS,
+    "findings": FINDINGS,
+    "decisions": DECISIONS,
+}
+
+
+def column_names(schema: pa.Schema) -> list[str]:
+    """The schema's column names in order (for SQL select lists)."""
+    return [field.name for field in schema]
