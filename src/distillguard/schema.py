@@ -225,6 +225,21 @@ DECISIONS = pa.schema(
     ]
 )
 
+# Partner intelligence matched against our own accounts (written by intel/, read by
+# scoring as evidence: "seen at partner X as part of campaign Y").
+PARTNER_MATCHES = pa.schema(
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("indicator_id", pa.string(), nullable=False),
+        pa.field("partner", pa.string()),
+        pa.field("partner_campaign", pa.string()),
+        pa.field("indicator_kind", pa.string()),  # ip_prefix | asn | payment | sdk | template | ...
+        pa.field("confidence", pa.float64()),
+        pa.field("reason", pa.string()),
+        pa.field("valid_until", _TS),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "accounts": ACCOUNTS,
@@ -236,6 +251,7 @@ TABLES: dict[str, pa.Schema] = {
     "campaigns": CAMPAIGNS,
     "findings": FINDINGS,
     "decisions": DECISIONS,
+    "partner_matches": PARTNER_MATCHES,
 }
 
 
