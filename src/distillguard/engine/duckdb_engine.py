@@ -60,7 +60,7 @@ class DuckDBEngine:
         self._run(sql, params)
 
     def to_arrow(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
-        return self._run(sql, params).fetch_arrow_table()
+        return self._run(sql, params).to_arrow_table()
 
     def scalar(self, sql: str, params: Sequence[object] | None = None) -> object:
         row = self._run(sql, params).fetchone()

@@ -1,0 +1,44 @@
+"""Settings: file, environment and overrides, with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distillguard.config import ConfigError, deployment_secret, load_config
+
+
+def test_precedence_is_defaults_file_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg_file = tmp_path / "dg.toml"
+    cfg_file.write_text('batch_size_rows = 500\nrisk_extraction_threshold = 0.9\ntext_storage = "store"\n')
+    monkeypatch.setenv("DISTILLGUARD_BATCH_SIZE_ROWS", "700")
+    config = load_config(cfg_file, text_storage="fingerprints-only")
+    assert config.batch_size_rows == 700
+    assert config.risk_extraction_threshold == 0.9
+    assert config.text_storage == "fingerprints-only"
+
+
+def test_bad_values_name_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="batch_size_rows"):
+        load_config(batch_size_rows="many")
+    with pytest.raises(ConfigError, match="text_storage"):
+        load_config(text_storage="everything")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_config(no_such_setting=1)
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_secret_is_generated_once_and_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_config(db_path=str(tmp_path / "w.duckdb"))
+    first = deployment_secret(config)
+    assert "generated a new hashing secret" in capsys.readouterr().err
+    assert deployment_secret(config) == first
+    assert (tmp_path / "w.secret").stat().st_mode & 0o077 == 0
+
+
+def test_explicit_secret_wins(tmp_path: Path) -> None:
+    config = load_config(db_path=str(tmp_path / "w.duckdb"), hmac_secret="abc")
+    assert deployment_secret(config) == b"abc"
+    assert not (tmp_path / "w.secret").exists()

@@ -1,0 +1,79 @@
+"""Prompt fingerprints: what template detection and partner sharing rely on."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from distillguard import fingerprints as fp
+
+
+def test_skeleton_masks_the_slots_a_template_fills() -> None:
+    a = "Solve this: a train leaves at 3 pm going 60 mph, see https://a.example/x for Alice's notes."
+    b = "Solve this: a train leaves at 7 pm going 45 mph, see https://b.example/y for Alice's notes."
+    assert fp.skeleton(a) == fp.skeleton(b)
+    assert fp.skeleton_hash(a) == fp.skeleton_hash(b)
+    assert fp.prompt_hash(a) != fp.prompt_hash(b)
+
+
+def test_skeleton_keeps_the_words_that_make_a_scaffold() -> None:
+    assert "write out your full reasoning" in fp.skeleton("Please WRITE OUT your full reasoning for 12 + 30.")
+
+
+def test_near_duplicates_score_high_and_unrelated_prompts_low() -> None:
+    base = "Answer the question below and show every intermediate step of your reasoning in detail. "
+    a = fp.minhash(base + "What is the capital of the country with the longest coastline in Europe?")
+    b = fp.minhash(base + "What is the capital of the country with the largest population in Africa?")
+    c = fp.minhash("Write a haiku about autumn leaves falling on a quiet pond at dusk.")
+    assert fp.jaccard_estimate(a, b) > 0.5
+    assert fp.jaccard_estimate(a, c) < 0.2
+
+
+def test_chinese_text_is_shingled_per_character() -> None:
+    a = fp.minhash("请一步一步写出完整的推理过程，然后给出最终答案。问题：小明有五个苹果")
+    b = fp.minhash("请一步一步写出完整的推理过程，然后给出最终答案。问题：小红有三本书")
+    assert fp.jaccard_estimate(a, b) > 0.4
+
+
+def test_minhash_serialisation_round_trips_and_refuses_other_versions() -> None:
+    signature = fp.minhash("some prompt text to fingerprint")
+    text = fp.serialise_minhash(signature)
+    assert fp.parse_minhash(text) == signature
+    with pytest.raises(fp.IncompatibleFingerprint):
+        fp.parse_minhash(fp.serialise_minhash(signature, version="dgfp0/other"))
+    with pytest.raises(fp.IncompatibleFingerprint):
+        fp.parse_minhash(fp.FINGERPRINT_VERSION + ":abc")
+
+
+def test_keyed_hashes_depend_on_the_secret_and_the_purpose() -> None:
+    assert fp.keyed_hash(b"k1", "1.2.3.4", purpose="ip") != fp.keyed_hash(b"k2", "1.2.3.4", purpose="ip")
+    assert fp.keyed_hash(b"k1", "x", purpose="ip") != fp.keyed_hash(b"k1", "x", purpose="api-key")
+    assert "1.2.3.4" not in fp.keyed_hash(b"k1", "1.2.3.4", purpose="ip")
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:abcd:12::1", "2001:db8:abcd::/48"),
+        ("::ffff:198.51.100.9", "198.51.100.0/24"),
+        ("not-an-ip", None),
+    ],
+)
+def test_ip_prefix(address: str, prefix: str | None) -> None:
+    assert fp.ip_prefix(address) == prefix
+
+
+def test_addresses_in_one_prefix_share_the_prefix_hash_only() -> None:
+    ip_a, prefix_a = fp.hash_ip(b"k", "203.0.113.5")
+    ip_b, prefix_b = fp.hash_ip(b"k", "203.0.113.200")
+    assert prefix_a == prefix_b
+    assert ip_a != ip_b
+
+
+@given(st.text(max_size=2000))
+def test_fingerprint_never_fails_on_any_text(text: str) -> None:
+    exact, skel, signature = fp.fingerprint(text)
+    assert exact and skel
+    assert signature is not None and len(signature) == 64
