@@ -258,3 +258,83 @@ TABLES: dict[str, pa.Schema] = {
 def column_names(schema: pa.Schema) -> list[str]:
     """The schema's column names in order (for SQL select lists)."""
     return [field.name for field in schema]
+
+
+# ---------------------------------------------------------------------------- intel
+# Indicators imported from partners (STIX), one row per indicator id; the newest
+# ``modified`` wins, revoked/expired rows are kept (audit) but never matched.
+PARTNER_INDICATORS = pa.schema(
+    [
+        pa.field("indicator_id", pa.string(), nullable=False),
+        pa.field("partner", pa.string()),
+        pa.field("partner_campaign", pa.string()),
+        pa.field("indicator_kind", pa.string()),  # ip_prefix | asn | payment | sdk | template | ...
+        pa.field("value_form", pa.string()),  # raw | community-hmac | minhash-community
+        pa.field("value", pa.string()),
+        pa.field("pattern", pa.string()),
+        pa.field("confidence", pa.float64()),
+        pa.field("valid_from", _TS),
+        pa.field("valid_until", _TS),
+        pa.field("modified", _TS),
+        pa.field("revoked", pa.bool_()),
+        pa.field("source", pa.string()),  # bundle file or TAXII collection URL
+        pa.field("imported_at", _TS),
+    ]
+)
+
+# STIX objects an import refused, with the reason (nothing is dropped silently).
+INTEL_QUARANTINE = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("object_id", pa.string()),
+        pa.field("object_type", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("raw_excerpt", pa.string()),
+        pa.field("quarantined_at", _TS, nullable=False),
+    ]
+)
+
+# The TAXII server's object store: one row per (collection, object id, version).
+TAXII_OBJECTS = pa.schema(
+    [
+        pa.field("collection_id", pa.string(), nullable=False),
+        pa.field("object_id", pa.string(), nullable=False),
+        pa.field("object_type", pa.string()),
+        pa.field("version", pa.string(), nullable=False),  # modified, else created, else date_added
+        pa.field("spec_version", pa.string()),
+        pa.field("date_added", _TS, nullable=False),
+        pa.field("added_by", pa.string()),
+        pa.field("body", pa.string(), nullable=False),  # the object's JSON
+    ]
+)
+
+TAXII_STATUS = pa.schema(
+    [
+        pa.field("status_id", pa.string(), nullable=False),
+        pa.field("collection_id", pa.string()),
+        pa.field("partner", pa.string()),
+        pa.field("request_timestamp", _TS),
+        pa.field("body", pa.string(), nullable=False),  # the status resource's JSON
+    ]
+)
+
+# Which STIX ids we have published, so a later export can revoke what disappeared.
+INTEL_EXPORTED = pa.schema(
+    [
+        pa.field("object_id", pa.string(), nullable=False),
+        pa.field("object_type", pa.string()),
+        pa.field("first_exported", _TS),
+        pa.field("last_exported", _TS),
+        pa.field("revoked", pa.bool_()),
+        pa.field("body", pa.string()),
+    ]
+)
+
+INTEL_TABLES: dict[str, pa.Schema] = {
+    "partner_indicators": PARTNER_INDICATORS,
+    "intel_quarantine": INTEL_QUARANTINE,
+    "taxii_objects": TAXII_OBJECTS,
+    "taxii_status": TAXII_STATUS,
+    "intel_exported": INTEL_EXPORTED,
+}
+TABLES.update(INTEL_TABLES)
