@@ -67,6 +67,12 @@ SETTINGS: tuple[Setting, ...] = (
         0.8,
         "Risk at or above which an account or cluster is 'extraction'.",
     ),
+    # report -----------------------------------------------------------------
+    Setting("report_max_accounts_rows", 200, "Flagged accounts shown with full evidence in report.html."),
+    Setting("report_max_clusters_rows", 100, "Clusters listed in report.html (highest risk first)."),
+    Setting("report_sample_prompts", 3, "Sample prompts shown per account in report.html."),
+    Setting("report_prompt_excerpt_chars", 300, "Sample prompts in report.html are cut to this length."),
+    Setting("report_graph_max_nodes", 240, "Accounts drawn in the report's cluster graph."),
     # intel ------------------------------------------------------------------
     Setting(
         "intel_community_key",

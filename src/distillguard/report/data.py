@@ -1,0 +1,422 @@
+"""What the report shows, gathered from the warehouse with bounded queries.
+
+Every list is capped (settings ``report_*``) and the caps are shown in the
+report, so a scan over tens of millions of events still writes a page of a
+few megabytes at most. All reads go through the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from distillguard.config import Config
+from distillguard.outputs import (
+    CampaignDetail,
+    bucket_for,
+    campaign_details,
+    iso,
+    require_scan,
+    timeline_from_hours,
+)
+from distillguard.report.graph_svg import EDGE_KINDS, AccountGraph, GraphEdge, GraphNode, ring_edges
+from distillguard.warehouse import Warehouse
+
+HISTOGRAM_BINS = 20
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_LONG_NUMBER = re.compile(r"\d(?:[ -]?\d){7,}")  # card, phone and account numbers
+
+
+@dataclass
+class Summary:
+    events: int
+    accounts: int
+    flagged: int
+    watch: int
+    campaigns: int
+    clusters: int
+    flagged_clusters: int
+    quarantined: int
+    window_start: str | None
+    window_end: str | None
+
+
+@dataclass
+class Sample:
+    ts: str | None
+    model: str | None
+    text: str | None  # redacted excerpt, or None when text is not stored
+    note: str  # why the text is missing or how it was cut
+    capability: str | None
+    signals: list[str]
+    template_family: str | None
+
+
+@dataclass
+class AccountEvidence:
+    account_id: str
+    risk: float
+    verdict: str
+    cluster_id: str | None
+    campaign_id: str | None
+    events: int
+    reasons: list[str]
+    indicators: list[str]
+    profile: dict[str, str]
+    samples: list[Sample] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    generated_at: str
+    source: str
+    summary: Summary
+    watch_threshold: float
+    extraction_threshold: float
+    text_storage: str
+    campaigns: list[CampaignDetail]
+    clusters: list[dict[str, Any]]
+    accounts: list[AccountEvidence]
+    risk_bins: list[dict[str, int]]
+    traffic_bucket: str
+    traffic: list[dict[str, Any]]
+    graph: AccountGraph
+    caps: dict[str, int]
+
+
+def _rows(warehouse: Warehouse, sql: str) -> list[dict[str, Any]]:
+    return list(warehouse.engine.to_arrow(sql).to_pylist())
+
+
+def _scalar(warehouse: Warehouse, sql: str) -> Any:
+    rows = _rows(warehouse, sql)
+    return next(iter(rows[0].values())) if rows else None
+
+
+def _count(warehouse: Warehouse, table: str, where: str = "") -> int:
+    if not warehouse.engine.exists(table):
+        return 0
+    return int(_scalar(warehouse, f"SELECT count(*) AS n FROM {table} {where}") or 0)
+
+
+def redact_prompt(text: str | None, *, text_storage: str, max_chars: int) -> tuple[str | None, str]:
+    """An excerpt safe to show a reviewer: emails and long numbers masked, length capped."""
+    if text_storage != "store":
+        return None, f"text not shown (text_storage = {text_storage})"
+    if text is None:
+        return None, "text not stored for this event"
+    masked = _LONG_NUMBER.sub("[number]", _EMAIL.sub("[email]", text))
+    if len(masked) <= max_chars:
+        return masked, ""
+    return masked[:max_chars].rstrip() + "…", f"first {max_chars} of {len(text)} characters"
+
+
+def summary(warehouse: Warehouse) -> Summary:
+    window = _rows(warehouse, "SELECT min(ts_start) AS s, max(ts_start) AS e FROM events")[0]
+    return Summary(
+        events=_count(warehouse, "events"),
+        accounts=int(_scalar(warehouse, "SELECT count(DISTINCT account_id) AS n FROM events") or 0),
+        flagged=_count(warehouse, "account_scores", "WHERE verdict = 'extraction'"),
+        watch=_count(warehouse, "account_scores", "WHERE verdict = 'watch'"),
+        campaigns=_count(warehouse, "campaigns"),
+        clusters=_count(warehouse, "clusters"),
+        flagged_clusters=_count(warehouse, "clusters", "WHERE verdict = 'extraction'"),
+        quarantined=_count(warehouse, "quarantine"),
+        window_start=iso(window["s"]),
+        window_end=iso(window["e"]),
+    )
+
+
+def risk_bins(warehouse: Warehouse) -> list[dict[str, int]]:
+    bins: list[dict[str, int]] = [{} for _ in range(HISTOGRAM_BINS)]
+    for row in _rows(
+        warehouse,
+        f"""
+        SELECT least(CAST(floor(risk * {HISTOGRAM_BINS}) AS INTEGER), {HISTOGRAM_BINS - 1}) AS bin,
+               verdict, count(*) AS n
+        FROM account_scores GROUP BY 1, 2
+        """,
+    ):
+        bins[max(int(row["bin"]), 0)][row["verdict"]] = int(row["n"])
+    return bins
+
+
+def traffic_by_verdict(
+    warehouse: Warehouse, first: datetime | None, last: datetime | None
+) -> tuple[str, list]:
+    hours = [
+        (row["hour"], row["verdict"], int(row["n"]))
+        for row in _rows(
+            warehouse,
+            """
+            SELECT date_trunc('hour', e.ts_start) AS hour, coalesce(s.verdict, 'ok') AS verdict, count(*) AS n
+            FROM events e LEFT JOIN account_scores s ON s.account_id = e.account_id
+            GROUP BY 1, 2 ORDER BY 1
+            """,
+        )
+    ]
+    bucket = bucket_for(first, last)
+    timeline = timeline_from_hours(hours, bucket)
+    for point in timeline:
+        point["by_verdict"] = point.pop("by_model")
+    return bucket, timeline
+
+
+def top_clusters(warehouse: Warehouse, limit: int) -> list[dict[str, Any]]:
+    return _rows(
+        warehouse,
+        f"""
+        SELECT cluster_id, accounts, events, coalesce(risk, 0.0) AS risk, coalesce(verdict, 'ok') AS verdict,
+               campaign_id, top_indicators
+        FROM clusters ORDER BY risk DESC, events DESC, cluster_id LIMIT {int(limit)}
+        """,
+    )
+
+
+def _flagged_accounts_sql(limit: int) -> str:
+    return (
+        "SELECT account_id FROM account_scores WHERE verdict <> 'ok' "
+        f"ORDER BY risk DESC, events DESC NULLS LAST, account_id LIMIT {int(limit)}"
+    )
+
+
+def top_accounts(warehouse: Warehouse, config: Config) -> list[AccountEvidence]:
+    limit = int(config.report_max_accounts_rows)
+    has_clusters = warehouse.engine.exists("clusters")
+    indicators = "c.top_indicators" if has_clusters else "CAST(NULL AS VARCHAR[])"
+    join = "LEFT JOIN clusters c ON c.cluster_id = s.cluster_id" if has_clusters else ""
+    rows = _rows(
+        warehouse,
+        f"""
+        SELECT s.account_id, s.risk, s.verdict, s.cluster_id, s.campaign_id, s.events, s.reasons,
+               {indicators} AS indicators, a.plan, a.verification, a.created_at, a.country, a.email_domain
+        FROM account_scores s
+        LEFT JOIN accounts a ON a.account_id = s.account_id
+        {join}
+        WHERE s.account_id IN ({_flagged_accounts_sql(limit)})
+        ORDER BY s.risk DESC, s.events DESC NULLS LAST, s.account_id
+        """,
+    )
+    accounts = [
+        AccountEvidence(
+            account_id=row["account_id"],
+            risk=float(row["risk"]),
+            verdict=row["verdict"],
+            cluster_id=row["cluster_id"],
+            campaign_id=row["campaign_id"],
+            events=int(row["events"] or 0),
+            reasons=list(row["reasons"] or []),
+            indicators=list(row["indicators"] or []),
+            profile={
+                key: str(iso(row[key]))
+                for key in ("plan", "verification", "created_at", "country", "email_domain")
+                if row[key] is not None
+            },
+        )
+        for row in rows
+    ]
+    samples = sample_prompts(warehouse, config, limit)
+    for account in accounts:
+        account.samples = samples.get(account.account_id, [])
+    return accounts
+
+
+def sample_prompts(warehouse: Warehouse, config: Config, limit: int) -> dict[str, list[Sample]]:
+    """The most telling prompts of each flagged account (strongest prompt signals first)."""
+    per_account = int(config.report_sample_prompts)
+    if per_account <= 0:
+        return {}
+    has_signals = warehouse.engine.exists("prompt_signals")
+    signal_cols = (
+        "p.capability, p.template_family, p.evidence, p.cot_elicitation, p.rubric_grading, "
+        "p.censorship_rewrite, greatest(coalesce(p.cot_elicitation, 0), coalesce(p.rubric_grading, 0), "
+        "coalesce(p.censorship_rewrite, 0)) AS strength"
+        if has_signals
+        else "NULL AS capability, e.skeleton_hash AS template_family, NULL AS evidence, "
+        "NULL AS cot_elicitation, NULL AS rubric_grading, NULL AS censorship_rewrite, 0.0 AS strength"
+    )
+    join = "LEFT JOIN prompt_signals p ON p.event_id = e.event_id" if has_signals else ""
+    rows = _rows(
+        warehouse,
+        f"""
+        SELECT * FROM (
+            SELECT e.account_id, e.ts_start, coalesce(e.model_served, e.model_requested) AS model,
+                   e.prompt_text, {signal_cols},
+                   row_number() OVER (PARTITION BY e.account_id ORDER BY strength DESC, e.ts_start) AS rn
+            FROM events e {join}
+            WHERE e.account_id IN ({_flagged_accounts_sql(limit)})
+        ) AS ranked WHERE rn <= {per_account}
+        ORDER BY account_id, rn
+        """,
+    )
+    samples: dict[str, list[Sample]] = defaultdict(list)
+    for row in rows:
+        text, note = redact_prompt(
+            row["prompt_text"],
+            text_storage=str(config.text_storage),
+            max_chars=int(config.report_prompt_excerpt_chars),
+        )
+        signals = [
+            f"{name.replace('_', ' ')} {row[name]:.2f}"
+            for name in ("cot_elicitation", "rubric_grading", "censorship_rewrite")
+            if row[name] is not None and row[name] >= 0.5
+        ]
+        signals.extend(str(span) for span in (row["evidence"] or [])[:3])
+        samples[row["account_id"]].append(
+            Sample(
+                ts=iso(row["ts_start"]),
+                model=row["model"],
+                text=text,
+                note=note,
+                capability=row["capability"],
+                signals=signals,
+                template_family=row["template_family"],
+            )
+        )
+    return samples
+
+
+# -------------------------------------------------------------------- graph
+def _top_values(column: str, keep: int) -> str:
+    """Each account's ``keep`` most frequent values of an events column (bounds the graph work)."""
+    return f"""
+        SELECT account_id, value FROM (
+            SELECT account_id, {column} AS value,
+                   row_number() OVER (PARTITION BY account_id ORDER BY count(*) DESC, {column}) AS rn
+            FROM events WHERE {column} IS NOT NULL GROUP BY account_id, {column}
+        ) AS ranked WHERE rn <= {keep}"""
+
+
+_INDICATOR_SQL = {
+    "payment": "SELECT DISTINCT account_id, payment_fingerprint AS value FROM accounts "
+    "WHERE payment_fingerprint IS NOT NULL",
+    "ip_prefix": _top_values("ip_prefix_hash", 3),
+    "template": _top_values("skeleton_hash", 3),
+    "sdk": _top_values("sdk_fingerprint", 1),
+}
+MAX_GRAPH_EDGES = 4000
+_GRAPH_STAGE = "_report_graph_values"
+
+
+def account_graph(warehouse: Warehouse, max_nodes: int, *, max_clusters: int = 8) -> AccountGraph:
+    """Accounts of the riskiest clusters plus outsiders that share their indicators.
+
+    An indicator value is drawn only when most accounts carrying it are flagged
+    or it is rare (at most 20 accounts): a big cloud range or the most common
+    SDK version links everyone and explains nothing. Outsiders (accounts of
+    other clusters or none) sharing a drawn value are included so a reader sees
+    who was *not* pulled into a hydra despite sharing, say, a campus IP.
+    """
+    if max_nodes <= 0 or not warehouse.engine.exists("clusters"):
+        return AccountGraph([], [])
+    clusters = _rows(
+        warehouse,
+        f"SELECT cluster_id FROM clusters WHERE verdict <> 'ok' "
+        f"ORDER BY risk DESC, events DESC, cluster_id LIMIT {int(max_clusters)}",
+    )
+    total = _count(warehouse, "clusters", "WHERE verdict <> 'ok'")
+    if not clusters:
+        return AccountGraph([], [], 0, total)
+    ids = [row["cluster_id"] for row in clusters]
+    per_cluster = max(3, int(max_nodes * 0.85) // len(ids))
+    id_list = ", ".join("'" + cid.replace("'", "''") + "'" for cid in ids)
+    members = _rows(
+        warehouse,
+        f"""
+        SELECT account_id, risk, verdict, cluster_id, coalesce(events, 0) AS events FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY cluster_id ORDER BY events DESC NULLS LAST, account_id
+            ) AS rn
+            FROM account_scores WHERE cluster_id IN ({id_list})
+        ) AS m WHERE rn <= {per_cluster}
+        """,
+    )
+    nodes = {
+        row["account_id"]: GraphNode(
+            row["account_id"], row["verdict"], float(row["risk"]), row["cluster_id"], int(row["events"])
+        )
+        for row in members
+    }
+    engine = warehouse.engine
+    engine.register(_GRAPH_STAGE, pa.table({"account_id": pa.array(list(nodes), pa.string())}))
+    try:
+        union = " UNION ALL ".join(
+            f"SELECT '{kind}' AS kind, i.value, i.account_id FROM ({sql}) AS i"
+            for kind, sql in _INDICATOR_SQL.items()
+        )
+        shared = _rows(
+            warehouse,
+            f"""
+            WITH pairs AS ({union}),
+            drawn AS (
+                SELECT DISTINCT p.kind, p.value
+                FROM pairs p JOIN {_GRAPH_STAGE} g ON g.account_id = p.account_id
+            ),
+            carriers AS (
+                SELECT p.kind, p.value, p.account_id, coalesce(s.verdict, 'ok') AS verdict,
+                       s.risk, s.cluster_id, coalesce(s.events, 0) AS events,
+                       count(*) OVER (PARTITION BY p.kind, p.value) AS n,
+                       sum(CASE WHEN coalesce(s.verdict, 'ok') = 'ok' THEN 1 ELSE 0 END)
+                           OVER (PARTITION BY p.kind, p.value) AS n_ok
+                FROM pairs p JOIN drawn d ON d.kind = p.kind AND d.value = p.value
+                LEFT JOIN account_scores s ON s.account_id = p.account_id
+            )
+            SELECT * FROM carriers WHERE n >= 2 AND (n <= 20 OR n_ok * 2 < n)
+            ORDER BY kind, value, account_id
+            """,
+        )
+    finally:
+        engine.unregister(_GRAPH_STAGE)
+    outsiders_left = max(0, max_nodes - len(nodes))
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for row in shared:
+        account = row["account_id"]
+        if account not in nodes:
+            if outsiders_left <= 0 or row["kind"] not in ("ip_prefix", "payment"):
+                continue
+            nodes[account] = GraphNode(
+                account, row["verdict"], float(row["risk"] or 0.0), row["cluster_id"], int(row["events"])
+            )
+            outsiders_left -= 1
+        groups[(row["kind"], row["value"])].append(account)
+    edges: dict[tuple[str, str], GraphEdge] = {}
+    for (kind, _), accounts in sorted(groups.items()):
+        for a, b in ring_edges(accounts):
+            edge = edges.setdefault((a, b), GraphEdge(a, b))
+            if kind not in edge.kinds:
+                edge.kinds.append(kind)
+    drawn = sorted(edges.values(), key=lambda e: EDGE_KINDS.index(e.kind))[:MAX_GRAPH_EDGES]
+    return AccountGraph(list(nodes.values()), drawn, len(ids), total)
+
+
+def collect(warehouse: Warehouse, config: Config, *, source: str = "") -> ReportData:
+    require_scan(warehouse)
+    watch, extraction = float(config.risk_watch_threshold), float(config.risk_extraction_threshold)
+    head = summary(warehouse)
+    window = _rows(warehouse, "SELECT min(ts_start) AS s, max(ts_start) AS e FROM events")[0]
+    bucket, traffic = traffic_by_verdict(warehouse, window["s"], window["e"])
+    return ReportData(
+        generated_at=iso(datetime.now(UTC)) or "",
+        source=source,
+        summary=head,
+        watch_threshold=watch,
+        extraction_threshold=extraction,
+        text_storage=str(config.text_storage),
+        campaigns=campaign_details(warehouse, watch=watch, extraction=extraction),
+        clusters=top_clusters(warehouse, int(config.report_max_clusters_rows)),
+        accounts=top_accounts(warehouse, config),
+        risk_bins=risk_bins(warehouse),
+        traffic_bucket=bucket,
+        traffic=traffic,
+        graph=account_graph(warehouse, int(config.report_graph_max_nodes)),
+        caps={
+            "accounts": int(config.report_max_accounts_rows),
+            "clusters": int(config.report_max_clusters_rows),
+            "samples": int(config.report_sample_prompts),
+        },
+    )
