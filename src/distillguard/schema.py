@@ -330,7 +330,30 @@ INTEL_EXPORTED = pa.schema(
     ]
 )
 
+# Every STIX object an import accepted (any type), so later pages can reference it.
+PARTNER_OBJECTS = pa.schema(
+    [
+        pa.field("object_id", pa.string(), nullable=False),
+        pa.field("object_type", pa.string()),
+        pa.field("modified", pa.string()),  # STIX timestamp text, or created for immutable objects
+        pa.field("partner", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("body", pa.string(), nullable=False),
+    ]
+)
+
+# Where each incremental `intel pull` stopped (TAXII X-TAXII-Date-Added-Last).
+INTEL_PULL_STATE = pa.schema(
+    [
+        pa.field("collection_url", pa.string(), nullable=False),
+        pa.field("added_last", pa.string()),
+        pa.field("pulled_at", _TS),
+    ]
+)
+
 INTEL_TABLES: dict[str, pa.Schema] = {
+    "intel_pull_state": INTEL_PULL_STATE,
+    "partner_objects": PARTNER_OBJECTS,
     "partner_indicators": PARTNER_INDICATORS,
     "intel_quarantine": INTEL_QUARANTINE,
     "taxii_objects": TAXII_OBJECTS,
