@@ -71,15 +71,37 @@ def distillguard_batch(warehouse: Warehouse, config: Config, scan: ScanFunction)
     )
 
 
-def checkpoints(start: datetime, end: datetime, hours: float) -> list[datetime]:
-    """Checkpoints every ``hours`` after ``start``, the last one at or after ``end``.
+def checkpoints(
+    start: datetime,
+    end: datetime,
+    hours: float,
+    *,
+    max_checkpoints: int = MAX_CHECKPOINTS,
+    probes: list[datetime] | None = None,
+) -> list[datetime]:
+    """Checkpoints every ``hours`` after ``start``, the last one at or after ``end``, plus ``probes``.
 
-    The step widens when it would give more than ``MAX_CHECKPOINTS`` scans.
+    The step widens when it would give more than ``max_checkpoints`` regular scans.
+    ``probes`` are extra moments (the harness puts them shortly after each
+    campaign's onset, where a coarse grid could not tell "flagged after 0.5% of
+    the harvest" from "after 5%"); each scan still sees only the traffic up to
+    its own moment, so this changes the resolution of the measurement, not what
+    the detector knows.
     """
     span_hours = max((end - start).total_seconds() / 3600.0, 1e-9)
-    step = max(hours, span_hours / MAX_CHECKPOINTS)
+    step = max(hours, span_hours / max(max_checkpoints, 1))
     count = max(1, math.ceil(span_hours / step))
-    return [start + timedelta(hours=step * (k + 1)) for k in range(count)]
+    grid = {start + timedelta(hours=step * (k + 1)) for k in range(count)}
+    grid.update(t for t in probes or [] if start < t < end)
+    return sorted(grid)
+
+
+ONSET_PROBE_HOURS = (0.5, 1, 2, 4, 8, 16, 32)
+
+
+def onset_probes(onsets: list[datetime]) -> list[datetime]:
+    """Moments shortly after each campaign onset, spaced geometrically."""
+    return [onset + timedelta(hours=h) for onset in onsets for h in ONSET_PROBE_HOURS]
 
 
 def distillguard_replay(

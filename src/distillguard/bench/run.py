@@ -32,7 +32,13 @@ import duckdb
 from distillguard.bench import baselines
 from distillguard.bench.evaluate import evaluate
 from distillguard.bench.outputs import DetectorOutput
-from distillguard.bench.replay import checkpoints, distillguard_batch, distillguard_replay, load_scan
+from distillguard.bench.replay import (
+    checkpoints,
+    distillguard_batch,
+    distillguard_replay,
+    load_scan,
+    onset_probes,
+)
 from distillguard.bench.resources import children_peak_mb, lifetime_peak_mb, measured
 from distillguard.bench.truth import Truth, load_truth
 from distillguard.config import Config, load_config
@@ -54,6 +60,7 @@ class BenchOptions:
     scale: float | None = None
     corpus: Path | None = None
     checkpoint_hours: float = 6.0  # 0 skips the streaming replay
+    max_checkpoints: int = 48
     target_fpr: float = 0.001
     seed: int | None = None
     command: str = ""
@@ -252,13 +259,18 @@ def run_bench(options: BenchOptions, progress: Progress = _silent) -> dict[str, 
             )
             if options.checkpoint_hours > 0:
                 start, end = _span(warehouse)
-                grid = checkpoints(start, end, options.checkpoint_hours)
+                probes = onset_probes([c.onset for c in truth.campaigns.values()])
+                grid = checkpoints(
+                    start,
+                    end,
+                    options.checkpoint_hours,
+                    max_checkpoints=options.max_checkpoints,
+                    probes=probes,
+                )
                 with measured() as phase:
                     ours.first_flag = distillguard_replay(warehouse, config, scan, grid, progress)
                 timings["replay_checkpoints"] = len(grid)
-                timings["replay_step_hours"] = (
-                    round((grid[1] - grid[0]).total_seconds() / 3600, 2) if len(grid) > 1 else None
-                )
+                timings["replay_onset_probes"] = sum(1 for t in probes if start < t < end)
                 timings["replay_seconds"] = round(phase.seconds, 2)
             else:
                 results["notes"].append("streaming replay skipped (--checkpoint-hours 0)")

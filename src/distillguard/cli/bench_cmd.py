@@ -34,9 +34,13 @@ def register(app: typer.Typer) -> None:
         checkpoint_hours: Annotated[
             float,
             typer.Option(
-                "--checkpoint-hours", help="Streaming replay step (widened to at most 48 scans); 0 skips it."
+                "--checkpoint-hours",
+                help="Streaming replay step in hours (plus probes after each onset); 0 skips it.",
             ),
         ] = 6.0,
+        max_checkpoints: Annotated[
+            int, typer.Option("--max-checkpoints", help="Most regular replay scans (the step widens to fit).")
+        ] = 48,
         target_fpr: Annotated[
             float,
             typer.Option("--target-fpr", help="False-positive rate the baselines' thresholds are set for."),
@@ -55,6 +59,7 @@ def register(app: typer.Typer) -> None:
             scale=scale,
             corpus=corpus,
             checkpoint_hours=checkpoint_hours,
+            max_checkpoints=max_checkpoints,
             target_fpr=target_fpr,
             seed=seed,
             command="distillguard " + shlex.join(sys.argv[1:]),
