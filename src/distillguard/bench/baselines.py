@@ -160,22 +160,26 @@ def _to_datetime(value: np.datetime64) -> datetime:
 
 # ----------------------------------------------------------------------- PRADA
 def prada_distances(similarity: np.ndarray) -> np.ndarray:
-    """PRADA's minimum-distance sequence for queries in time order.
+    """PRADA's minimum-distance sequence for queries in time order (Juuti et al., Algorithm 1).
 
     Each query's distance is ``1 - max cosine similarity`` to the growing set; a
-    query joins the growing set when its distance exceeds mean - std of the
-    distances so far (Juuti et al., Algorithm 1).
+    query joins the growing set when its distance exceeds the threshold ``T``,
+    which then ratchets up to ``max(T, mean(D) - std(D))`` over the distances so far.
     """
     n = similarity.shape[0]
     growing = [0]
-    distances: list[float] = []
+    distances = np.zeros(max(n - 1, 0))
+    total = total_sq = threshold = 0.0
     for i in range(1, n):
-        d = float(1.0 - similarity[i, growing].max())
-        distances.append(d)
-        so_far = np.asarray(distances)
-        if d > so_far.mean() - so_far.std():
+        d = float(np.clip(1.0 - similarity[i, growing].max(), 0.0, 2.0))
+        distances[i - 1] = d
+        total += d
+        total_sq += d * d
+        if d > threshold:
             growing.append(i)
-    return np.clip(np.asarray(distances), 0.0, 2.0)
+            mean = total / i
+            threshold = max(threshold, mean - float(np.sqrt(max(total_sq / i - mean * mean, 0.0))))
+    return distances
 
 
 def shapiro_w(distances: np.ndarray) -> float:
