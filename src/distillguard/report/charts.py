@@ -123,12 +123,12 @@ def timeline_svg(
         if index is not None:
             x = left + index * step
             parts.append(
-                f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + plot_h}" class="marker"/>'
+                f'<line x1="{x:.1f}" y1="{top - 18}" x2="{x:.1f}" y2="{top + plot_h}" class="marker"/>'
             )
             anchor = "end" if index > len(timeline) * 0.6 else "start"
             dx = -4 if anchor == "end" else 4
             parts.append(
-                f'<text x="{x + dx:.1f}" y="{top + 8}" class="marker-label" text-anchor="{anchor}">'
+                f'<text x="{x + dx:.1f}" y="{top - 8}" class="marker-label" text-anchor="{anchor}">'
                 f"{escape(label)}</text>"
             )
     parts.extend(_legend(colours, left, height - 4))

@@ -323,7 +323,7 @@ def account_graph(warehouse: Warehouse, max_nodes: int, *, max_clusters: int = 8
     if not clusters:
         return AccountGraph([], [], 0, total)
     ids = [row["cluster_id"] for row in clusters]
-    per_cluster = max(3, int(max_nodes * 0.85) // len(ids))
+    per_cluster = max(2, int(max_nodes * 0.85) // len(ids))
     id_list = ", ".join("'" + cid.replace("'", "''") + "'" for cid in ids)
     members = _rows(
         warehouse,
@@ -334,6 +334,7 @@ def account_graph(warehouse: Warehouse, max_nodes: int, *, max_clusters: int = 8
             ) AS rn
             FROM account_scores WHERE cluster_id IN ({id_list})
         ) AS m WHERE rn <= {per_cluster}
+        ORDER BY rn, cluster_id LIMIT {int(max_nodes)}
         """,
     )
     nodes = {
@@ -385,8 +386,8 @@ def account_graph(warehouse: Warehouse, max_nodes: int, *, max_clusters: int = 8
             outsiders_left -= 1
         groups[(row["kind"], row["value"])].append(account)
     edges: dict[tuple[str, str], GraphEdge] = {}
-    for (kind, _), accounts in sorted(groups.items()):
-        for a, b in ring_edges(accounts):
+    for (kind, value), accounts in sorted(groups.items()):
+        for a, b in ring_edges(accounts, salt=f"{kind}:{value}"):
             edge = edges.setdefault((a, b), GraphEdge(a, b))
             if kind not in edge.kinds:
                 edge.kinds.append(kind)

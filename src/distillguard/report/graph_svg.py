@@ -9,6 +9,7 @@ cluster's anchor on a circle so hydras separate visibly.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,21 +61,28 @@ class AccountGraph:
     clusters_total: int = 0
 
 
-def ring_edges(members: Sequence[str], *, reach: int = 2) -> list[tuple[str, str]]:
+def ring_edges(members: Sequence[str], *, salt: str = "") -> list[tuple[str, str]]:
     """Edges linking accounts that share one indicator value.
 
-    A full clique of m accounts has m²/2 edges, far too many to draw; a ring
-    where each account links to its ``reach`` next neighbours keeps every group
-    connected and tight in the layout with at most ``reach * m`` edges.
+    A full clique of m accounts has m²/2 edges, far too many to draw. Two rings
+    through the members in two pseudo-random (hashed, so reproducible) orders
+    keep the group connected with at most 2m edges, and, unlike one sorted
+    ring, lay out as a compact blob rather than a circle.
     """
-    ordered = sorted(set(members))
-    m = len(ordered)
+    unique = sorted(set(members))
+    m = len(unique)
     if m < 2:
         return []
-    pairs = set()
-    for i in range(m):
-        for k in range(1, min(reach, m - 1) + 1):
-            a, b = ordered[i], ordered[(i + k) % m]
+    pairs: set[tuple[str, str]] = set()
+    for round_ in ("a", "b") if m > 3 else ("a",):
+        ordered = sorted(
+            unique,
+            key=lambda account: hashlib.blake2b(
+                f"{salt}|{round_}|{account}".encode(), digest_size=8
+            ).digest(),
+        )
+        for i in range(m if m > 2 else 1):
+            a, b = ordered[i], ordered[(i + 1) % m]
             pairs.add((a, b) if a < b else (b, a))
     return sorted(pairs)
 
@@ -118,9 +126,10 @@ def layout(graph: AccountGraph, *, iterations: int = 200, seed: int = 7) -> np.n
         length = np.maximum(np.linalg.norm(displacement, axis=1), 1e-9)
         pos += displacement / length[:, None] * np.minimum(length, temperature)[:, None]
         temperature *= 0.98
+    # One scale for both axes, so blobs keep their shape; then centre the drawing.
     low, high = pos.min(axis=0), pos.max(axis=0)
-    span = np.where(high - low > 1e-9, high - low, 1.0)
-    result: np.ndarray = (pos - low) / span
+    span = float(max((high - low).max(), 1e-9))
+    result: np.ndarray = (pos - low) / span + (1.0 - (high - low) / span) / 2
     return result
 
 
