@@ -17,7 +17,7 @@ from distillguard.cli.common import config_for, console, fail, user_errors
 from distillguard.config import Config
 from distillguard.warehouse import Warehouse
 
-DEMO_PRESETS = ("small", "medium")
+DEMO_PRESETS = ("tiny", "small", "medium")  # tiny: a quick look, and the tests
 # medium simulates and scans in a few minutes on a 2-core laptop; see docs/report.md.
 DEMO_DEFAULT_PRESET = "medium"
 
@@ -273,7 +273,7 @@ def demo_command(
         Path, typer.Option("--out", "-o", help="Directory for the data, the warehouse and the report.")
     ] = Path("distillguard-demo"),
     preset: Annotated[
-        str, typer.Option("--preset", help="Scenario size: small or medium.")
+        str, typer.Option("--preset", help="Scenario size: tiny, small or medium.")
     ] = DEMO_DEFAULT_PRESET,
     seed: Annotated[int, typer.Option("--seed", help="Simulator seed (same seed, same traffic).")] = 7,
 ) -> None:
