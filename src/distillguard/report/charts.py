@@ -131,7 +131,9 @@ def timeline_svg(
                 f'<text x="{x + dx:.1f}" y="{top - 8}" class="marker-label" text-anchor="{anchor}">'
                 f"{escape(label)}</text>"
             )
-    parts.extend(_legend(colours, left, height - 4))
+    drawn = {name for point in timeline for name, n in point.get(key, {}).items() if n}
+    present = {name if name in colours else OTHER for name in drawn}
+    parts.extend(_legend({n: colours[n] for n in names if n in present and n in colours}, left, height - 4))
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -14,7 +14,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from distillguard.config import Config
 from distillguard.outputs import CampaignDetail
-from distillguard.report.charts import VERDICT_COLOURS, bars_svg, histogram_svg, timeline_svg
+from distillguard.report.charts import (
+    OTHER,
+    VERDICT_COLOURS,
+    bars_svg,
+    histogram_svg,
+    series_colours,
+    timeline_svg,
+)
 from distillguard.report.data import ReportData, collect
 from distillguard.report.graph_svg import EDGE_COLOURS, EDGE_LABELS, graph_svg
 from distillguard.warehouse import Warehouse
@@ -42,7 +49,17 @@ def _environment() -> Environment:
     return env
 
 
-def campaign_view(campaign: CampaignDetail) -> dict[str, Any]:
+def model_colours(campaigns: list[CampaignDetail], *, keep: int = 7) -> dict[str, str]:
+    """One colour per model across the whole report, so a model reads the same in every chart."""
+    totals: dict[str, int] = {}
+    for campaign in campaigns:
+        for model in campaign.models:
+            totals[model["model"]] = totals.get(model["model"], 0) + int(model["events"])
+    ranked = sorted(totals, key=lambda name: (-totals[name], name))[:keep]
+    return series_colours([*ranked, OTHER])
+
+
+def campaign_view(campaign: CampaignDetail, colours: dict[str, str] | None = None) -> dict[str, Any]:
     """A campaign plus its charts, ready for the template."""
     marker = None
     if campaign.pivot is not None:
@@ -50,10 +67,15 @@ def campaign_view(campaign: CampaignDetail) -> dict[str, Any]:
         marker = (p.at, f"moved to {p.model}: {100 * p.share_24h:.0f}% of the next 24 h")
     capabilities = sorted(campaign.capability_mix.items(), key=lambda kv: -kv[1])[:8]
     total = sum(campaign.capability_mix.values()) or None
+    shown = [m["model"] for m in campaign.models if m["model"] in colours] if colours else None
     return {
         "c": campaign,
         "timeline_svg": timeline_svg(
-            campaign.timeline, marker=marker, title=f"{campaign.campaign_id}: events per {campaign.bucket}"
+            campaign.timeline,
+            series=[*shown, OTHER] if shown is not None else None,
+            colours=colours,
+            marker=marker,
+            title=f"{campaign.campaign_id}: events per {campaign.bucket}",
         ),
         "capability_svg": bars_svg(
             capabilities, title=f"{campaign.campaign_id}: events by capability", percent_of=total
@@ -66,10 +88,11 @@ def campaign_view(campaign: CampaignDetail) -> dict[str, Any]:
 
 def render_html(data: ReportData) -> str:
     template = _environment().get_template("report.html.j2")
+    colours = model_colours(data.campaigns)
     return template.render(
         d=data,
         s=data.summary,
-        campaigns=[campaign_view(c) for c in data.campaigns],
+        campaigns=[campaign_view(c, colours) for c in data.campaigns],
         traffic_svg=timeline_svg(
             data.traffic,
             key="by_verdict",
