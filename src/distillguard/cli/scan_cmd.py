@@ -290,12 +290,16 @@ def demo_command(
         elif stale.exists():
             stale.unlink()
     config = config_for(db, None, hmac_secret="distillguard-demo")
-    traffic = data_dir / "traffic"
+    traffic = sorted(
+        p for p in (data_dir / "traffic").glob("*") if p.is_file() and not p.name.startswith(".")
+    )
+    if not traffic:
+        raise fail(f"{data_dir / 'traffic'}: the simulator wrote no traffic files")
     accounts = data_dir / "accounts.csv"
     with user_errors():
         outcome = run_scan(
             config,
-            [traffic],
+            traffic,
             out_dir=out / "report",
             accounts=accounts if accounts.exists() else None,
         )

@@ -187,17 +187,14 @@ def _flagged_accounts_sql(limit: int) -> str:
 
 def top_accounts(warehouse: Warehouse, config: Config) -> list[AccountEvidence]:
     limit = int(config.report_max_accounts_rows)
-    has_clusters = warehouse.engine.exists("clusters")
-    indicators = "c.top_indicators" if has_clusters else "CAST(NULL AS VARCHAR[])"
-    join = "LEFT JOIN clusters c ON c.cluster_id = s.cluster_id" if has_clusters else ""
     rows = _rows(
         warehouse,
         f"""
         SELECT s.account_id, s.risk, s.verdict, s.cluster_id, s.campaign_id, s.events, s.reasons,
-               {indicators} AS indicators, a.plan, a.verification, a.created_at, a.country, a.email_domain
+               c.top_indicators AS indicators, a.plan, a.verification, a.created_at, a.country, a.email_domain
         FROM account_scores s
         LEFT JOIN accounts a ON a.account_id = s.account_id
-        {join}
+        LEFT JOIN clusters c ON c.cluster_id = s.cluster_id
         WHERE s.account_id IN ({_flagged_accounts_sql(limit)})
         ORDER BY s.risk DESC, s.events DESC NULLS LAST, s.account_id
         """,
