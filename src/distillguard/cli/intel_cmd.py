@@ -107,12 +107,16 @@ def import_command(
                         max_object_bytes=int(config.intel_max_object_bytes),
                     )
                 except BundleRejected as exc:
-                    console.print(f"[bold red]error:[/] {path}: rejected: {exc}", highlight=False)
+                    console.print(
+                        f"[bold red]error:[/] {path}: rejected: {exc}", highlight=False, soft_wrap=True
+                    )
                     failed = True
                     continue
-                console.print(report.summary(), highlight=False)
+                console.print(report.summary(), highlight=False, soft_wrap=True)
                 for q in report.quarantined[:20]:
-                    console.print(f"  quarantined {q.object_id or '?'}: {q.reason}", highlight=False)
+                    console.print(
+                        f"  quarantined {q.object_id or '?'}: {q.reason}", highlight=False, soft_wrap=True
+                    )
     if failed:
         raise typer.Exit(1)
 

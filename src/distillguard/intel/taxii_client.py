@@ -9,6 +9,7 @@ incremental pulls resume from the last ``X-TAXII-Date-Added-Last`` recorded in
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,7 +60,11 @@ class TaxiiClient:
             headers["Authorization"] = f"Bearer {api_key}"
         elif user is not None:
             auth = httpx.BasicAuth(user, password or "")
-        self.http = httpx.Client(headers=headers, auth=auth, verify=verify, timeout=timeout_s)
+        # A CA file path becomes an SSL context (httpx deprecates passing the path itself).
+        tls: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
+        self.http = httpx.Client(headers=headers, auth=auth, verify=tls, timeout=timeout_s)
 
     def close(self) -> None:
         self.http.close()
