@@ -94,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("intel_identity_name", "distillguard provider", "Name of our identity object in STIX bundles."),
     Setting("intel_indicator_validity_days", 30, "Exported indicators are valid this long after last seen."),
     Setting("intel_template_match_jaccard", 0.6, "MinHash Jaccard at which a partner template matches."),
-    Setting("intel_max_bundle_bytes", 64_000_000, "Imported bundles larger than this are rejected."),
+    Setting("intel_max_bundle_bytes", 256_000_000, "Imported bundles larger than this are rejected."),
     Setting("intel_max_object_bytes", 262_144, "Imported STIX objects larger than this are quarantined."),
     Setting("taxii_max_request_bytes", 16_000_000, "TAXII requests with larger bodies get 413."),
     Setting("taxii_page_size", 1000, "Most objects a TAXII objects/manifest page returns."),
