@@ -95,3 +95,17 @@ def test_lists_are_capped_by_settings(warehouse: Warehouse, config: Config, plan
 )
 def test_redact_prompt(text: str, storage: str, expected: str | None) -> None:
     assert redact_prompt(text, text_storage=storage, max_chars=100)[0] == expected
+
+
+def test_each_account_lists_what_it_shares_and_with_how_many(
+    warehouse: Warehouse, config: Config, planted: Planted
+) -> None:
+    data = collect(warehouse, config)
+    first = next(a for a in data.accounts if a.account_id == planted.attackers[0])
+    # strongest evidence first; the bystander shares the IP prefix but is outside the cluster
+    assert first.shared[:2] == [
+        "payment fingerprint pay-0 shared with 5 accounts (5 in its cluster)",
+        "IP prefix pfx-hydra-0 shared with 6 accounts (5 in its cluster)",
+    ]
+    html = render_html(data)
+    assert "payment fingerprint pay-0 shared with 5 accounts (5 in its cluster)" in html

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-
 from distillguard.config import Config
 from distillguard.outputs import (
     CampaignDetail,
@@ -24,7 +22,8 @@ from distillguard.outputs import (
     require_scan,
     timeline_from_hours,
 )
-from distillguard.report.graph_svg import EDGE_KINDS, AccountGraph, GraphEdge, GraphNode, ring_edges
+from distillguard.report.graph_svg import AccountGraph
+from distillguard.report.indicators import account_graph, indicator_pairs, shared_indicators
 from distillguard.warehouse import Warehouse
 
 HISTOGRAM_BINS = 20
@@ -66,9 +65,10 @@ class AccountEvidence:
     campaign_id: str | None
     events: int
     reasons: list[str]
-    indicators: list[str]
+    indicators: list[str]  # the cluster's top shared indicators
     profile: dict[str, str]
     samples: list[Sample] = field(default_factory=list)
+    shared: list[str] = field(default_factory=list)  # this account's own indicators shared with others
 
 
 @dataclass
@@ -278,126 +278,18 @@ def sample_prompts(warehouse: Warehouse, config: Config, limit: int) -> dict[str
     return samples
 
 
-# -------------------------------------------------------------------- graph
-def _top_values(column: str, keep: int) -> str:
-    """Each account's ``keep`` most frequent values of an events column (bounds the graph work)."""
-    return f"""
-        SELECT account_id, value FROM (
-            SELECT account_id, {column} AS value,
-                   row_number() OVER (PARTITION BY account_id ORDER BY count(*) DESC, {column}) AS rn
-            FROM events WHERE {column} IS NOT NULL GROUP BY account_id, {column}
-        ) AS ranked WHERE rn <= {keep}"""
-
-
-_INDICATOR_SQL = {
-    "payment": "SELECT DISTINCT account_id, payment_fingerprint AS value FROM accounts "
-    "WHERE payment_fingerprint IS NOT NULL",
-    "ip_prefix": _top_values("ip_prefix_hash", 3),
-    "template": _top_values("skeleton_hash", 3),
-    "sdk": _top_values("sdk_fingerprint", 1),
-}
-MAX_GRAPH_EDGES = 4000
-_GRAPH_STAGE = "_report_graph_values"
-
-
-def account_graph(warehouse: Warehouse, max_nodes: int, *, max_clusters: int = 8) -> AccountGraph:
-    """Accounts of the riskiest clusters plus outsiders that share their indicators.
-
-    An indicator value is drawn only when most accounts carrying it are flagged
-    or it is rare (at most 20 accounts): a big cloud range or the most common
-    SDK version links everyone and explains nothing. Outsiders (accounts of
-    other clusters or none) sharing a drawn value are included so a reader sees
-    who was *not* pulled into a hydra despite sharing, say, a campus IP.
-    """
-    if max_nodes <= 0 or not warehouse.engine.exists("clusters"):
-        return AccountGraph([], [])
-    clusters = _rows(
-        warehouse,
-        f"SELECT cluster_id FROM clusters WHERE verdict <> 'ok' "
-        f"ORDER BY risk DESC, events DESC, cluster_id LIMIT {int(max_clusters)}",
-    )
-    total = _count(warehouse, "clusters", "WHERE verdict <> 'ok'")
-    if not clusters:
-        return AccountGraph([], [], 0, total)
-    ids = [row["cluster_id"] for row in clusters]
-    per_cluster = max(2, int(max_nodes * 0.85) // len(ids))
-    id_list = ", ".join("'" + cid.replace("'", "''") + "'" for cid in ids)
-    members = _rows(
-        warehouse,
-        f"""
-        SELECT account_id, risk, verdict, cluster_id, coalesce(events, 0) AS events FROM (
-            SELECT *, row_number() OVER (
-                PARTITION BY cluster_id ORDER BY events DESC NULLS LAST, account_id
-            ) AS rn
-            FROM account_scores WHERE cluster_id IN ({id_list})
-        ) AS m WHERE rn <= {per_cluster}
-        ORDER BY rn, cluster_id LIMIT {int(max_nodes)}
-        """,
-    )
-    nodes = {
-        row["account_id"]: GraphNode(
-            row["account_id"], row["verdict"], float(row["risk"]), row["cluster_id"], int(row["events"])
-        )
-        for row in members
-    }
-    engine = warehouse.engine
-    engine.register(_GRAPH_STAGE, pa.table({"account_id": pa.array(list(nodes), pa.string())}))
-    try:
-        union = " UNION ALL ".join(
-            f"SELECT '{kind}' AS kind, i.value, i.account_id FROM ({sql}) AS i"
-            for kind, sql in _INDICATOR_SQL.items()
-        )
-        shared = _rows(
-            warehouse,
-            f"""
-            WITH pairs AS ({union}),
-            drawn AS (
-                SELECT DISTINCT p.kind, p.value
-                FROM pairs p JOIN {_GRAPH_STAGE} g ON g.account_id = p.account_id
-            ),
-            carriers AS (
-                SELECT p.kind, p.value, p.account_id, coalesce(s.verdict, 'ok') AS verdict,
-                       s.risk, s.cluster_id, coalesce(s.events, 0) AS events,
-                       count(*) OVER (PARTITION BY p.kind, p.value) AS n,
-                       sum(CASE WHEN coalesce(s.verdict, 'ok') = 'ok' THEN 1 ELSE 0 END)
-                           OVER (PARTITION BY p.kind, p.value) AS n_ok
-                FROM pairs p JOIN drawn d ON d.kind = p.kind AND d.value = p.value
-                LEFT JOIN account_scores s ON s.account_id = p.account_id
-            )
-            SELECT * FROM carriers WHERE n >= 2 AND (n <= 20 OR n_ok * 2 < n)
-            ORDER BY kind, value, account_id
-            """,
-        )
-    finally:
-        engine.unregister(_GRAPH_STAGE)
-    outsiders_left = max(0, max_nodes - len(nodes))
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for row in shared:
-        account = row["account_id"]
-        if account not in nodes:
-            if outsiders_left <= 0 or row["kind"] not in ("ip_prefix", "payment"):
-                continue
-            nodes[account] = GraphNode(
-                account, row["verdict"], float(row["risk"] or 0.0), row["cluster_id"], int(row["events"])
-            )
-            outsiders_left -= 1
-        groups[(row["kind"], row["value"])].append(account)
-    edges: dict[tuple[str, str], GraphEdge] = {}
-    for (kind, value), accounts in sorted(groups.items()):
-        for a, b in ring_edges(accounts, salt=f"{kind}:{value}"):
-            edge = edges.setdefault((a, b), GraphEdge(a, b))
-            if kind not in edge.kinds:
-                edge.kinds.append(kind)
-    drawn = sorted(edges.values(), key=lambda e: EDGE_KINDS.index(e.kind))[:MAX_GRAPH_EDGES]
-    return AccountGraph(list(nodes.values()), drawn, len(ids), total)
-
-
 def collect(warehouse: Warehouse, config: Config, *, source: str = "") -> ReportData:
     require_scan(warehouse)
     watch, extraction = float(config.risk_watch_threshold), float(config.risk_extraction_threshold)
     head = summary(warehouse)
     window = _rows(warehouse, "SELECT min(ts_start) AS s, max(ts_start) AS e FROM events")[0]
     bucket, traffic = traffic_by_verdict(warehouse, window["s"], window["e"])
+    accounts = top_accounts(warehouse, config)
+    with indicator_pairs(warehouse):
+        graph = account_graph(warehouse, int(config.report_graph_max_nodes))
+        shared = shared_indicators(warehouse, {a.account_id: a.cluster_id for a in accounts})
+    for account in accounts:
+        account.shared = shared.get(account.account_id, [])
     return ReportData(
         generated_at=iso(datetime.now(UTC)) or "",
         source=source,
@@ -407,11 +299,11 @@ def collect(warehouse: Warehouse, config: Config, *, source: str = "") -> Report
         text_storage=str(config.text_storage),
         campaigns=campaign_details(warehouse, watch=watch, extraction=extraction),
         clusters=top_clusters(warehouse, int(config.report_max_clusters_rows)),
-        accounts=top_accounts(warehouse, config),
+        accounts=accounts,
         risk_bins=risk_bins(warehouse),
         traffic_bucket=bucket,
         traffic=traffic,
-        graph=account_graph(warehouse, int(config.report_graph_max_nodes)),
+        graph=graph,
         caps={
             "accounts": int(config.report_max_accounts_rows),
             "clusters": int(config.report_max_clusters_rows),
