@@ -109,3 +109,19 @@ def test_each_account_lists_what_it_shares_and_with_how_many(
     ]
     html = render_html(data)
     assert "payment fingerprint pay-0 shared with 5 accounts (5 in its cluster)" in html
+
+
+def test_a_scan_that_found_nothing_still_reports_clearly(
+    warehouse: Warehouse, config: Config, planted: Planted
+) -> None:
+    for table in ("campaigns", "clusters"):
+        warehouse.engine.execute(f"DELETE FROM {table}")
+    warehouse.engine.execute(
+        "UPDATE account_scores SET risk = 0.1, verdict = 'ok', cluster_id = NULL, campaign_id = NULL, "
+        "reasons = []"
+    )
+    html = _html(warehouse, config)
+    assert "No campaigns found in this window." in html
+    assert "No account reached watch or extraction." in html
+    assert "No flagged clusters to draw." in html
+    assert re.search(r'id="stat-flagged">0<', html)
