@@ -41,7 +41,7 @@ LIST_SEPARATOR = "; "
 # describe about half of a campaign's traffic moving within a day).
 PIVOT_MIN_SHARE = 0.3
 # Timelines spanning more than this are drawn per day instead of per hour.
-HOURLY_MAX_SPAN = timedelta(days=10)
+HOURLY_MAX_SPAN = timedelta(days=15)
 SCAN_TABLES = ("account_scores", "clusters", "campaigns")
 
 
