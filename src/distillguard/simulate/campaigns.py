@@ -1,0 +1,150 @@
+"""Distillation campaigns as groups of accounts: hydra clusters behind commercial proxies.
+
+``accounts`` slots are live at any time; when an account is banned (exponential
+lifetime) a fresh one created in the campaign's latest sign-up burst takes over
+the slot. Accounts share a small set of payment fingerprints, sign up through
+abused education/research/startup pathways, and leave through a datacenter range
+or a residential proxy pool that ordinary customers use too.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from distillguard.simulate.actors import (
+    DATACENTER_ASNS,
+    Group,
+    Network,
+    account_ids,
+    choose,
+    key_ids,
+    make_sdk,
+)
+from distillguard.simulate.scenario import CampaignConfig, Scenario
+
+THROWAWAY_DOMAINS = ["mailbox-pro.net", "quickinbox.org", "devmail.cc", "nowmail.io", "fastpost.me"]
+PATHWAY_DOMAINS = {
+    "education": ["student.univ-online.edu", "alumni.tech-institute.edu", "mail.college-east.edu"],
+    "research": ["ai-research-lab.org", "openscience.institute", "ml-collective.net"],
+    "startup": ["buildfast.ai", "nextgen-apps.io", "launchpad.dev", "seedstack.co"],
+}
+HARNESS_FAMILIES = ["openai-python", "httpx", "aiohttp", "openai-node", "requests", "go", "anthropic-python"]
+
+
+def campaign_id_for(scenario: Scenario, index: int) -> str:
+    return f"camp-{scenario.seed:x}-{index + 1:02d}"
+
+
+def _lifetimes(
+    rng: np.random.Generator, c: CampaignConfig, onset_h: float, end_h: float
+) -> list[tuple[float, float]]:
+    """(active_from, active_to) per account: slots filled, banned accounts replaced."""
+    windows: list[tuple[float, float]] = []
+    for _slot in range(max(1, c.accounts)):
+        t = onset_h + float(rng.uniform(0, max(1.0, c.growth_days * 24 * 0.5)))
+        while t < end_h:
+            if c.ban_after_days is None:
+                windows.append((t, end_h))
+                break
+            life = float(rng.exponential(c.ban_after_days * 24))
+            windows.append((t, t + life))
+            if not c.replace_banned:
+                break
+            t += life + float(rng.uniform(0.5, 6.0))  # a fresh account picks up within hours
+    return windows
+
+
+def build_campaign(
+    scenario: Scenario,
+    c: CampaignConfig,
+    index: int,
+    gid: int,
+    rng: np.random.Generator,
+    net: Network,
+    resi_pool: np.ndarray,
+) -> Group:
+    hours = scenario.hours
+    onset_h = c.onset_day * 24.0
+    end_h = min(hours, (c.end_day * 24.0) if c.end_day is not None else hours)
+    windows = _lifetimes(rng, c, onset_h, end_h)
+    n = len(windows)
+    ids = account_ids(rng, n, salt=scenario.seed * 1_000_003 + gid)
+    active_from = np.asarray([w[0] for w in windows])
+    active_to = np.minimum(np.asarray([w[1] for w in windows]), end_h)
+    # sign-up bursts: accounts are created in batches shortly before they are needed --
+    order = np.argsort(active_from, kind="stable")
+    created = np.empty(n)
+    burst = max(1, c.signup_burst_size)
+    for b in range(0, n, burst):
+        members = order[b : b + burst]
+        burst_at = float(active_from[members].min()) - float(rng.uniform(6, 72))
+        created[members] = burst_at + rng.uniform(0, 3, len(members))
+    cards = [f"pm_{int(rng.integers(0, 1 << 62)):016x}" for _ in range(max(1, c.payment_fingerprints))]
+    plans = choose(rng, c.pathways, n)
+    verification = choose(rng, {"email": 0.7, "phone": 0.3}, n)
+    records = []
+    for i in range(n):
+        plan = plans[i]
+        domains = PATHWAY_DOMAINS.get(plan, [*THROWAWAY_DOMAINS, "gmail.com", "outlook.com", "qq.com"])
+        records.append(
+            {
+                "account_id": ids[i],
+                "created_at": (scenario.start + timedelta(hours=float(created[i]))).isoformat(),
+                "country": c.countries[int(rng.integers(0, len(c.countries)))],
+                "email_domain": domains[int(rng.integers(0, len(domains)))],
+                "payment_fingerprint": "" if plan == "free" else cards[int(rng.integers(0, len(cards)))],
+                "verification": verification[i],
+                "plan": plan,
+            }
+        )
+    # load balancing: uniform spreads evenly; weighted mimics a heavy tail to blend in --
+    weight = np.ones(n) if c.load_balance == "uniform" else rng.lognormal(0.0, 0.8, n)
+    key_count = rng.integers(1, 3, n)
+    key_start = np.concatenate([[0], np.cumsum(key_count)[:-1]]).astype(np.int64)
+    keys = key_ids(int(key_count.sum()), salt=scenario.seed * 7919 + gid)
+    # proxies -------------------------------------------------------------------------
+    if c.proxy == "residential":
+        take = min(len(resi_pool), max(1, c.proxy_prefixes))
+        pool = rng.choice(resi_pool, size=take, replace=False)
+    else:
+        asns = [DATACENTER_ASNS[int(i)] for i in rng.choice(len(DATACENTER_ASNS), 2, replace=False)]
+        pool = net.add(max(1, c.proxy_prefixes), asns)
+    uses_pool = np.ones(n, dtype=bool)
+    # client fingerprints: one harness, or every account a different-looking client ------
+    harness = make_sdk(rng, "httpx" if index % 2 else "openai-python")
+    sdks = [
+        make_sdk(rng, HARNESS_FAMILIES[int(rng.integers(0, len(HARNESS_FAMILIES)))])
+        if rng.random() < c.sdk_diversity
+        else harness
+        for _ in range(n)
+    ]
+    house = [int(v) for v in rng.integers(0, 1000, 8)]
+    return Group(
+        gid=gid,
+        label=c.name,
+        population="attacker",
+        campaign_id=campaign_id_for(scenario, index),
+        kind="campaign",
+        config=c,
+        total_events=c.events,
+        account_ids=ids,
+        records=records,
+        weight=weight,
+        tz=np.full(n, c.timezone),
+        active_from=active_from,
+        active_to=active_to,
+        keys=keys,
+        key_start=key_start,
+        key_count=key_count,
+        ip_prefix=np.zeros((n, 1), dtype=np.int64),
+        ip_host=np.full((n, 1), -1, dtype=np.int64),
+        ip_n=np.ones(n, dtype=np.int64),
+        uses_pool=uses_pool,
+        pool=np.asarray(pool, dtype=np.int64),
+        sdks=sdks,
+        system_prompts=[None] * n,
+        projects=[f"proj_{i[4:14]}" for i in ids],
+        house=house,
+    )

@@ -1,0 +1,193 @@
+"""Scenario configuration: every knob of a simulated data set, as plain dataclasses.
+
+Presets and scenario-file loading live in ``presets``; ``validate`` checks what a
+file or a caller may have got wrong before any traffic is generated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+FORMATS = ("litellm", "otel", "openai", "canonical")
+
+BENIGN_KINDS = ("developers", "startups", "enterprises", "university", "eval_harness", "routers", "ci_bots")
+
+GOALS = (
+    "cot_elicitation",
+    "rubric_grading",
+    "censorship_rewrite",
+    "agentic_coding",
+    "tool_use",
+    "computer_use",
+    "data_analysis",
+    "vision",
+)
+
+ATTACKER_POPULATION = "attacker"
+
+
+class ScenarioError(ValueError):
+    """A scenario file or preset name is wrong (the message names the file and key)."""
+
+
+@dataclass
+class ModelSpec:
+    """A model the provider serves. ``released_day`` None means available from the start."""
+
+    name: str
+    tier: str  # mini | standard | reasoning
+    price_in_per_mtok: float
+    price_out_per_mtok: float
+    released_day: float | None = None
+
+
+@dataclass
+class PopulationConfig:
+    """One benign population (a hard negative). Knobs not used by a kind are ignored."""
+
+    kind: str
+    accounts: int
+    events: int
+    name: str = ""
+    timezones: list[float] = field(default_factory=lambda: [-8.0, -5.0, 0.0, 1.0, 5.5, 8.0, 9.0])
+    diurnal: str = "evening"  # office | evening | student | flat
+    weekend_factor: float = 0.6
+    volume_sigma: float = 1.6  # lognormal sigma of per-account volume (heavy tail)
+    active_day_share: float = 0.6  # share of days an account is active at all
+    keys_per_account: tuple[int, int] = (1, 2)
+    end_users_per_account: int = 0
+    ips_per_account: int = 2
+    network: str = "residential"  # residential | corporate | campus | cloud | mixed
+    proxy_share: float = 0.0  # share of accounts that route through the commercial proxy pools
+    turns_mean: float = 2.0  # mean conversation depth (user turns)
+    categories: dict[str, float] = field(default_factory=dict)
+    step_by_step_share: float = 0.05
+    grading_share: float = 0.01
+    sensitive_share: float = 0.02
+    agent_tool_share: float = 0.05  # requests from coding agents (tool schemas, long context)
+    sdks: list[str] = field(default_factory=lambda: ["openai-python", "openai-node", "requests", "curl"])
+    models: dict[str, float] = field(default_factory=lambda: {"mini": 0.5, "standard": 0.4, "reasoning": 0.1})
+    adopt_new_model_share: float = 0.15  # share of traffic moving to a new release within days
+    adopt_delay_days: float = 3.0
+    output_tokens_median: int = 350
+    max_tokens: int | None = None
+    stream_share: float = 0.5
+    plan: dict[str, float] = field(default_factory=lambda: {"free": 0.4, "paygo": 0.6})
+    verification: dict[str, float] = field(default_factory=lambda: {"email": 0.6, "phone": 0.4})
+    countries: list[str] = field(default_factory=lambda: ["US", "GB", "DE", "IN", "BR", "CN", "JP", "FR"])
+    # kind-specific -------------------------------------------------------------
+    deadline_weekday: int = 4  # university: assignments due Friday 23:59 local
+    burst_factor: float = 6.0  # university: intensity multiplier in the 36 h before a deadline
+    signup_days: float = 5.0  # university: accounts created within this many days
+    sweep_hours: float = 3.0  # eval_harness: length of one benchmark sweep
+    sweeps_per_day: float = 1.5  # eval_harness
+    system_prompt_fixed: bool = False  # startups/routers: one fixed system prompt per account
+
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+@dataclass
+class PivotConfig:
+    """Move ``share`` of a campaign's traffic to ``model`` within ``delay_hours`` of its release."""
+
+    model: str
+    delay_hours: float = 12.0
+    share: float = 0.5
+
+
+@dataclass
+class CampaignConfig:
+    """One distillation campaign: goals, infrastructure, evasion and dynamics."""
+
+    name: str
+    events: int
+    accounts: int  # accounts live at any time (banned ones are replaced)
+    goals: dict[str, float] = field(default_factory=lambda: {"cot_elicitation": 1.0})
+    languages: dict[str, float] = field(default_factory=lambda: {"en": 0.6, "zh": 0.4})
+    onset_day: float = 1.0
+    end_day: float | None = None
+    growth_days: float = 2.0  # ramp from onset to full volume
+    # infrastructure -------------------------------------------------------------
+    proxy: str = "datacenter"  # datacenter | residential
+    proxy_prefixes: int = 24  # /24s (datacenter) or ASNs x prefixes (residential pool)
+    payment_fingerprints: int = 20  # shared cards across the cluster
+    signup_burst_size: int = 50  # accounts created together within hours
+    pathways: dict[str, float] = field(
+        default_factory=lambda: {
+            "free": 0.3,
+            "paygo": 0.3,
+            "education": 0.15,
+            "research": 0.1,
+            "startup": 0.15,
+        }
+    )
+    ban_after_days: float | None = 4.0  # mean lifetime of an account before a ban (None: never banned)
+    replace_banned: bool = True
+    countries: list[str] = field(default_factory=lambda: ["US", "SG", "HK", "JP", "GB", "CN"])
+    # evasion ----------------------------------------------------------------------
+    max_events_per_account_hour: int = 60  # kept under the per-account rate limit
+    load_balance: str = "uniform"  # uniform | weighted
+    jitter: float = 0.5  # 0: exact intervals, 1: Poisson arrivals
+    paraphrase: float = 0.3  # 0: one fixed wording per goal, 1: every request freshly paraphrased
+    ordinary_share: float = 0.0  # 0 to 0.5: ordinary prompts mixed in
+    sdk_diversity: float = 0.2  # 0: one harness fingerprint, 1: each account looks like a different client
+    timezone: float = 8.0
+    # request shape ------------------------------------------------------------------
+    models: dict[str, float] = field(default_factory=lambda: {"standard": 0.5, "reasoning": 0.5})
+    max_tokens: int = 16000
+    output_tokens_median: int = 1800
+    reasoning_effort: str = "high"
+    stream_share: float = 0.3
+    pivot: PivotConfig | None = None
+
+
+@dataclass
+class Scenario:
+    name: str
+    seed: int = 7
+    start: datetime = field(default_factory=lambda: datetime(2026, 2, 2, tzinfo=UTC))
+    days: float = 7.0
+    formats: list[str] = field(default_factory=lambda: list(FORMATS))
+    models: list[ModelSpec] = field(default_factory=list)
+    populations: list[PopulationConfig] = field(default_factory=list)
+    campaigns: list[CampaignConfig] = field(default_factory=list)
+    residential_pool_asns: int = 12  # ISPs in the commercial residential proxy pool
+    datacenter_pool_asns: int = 6  # hosting ASNs the datacenter proxies sit in
+    otel_legacy_share: float = 0.3  # share of OTel files written with the older attribute names
+    anthropic_share: float = 0.2  # share of OpenAI-log API keys that use the Anthropic Messages API
+    error_share: float = 0.01  # requests that fail (429/500)
+    response_max_chars: int = 1200  # response text is cut here (token counts stay the full length)
+    events_per_file: int = 1_000_000
+    chunk_events: int = 50_000  # at most this many events are held in memory at once
+    corpus: str | None = None
+
+    @property
+    def hours(self) -> int:
+        return max(1, round(self.days * 24))
+
+
+def validate(s: Scenario, where: str = "scenario") -> None:
+    bad = [f for f in s.formats if f not in FORMATS]
+    if bad or not s.formats:
+        raise ScenarioError(
+            f"{where}: formats must be a non-empty subset of {', '.join(FORMATS)}, got {s.formats}"
+        )
+    if s.days <= 0:
+        raise ScenarioError(f"{where}: days must be positive")
+    names = {m.name for m in s.models}
+    tiers = {m.tier for m in s.models if m.released_day is None}
+    for c in s.campaigns:
+        if not 0.0 <= c.ordinary_share <= 0.5:
+            raise ScenarioError(f"{where}: campaign {c.name}: ordinary_share must be within 0 to 0.5")
+        if c.pivot is not None and c.pivot.model not in names:
+            raise ScenarioError(f"{where}: campaign {c.name}: pivot model {c.pivot.model!r} is not in models")
+        if not set(c.models) & tiers:
+            raise ScenarioError(
+                f"{where}: campaign {c.name}: no model of tiers {sorted(c.models)} at the start"
+            )
+    if len({c.name for c in s.campaigns}) != len(s.campaigns):
+        raise ScenarioError(f"{where}: campaign names must be unique")
+    if len({p.label() for p in s.populations}) != len(s.populations):
+        raise ScenarioError(f"{where}: population names must be unique (set name: for repeated kinds)")
