@@ -221,15 +221,22 @@ def choose(rng: np.random.Generator, weights: dict[str, float], size: int) -> li
     return [names[i] for i in rng.choice(len(names), size=size, p=p)]
 
 
-def account_ids(rng: np.random.Generator, count: int, salt: int) -> list[str]:
-    """Provider-style account ids (``org-`` + 24 base62-ish characters), unique by construction."""
+def _seed_salt(seed: int, purpose: int) -> int:
+    return int(mix64(np.asarray([seed * 8 + purpose], dtype=np.uint64), 0x9E3779B97F4A7C15)[0])
+
+
+def account_ids(seed: int, gid: int, count: int) -> list[str]:
+    """Provider-style account ids (``org-`` + 22 base62 characters), unique by construction.
+
+    Each group owns the counter range ``gid << 32 ...``; the mix is a bijection, so no two
+    accounts of a run can share an id.
+    """
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    counters = np.arange(count, dtype=np.uint64) + np.uint64(gid << 32)
     out = []
-    for a, b in zip(
-        mix64(np.arange(count, dtype=np.uint64), salt),
-        mix64(np.arange(count, dtype=np.uint64), salt ^ 0x5BD1E995),
-        strict=True,
-    ):
+    high = mix64(counters, _seed_salt(seed, 1))
+    low = mix64(counters, _seed_salt(seed, 2))
+    for a, b in zip(high, low, strict=True):
         v = (int(a) << 64) | int(b)
         chars = []
         for _ in range(22):
@@ -239,5 +246,6 @@ def account_ids(rng: np.random.Generator, count: int, salt: int) -> list[str]:
     return out
 
 
-def key_ids(count: int, salt: int) -> list[str]:
-    return [f"key_{h}" for h in hex_ids(0, count, salt)]
+def key_ids(seed: int, gid: int, count: int) -> list[str]:
+    """API key ids, unique across the run (each group owns a counter range)."""
+    return [f"key_{h}" for h in hex_ids(gid << 32, count, _seed_salt(seed, 3))]

@@ -63,14 +63,15 @@ def build_campaign(
     gid: int,
     rng: np.random.Generator,
     net: Network,
-    resi_pool: np.ndarray,
+    pools: tuple[np.ndarray, np.ndarray],
 ) -> Group:
+    resi_pool, dc_pool = pools
     hours = scenario.hours
     onset_h = c.onset_day * 24.0
     end_h = min(hours, (c.end_day * 24.0) if c.end_day is not None else hours)
     windows = _lifetimes(rng, c, onset_h, end_h)
     n = len(windows)
-    ids = account_ids(rng, n, salt=scenario.seed * 1_000_003 + gid)
+    ids = account_ids(scenario.seed, gid, n)
     active_from = np.asarray([w[0] for w in windows])
     active_to = np.minimum(np.asarray([w[1] for w in windows]), end_h)
     # sign-up bursts: accounts are created in batches shortly before they are needed --
@@ -103,14 +104,17 @@ def build_campaign(
     weight = np.ones(n) if c.load_balance == "uniform" else rng.lognormal(0.0, 0.8, n)
     key_count = rng.integers(1, 3, n)
     key_start = np.concatenate([[0], np.cumsum(key_count)[:-1]]).astype(np.int64)
-    keys = key_ids(int(key_count.sum()), salt=scenario.seed * 7919 + gid)
+    keys = key_ids(scenario.seed, gid, int(key_count.sum()))
     # proxies -------------------------------------------------------------------------
     if c.proxy == "residential":
         take = min(len(resi_pool), max(1, c.proxy_prefixes))
         pool = rng.choice(resi_pool, size=take, replace=False)
-    else:
-        asns = [DATACENTER_ASNS[int(i)] for i in rng.choice(len(DATACENTER_ASNS), 2, replace=False)]
-        pool = net.add(max(1, c.proxy_prefixes), asns)
+    else:  # a commercial datacenter proxy service, topped up with dedicated ranges when it is too small
+        take = min(len(dc_pool), max(1, c.proxy_prefixes))
+        pool = rng.choice(dc_pool, size=take, replace=False)
+        if c.proxy_prefixes > take:
+            asns = [DATACENTER_ASNS[int(i)] for i in rng.choice(len(DATACENTER_ASNS), 2, replace=False)]
+            pool = np.concatenate([pool, net.add(c.proxy_prefixes - take, asns)])
     uses_pool = np.ones(n, dtype=bool)
     # client fingerprints: one harness, or every account a different-looking client ------
     harness = make_sdk(rng, "httpx" if index % 2 else "openai-python")

@@ -151,8 +151,10 @@ class ExchangeBuilder:
         messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
         for _ in range(turns - 1):
             messages.append({"role": "assistant", "content": T.short_answer(r, first)})
-            follow = r.choice(P.FOLLOWUPS).format(bug=r.choice(P.CODE_BUGS), lang=r.choice(P.LANGS))
-            messages.append({"role": "user", "content": follow if lang == "en" else "请继续，" + follow})
+            follow = r.choice(P.FOLLOWUPS_ZH if lang == "zh" else P.FOLLOWUPS)
+            messages.append(
+                {"role": "user", "content": follow.format(bug=r.choice(P.CODE_BUGS), lang=r.choice(P.LANGS))}
+            )
         return messages
 
     def _homework(self, r: random.Random, g: Group, category: str, ts_us: int) -> T.BasePrompt:

@@ -299,6 +299,15 @@ FOLLOWUPS = [
     "Make it more formal.",
     "Why did you choose that approach?",
 ]
+FOLLOWUPS_ZH = [
+    "谢谢，可以再加上错误处理吗？",
+    "能再简短一点吗？",
+    "现在帮我写测试。",
+    "边界情况怎么处理？",
+    "为什么选择这种方法？",
+    "能说得更正式一些吗？",
+    "运行时报错了：{bug}",
+]
 EVAL_HARNESS_FORMATS = [
     "Question: {q}\nAnswer: Let's think step by step.",
     "Solve the following problem. Think step by step and put the final answer in \\boxed{{}}.\n\n{q}",

@@ -70,10 +70,10 @@ def build_population(
     gid: int,
     rng: np.random.Generator,
     net: Network,
-    resi_pool: np.ndarray,
+    pools: tuple[np.ndarray, np.ndarray],
 ) -> Group:
     n = pop.accounts
-    ids = account_ids(rng, n, salt=scenario.seed * 1_000_003 + gid)
+    ids = account_ids(scenario.seed, gid, n)
     kind = pop.kind
     start = scenario.start
     # accounts.csv records --------------------------------------------------------
@@ -123,7 +123,7 @@ def build_population(
     lo, hi = pop.keys_per_account
     key_count = rng.integers(lo, hi + 1, n)
     key_start = np.concatenate([[0], np.cumsum(key_count)[:-1]]).astype(np.int64)
-    keys = key_ids(int(key_count.sum()), salt=scenario.seed * 7919 + gid)
+    keys = key_ids(scenario.seed, gid, int(key_count.sum()))
     # networks ----------------------------------------------------------------------
     k = max(1, pop.ips_per_account)
     ip_prefix = np.zeros((n, k), dtype=np.int64)
@@ -179,7 +179,7 @@ def build_population(
         ip_host=ip_host,
         ip_n=ip_n,
         uses_pool=uses_pool,
-        pool=resi_pool,
+        pool=np.concatenate(pools),  # VPN / proxy users leave through the same commercial pools
         sdks=sdks,
         system_prompts=system,
         projects=projects,

@@ -295,6 +295,8 @@ def evasion_campaign(events: int, accounts: int) -> CampaignConfig:
         output_tokens_median=1200,
         pathways={"paygo": 0.5, "free": 0.3, "education": 0.1, "startup": 0.1},
         countries=["US", "GB", "DE", "CA", "AU", "FR", "JP", "BR", "IN", "SG"],
+        diurnal="evening",
+        timezone=-5.0,
     )
 
 
@@ -349,7 +351,7 @@ def preset(name: str, scale: float = 1.0) -> Scenario:
         elif name == "agentic-mixed":
             s.campaigns = [agentic_campaign(ev, _scaled(600, acc_scale, 3))]
         elif name == "coding-pivot":
-            s.campaigns = [coding_pivot_campaign(ev, _scaled(2_000, acc_scale, 3), days * 0.5)]
+            s.campaigns = [coding_pivot_campaign(ev, _scaled(5_000, acc_scale, 3), days * 0.5)]
         else:
             s.campaigns = [evasion_campaign(ev, _scaled(400, acc_scale, 3))]
         return s

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from distillguard.simulate.actors import RESIDENTIAL_ASNS, Group, Network, hex_ids
+from distillguard.simulate.actors import DATACENTER_ASNS, RESIDENTIAL_ASNS, Group, Network, hex_ids
 from distillguard.simulate.campaigns import build_campaign
 from distillguard.simulate.exchange import ExchangeBuilder
 from distillguard.simulate.populations import build_population
@@ -47,11 +47,14 @@ def build_groups(scenario: Scenario) -> tuple[list[Group], Network]:
     net = Network(rng)
     asns = RESIDENTIAL_ASNS[: max(1, scenario.residential_pool_asns)]
     resi_pool = net.add(max(1, scenario.residential_pool_asns) * 60, asns)
+    hosting = DATACENTER_ASNS[: max(1, scenario.datacenter_pool_asns)]
+    dc_pool = net.add(max(1, scenario.datacenter_pool_asns) * 40, hosting)
+    pools = (resi_pool, dc_pool)
     groups: list[Group] = []
     for pop in scenario.populations:
-        groups.append(build_population(scenario, pop, len(groups), rng, net, resi_pool))
+        groups.append(build_population(scenario, pop, len(groups), rng, net, pools))
     for index, campaign in enumerate(scenario.campaigns):
-        groups.append(build_campaign(scenario, campaign, index, len(groups), rng, net, resi_pool))
+        groups.append(build_campaign(scenario, campaign, index, len(groups), rng, net, pools))
     for g in groups:
         if g.kind != "ci_bots":
             g.curve = expected_curve(scenario, g)

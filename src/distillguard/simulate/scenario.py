@@ -111,7 +111,7 @@ class CampaignConfig:
     growth_days: float = 2.0  # ramp from onset to full volume
     # infrastructure -------------------------------------------------------------
     proxy: str = "datacenter"  # datacenter | residential
-    proxy_prefixes: int = 24  # /24s (datacenter) or ASNs x prefixes (residential pool)
+    proxy_prefixes: int = 24  # /24s of the commercial proxy pool (datacenter or residential) it uses
     payment_fingerprints: int = 20  # shared cards across the cluster
     signup_burst_size: int = 50  # accounts created together within hours
     pathways: dict[str, float] = field(
@@ -134,6 +134,7 @@ class CampaignConfig:
     ordinary_share: float = 0.0  # 0 to 0.5: ordinary prompts mixed in
     sdk_diversity: float = 0.2  # 0: one harness fingerprint, 1: each account looks like a different client
     timezone: float = 8.0
+    diurnal: str = "flat"  # flat (machines run around the clock) or a human curve to blend in
     # request shape ------------------------------------------------------------------
     models: dict[str, float] = field(default_factory=lambda: {"standard": 0.5, "reasoning": 0.5})
     max_tokens: int = 16000

@@ -133,6 +133,9 @@ def account_intensity(scenario: Scenario, g: Group, hour: int) -> np.ndarray:
     w = g.weight * active
     if isinstance(cfg, CampaignConfig):
         ramp = np.clip((hour - g.active_from.min()) / max(1.0, cfg.growth_days * 24), 0.05, 1.0)
+        if cfg.diurnal != "flat":
+            curve = np.asarray(DIURNAL.get(cfg.diurnal, DIURNAL["flat"]))
+            w = w * curve[np.floor(hour + start_hour + g.tz).astype(np.int64) % 24]
         return w * ramp
     curve = np.asarray(DIURNAL.get(cfg.diurnal, DIURNAL["flat"]))
     w = w * curve[np.floor(local).astype(np.int64) % 24]
