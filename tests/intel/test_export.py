@@ -147,3 +147,36 @@ def test_cli_without_community_key_is_a_one_line_error(
     assert done.exit_code == 2
     assert "intel_community_key is not set" in done.output
     assert "Traceback" not in done.output
+
+
+def test_templates_with_the_same_signature_become_one_indicator(
+    warehouse: Warehouse, intel_config: Config, planted: Planted
+) -> None:
+    from datetime import timedelta
+
+    from distillguard.fingerprints import fingerprint
+    from distillguard.schema import EVENTS
+
+    from .conftest import START
+
+    rows = []
+    # Different skeletons, same set of word 3-shingles: the same MinHash signature.
+    for n, text in enumerate(
+        ["alpha beta gamma alpha beta gamma", "alpha beta gamma alpha beta gamma alpha beta gamma"]
+    ):
+        for account in planted.campaign_accounts[:6]:
+            ph, sh, mh = fingerprint(text)
+            rows.append(
+                {
+                    "event_id": f"{account}-dup{n}",
+                    "source_format": "canonical",
+                    "account_id": account,
+                    "ts_start": START + timedelta(minutes=n),
+                    "prompt_hash": ph,
+                    "skeleton_hash": sh,
+                    "prompt_minhash": mh,
+                }
+            )
+    warehouse.insert_events(pa.Table.from_pylist(rows, schema=EVENTS))
+    ids = [o["id"] for o in export_bundle(warehouse, intel_config).bundle["objects"]]
+    assert len(ids) == len(set(ids))

@@ -79,9 +79,11 @@ def _record(warehouse: Warehouse, result: ExportResult, moment: datetime) -> Non
         engine.execute(
             """
             CREATE OR REPLACE TEMP TABLE _intel_exp_merged AS
-            SELECT n.object_id, n.object_type, coalesce(o.first_exported, n.first_exported) AS first_exported,
+            SELECT DISTINCT ON (n.object_id) n.object_id, n.object_type,
+                   coalesce(o.first_exported, n.first_exported) AS first_exported,
                    n.last_exported, n.revoked, n.body
             FROM _intel_exp n LEFT JOIN intel_exported o USING (object_id)
+            ORDER BY n.object_id, n.revoked DESC
             """
         )
         engine.execute("DELETE FROM intel_exported WHERE object_id IN (SELECT object_id FROM _intel_exp)")

@@ -107,6 +107,8 @@ def collect(engine: DuckDBEngine, policy: SharePolicy) -> IntelHarvest:
     _techniques(engine, by_id)
     _signup_patterns(engine, by_id)
     _timelines(engine, by_id)
+    for group in groups:
+        group.indicators = _merge_duplicates(group.indicators)
     engine.drop(_MEMBERS)
     return IntelHarvest(groups, notes, withheld)
 
@@ -358,3 +360,28 @@ def _timelines(engine: DuckDBEngine, by_id: dict[str, GroupIntel]) -> None:
         """,
     ):
         by_id[str(r["group_id"])].timeline.append((str(r["day"]), int(r["n"])))
+
+
+def _merge_duplicates(indicators: list[Indicator]) -> list[Indicator]:
+    """One indicator per (kind, value): distinct skeletons can share a MinHash signature."""
+    merged: dict[tuple[str, str], Indicator] = {}
+    for ind in indicators:
+        key = (ind.kind, ind.value)
+        old = merged.get(key)
+        if old is None:
+            merged[key] = ind
+            continue
+        firsts = [t for t in (old.first_seen, ind.first_seen) if t is not None]
+        lasts = [t for t in (old.last_seen, ind.last_seen) if t is not None]
+        merged[key] = Indicator(
+            kind=ind.kind,
+            value_form=ind.value_form,
+            value=ind.value,
+            accounts=max(old.accounts, ind.accounts),
+            events=old.events + ind.events,
+            first_seen=min(firsts) if firsts else None,
+            last_seen=max(lasts) if lasts else None,
+            exclusivity=max(old.exclusivity, ind.exclusivity),
+            confidence=max(old.confidence, ind.confidence),
+        )
+    return list(merged.values())

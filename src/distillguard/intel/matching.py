@@ -317,6 +317,17 @@ def _template_hits(
 
 
 # ------------------------------------------------------------------ live state
+# One weak identifier (an ASN, an SDK build, an e-mail domain) is also used by some
+# ordinary customers; alone it is evidence for scoring, not grounds to act. A payment
+# instrument or a prompt-template family is specific enough, and so are two kinds.
+DECISIVE_KINDS = frozenset({"payment", "template"})
+
+
+def decisive(kinds: set[str]) -> bool:
+    """Whether partner matches of these kinds justify acting on an account by themselves."""
+    return bool(kinds & DECISIVE_KINDS) or len(kinds) >= 2
+
+
 def load_partner_matches(warehouse: Warehouse) -> pa.Table:
     """The current ``partner_matches`` (empty table with the schema when none)."""
     if not warehouse.engine.exists("partner_matches"):
@@ -325,13 +336,15 @@ def load_partner_matches(warehouse: Warehouse) -> pa.Table:
 
 
 def partner_decisions(warehouse: Warehouse, *, action: str = "challenge") -> pa.Table:
-    """DECISIONS rows for matched accounts: partner intel is evidence, so challenge by default."""
+    """DECISIONS rows for decisively matched accounts (``challenge``: partner intel is not proof)."""
     matches = load_partner_matches(warehouse).to_pylist()
     grouped: dict[str, list[dict[str, object]]] = defaultdict(list)
     for m in matches:
         grouped[str(m["account_id"])].append(m)
     rows = []
     for account_id, items in sorted(grouped.items()):
+        if not decisive({str(i["indicator_kind"]) for i in items}):
+            continue  # stays evidence in partner_matches for scoring
         until = [i["valid_until"] for i in items if i["valid_until"] is not None]
         rows.append(
             {
