@@ -373,34 +373,59 @@ _FILLER_ZH = [
 ]
 
 
+_OPENERS = [
+    "Sure.",
+    "Good question.",
+    "Here's a breakdown.",
+    "Short answer first.",
+    "Let's look at this.",
+    "There are a few parts to this.",
+    "Here is what I would do.",
+]
+_CODE_LANGS = ["python", "typescript", "go", "rust", "java", "sql", "bash"]
+
+
+def _sentences(r: random.Random, pool: list[str], budget: int, sep: str) -> str:
+    """Filler sentences up to ``budget`` characters (running length, no re-summing)."""
+    parts: list[str] = []
+    used = 0
+    while used < budget:
+        sentence = pool[r.randrange(len(pool))]
+        parts.append(sentence)
+        used += len(sentence) + len(sep)
+    return sep.join(parts)
+
+
 def response_text(r: random.Random, kind: str, lang: str, chars: int, answer: str | None) -> str:
     """Response text of about ``chars`` characters shaped like the request asked for."""
     filler = _FILLER_ZH if lang == "zh" else _FILLER
-    parts: list[str] = []
     if kind == "cot":
-        parts.append(
+        step_word, answer_word = ("步骤", "答案") if lang == "zh" else ("Step ", "Answer")
+        head = (
             "<think>"
             if r.random() < 0.3
             else ("让我们一步一步思考。" if lang == "zh" else "Let's work through this.")
         )
-        step = 1
-        while sum(len(p) for p in parts) < chars - 40:
-            parts.append(f"\n{'步骤' if lang == 'zh' else 'Step '}{step}: {r.choice(filler)}")
-            step += 1
-        parts.append(f"\n{'答案' if lang == 'zh' else 'Answer'}: {answer or r.randint(2, 999)}")
+        steps = []
+        used = len(head)
+        while used < chars - 40:
+            step = f"{step_word}{len(steps) + 1}: {_sentences(r, filler, r.randint(40, 220), ' ')}"
+            steps.append(step)
+            used += len(step) + 1
+        body = "\n".join([head, *steps, f"{answer_word}: {answer or r.randint(2, 999)}"])
     elif kind == "rubric":
-        parts.append(
-            json.dumps(
-                {"score": r.randint(1, 10), "rationale": " ".join(r.sample(filler, 2))}, ensure_ascii=False
-            )
-        )
+        rationale = _sentences(r, filler, min(chars, 300), " ")
+        body = json.dumps({"score": r.randint(1, 10), "rationale": rationale}, ensure_ascii=False)
     elif kind == "code":
-        parts.append(
-            f"Here is an implementation:\n```python\ndef solve({r.choice(P.IDENTIFIERS)}):\n    ...\n```\n"
-        )
-        while sum(len(p) for p in parts) < chars:
-            parts.append(r.choice(filler) + " ")
+        name = r.choice(P.IDENTIFIERS)
+        code = f"```{r.choice(_CODE_LANGS)}\n// {name}\nfn solve({name}) {{ ... }}\n```\n"
+        body = r.choice(_OPENERS) + "\n" + code + _sentences(r, filler, chars - len(code), " ")
     else:
-        while sum(len(p) for p in parts) < chars:
-            parts.append(r.choice(filler) + " ")
-    return "".join(parts)[: max(chars, 20)]
+        paragraphs = []
+        used = 0
+        while used < chars:
+            paragraph = _sentences(r, filler, r.randint(120, 400), " ")
+            paragraphs.append(paragraph)
+            used += len(paragraph) + 2
+        body = r.choice(_OPENERS) + " " + "\n\n".join(paragraphs)
+    return body[: max(chars, 20)]
