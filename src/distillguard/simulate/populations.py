@@ -151,12 +151,12 @@ def build_population(
     families = pop.sdks
     sdks = [make_sdk(rng, families[int(rng.integers(0, len(families)))]) for _ in range(n)]
     system: list[str | None]
-    if kind == "startups":
-        system = [P.STARTUP_SYSTEM[i % len(P.STARTUP_SYSTEM)] for i in range(n)]
+    if not pop.system_prompt_fixed:
+        system = [None] * n
     elif kind == "enterprises":
         system = [P.ENTERPRISE_SYSTEM[i % 2].format(org=P.ORGS[i % len(P.ORGS)]) for i in range(n)]
-    else:
-        system = [None] * n
+    else:  # an app's own assistant persona, the same on every request of the account
+        system = [P.STARTUP_SYSTEM[i % len(P.STARTUP_SYSTEM)] for i in range(n)]
     projects = [f"proj_{ids[i][4:14]}" for i in range(n)]
     group = Group(
         gid=gid,

@@ -107,6 +107,7 @@ def benign_populations(events: int, accounts_scale: float = 1.0) -> list[Populat
             timezones=[-5.0, 1.0, 9.0],
             plan={"enterprise": 1.0},
             verification={"enterprise": 1.0},
+            system_prompt_fixed=True,
             agent_tool_share=0.1,
         ),
         PopulationConfig(

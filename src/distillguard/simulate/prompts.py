@@ -18,20 +18,6 @@ from typing import Any
 
 from distillguard.simulate import phrases as P
 
-CATEGORIES = (
-    "coding",
-    "math",
-    "general",
-    "writing",
-    "data_analysis",
-    "tool_use",
-    "agentic",
-    "computer_use",
-    "sensitive",
-    "multilingual",
-    "roleplay",
-    "vision",
-)
 # Corpus file categories feeding each of our pools.
 _CORPUS_CATEGORY = {
     "agentic": "agentic",
@@ -406,7 +392,7 @@ def response_text(r: random.Random, kind: str, lang: str, chars: int, answer: st
             if r.random() < 0.3
             else ("让我们一步一步思考。" if lang == "zh" else "Let's work through this.")
         )
-        steps = []
+        steps: list[str] = []
         used = len(head)
         while used < chars - 40:
             step = f"{step_word}{len(steps) + 1}: {_sentences(r, filler, r.randint(40, 220), ' ')}"

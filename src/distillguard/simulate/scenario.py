@@ -26,6 +26,39 @@ GOALS = (
 
 ATTACKER_POPULATION = "attacker"
 
+# Names a scenario may use for enumerated knobs (validated before anything runs).
+CATEGORIES = (
+    "coding",
+    "math",
+    "general",
+    "writing",
+    "data_analysis",
+    "tool_use",
+    "agentic",
+    "computer_use",
+    "sensitive",
+    "multilingual",
+    "roleplay",
+    "vision",
+)
+DIURNAL_STYLES = ("office", "evening", "student", "flat")
+NETWORKS = ("residential", "corporate", "campus", "cloud")
+SDK_FAMILIES = (
+    "openai-python",
+    "openai-node",
+    "anthropic-python",
+    "litellm",
+    "requests",
+    "httpx",
+    "curl",
+    "java-http",
+    "azure-style",
+    "go",
+    "aiohttp",
+)
+TIERS = ("mini", "standard", "reasoning")
+LANGUAGES = ("en", "zh")
+
 
 class ScenarioError(ValueError):
     """A scenario file or preset name is wrong (the message names the file and key)."""
@@ -58,7 +91,7 @@ class PopulationConfig:
     keys_per_account: tuple[int, int] = (1, 2)
     end_users_per_account: int = 0
     ips_per_account: int = 2
-    network: str = "residential"  # residential | corporate | campus | cloud | mixed
+    network: str = "residential"  # residential | corporate | campus | cloud
     proxy_share: float = 0.0  # share of accounts that route through the commercial proxy pools
     turns_mean: float = 2.0  # mean conversation depth (user turns)
     categories: dict[str, float] = field(default_factory=dict)
@@ -82,7 +115,7 @@ class PopulationConfig:
     signup_days: float = 5.0  # university: accounts created within this many days
     sweep_hours: float = 3.0  # eval_harness: length of one benchmark sweep
     sweeps_per_day: float = 1.5  # eval_harness
-    system_prompt_fixed: bool = False  # startups/routers: one fixed system prompt per account
+    system_prompt_fixed: bool = False  # one fixed system prompt per account (an app's persona)
 
     def label(self) -> str:
         return self.name or self.kind
@@ -188,7 +221,46 @@ def validate(s: Scenario, where: str = "scenario") -> None:
             raise ScenarioError(
                 f"{where}: campaign {c.name}: no model of tiers {sorted(c.models)} at the start"
             )
+        _check(
+            f"{where}: campaign {c.name}",
+            {
+                "proxy": ([c.proxy], ("datacenter", "residential")),
+                "load_balance": ([c.load_balance], ("uniform", "weighted")),
+                "reasoning_effort": ([c.reasoning_effort], ("low", "medium", "high")),
+                "diurnal": ([c.diurnal], DIURNAL_STYLES),
+                "languages": (list(c.languages), LANGUAGES),
+                "models": (list(c.models), TIERS),
+                "goals": (list(c.goals), GOALS),
+            },
+        )
+        if c.accounts < 1 or c.events < 0 or not c.goals:
+            raise ScenarioError(f"{where}: campaign {c.name}: needs accounts >= 1, events >= 0 and goals")
+    for p in s.populations:
+        _check(
+            f"{where}: population {p.label()}",
+            {
+                "kind": ([p.kind], BENIGN_KINDS),
+                "diurnal": ([p.diurnal], DIURNAL_STYLES),
+                "network": ([p.network], NETWORKS),
+                "categories": (list(p.categories), CATEGORIES),
+                "sdks": (list(p.sdks), SDK_FAMILIES),
+                "models": (list(p.models), TIERS),
+            },
+        )
+        if p.accounts < 1 or p.events < 0 or not p.sdks or not p.timezones:
+            raise ScenarioError(
+                f"{where}: population {p.label()}: needs accounts >= 1, events >= 0, sdks, timezones"
+            )
     if len({c.name for c in s.campaigns}) != len(s.campaigns):
         raise ScenarioError(f"{where}: campaign names must be unique")
     if len({p.label() for p in s.populations}) != len(s.populations):
         raise ScenarioError(f"{where}: population names must be unique (set name: for repeated kinds)")
+
+
+def _check(where: str, knobs: dict[str, tuple[list[str], tuple[str, ...]]]) -> None:
+    for knob, (values, allowed) in knobs.items():
+        wrong = [v for v in values if v not in allowed]
+        if wrong:
+            raise ScenarioError(
+                f"{where}: {knob} {', '.join(map(repr, wrong))} unknown; use {', '.join(allowed)}"
+            )
