@@ -83,3 +83,11 @@ def test_config_file_overrides_a_preset(tmp_path: Path) -> None:
     (campaign,) = scenario.campaigns
     assert campaign.goals == {"rubric_grading": 1.0} and campaign.ordinary_share == 0.5
     assert len(scenario.populations) == len(preset("tiny").populations)
+
+
+def test_an_unknown_knob_value_is_refused_with_its_name(tmp_path: Path) -> None:
+    bad = tmp_path / "proxy.yaml"
+    bad.write_text("preset: tiny\ncampaigns:\n  - {name: x, events: 10, accounts: 2, proxy: satellite}\n")
+    result = runner.invoke(app, ["simulate", "--config", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "proxy" in result.output and "satellite" in result.output
