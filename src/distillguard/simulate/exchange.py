@@ -341,7 +341,14 @@ class ExchangeBuilder:
             temperature: float | None = r.choice([0.6, 0.7, 1.0]) if r.random() < cfg.paraphrase else 0.7
             effort = cfg.reasoning_effort if reasoning_model else None
         else:
-            max_tokens = cfg.max_tokens if cfg.max_tokens else r.choice([None, None, 512, 1024, 2048, 4096])
+            if cfg.max_tokens:
+                max_tokens = cfg.max_tokens
+            elif req.tools and req.system:  # coding agents ask for long outputs too
+                max_tokens = r.choice([8192, 16384, 32000, 32000, 64000])
+            else:
+                max_tokens = r.choice(
+                    [None, None, 512, 1024, 2048, 4096, 8192, 16000 if reasoning_model else 4096]
+                )
             temperature = (
                 0.0 if g.kind in ("eval_harness", "ci_bots") else r.choice([None, None, 0.2, 0.7, 1.0])
             )
@@ -351,6 +358,8 @@ class ExchangeBuilder:
         per_token = 1.6 if req.lang == "zh" else 4.0
         input_tokens = int(text_chars / per_token) + 60 * len(req.tools or []) + (850 if req.image else 0) + 8
         median = cfg.output_tokens_median
+        if not isinstance(cfg, CampaignConfig) and req.tools and req.system:
+            median *= 3  # an agent writing files and plans
         output = max(4, int(r.lognormvariate(0.0, 0.7) * median))
         finish = "stop"
         if max_tokens is not None and output >= max_tokens:

@@ -82,6 +82,8 @@ def build_population(
     countries = [pop.countries[int(i)] for i in rng.integers(0, len(pop.countries), n)]
     records = []
     university_week = float(rng.uniform(20, 60))
+    new = rng.random(n) < pop.new_account_share
+    active_from = np.full(n, -1e9)
     org_domain = None
     for i in range(n):
         if kind == "university":
@@ -100,6 +102,10 @@ def build_population(
                 i % 5
             ]
             country = countries[i]
+        elif new[i]:  # signed up during the period: active from then on
+            active_from[i] = float(rng.uniform(0, scenario.hours * 0.9))
+            created = (start + timedelta(hours=active_from[i])).isoformat()
+            domain, country = FREEMAIL[int(rng.integers(0, len(FREEMAIL)))], countries[i]
         else:
             created = _created(rng, start, (1, 900))
             domain, country = FREEMAIL[int(rng.integers(0, len(FREEMAIL)))], countries[i]
@@ -117,7 +123,6 @@ def build_population(
     # volume, time zones, activity ------------------------------------------------
     weight = rng.lognormal(0.0, pop.volume_sigma, n)
     tz = np.asarray(pop.timezones, dtype=float)[rng.integers(0, len(pop.timezones), n)]
-    active_from = np.full(n, -1e9)
     active_to = np.full(n, 1e9)
     # keys --------------------------------------------------------------------------
     lo, hi = pop.keys_per_account
@@ -143,8 +148,9 @@ def build_population(
             ip_prefix[i] = net.add(k, [DATACENTER_ASNS[int(rng.integers(0, len(DATACENTER_ASNS)))]])
             ip_host[i] = rng.integers(1, 255, k)
     else:  # residential homes (and phones), a couple of addresses per person
-        home = net.add(n * k, RESIDENTIAL_ASNS)
-        ip_prefix[:] = home.reshape(n, k)
+        for i in range(n):  # the account's own country's ISPs, mostly (travel and roaming otherwise)
+            local = [a for a in RESIDENTIAL_ASNS if a[1] == records[i]["country"]]
+            ip_prefix[i] = net.add(k, local if local and rng.random() < 0.85 else RESIDENTIAL_ASNS)
         ip_host[:] = rng.integers(1, 255, (n, k))
     uses_pool = rng.random(n) < pop.proxy_share
     # clients -------------------------------------------------------------------------

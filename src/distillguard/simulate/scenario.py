@@ -88,6 +88,7 @@ class PopulationConfig:
     weekend_factor: float = 0.6
     volume_sigma: float = 1.6  # lognormal sigma of per-account volume (heavy tail)
     active_day_share: float = 0.6  # share of days an account is active at all
+    new_account_share: float = 0.0  # developers: accounts created during the period (active from then)
     keys_per_account: tuple[int, int] = (1, 2)
     end_users_per_account: int = 0
     ips_per_account: int = 2
