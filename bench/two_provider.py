@@ -32,6 +32,7 @@ import random
 import re
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +91,7 @@ class Provider:
     warehouse: Warehouse
     campaign_accounts: set[str]
     benign_accounts: set[str]
+    truth_campaign: dict[str, str] | None = None  # for the --a-oracle-delay-hours scenario only
 
 
 def build_provider(
@@ -187,6 +189,103 @@ def build_provider(
     return Provider(name, config, wh, campaign, ordinary)
 
 
+def simulated_providers(
+    args: argparse.Namespace, tmp: Path, key: str
+) -> tuple[Provider, Provider, datetime, int]:
+    """One simulated data set split between two providers by account; B's hydra arrives later.
+
+    Ground truth is read only to build the scenario (which accounts belong to the
+    operator, so B's half can be delayed by ``--lag-hours``) and to score; detection
+    never sees it.
+    """
+    import csv
+    import hashlib
+    import subprocess
+    import sys
+
+    out = tmp / "sim"
+    cmd = [
+        str(Path(sys.executable).parent / "distillguard"),
+        "simulate",
+        "--preset",
+        args.preset,
+        "--seed",
+        str(args.seed),
+        "--formats",
+        "canonical",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    if CORPUS.is_dir():
+        cmd += ["--corpus", str(CORPUS)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    with (out / "truth" / "accounts.csv").open() as handle:
+        rows_truth = list(csv.DictReader(handle))
+    truth = {r["account_id"]: r["role"] == "attacker" for r in rows_truth}
+    truth_campaign = {
+        r["account_id"]: r["campaign_id"] or "operator" for r in rows_truth if truth[r["account_id"]]
+    }
+    side = {acc: "ab"[hashlib.sha256(acc.encode()).digest()[0] % 2] for acc in truth}
+    lag = timedelta(hours=args.lag_hours)
+    providers = []
+    for name in ("a", "b"):
+        config = load_config(
+            db_path=str(tmp / f"{name}.duckdb"), hmac_secret=f"{name}-local-secret", intel_community_key=key
+        )
+        wh = Warehouse.open(config.db_path)
+        secret = f"{name}-local-secret".encode()
+        mine = {acc for acc, s in side.items() if s == name}
+        shift = {acc: lag for acc in mine if truth[acc] and name == "b"}
+        _load_canonical(wh, out, mine, shift, secret)
+        with (out / "accounts.csv").open() as handle:
+            rows = [
+                {
+                    **r,
+                    "created_at": datetime.fromisoformat(r["created_at"])
+                    + shift.get(r["account_id"], timedelta()),
+                    "payment_fingerprint": r["payment_fingerprint"] or None,
+                }
+                for r in csv.DictReader(handle)
+                if r["account_id"] in mine
+            ]
+        wh.upsert_accounts(pa.Table.from_pylist(rows, schema=ACCOUNTS))
+        campaign = {acc for acc in mine if truth[acc]}
+        providers.append(Provider(name, config, wh, campaign, mine - campaign, truth_campaign))
+    manifest = json.loads((out / "manifest.json").read_text())
+    start = datetime.fromisoformat(manifest["start"])
+    hours = int((datetime.fromisoformat(manifest["end"]) - start + lag).total_seconds() // 3600)
+    return providers[0], providers[1], start, hours
+
+
+def _load_canonical(
+    wh: Warehouse, out: Path, mine: set[str], shift: dict[str, timedelta], secret: bytes
+) -> None:
+    """Canonical JSONL into the warehouse (the ingest package does this when installed)."""
+    names = set(EVENTS.names)
+    batch: list[dict[str, object]] = []
+    for path in sorted((out / "traffic").glob("canonical-*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                record = json.loads(line)
+                account = record["account_id"]
+                if account not in mine:
+                    continue
+                row = {k: v for k, v in record.items() if k in names}
+                for column in ("ts_start", "ts_end"):
+                    if row.get(column):
+                        row[column] = datetime.fromisoformat(
+                            str(row[column]).replace("Z", "+00:00")
+                        ) + shift.get(account, timedelta())
+                row["client_ip_hash"], row["ip_prefix_hash"] = hash_ip(secret, record.get("client_ip"))
+                text = record.get("prompt_text")
+                row["prompt_hash"], row["skeleton_hash"], row["prompt_minhash"] = fingerprint(text)
+                row["fingerprint_version"] = FINGERPRINT_VERSION if text is not None else None
+                row["attrs"] = None
+                batch.append(row)
+    wh.insert_events(pa.Table.from_pylist(batch, schema=EVENTS))
+
+
 # ------------------------------------------------------------------ detection
 def _pipeline():  # type: ignore[no-untyped-def]
     try:
@@ -207,6 +306,32 @@ per_account AS (
 )
 SELECT account_id FROM per_account WHERE calls >= 20 AND templated >= 0.3
 """
+
+
+def oracle_detect(p: Provider, until: datetime, delay: timedelta) -> set[str]:
+    """Provider A's detection taken as given: each operator account, ``delay`` after its first call.
+
+    Used to measure what the *shared indicators* catch at B independently of how
+    good A's detectors are; reported as such.
+    """
+    assert p.truth_campaign is not None
+    rows = p.warehouse.engine.to_arrow("SELECT account_id, min(ts_start) AS first FROM events GROUP BY 1")
+    first = {str(r["account_id"]): r["first"] for r in rows.to_pylist()}
+    flagged = {a for a in p.campaign_accounts if a in first and first[a] + delay <= until}
+    scores = [
+        {
+            "account_id": a,
+            "risk": 0.9,
+            "verdict": "extraction",
+            "cluster_id": None,
+            "campaign_id": p.truth_campaign[a],
+            "events": None,
+            "reasons": ["given"],
+        }
+        for a in sorted(flagged)
+    ]
+    p.warehouse.replace_table("account_scores", pa.Table.from_pylist(scores, schema=ACCOUNT_SCORES))
+    return flagged
 
 
 def detect(p: Provider, until: datetime) -> set[str]:
@@ -251,14 +376,15 @@ def detect(p: Provider, until: datetime) -> set[str]:
 
 def leaked(p: Provider, flag_time: dict[str, datetime]) -> int:
     """Campaign calls served before the account was flagged (all of them if never flagged)."""
-    rows = p.warehouse.engine.to_arrow(
-        "SELECT account_id, ts_start FROM events WHERE account_id LIKE ?", [f"{p.name}-h%"]
-    ).to_pylist()
-    return sum(
-        1
-        for r in rows
-        if r["ts_start"] < flag_time.get(str(r["account_id"]), datetime.max.replace(tzinfo=UTC))
-    )
+    never = datetime.max.replace(tzinfo=UTC)
+    p.warehouse.engine.register("_campaign", pa.table({"account_id": sorted(p.campaign_accounts)}))
+    try:
+        rows = p.warehouse.engine.to_arrow(
+            "SELECT account_id, ts_start FROM events JOIN _campaign USING (account_id)"
+        ).to_pylist()
+    finally:
+        p.warehouse.engine.unregister("_campaign")
+    return sum(1 for r in rows if r["ts_start"] < flag_time.get(str(r["account_id"]), never))
 
 
 def campaign_flagged_at(
@@ -275,36 +401,37 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     mode = "pipeline.scan" if _pipeline() is not None else "stand-in detector (pipeline not installed)"
     tmp = Path(tempfile.mkdtemp(prefix="dg-two-provider-"))
     key = "two-provider-community-key"
-    a = build_provider(
-        "a",
-        tmp,
-        rng,
-        prompts,
-        onset=START + timedelta(hours=6),
-        hydra=args.hydra,
-        benign=args.benign,
-        days=args.days,
-        community_key=key,
-    )
-    b = build_provider(
-        "b",
-        tmp,
-        rng,
-        prompts,
-        onset=START + timedelta(hours=6 + args.lag_hours),
-        hydra=args.hydra,
-        benign=args.benign,
-        days=args.days,
-        community_key=key,
-    )
+    if args.source == "simulate":
+        a, b, start, hours = simulated_providers(args, tmp, key)
+    else:
+        a, b = (
+            build_provider(
+                name,
+                tmp,
+                rng,
+                prompts,
+                onset=START + timedelta(hours=6 + lag),
+                hydra=args.hydra,
+                benign=args.benign,
+                days=args.days,
+                community_key=key,
+            )
+            for name, lag in (("a", 0), ("b", args.lag_hours))
+        )
+        start, hours = START, 24 * args.days
     own: dict[str, datetime] = {}
     shared: dict[str, datetime] = {}
+    fp_kinds: dict[str, str] = {}  # benign B account -> indicator kinds that flagged it
     first_share: datetime | None = None
     bundle_bytes = 0
     started = time.perf_counter()
-    for hour in range(0, 24 * args.days + 1, args.step_hours):
-        now = START + timedelta(hours=hour)
-        a_flagged = detect(a, now)
+    for hour in range(0, hours + 1, args.step_hours):
+        now = start + timedelta(hours=hour)
+        a_flagged = (
+            oracle_detect(a, now, timedelta(hours=args.a_oracle_delay_hours))
+            if args.a_oracle_delay_hours is not None
+            else detect(a, now)
+        )
         if first_share is None and len(a_flagged & a.campaign_accounts) >= max(1, args.hydra // 10):
             first_share = now + timedelta(hours=args.share_delay_hours)
         if first_share is not None and now >= first_share:
@@ -321,6 +448,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             for row in rows:
                 if decisive(set(row["kinds"])):  # one weak identifier alone is evidence, not a flag
                     shared.setdefault(str(row["account_id"]), now)
+                    if str(row["account_id"]) in b.benign_accounts:
+                        fp_kinds.setdefault(str(row["account_id"]), "+".join(sorted(row["kinds"])))
         for acc in detect(b, now):
             own.setdefault(acc, now)
     with_sharing = dict(own)
@@ -328,13 +457,18 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         with_sharing[acc] = min(t, with_sharing.get(acc, t))
     b_own_at = campaign_flagged_at(own, b.campaign_accounts)
     b_shared_at = campaign_flagged_at(with_sharing, b.campaign_accounts)
-    total = b.warehouse.engine.scalar("SELECT count(*) FROM events WHERE account_id LIKE 'b-h%'")
+    total = leaked(b, {})
     result = {
         "detection": mode,
+        "a_detection": "given: each operator account flagged "
+        f"{args.a_oracle_delay_hours} h after its first call"
+        if args.a_oracle_delay_hours is not None
+        else mode,
         "seed": args.seed,
         "lag_hours": args.lag_hours,
-        "campaign_accounts_per_provider": args.hydra,
-        "benign_accounts_per_provider": args.benign,
+        "source": args.source if args.source == "generator" else f"simulate --preset {args.preset}",
+        "a_accounts (campaign/benign)": f"{len(a.campaign_accounts)}/{len(a.benign_accounts)}",
+        "b_accounts (campaign/benign)": f"{len(b.campaign_accounts)}/{len(b.benign_accounts)}",
         "b_campaign_calls": total,
         "a_shared_first_at": first_share.isoformat() if first_share else None,
         "b_flags_campaign_alone_at": b_own_at.isoformat() if b_own_at else None,
@@ -348,6 +482,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "b_campaign_accounts_flagged_with_sharing": len(set(with_sharing) & b.campaign_accounts),
         "b_benign_accounts_flagged_by_partner_intel": len(set(shared) & b.benign_accounts),
         "b_benign_accounts_flagged_alone": len(set(own) & b.benign_accounts),
+        "b_benign_flagged_by_partner_intel_kinds": dict(Counter(fp_kinds.values())),
         "last_bundle_kb": round(bundle_bytes / 1024, 1),
         "bundle_leaks": privacy_scan(bundle, a) if first_share else [],
         "seconds": round(time.perf_counter() - started, 1),
@@ -410,6 +545,19 @@ def main() -> None:
     parser.add_argument("--hydra", type=int, default=60)
     parser.add_argument("--benign", type=int, default=300)
     parser.add_argument("--days", type=int, default=4)
+    parser.add_argument(
+        "--source",
+        choices=("simulate", "generator"),
+        default="simulate",
+        help="`distillguard simulate` traffic split between two providers, or the built-in generator",
+    )
+    parser.add_argument(
+        "--a-oracle-delay-hours",
+        type=int,
+        default=None,
+        help="take A's detection as given (operator accounts flagged N h after their first call)",
+    )
+    parser.add_argument("--preset", default="tiny", help="simulator preset (with --source simulate)")
     parser.add_argument("--write-doc", action="store_true", help="record the figures in docs/BENCHMARKS.md")
     args = parser.parse_args()
     result = run(args)

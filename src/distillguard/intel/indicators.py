@@ -26,9 +26,16 @@ from datetime import datetime
 from typing import Any
 
 from distillguard.engine import DuckDBEngine
+from distillguard.fingerprints import skeleton, tokens
 from distillguard.intel.privacy import SharePolicy, community_hash, serialise_community_minhash
 
 MIN_EXCLUSIVITY = 0.5
+# Templates collide with ordinary traffic more easily than identifiers (campaigns pad
+# their traffic with ordinary-looking follow-ups), so they must be both long enough
+# to be a real template and used almost only by the group.
+MIN_TEMPLATE_EXCLUSIVITY = 0.8
+MIN_TEMPLATE_TOKENS = 12
+MIN_TEMPLATE_CHARS = 80  # when prompt text is not stored (text_storage = fingerprints-only)
 MIN_ACCOUNTS_FOR_IDENTIFIER = 2
 TECHNIQUE_SCORE = 0.5  # a prompt signal at or above this counts as the technique being used
 TECHNIQUES = {
@@ -252,6 +259,7 @@ def _template_indicators(engine: DuckDBEngine, policy: SharePolicy, by_id: dict[
         )
         SELECT m.group_id, e.skeleton_hash, any_value(e.prompt_minhash) AS signature,
                any_value(e.fingerprint_version) AS version,
+               any_value(e.prompt_text) AS sample, avg(e.prompt_chars) AS chars,
                count(DISTINCT e.account_id) AS accounts, count(*) AS events,
                min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen,
                any_value(t.all_accounts) AS all_accounts
@@ -271,9 +279,11 @@ def _template_indicators(engine: DuckDBEngine, policy: SharePolicy, by_id: dict[
             continue
         if r["version"] not in (None, FINGERPRINT_VERSION):
             continue  # incompatible fingerprints are refused, never compared
+        if not _substantive(r["sample"], r["chars"]):
+            continue  # a short follow-up ("Can you make it shorter?") is everyone's template
         group = by_id[str(r["group_id"])]
         exclusivity = accounts / max(int(r["all_accounts"]), 1)
-        if exclusivity < MIN_EXCLUSIVITY:
+        if exclusivity < MIN_TEMPLATE_EXCLUSIVITY:
             continue
         group.indicators.append(
             Indicator(
@@ -289,6 +299,13 @@ def _template_indicators(engine: DuckDBEngine, policy: SharePolicy, by_id: dict[
             )
         )
     return withheld
+
+
+def _substantive(sample: str | None, chars: float | None) -> bool:
+    """Whether a skeleton is long enough to identify a template (the text stays local)."""
+    if sample:
+        return len(tokens(skeleton(sample))) >= MIN_TEMPLATE_TOKENS
+    return (chars or 0) >= MIN_TEMPLATE_CHARS
 
 
 def _techniques(engine: DuckDBEngine, by_id: dict[str, GroupIntel]) -> None:
