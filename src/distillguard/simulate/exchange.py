@@ -338,6 +338,8 @@ class ExchangeBuilder:
         reasoning_model = model.tier == "reasoning"
         if isinstance(cfg, CampaignConfig):
             max_tokens: int | None = cfg.max_tokens
+            if r.random() < cfg.paraphrase * 0.5:  # a careful harness varies its parameters too
+                max_tokens = r.choice([None, 4096, 8192, cfg.max_tokens])
             temperature: float | None = r.choice([0.6, 0.7, 1.0]) if r.random() < cfg.paraphrase else 0.7
             effort = cfg.reasoning_effort if reasoning_model else None
         else:

@@ -54,6 +54,14 @@ COMPANY_DOMAINS = [
 ]
 
 
+def _personal_domain(rng: np.random.Generator) -> str:
+    """Mostly free mail; otherwise a small employer's or the person's own domain."""
+    if rng.random() < 0.7:
+        return FREEMAIL[int(rng.integers(0, len(FREEMAIL)))]
+    stem = "".join(P.NAMES[int(i)].lower()[:3] for i in rng.integers(0, len(P.NAMES), 2))
+    return f"{stem}{['.dev', '.io', '.com', '.net', '.co.uk', '.de'][int(rng.integers(0, 6))]}"
+
+
 def _payment(rng: np.random.Generator) -> str:
     return f"pm_{int(rng.integers(0, 1 << 62)):016x}"
 
@@ -102,13 +110,13 @@ def build_population(
                 i % 5
             ]
             country = countries[i]
-        elif new[i]:  # signed up during the period: active from then on
-            active_from[i] = float(rng.uniform(0, scenario.hours * 0.9))
-            created = (start + timedelta(hours=active_from[i])).isoformat()
-            domain, country = FREEMAIL[int(rng.integers(0, len(FREEMAIL)))], countries[i]
         else:
-            created = _created(rng, start, (1, 900))
-            domain, country = FREEMAIL[int(rng.integers(0, len(FREEMAIL)))], countries[i]
+            if new[i]:  # signed up during the period: active from then on
+                active_from[i] = float(rng.uniform(0, scenario.hours * 0.9))
+                created = (start + timedelta(hours=active_from[i])).isoformat()
+            else:
+                created = _created(rng, start, (1, 900))
+            domain, country = _personal_domain(rng), countries[i]
         records.append(
             {
                 "account_id": ids[i],
