@@ -1,6 +1,8 @@
 """Two providers, one distillation campaign: what sharing buys provider B.
 
-    .venv/bin/python bench/two_provider.py [--seed 7] [--lag-hours 24] [--write-doc]
+    .venv/bin/python bench/two_provider.py [--source simulate|generator] [--a-oracle-delay-hours N]
+
+Its JSON output is what docs/BENCHMARKS.md (section intel) records.
 
 The operator runs one hydra against both providers: provider A first, provider B
 ``--lag-hours`` later, with other accounts but the same proxy networks, payment
@@ -504,36 +506,6 @@ def privacy_scan(bundle: str, a: Provider) -> list[str]:
     return found
 
 
-DOC_START, DOC_END = "<!-- section:intel -->", "<!-- /section:intel -->"
-
-
-def write_doc(result: dict[str, object], command: str) -> None:
-    doc = ROOT / "docs" / "BENCHMARKS.md"
-    text = doc.read_text(encoding="utf-8")
-    head, rest = text.split(DOC_START, 1)
-    _, tail = rest.split(DOC_END, 1)
-    old_section = rest.split(DOC_END, 1)[0]
-    export_block = ""
-    if "### Bulk export" in old_section:
-        export_block = "### Bulk export" + old_section.split("### Bulk export", 1)[1].rstrip() + "\n"
-    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
-    section = (
-        f"{DOC_START}\n## Two-provider sharing demonstration\n\n"
-        f"Measured {datetime.now(UTC):%Y-%m-%d} on {_machine()} with `{command}`.\n"
-        "Provider A detects the campaign and shares (STIX export), provider B imports and matches; "
-        "B alone vs B with sharing. Detection mode is named in the table.\n\n"
-        f"| figure | value |\n|---|---|\n{rows}\n\n{export_block}{DOC_END}"
-    )
-    doc.write_text(head + section + tail, encoding="utf-8")
-
-
-def _machine() -> str:
-    import os
-    import platform
-
-    return f"{platform.machine()}, {os.cpu_count()} cores"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -558,16 +530,9 @@ def main() -> None:
         help="take A's detection as given (operator accounts flagged N h after their first call)",
     )
     parser.add_argument("--preset", default="tiny", help="simulator preset (with --source simulate)")
-    parser.add_argument("--write-doc", action="store_true", help="record the figures in docs/BENCHMARKS.md")
     args = parser.parse_args()
     result = run(args)
     print(json.dumps(result, indent=2, default=str))
-    if args.write_doc:
-        write_doc(
-            result,
-            "python bench/two_provider.py "
-            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "write_doc"),
-        )
 
 
 if __name__ == "__main__":
