@@ -91,3 +91,19 @@ def test_an_unknown_knob_value_is_refused_with_its_name(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", "--config", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "proxy" in result.output and "satellite" in result.output
+
+
+def test_wrong_value_types_are_one_line_errors_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "types.yaml"
+    bad.write_text("preset: tiny\nmodels:\n  - {name: m}\n")
+    result = runner.invoke(app, ["simulate", "--config", str(bad), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "types.yaml" in result.output and "Traceback" not in result.output
+
+
+def test_scale_shrinks_a_files_own_campaigns_too() -> None:
+    full = load_scenario(EXAMPLES / "hydra-20k.yaml")
+    small = load_scenario(EXAMPLES / "hydra-20k.yaml", scale=0.01)
+    assert small.campaigns[0].events == round(full.campaigns[0].events * 0.01)
+    assert small.campaigns[0].accounts < full.campaigns[0].accounts
+    assert small.name == "hydra-20k"

@@ -221,7 +221,7 @@ class ExchangeBuilder:
         else:
             category = {"tool_use": "tool_use", "data_analysis": "data_analysis", "vision": "vision"}[goal]
             base = self.factory.base(r, category, "en")
-            suffix = self._suffix(r, "zh" if T._has_cjk(base.text) else "en", p, h)
+            suffix = self._suffix(r, "zh" if T.has_cjk(base.text) else "en", p, h)
             tools = base.tools if goal == "tool_use" else None
             req = Request(
                 None,
@@ -309,7 +309,7 @@ class ExchangeBuilder:
                 {
                     "role": "tool",
                     "tool_call_id": call_id,
-                    "content": f"step {step}: " + " ".join(r.sample(T._FILLER, 2)),
+                    "content": f"step {step}: " + " ".join(r.sample(T.FILLER, 2)),
                 }
             )
         return Request(system, messages, tools, image=computer and r.random() < 0.5, response_kind="tool")

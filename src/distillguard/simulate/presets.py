@@ -392,7 +392,20 @@ def _apply(obj: Any, data: dict[str, Any], where: str) -> None:
 
 
 def load_scenario(path: Path, *, scale: float = 1.0) -> Scenario:
-    """Read a YAML or TOML scenario; ``preset:`` picks the starting point (default ``small``)."""
+    """Read a YAML or TOML scenario; ``preset:`` picks the starting point (default ``small``).
+
+    ``scale`` multiplies the events of the preset and of the file's own populations and
+    campaigns alike (accounts by its square root), as ``--scale`` does for a preset.
+    """
+    try:
+        return _load(path, scale)
+    except ScenarioError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # wrong value types in the file
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def _load(path: Path, scale: float) -> Scenario:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -406,7 +419,11 @@ def load_scenario(path: Path, *, scale: float = 1.0) -> Scenario:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: the top level must be a table of settings")
-    base = preset(str(raw.pop("preset", "small")), scale)
+    try:
+        base = preset(str(raw.pop("preset", "small")), scale)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+    base.name = path.stem
     populations = raw.pop("populations", None)
     campaigns = raw.pop("campaigns", None)
     models = raw.pop("models", None)
@@ -423,6 +440,13 @@ def load_scenario(path: Path, *, scale: float = 1.0) -> Scenario:
         base.populations = [_population(p, f"{path}: populations[{i}]") for i, p in enumerate(populations)]
     if campaigns is not None:
         base.campaigns = [_campaign(c, f"{path}: campaigns[{i}]") for i, c in enumerate(campaigns)]
+    acc_scale = min(1.0, scale**0.5)
+    entries: list[PopulationConfig | CampaignConfig] = []
+    entries += base.populations if populations is not None else []
+    entries += base.campaigns if campaigns is not None else []
+    for entry in entries:
+        entry.events = _scaled(entry.events, scale, 0)
+        entry.accounts = _scaled(entry.accounts, acc_scale, 1)
     validate(base, str(path))
     return base
 

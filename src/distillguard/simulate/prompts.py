@@ -57,7 +57,7 @@ class Corpus:
         return rng.choice(pool) if pool else None
 
 
-def _has_cjk(text: str) -> bool:
+def has_cjk(text: str) -> bool:
     return any(_CJK_START <= ch <= _CJK_END for ch in text[:200])
 
 
@@ -106,7 +106,7 @@ def load_corpus(directory: Path, *, per_category: int = 20_000) -> Corpus:
                     pool = rows.setdefault(category, [])
                     if len(pool) < per_category:
                         pool.append(prompt)
-                    if _has_cjk(text) and len(zh) < per_category:
+                    if has_cjk(text) and len(zh) < per_category:
                         zh.append(prompt)
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise CorpusError(f"{path}: cannot read ({exc})") from None
@@ -325,14 +325,14 @@ def essay(r: random.Random) -> str:
 
 def short_answer(r: random.Random, text: str) -> str:
     """A plausible candidate answer (for rubric prompts and conversation history)."""
-    if _has_cjk(text):
-        return "好的。" + "".join(r.sample(_FILLER_ZH, 2))
+    if has_cjk(text):
+        return "好的。" + "".join(r.sample(FILLER_ZH, 2))
     opener = r.choice(["Sure.", "Here's one way:", "The short answer:", "Good question.", "Okay,"])
-    return f"{opener} {' '.join(r.sample(_FILLER, 2))}"[:400]
+    return f"{opener} {' '.join(r.sample(FILLER, 2))}"[:400]
 
 
 # ------------------------------------------------------------------- responses
-_FILLER = [
+FILLER = [
     "This follows directly from the definition.",
     "We can check this with a small example.",
     "The key constraint is the ordering of operations.",
@@ -348,7 +348,7 @@ _FILLER = [
     "Sources differ on the exact figures.",
     "You can adapt the approach to your own data.",
 ]
-_FILLER_ZH = [
+FILLER_ZH = [
     "首先我们分析题目条件。",
     "接下来计算中间结果。",
     "需要注意边界情况。",
@@ -384,7 +384,7 @@ def _sentences(r: random.Random, pool: list[str], budget: int, sep: str) -> str:
 
 def response_text(r: random.Random, kind: str, lang: str, chars: int, answer: str | None) -> str:
     """Response text of about ``chars`` characters shaped like the request asked for."""
-    filler = _FILLER_ZH if lang == "zh" else _FILLER
+    filler = FILLER_ZH if lang == "zh" else FILLER
     if kind == "cot":
         step_word, answer_word = ("步骤", "答案") if lang == "zh" else ("Step ", "Answer")
         head = (
