@@ -105,6 +105,7 @@ def raw_read_seconds(files: list[Path]) -> tuple[float, int]:
     parquet_files = [str(p) for p in files if p.name.endswith(".parquet")]
     records = 0
     connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")
     with measured() as phase:
         if json_files:
             row = connection.execute(
