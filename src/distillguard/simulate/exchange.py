@@ -279,10 +279,11 @@ class ExchangeBuilder:
         system = (
             systems[r.randrange(len(systems))] if ordinary or r.random() < p else systems[h[0] % len(systems)]
         )
-        base = self.factory.base(
-            r, "computer_use" if computer else ("agentic" if r.random() < 0.5 else "coding")
-        )
-        task = base.text if ordinary else base.text + self._suffix(r, lang, p, h, agent=True)
+        category = "computer_use" if computer else ("agentic" if r.random() < 0.5 else "coding")
+        # Chinese-speaking operators write some tasks in Chinese, most in English.
+        base = self.factory.base(r, category, lang if r.random() < 0.5 else "en")
+        suffix_lang = "zh" if T.has_cjk(base.text) else "en"
+        task = base.text if ordinary else base.text + self._suffix(r, suffix_lang, p, h, agent=True)
         messages: list[dict[str, Any]] = [{"role": "user", "content": task}]
         tools = T.COMPUTER_TOOLS if computer else T.AGENT_TOOLS
         for step in range(r.randint(0, 7)):

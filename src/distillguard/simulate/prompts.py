@@ -286,7 +286,7 @@ class PromptFactory:
             if self.corpus is not None and self.corpus.zh and r.random() < 0.7:
                 return r.choice(self.corpus.zh)
             return BasePrompt(zh_prompt(r))
-        if self.corpus is not None:
+        if self.corpus is not None and category != "vision":  # the corpus holds no image questions
             source = {"computer_use": "agentic", "writing": "general", "vision": "general"}.get(
                 category, category
             )
