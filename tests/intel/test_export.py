@@ -180,3 +180,15 @@ def test_templates_with_the_same_signature_become_one_indicator(
     warehouse.insert_events(pa.Table.from_pylist(rows, schema=EVENTS))
     ids = [o["id"] for o in export_bundle(warehouse, intel_config).bundle["objects"]]
     assert len(ids) == len(set(ids))
+
+
+def test_validate_bundle_reports_what_is_wrong(
+    warehouse: Warehouse, intel_config: Config, planted: Planted
+) -> None:
+    bundle = export_bundle(warehouse, intel_config, record=False).bundle
+    broken = [
+        {k: v for k, v in o.items() if k != "pattern"} if o["type"] == "indicator" else o
+        for o in bundle["objects"]
+    ]
+    errors = validate_bundle(json.dumps({**bundle, "objects": broken}))
+    assert errors and any("pattern" in e for e in errors)

@@ -89,3 +89,27 @@ def test_raw_prefixes_from_a_partner_match_our_locally_hashed_prefixes(
     import_bundle(wh, json.dumps({"type": "bundle", "id": "bundle--p", "objects": [indicator]}), source="raw")
     report = match_warehouse(wh, config_b, now=START + timedelta(days=3))
     assert report.by_kind.get("ip_prefix") == len(seen.campaign_accounts)
+
+
+def test_cli_match_writes_partner_matches(provider_b, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from distillguard.cli import app
+    from distillguard.intel.matching import load_partner_matches
+
+    from .conftest import COMMUNITY_KEY
+
+    wh, config_b, seen, _ = provider_b
+    db = config_b.db_path
+    wh.close()
+    monkeypatch.setenv("DISTILLGUARD_INTEL_COMMUNITY_KEY", COMMUNITY_KEY)
+    monkeypatch.setenv("DISTILLGUARD_HMAC_SECRET", "b-local-secret")
+    done = CliRunner().invoke(
+        app, ["intel", "match", "--db", db, "--at", (START + timedelta(days=3)).isoformat()]
+    )
+    assert done.exit_code == 0, done.output
+    assert f"on {len(seen.campaign_accounts)} accounts" in done.output
+    with Warehouse.open(db) as reopened:
+        assert {r["account_id"] for r in load_partner_matches(reopened).to_pylist()} == set(
+            seen.campaign_accounts
+        )

@@ -51,6 +51,9 @@ def export_command(
         list[str] | None, typer.Option("--attribute", help="CAMPAIGN_ID=ACTOR: add an intrusion-set.")
     ] = None,
     indent: Annotated[int | None, typer.Option(help="Pretty-print the JSON.")] = None,
+    show_json: Annotated[
+        bool, typer.Option("--json", help="With --dry-run: print the whole bundle as well.")
+    ] = False,
 ) -> None:
     """Write a STIX 2.1 bundle of our campaigns' indicators (TLP-marked, privacy-preserving)."""
     from distillguard.intel.exchange import describe_export, export_bundle
@@ -71,6 +74,8 @@ def export_command(
         if dry_run:
             for line in describe_export(result, SharePolicy.from_config(config)):
                 typer.echo(line)
+            if show_json:
+                typer.echo(result.to_json(indent=indent or 2))
             return
         assert out is not None
         out.write_text(result.to_json(indent=indent), encoding="utf-8")

@@ -88,9 +88,23 @@ def extension_definition(marking_ids: list[str]) -> dict[str, Any]:
     }
 
 
+def _present(value: Any) -> bool:
+    return value is not None and value != [] and value != {}
+
+
+def _prune(value: Any) -> Any:
+    """STIX forbids empty lists and nulls: drop them, at any depth."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if _present(v)}
+    if isinstance(value, list):
+        return [_prune(v) for v in value if _present(v)]
+    return value
+
+
 def extension_block(properties: dict[str, Any]) -> dict[str, Any]:
     """The ``extensions`` value carrying our properties on one object."""
-    return {EXTENSION_ID: {"extension_type": "property-extension", **properties}}
+    return {EXTENSION_ID: {"extension_type": "property-extension", **_prune(properties)}}
 
 
 def read_extension(obj: dict[str, Any]) -> dict[str, Any]:

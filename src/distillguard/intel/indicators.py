@@ -343,10 +343,13 @@ def _signup_patterns(engine: DuckDBEngine, by_id: dict[str, GroupIntel]) -> None
     for r in _rows(
         engine,
         f"""
-        WITH acc AS (
-            SELECT m.group_id, a.account_id, a.created_at, a.verification, a.plan,
-                   (SELECT min(ts_start) FROM events e WHERE e.account_id = a.account_id) AS first_event
-            FROM accounts a JOIN {_MEMBERS} m USING (account_id)
+        WITH first_calls AS (
+            SELECT e.account_id, min(e.ts_start) AS first_event
+            FROM events e JOIN {_MEMBERS} m USING (account_id) GROUP BY 1
+        ),
+        acc AS (
+            SELECT m.group_id, a.account_id, a.created_at, a.verification, a.plan, f.first_event
+            FROM accounts a JOIN {_MEMBERS} m USING (account_id) LEFT JOIN first_calls f USING (account_id)
         )
         SELECT group_id,
                histogram(verification) AS verification, histogram(plan) AS plan,

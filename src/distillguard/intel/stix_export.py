@@ -286,6 +286,8 @@ def validate_bundle(bundle_json: str) -> list[str]:
     from stix2validator import ValidationOptions, validate_string
 
     result = validate_string(bundle_json, ValidationOptions(strict=False))
-    if result.is_valid:
+    if not isinstance(result, list) and result.is_valid:
         return []
-    return [str(error) for obj in result.object_results for error in obj.errors]
+    # validate_string answers one ObjectValidationResults for a bundle (a list for several).
+    results = result if isinstance(result, list) else [result]
+    return [str(error) for res in results for error in getattr(res, "errors", [])]
