@@ -240,6 +240,16 @@ PARTNER_MATCHES = pa.schema(
     ]
 )
 
+# Campaign ids persist across scans: which accounts a campaign id was given to
+# (written by pipeline.scan, read back so a re-scan reuses the same ids).
+CAMPAIGN_REGISTRY = pa.schema(
+    [
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("first_registered", _TS),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "events": EVENTS,
     "accounts": ACCOUNTS,
@@ -252,6 +262,7 @@ TABLES: dict[str, pa.Schema] = {
     "findings": FINDINGS,
     "decisions": DECISIONS,
     "partner_matches": PARTNER_MATCHES,
+    "campaign_registry": CAMPAIGN_REGISTRY,
 }
 
 

@@ -1,0 +1,225 @@
+"""Cross-account evidence: the indicators accounts share, weighted by how rare they are.
+
+Every account gets rows ``(account_id, kind, value)`` for the things that can tie
+accounts together: network (IP prefix, keyed client IP, ASN), client (SDK /
+user-agent fingerprint), account records (payment fingerprint, sign-up burst:
+same pathway within a few hours), content (template families used repeatedly)
+and time (lockstep: active in the same ten-minute buckets).
+
+Two uses, deliberately different:
+
+* **Membership** (who is in a hydra) needs behaviour. Only accounts whose own
+  behaviour already looks like harvesting (``account_behaviour.gate``) become graph
+  nodes, and only behavioural or account-record kinds link them (templates,
+  payment, sign-up burst). A student or an office worker who merely shares an IP
+  prefix or an ASN with a hydra is therefore never pulled in: infrastructure
+  alone never creates an edge.
+* **Evidence** (why the cluster is bad): every shared kind, infrastructure
+  included, weighted IDF-style so things everyone shares (a big cloud ASN, the
+  most common SDK version, a campus prefix shared by hundreds of benign students)
+  count for little.
+"""
+
+from __future__ import annotations
+
+from distillguard.detectors.account_level import DetectorSpec
+from distillguard.engine.base import SqlStep
+
+# Kinds that may create cluster membership (behaviour or account records).
+LINKING_KINDS = ("template", "payment", "signup")
+# Ten-minute buckets for lockstep activity.
+LOCKSTEP_BUCKET_MINUTES = 10
+# A value held by more than this share of all accounts is background, not a tie.
+MAX_HOLDER_SHARE = 0.02
+# ... but a value held by this few accounts is always specific enough to look at.
+MIN_HOLDER_CAP = 10
+
+GRAPH_DETECTORS: tuple[DetectorSpec, ...] = (
+    DetectorSpec(
+        "cluster.shared_infrastructure",
+        "Shared infrastructure",
+        "cluster",
+        "Members share IP prefixes, keyed client IPs, ASNs (proxy pools) rarer than background.",
+        ("university campus networks", "corporate NAT", "LLM routers"),
+    ),
+    DetectorSpec(
+        "cluster.shared_payment",
+        "Shared payment fingerprint",
+        "cluster",
+        "Several accounts paid with the same instrument.",
+        ("family or team members on one card",),
+    ),
+    DetectorSpec(
+        "cluster.signup_burst",
+        "Sign-up burst",
+        "cluster",
+        "Accounts created within a few hours of each other through the same pathway.",
+        ("a course enrolling a class in one week",),
+    ),
+    DetectorSpec(
+        "cluster.shared_templates",
+        "Shared prompt scaffolds",
+        "cluster",
+        "Accounts issue prompts from the same template families.",
+        ("students answering the same homework", "a team sharing an internal tool"),
+    ),
+    DetectorSpec(
+        "cluster.lockstep",
+        "Synchronised activity",
+        "cluster",
+        "Members are active in the same ten-minute buckets far more than chance.",
+        ("deadline bursts in a course",),
+    ),
+)
+
+
+def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list[SqlStep]:
+    """``account_indicators`` and ``indicator_stats`` (holders and IDF weight per value)."""
+    record_kinds = (
+        f"""
+        UNION ALL
+        SELECT account_id, 'payment' AS kind, payment_fingerprint AS value, 0 AS uses
+        FROM accounts WHERE payment_fingerprint IS NOT NULL AND payment_fingerprint <> ''
+          AND account_id IN (SELECT account_id FROM account_features)
+        UNION ALL
+        SELECT account_id, 'signup' AS kind,
+               concat(coalesce(plan, '?'), '/', coalesce(verification, '?'), '@',
+                      CAST(CAST(floor(epoch(created_at) / {signup_window_hours * 3600}) AS BIGINT)
+                           AS VARCHAR))
+                   AS value, 0 AS uses
+        FROM accounts WHERE created_at IS NOT NULL
+          AND account_id IN (SELECT account_id FROM account_features)"""
+        if has_accounts
+        else ""
+    )
+    indicators = f"""
+        SELECT account_id, kind, value, sum(uses) AS uses FROM (
+            SELECT account_id, 'ip_prefix' AS kind, ip_prefix_hash AS value, 1 AS uses
+            FROM scan_events WHERE ip_prefix_hash IS NOT NULL
+            UNION ALL
+            SELECT account_id, 'client_ip', client_ip_hash, 1
+            FROM scan_events WHERE client_ip_hash IS NOT NULL
+            UNION ALL
+            SELECT account_id, 'asn', asn, 1 FROM scan_events WHERE asn IS NOT NULL
+            UNION ALL
+            SELECT account_id, 'sdk', coalesce(sdk_fingerprint, user_agent), 1
+            FROM scan_events WHERE coalesce(sdk_fingerprint, user_agent) IS NOT NULL
+            UNION ALL
+            SELECT account_id, 'template', template_family, 1
+            FROM scan_events WHERE template_family IS NOT NULL
+            {record_kinds}
+        ) AS i
+        GROUP BY account_id, kind, value
+    """
+    stats = f"""
+        WITH n AS (SELECT count(*) AS accounts FROM account_features)
+        SELECT i.kind, i.value, count(*) AS holders,
+               sum(CASE WHEN b.gate THEN 1 ELSE 0 END) AS suspicious_holders,
+               ln((n.accounts + 1.0) / count(*)) / ln(n.accounts + 1.0) AS idf,
+               count(*) <= greatest({MIN_HOLDER_CAP}, {MAX_HOLDER_SHARE} * n.accounts) AS specific
+        FROM account_indicators i
+        JOIN account_behaviour b ON b.account_id = i.account_id
+        CROSS JOIN n
+        WHERE i.kind <> 'template' OR i.uses >= 2
+        GROUP BY i.kind, i.value, n.accounts
+        HAVING count(*) >= 2
+    """
+    return [SqlStep("account_indicators", indicators), SqlStep("indicator_stats", stats)]
+
+
+def link_steps(*, min_template_uses: int = 2) -> list[SqlStep]:
+    """``graph_links``: bipartite edges (account, shared value) that may create membership.
+
+    Both ends must be suspicious by behaviour; payment and sign-up values must be
+    specific (not background); a template family counts when the account uses it
+    repeatedly and most of its holders are suspicious (a homework scaffold shared
+    with hundreds of ordinary students does not link).
+    """
+    kinds = ", ".join(f"'{k}'" for k in LINKING_KINDS)
+    sql = f"""
+        SELECT i.account_id AS src, concat(i.kind, ':', i.value) AS dst
+        FROM account_indicators i
+        JOIN account_behaviour b ON b.account_id = i.account_id AND b.gate
+        JOIN indicator_stats s ON s.kind = i.kind AND s.value = i.value
+        WHERE i.kind IN ({kinds})
+          AND s.suspicious_holders >= 2
+          AND s.suspicious_holders >= 0.5 * s.holders
+          AND (i.kind = 'template' AND i.uses >= {min_template_uses}
+               OR i.kind <> 'template' AND s.specific)
+    """
+    return [SqlStep("graph_links", sql)]
+
+
+def cluster_evidence_steps() -> list[SqlStep]:
+    """Per cluster: shared indicators (IDF-weighted) and lockstep co-activity."""
+    bucket_s = LOCKSTEP_BUCKET_MINUTES * 60
+    shared = """
+        SELECT m.cluster_id, i.kind, i.value, count(*) AS members_sharing, s.holders, s.idf,
+               count(*) * s.idf * (count(*) / s.holders) AS weight
+        FROM cluster_members m
+        JOIN account_indicators i ON i.account_id = m.account_id
+        JOIN indicator_stats s ON s.kind = i.kind AND s.value = i.value
+        GROUP BY m.cluster_id, i.kind, i.value, s.holders, s.idf
+        HAVING count(*) >= 2
+    """
+    lockstep = f"""
+        WITH b AS (
+            SELECT m.cluster_id, e.account_id, CAST(floor(epoch(e.ts_start) / {bucket_s}) AS BIGINT) AS bucket
+            FROM scan_events e JOIN cluster_members m ON m.account_id = e.account_id
+            GROUP BY m.cluster_id, e.account_id, CAST(floor(epoch(e.ts_start) / {bucket_s}) AS BIGINT)
+        ),
+        per_bucket AS (SELECT cluster_id, bucket, count(*) AS active FROM b GROUP BY cluster_id, bucket),
+        span AS (
+            SELECT cluster_id, max(bucket) - min(bucket) + 1 AS buckets, sum(active) AS account_buckets,
+                   count(*) AS busy_buckets, max(active) AS peak_active
+            FROM per_bucket GROUP BY cluster_id
+        )
+        SELECT s.cluster_id, s.peak_active,
+               -- observed accounts per busy bucket over what independent accounts would give
+               (s.account_buckets / s.busy_buckets)
+                 / greatest(1.0, s.account_buckets / s.buckets) AS lockstep_ratio
+        FROM span s
+    """
+    return [SqlStep("cluster_shared", shared), SqlStep("cluster_lockstep", lockstep)]
+
+
+def cluster_features_step() -> SqlStep:
+    """``cluster_features``: one row per cluster with behaviour averages and tie strengths."""
+    return SqlStep(
+        "cluster_features",
+        """
+        WITH base AS (
+            SELECT m.cluster_id, count(*) AS accounts, sum(f.events) AS events,
+                   avg(b.behaviour) AS mean_behaviour, avg(b.s_training) AS mean_training,
+                   avg(b.s_token_max) AS mean_token_max, avg(b.s_proxy) AS mean_proxy,
+                   avg(b.s_signup) AS mean_signup, avg(b.s_templated) AS mean_templated,
+                   avg(f.events) AS mean_events,
+                   min(f.first_seen) AS first_seen, max(f.last_seen) AS last_seen
+            FROM cluster_members m
+            JOIN account_features f ON f.account_id = m.account_id
+            JOIN account_behaviour b ON b.account_id = m.account_id
+            GROUP BY m.cluster_id
+        ),
+        tie AS (
+            SELECT m.cluster_id, i.kind, count(DISTINCT m.account_id) AS tied
+            FROM cluster_members m
+            JOIN account_indicators i ON i.account_id = m.account_id
+            JOIN cluster_shared c ON c.cluster_id = m.cluster_id AND c.kind = i.kind AND c.value = i.value
+            GROUP BY m.cluster_id, i.kind
+        ),
+        ties AS (
+            SELECT cluster_id,
+                   max(CASE WHEN kind = 'template' THEN tied ELSE 0 END) AS template_tied,
+                   max(CASE WHEN kind IN ('payment', 'signup') THEN tied ELSE 0 END) AS record_tied,
+                   max(CASE WHEN kind IN ('ip_prefix', 'client_ip') THEN tied ELSE 0 END) AS infra_tied
+            FROM tie GROUP BY cluster_id
+        )
+        SELECT b.*, coalesce(t.template_tied, 0) / b.accounts AS template_tie,
+               coalesce(t.record_tied, 0) / b.accounts AS record_tie,
+               coalesce(t.infra_tied, 0) / b.accounts AS infra_tie,
+               coalesce(l.lockstep_ratio, 0.0) AS lockstep_ratio, l.peak_active
+        FROM base b
+        LEFT JOIN ties t ON t.cluster_id = b.cluster_id
+        LEFT JOIN cluster_lockstep l ON l.cluster_id = b.cluster_id
+        """,
+    )

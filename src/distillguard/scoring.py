@@ -1,0 +1,240 @@
+"""Evidence -> risk in [0, 1], verdict, and the reasons behind both.
+
+Behaviour scores per account are SQL (``behaviour_step``) because the graph
+needs them to decide who may be a cluster member. Cluster and account risk are
+combined in Python over the small aggregates (one row per account or cluster).
+
+Design: an account on its own reaches ``extraction`` only when nearly every
+behavioural signal fires at once; a *cluster* of coordinated accounts whose
+members harvest together is scored as a whole, so many individually light
+accounts are caught together. An evaluation harness (one research account
+running benchmarks) or a university course (many accounts, ordinary homework)
+lacks the combination: training-shaped harvesting *and* coordination *and*
+evasion (fresh sign-ups, rotating proxies, maximised outputs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from distillguard.engine.base import SqlStep
+
+
+def _ramp(expr: str, low: float, high: float) -> str:
+    """SQL: 0 below ``low``, 1 above ``high``, linear between (NULL counts as 0)."""
+    return f"least(1.0, greatest(0.0, (coalesce({expr}, {low}) - {low}) / {high - low}))"
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One account-level behavioural signal: its SQL score, weight and explanation."""
+
+    detector_id: str
+    column: str
+    sql: str
+    weight: float
+    value_column: str
+    explain: str  # format string over the feature row
+
+
+SIGNALS: tuple[Signal, ...] = (
+    Signal(
+        "account.training_shaped",
+        "s_training",
+        _ramp("training_share", 0.1, 0.5),
+        0.30,
+        "training_share",
+        "{training_share:.0%} of {events} prompts elicit reasoning traces, rubric grading or rewrites "
+        "(cot {cot_share:.0%}, grading {grading_share:.0%}, rewrite {rewrite_share:.0%})",
+    ),
+    Signal(
+        "account.templated",
+        "s_templated",
+        _ramp("templated_share", 0.3, 0.9),
+        0.10,
+        "templated_share",
+        "{templated_share:.0%} of prompts reuse the account's template families "
+        "({template_families} families)",
+    ),
+    Signal(
+        "account.capability_focus",
+        "s_focus",
+        "CASE WHEN top_capability IN ('general') THEN 0.0 ELSE "
+        + _ramp("top_capability_share", 0.5, 0.9)
+        + " END",
+        0.10,
+        "top_capability_share",
+        "{top_capability_share:.0%} of traffic on {top_capability} ({capabilities_used} capabilities used)",
+    ),
+    Signal(
+        "account.token_max",
+        "s_token_max",
+        "greatest("
+        + _ramp("avg_max_tokens", 4096, 16384)
+        + ", "
+        + _ramp("avg_output_tokens", 800, 2000)
+        + ", "
+        + _ramp("high_effort_share", 0.2, 0.6)
+        + ")",
+        0.15,
+        "avg_max_tokens",
+        "asks for up to {avg_max_tokens:.0f} output tokens on average, gets {avg_output_tokens:.0f}; "
+        "{high_effort_share:.0%} at high reasoning effort",
+    ),
+    Signal(
+        "account.single_turn",
+        "s_single_turn",
+        _ramp("single_turn_share", 0.5, 0.95),
+        0.05,
+        "single_turn_share",
+        "{single_turn_share:.0%} of requests are single-turn",
+    ),
+    Signal(
+        "account.proxy_rotation",
+        "s_proxy",
+        _ramp("ip_prefixes / events", 0.15, 0.5) + " * " + _ramp("ip_prefixes", 2, 8),
+        0.15,
+        "ip_prefixes",
+        "{ip_prefixes} network prefixes and {asns} ASNs for {events} requests",
+    ),
+    Signal(
+        "account.signup",
+        "s_signup",
+        "CASE WHEN plan IN ('education', 'research', 'startup', 'free') THEN 1.0 ELSE 0.5 END * "
+        + _ramp("30.0 - signup_age_days", 0.0, 23.0),
+        0.15,
+        "signup_age_days",
+        "created {signup_age_days:.1f} days before its first request, plan {plan}, "
+        "verified by {verification}",
+    ),
+)
+
+# Shown as evidence when strong, but not part of the behaviour score: each has a
+# well-known benign twin (CI bots; launches; eval harnesses on release day).
+AUX_SIGNALS: tuple[Signal, ...] = (
+    Signal(
+        "account.timing",
+        "s_timing",
+        f"CASE WHEN events >= 20 THEN {_ramp('0.6 - interarrival_cv', 0.0, 0.5)} ELSE 0.0 END",
+        0.0,
+        "interarrival_cv",
+        "inter-arrival coefficient of variation {interarrival_cv:.2f} (machine-regular)",
+    ),
+    Signal(
+        "account.volume_jump",
+        "s_volume",
+        _ramp("volume_jump", 3.0, 10.0),
+        0.0,
+        "volume_jump",
+        "peak day {peak_day_events} requests, {volume_jump:.1f}x its own earlier daily average",
+    ),
+    Signal(
+        "account.model_pivot",
+        "s_pivot",
+        _ramp("pivot_share", 0.2, 0.5),
+        0.0,
+        "pivot_share",
+        "{pivot_share:.0%} of its traffic moved to newly released {pivot_model} within 24 h",
+    ),
+)
+
+# Behaviour at or above which an account may become a cluster member.
+MEMBERSHIP_GATE = 0.3
+# An account's own behaviour scaled into risk: alone it needs nearly everything to fire.
+ACCOUNT_RISK_SCALE = 0.9
+# Component score at which a signal is reported as a reason.
+REASON_MIN = 0.5
+
+
+def behaviour_step() -> SqlStep:
+    """``account_behaviour``: every signal's score, the weighted behaviour score, and the gate."""
+    every = (*SIGNALS, *AUX_SIGNALS)
+    inner = ",\n               ".join(f"{s.sql} AS {s.column}" for s in every)
+    outer = ", ".join(s.column for s in every)
+    total = " + ".join(f"{s.weight} * {s.column}" for s in SIGNALS)
+    return SqlStep(
+        "account_behaviour",
+        f"""
+        SELECT account_id, {outer}, {total} AS behaviour, ({total}) >= {MEMBERSHIP_GATE} AS gate
+        FROM (
+            SELECT account_id, {inner}
+            FROM account_features
+        ) AS s
+        """,
+    )
+
+
+def verdict(risk: float, *, watch: float, extraction: float) -> str:
+    if risk >= extraction:
+        return "extraction"
+    if risk >= watch:
+        return "watch"
+    return "ok"
+
+
+def account_reasons(row: Mapping[str, Any]) -> list[tuple[str, float, float, str]]:
+    """(detector_id, score, value, text) for each signal that fired on this account."""
+    fired = []
+    for signal in (*SIGNALS, *AUX_SIGNALS):
+        score = float(row.get(signal.column) or 0.0)
+        if score < REASON_MIN:
+            continue
+        values = {k: (v if v is not None else 0) for k, v in row.items()}
+        try:
+            text = signal.explain.format(**values)
+        except (KeyError, ValueError, TypeError):
+            text = signal.detector_id
+        fired.append((signal.detector_id, score, float(row.get(signal.value_column) or 0.0), text))
+    return fired
+
+
+def _ramp_py(x: float, low: float, high: float) -> float:
+    return min(1.0, max(0.0, (x - low) / (high - low)))
+
+
+@dataclass(frozen=True)
+class ClusterRisk:
+    risk: float
+    parts: dict[str, float]
+
+
+def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
+    """Risk of a cluster as a whole.
+
+    Harvesting behaviour averaged over members, amplified by how many accounts
+    move together and by coordination evidence (shared records, templates,
+    lockstep); a cluster of ordinary accounts stays low whatever its size.
+    """
+    members = int(row["accounts"] or 0)
+    behaviour = float(row["mean_behaviour"] or 0.0)
+    size = _ramp_py(members, 1, 6)
+    coordination = max(
+        float(row.get("template_tie") or 0.0),
+        float(row.get("record_tie") or 0.0),
+        _ramp_py(float(row.get("lockstep_ratio") or 0.0), 2.0, 6.0),
+    )
+    harvesting = _ramp_py(behaviour, 0.25, 0.5)
+    risk = harvesting * (0.55 + 0.3 * size + 0.15 * coordination)
+    return ClusterRisk(min(1.0, risk), {"harvesting": harvesting, "size": size, "coordination": coordination})
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_LONG_NUMBER = re.compile(r"\d{6,}")
+
+
+def redact_sample(text: str | None, prompt_hash: str | None, *, text_storage: str, limit: int = 160) -> str:
+    """A prompt excerpt safe to show: no text when only fingerprints are kept; emails masked."""
+    if text_storage != "store" or not text:
+        return f"prompt {prompt_hash[:16]}" if prompt_hash else "prompt (text not stored)"
+    cleaned = _LONG_NUMBER.sub("<number>", _EMAIL.sub("<email>", " ".join(text.split())))
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def combine_partner(risk: float, confidences: Sequence[float]) -> float:
+    """A partner sighting raises risk like independent evidence (noisy-or at half weight)."""
+    for confidence in confidences:
+        risk = 1.0 - (1.0 - risk) * (1.0 - 0.5 * max(0.0, min(1.0, confidence)))
+    return risk
