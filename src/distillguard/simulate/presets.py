@@ -51,7 +51,7 @@ def benign_populations(events: int, accounts_scale: float = 1.0) -> list[Populat
     return [
         PopulationConfig(
             "developers",
-            a(400),
+            a(1500),
             n(0.22),
             categories={
                 "coding": 0.35,
@@ -241,6 +241,7 @@ def agentic_campaign(events: int, accounts: int, onset_day: float = 0.5) -> Camp
         max_tokens=32000,
         output_tokens_median=2500,
         pathways={"paygo": 0.4, "startup": 0.3, "research": 0.2, "free": 0.1},
+        ban_after_days=12.0,  # paying, mixed-pathway accounts last longer
     )
 
 
@@ -323,7 +324,7 @@ def preset(name: str, scale: float = 1.0) -> Scenario:
             c.signup_burst_size = min(c.signup_burst_size, 10)
             c.ban_after_days = None if c.ban_after_days is None else 1.5
         return s
-    sizes = {"small": (100_000, 7.0, 0.3), "medium": (1_000_000, 14.0, 1.0), "large": (28_800_000, 30.0, 3.0)}
+    sizes = {"small": (100_000, 7.0, 0.5), "medium": (1_000_000, 14.0, 2.0), "large": (28_800_000, 30.0, 8.0)}
     if name in sizes:
         total, days, acc = sizes[name]
         s = Scenario(name, days=days, models=default_models(days * 0.6))
