@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from distillguard.simulate import lexicon as L
 from distillguard.simulate import phrases as P
 
 # Corpus file categories feeding each of our pools.
@@ -181,7 +182,8 @@ def builtin_prompt(r: random.Random, category: str) -> BasePrompt:
     if category == "coding":
         form = r.random()
         if form < 0.55:
-            text = f"{r.choice(P.CODE_VERBS)} a {r.choice(P.LANGS)} function that {r.choice(P.CODE_TASKS)}."
+            task = r.choice(P.CODE_TASKS if r.random() < 0.5 else L.MORE_CODE_TASKS)
+            text = f"{r.choice(P.CODE_VERBS)} a {r.choice(P.LANGS)} function that {task}."
         elif form < 0.8:
             text = f'Why do I get "{r.choice(P.CODE_BUGS)}" here?\n{_code_snippet(r)}'
         else:
@@ -220,13 +222,23 @@ def builtin_prompt(r: random.Random, category: str) -> BasePrompt:
         text, answer = r.choice(forms)
         return BasePrompt(text, answer=answer)
     if category == "general":
-        return BasePrompt(r.choice(P.GENERAL_FORMS).format(t=r.choice(P.GENERAL_TOPICS)))
+        topic = r.choice(P.GENERAL_TOPICS if r.random() < 0.4 else L.MORE_TOPICS)
+        return BasePrompt(r.choice(P.GENERAL_FORMS).format(t=topic))
     if category == "writing":
         return BasePrompt(
             f"{r.choice(['Write', 'Draft', 'Help me write', 'Can you write'])} {r.choice(P.WRITING_TASKS)}."
         )
     if category == "data_analysis":
-        return BasePrompt(r.choice(P.DATA_TASKS))
+        if r.random() < 0.3:
+            return BasePrompt(r.choice(P.DATA_TASKS))
+        return BasePrompt(
+            r.choice(L.DATA_QUESTIONS).format(
+                t=r.choice(L.DATA_TABLES),
+                agg=r.choice(L.DATA_AGGS),
+                dim=r.choice(L.DATA_DIMS),
+                n=r.randint(3, 90),
+            )
+        )
     if category == "tool_use":
         text = r.choice(P.TOOL_REQUESTS).format(
             city=r.choice(P.CITIES),
