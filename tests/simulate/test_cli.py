@@ -47,6 +47,7 @@ def test_simulate_writes_the_layout_with_the_formats_asked_for(tmp_path: Path) -
         (["--preset", "huge"], "unknown preset"),
         (["--preset", "tiny", "--formats", "csv"], "formats must be"),
         (["--preset", "tiny", "--corpus", "/nonexistent/corpus"], "/nonexistent/corpus"),
+        (["--preset", "tiny", "--seed", "-3"], "seed must be"),
     ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path: Path, args: list[str], message: str) -> None:

@@ -211,6 +211,10 @@ def validate(s: Scenario, where: str = "scenario") -> None:
         )
     if s.days <= 0:
         raise ScenarioError(f"{where}: days must be positive")
+    if not isinstance(s.seed, int) or s.seed < 0:
+        raise ScenarioError(f"{where}: seed must be a non-negative integer, got {s.seed!r}")
+    if s.chunk_events < 1 or s.events_per_file < 1:
+        raise ScenarioError(f"{where}: chunk_events and events_per_file must be at least 1")
     names = {m.name for m in s.models}
     tiers = {m.tier for m in s.models if m.released_day is None}
     for c in s.campaigns:
@@ -248,9 +252,9 @@ def validate(s: Scenario, where: str = "scenario") -> None:
                 "models": (list(p.models), TIERS),
             },
         )
-        if p.accounts < 1 or p.events < 0 or not p.sdks or not p.timezones:
+        if p.accounts < 1 or p.events < 0 or not p.sdks or not p.timezones or not p.categories:
             raise ScenarioError(
-                f"{where}: population {p.label()}: needs accounts >= 1, events >= 0, sdks, timezones"
+                f"{where}: population {p.label()}: needs accounts >= 1, events >= 0, sdks, timezones and categories"
             )
     if len({c.name for c in s.campaigns}) != len(s.campaigns):
         raise ScenarioError(f"{where}: campaign names must be unique")
