@@ -254,7 +254,8 @@ def validate(s: Scenario, where: str = "scenario") -> None:
         )
         if p.accounts < 1 or p.events < 0 or not p.sdks or not p.timezones or not p.categories:
             raise ScenarioError(
-                f"{where}: population {p.label()}: needs accounts >= 1, events >= 0, sdks, timezones and categories"
+                f"{where}: population {p.label()}: needs accounts >= 1, events >= 0, "
+                "sdks, timezones and categories"
             )
     if len({c.name for c in s.campaigns}) != len(s.campaigns):
         raise ScenarioError(f"{where}: campaign names must be unique")
