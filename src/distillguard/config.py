@@ -56,6 +56,11 @@ SETTINGS: tuple[Setting, ...] = (
         "full text); the original length stays in prompt_chars/response_chars.",
     ),
     Setting(
+        "max_record_bytes",
+        64_000_000,
+        "A single input record (line) larger than this is quarantined unread, so memory stays bounded.",
+    ),
+    Setting(
         "litellm_account_fields",
         "user_api_key_org_id,user_api_key_team_id,user_api_key_user_id,user_api_key_hash",
         "LiteLLM metadata fields tried in order to find the account id.",

@@ -1,0 +1,289 @@
+"""The ingest run: files -> records -> adapter rows -> Arrow batches -> warehouse.
+
+Every record read ends in exactly one of three places: stored, duplicate (its
+event id is already in the warehouse or earlier in the run), or quarantine (with
+file, line, byte offset and reason). Memory is bounded by ``batch_size_rows``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+
+from distillguard.config import Config
+from distillguard.ingest import canonical, fastpath, langfuse, litellm, openai_log, otel
+from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
+from distillguard.ingest.normalise import RecordError
+from distillguard.ingest.sniff import FORMATS, RawRecord, expand_paths, iter_records, sniff_file
+from distillguard.schema import INGEST_RUNS
+from distillguard.warehouse import Warehouse
+
+ADAPTERS: dict[str, ModuleType] = {
+    "litellm": litellm,
+    "otel": otel,
+    "openai": openai_log,
+    "langfuse": langfuse,
+    "canonical": canonical,
+}
+assert tuple(ADAPTERS) == FORMATS
+
+
+@dataclass
+class FileReport:
+    file: str
+    source_format: str | None
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    files: list[FileReport] = field(default_factory=list)
+    accounts_read: int = 0
+    accounts_stored: int = 0
+    accounts_quarantined: int = 0
+
+    @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.files)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(f.duplicates for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files) + self.accounts_quarantined
+
+    @property
+    def reconciles(self) -> bool:
+        events_ok = all(f.read == f.stored + f.duplicates + f.quarantined for f in self.files)
+        return events_ok and self.accounts_read == self.accounts_stored + self.accounts_quarantined
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "accounts": {
+                "read": self.accounts_read,
+                "stored": self.accounts_stored,
+                "quarantined": self.accounts_quarantined,
+            },
+            "files": [f.__dict__ for f in self.files],
+        }
+
+
+Progress = Callable[[int], None]
+
+
+def ingest_paths(
+    warehouse: Warehouse,
+    paths: Sequence[str | Path],
+    *,
+    config: Config,
+    source_format: str | None = None,
+    accounts: str | Path | None = None,
+    strict: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Ingest every file under ``paths`` (files, directories, globs) into ``warehouse``.
+
+    ``strict`` does not stop the run (nothing is ever lost); callers check
+    ``report.quarantined`` and fail. A path that names nothing raises
+    FileNotFoundError before anything is written.
+    """
+    if source_format is not None and source_format not in ADAPTERS:
+        raise ValueError(f"unknown format {source_format!r}; choose one of {', '.join(ADAPTERS)}")
+    files = expand_paths(paths)
+    if accounts is not None and not Path(accounts).is_file():
+        raise FileNotFoundError(f"{accounts}: no such accounts file")
+    report = IngestReport()
+    with _progress_bar(files, enabled=progress) as advance:
+        for path in files:
+            report.files.append(ingest_file(warehouse, path, config=config, source_format=source_format))
+            advance(path.stat().st_size)
+    if accounts is not None:
+        from distillguard.ingest.accounts import load_accounts
+
+        result = load_accounts(warehouse, accounts, config=config)
+        report.accounts_read, report.accounts_stored = result.read, result.stored
+        report.accounts_quarantined = result.quarantined
+    return report
+
+
+def ingest_file(
+    warehouse: Warehouse, path: Path, *, config: Config, source_format: str | None = None
+) -> FileReport:
+    max_bytes = int(config.max_record_bytes)
+    fmt = source_format or sniff_file(path, max_record_bytes=max_bytes)
+    report = FileReport(str(path), fmt)
+    if fmt == "canonical" and fastpath.usable(path):
+        done = fastpath.ingest_canonical_jsonl(warehouse, path, config=config, report=report)
+        if done:
+            _record_run(warehouse, report)
+            return report
+    run = _FileRun(warehouse, config, report)
+    adapter = ADAPTERS.get(fmt) if fmt else None
+    for record in iter_records(path, max_record_bytes=max_bytes):
+        run.consume(record, adapter)
+    run.flush()
+    _record_run(warehouse, report)
+    return report
+
+
+class _FileRun:
+    def __init__(self, warehouse: Warehouse, config: Config, report: FileReport) -> None:
+        self.warehouse = warehouse
+        self.config = config
+        self.report = report
+        self.batcher = EventBatcher(config)
+        self.quarantine: list[dict[str, Any]] = []
+
+    def consume(self, record: RawRecord, adapter: ModuleType | None) -> None:
+        if record.problem:
+            self.reject(record, record.problem)
+            return
+        obj = record.data
+        if isinstance(obj, bytes):
+            try:
+                text = obj.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.reject(record, f"not valid UTF-8 (byte {exc.start} of the record)")
+                return
+            try:
+                obj = json.loads(text)
+            except ValueError as exc:
+                self.reject(record, f"malformed JSON: {exc}")
+                return
+        if not isinstance(obj, dict):
+            self.reject(record, f"record is a JSON {type(obj).__name__}, not an object")
+            return
+        if adapter is None:
+            self.reject(record, "unknown format: not LiteLLM, OTLP/JSON, OpenAI log, Langfuse or canonical")
+            return
+        try:
+            results = adapter.to_events(obj, self.config)
+        except RecordError as exc:
+            self.reject(record, str(exc))
+            return
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            # An adapter bug on odd input must cost one record, never the run.
+            self.reject(record, f"unreadable record ({type(exc).__name__}: {exc})")
+            return
+        for result in results:
+            if isinstance(result, RecordError):
+                self.reject(record, str(result))
+                continue
+            result["ingest_file"] = self.report.file
+            result["ingest_line"] = record.line
+            self.report.read += 1
+            self.batcher.add(result)
+        if self.batcher.full:
+            self.flush()
+
+    def reject(self, record: RawRecord, reason: str) -> None:
+        self.report.read += 1
+        self.report.quarantined += 1
+        key = reason.split(":")[0][:80]
+        self.report.reasons[key] = self.report.reasons.get(key, 0) + 1
+        raw = record.data if record.data is not None else None
+        self.quarantine.append(
+            quarantine_row(
+                self.report.file, record.line, record.offset, self.report.source_format, reason, raw
+            )
+        )
+        if len(self.quarantine) >= self.batcher.batch_size:
+            self._flush_quarantine()
+
+    def flush(self) -> None:
+        if self.batcher.rows:
+            table = self.batcher.take()
+            result = self.warehouse.insert_events(table)
+            self.report.stored += result.stored
+            self.report.duplicates += result.duplicates
+        self._flush_quarantine()
+
+    def _flush_quarantine(self) -> None:
+        if self.quarantine:
+            add_quarantine_once(self.warehouse, quarantine_table(self.quarantine))
+            self.quarantine = []
+
+
+def add_quarantine_once(warehouse: Warehouse, table: pa.Table) -> None:
+    """Quarantine rows not already there (same file, line, offset, reason): re-runs add nothing."""
+    stage = "_incoming_quarantine"
+    warehouse.engine.register(stage, table)
+    try:
+        fresh = warehouse.engine.to_arrow(
+            f"""
+            SELECT * FROM {stage} s WHERE NOT EXISTS (
+                SELECT 1 FROM quarantine q
+                WHERE q.file = s.file AND q.reason = s.reason
+                  AND q.line IS NOT DISTINCT FROM s.line AND q.byte_offset IS NOT DISTINCT FROM s.byte_offset)
+            """
+        )
+    finally:
+        warehouse.engine.unregister(stage)
+    warehouse.add_quarantine(fresh)
+
+
+def _record_run(warehouse: Warehouse, report: FileReport) -> None:
+    row = {
+        "run_id": uuid.uuid4().hex,
+        "file": report.file,
+        "source_format": report.source_format,
+        "records_read": report.read,
+        "stored": report.stored,
+        "duplicates": report.duplicates,
+        "quarantined": report.quarantined,
+        "finished_at": datetime.now(UTC),
+    }
+    warehouse.record_run(pa.Table.from_pylist([row], schema=INGEST_RUNS))
+
+
+class _progress_bar:
+    """A rich progress bar over input bytes when enabled and stderr is a terminal."""
+
+    def __init__(self, files: list[Path], *, enabled: bool) -> None:
+        self.total = sum(p.stat().st_size for p in files)
+        self.enabled = enabled and self.total > 50_000_000
+        self._bar: Any = None
+
+    def __enter__(self) -> Progress:
+        if not self.enabled:
+            return lambda _n: None
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress(
+            "ingest",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        task = self._bar.add_task("ingest", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
