@@ -1,8 +1,8 @@
 """Community detection over the account graph, as iterative SQL.
 
-The graph is bipartite: accounts on one side, the shared values that may create
-membership (``graph_links``: template families, payment fingerprints, sign-up
-bursts) on the other. Connected components are found by min-label propagation,
+The graph's nodes are behaviour-gated accounts and its edges the account pairs
+whose weighted ties passed the threshold (``graph_links(src, dst, weight)``,
+built in ``detectors.graph_edges``). Connected components are found by min-label propagation,
 one SQL statement per round, so the same code scales out on Spark. Each
 component becomes a cluster whose id is derived from its smallest member
 account id: the same accounts give the same id in every run.
@@ -43,15 +43,12 @@ def label_round_step(links: str = "graph_links") -> SqlStep:
     )
 
 
-def members_step(links: str = "graph_links") -> SqlStep:
+def members_step() -> SqlStep:
     """Account -> cluster id, named after the smallest account id in the component."""
     return SqlStep(
         "cluster_members",
-        f"""
-        WITH acct AS (
-            SELECT DISTINCT l.src AS account_id, c.label
-            FROM {links} l JOIN cc_labels c ON c.node = l.src
-        ),
+        """
+        WITH acct AS (SELECT node AS account_id, label FROM cc_labels),
         named AS (SELECT label, min(account_id) AS anchor, count(*) AS size FROM acct GROUP BY label)
         SELECT a.account_id, concat('cl-', substr(md5(n.anchor), 1, 12)) AS cluster_id, n.size
         FROM acct a JOIN named n ON n.label = a.label
@@ -78,6 +75,6 @@ def connected_components(engine: Engine, *, links: str = "graph_links", max_roun
         engine.execute("ALTER TABLE cc_labels_next RENAME TO cc_labels")
         if not changed:
             break
-    run_steps(engine, [members_step(links)])
+    run_steps(engine, [members_step()])
     engine.drop("cc_labels")
     return rounds

@@ -41,6 +41,7 @@ from distillguard.schema import (
     PROMPT_SIGNALS,
 )
 from distillguard.scoring import (
+    account_own_risk,
     account_reasons,
     behaviour_step,
     cluster_risk,
@@ -61,6 +62,7 @@ _SCRATCH = (
     "account_timing",
     "account_pivots",
     "graph_links",
+    "link_values",
     "campaign_events",
     "campaign_accounts",
     "_flagged",
@@ -181,7 +183,7 @@ def _score_clusters(engine: Any, config: Config) -> tuple[dict[str, dict[str, An
     clusters: dict[str, dict[str, Any]] = {}
     for row in engine.to_arrow("SELECT * FROM cluster_features").to_pylist():
         scored = cluster_risk(row)
-        row["risk"] = scored.risk
+        row["risk"] = round(scored.risk, 4)
         row["parts"] = scored.parts
         row["verdict"] = verdict(scored.risk, watch=watch, extraction=extraction)
         row["indicators"] = []
@@ -189,8 +191,13 @@ def _score_clusters(engine: Any, config: Config) -> tuple[dict[str, dict[str, An
     shared = engine.to_arrow(
         """
         SELECT cluster_id, kind, value, members_sharing, holders, weight FROM (
-            SELECT *, row_number() OVER (PARTITION BY cluster_id ORDER BY weight DESC, kind, value) AS r
-            FROM cluster_shared
+            SELECT *, row_number() OVER (
+                       PARTITION BY cluster_id ORDER BY per_kind, weight DESC, kind, value) AS r
+            FROM (
+                SELECT *, row_number() OVER (PARTITION BY cluster_id, kind ORDER BY weight DESC, value)
+                    AS per_kind
+                FROM cluster_shared
+            ) AS k
         ) AS s WHERE r <= 6 ORDER BY cluster_id, r
         """
     ).to_pylist()
@@ -198,7 +205,7 @@ def _score_clusters(engine: Any, config: Config) -> tuple[dict[str, dict[str, An
         cluster = clusters.get(row["cluster_id"])
         if cluster is not None:
             cluster["indicators"].append(
-                f"{row['kind']}:{str(row['value'])[:16]} shared by {row['members_sharing']} members "
+                f"{row['kind']}:{str(row['value'])[:24]} shared by {row['members_sharing']} members "
                 f"({row['holders']} accounts overall)"
             )
     members: dict[str, list[str]] = defaultdict(list)
@@ -217,11 +224,9 @@ def _score_accounts(
     rows = engine.to_arrow(
         "SELECT * FROM account_features f JOIN account_behaviour b USING (account_id)"
     ).to_pylist()
-    from distillguard.scoring import ACCOUNT_RISK_SCALE
-
     for row in rows:
         account_id = row["account_id"]
-        own = float(row["behaviour"] or 0.0) * ACCOUNT_RISK_SCALE
+        own = account_own_risk(float(row["behaviour"] or 0.0))
         cluster_id = cluster_of.get(account_id)
         cluster = clusters.get(cluster_id) if cluster_id else None
         risk = max(own, float(cluster["risk"]) if cluster else 0.0)

@@ -35,9 +35,10 @@ class Signal:
     detector_id: str
     column: str
     sql: str
-    weight: float
+    weight: float  # within its group
     value_column: str
     explain: str  # format string over the feature row
+    group: str = "content"  # content (what is asked) | harvest (how it is collected)
 
 
 SIGNALS: tuple[Signal, ...] = (
@@ -45,7 +46,7 @@ SIGNALS: tuple[Signal, ...] = (
         "account.training_shaped",
         "s_training",
         _ramp("training_share", 0.1, 0.5),
-        0.30,
+        0.6,
         "training_share",
         "{training_share:.0%} of {events} prompts elicit reasoning traces, rubric grading or rewrites "
         "(cot {cot_share:.0%}, grading {grading_share:.0%}, rewrite {rewrite_share:.0%})",
@@ -54,7 +55,7 @@ SIGNALS: tuple[Signal, ...] = (
         "account.templated",
         "s_templated",
         _ramp("templated_share", 0.3, 0.9),
-        0.10,
+        0.2,
         "templated_share",
         "{templated_share:.0%} of prompts reuse the account's template families "
         "({template_families} families)",
@@ -65,7 +66,7 @@ SIGNALS: tuple[Signal, ...] = (
         "CASE WHEN top_capability IN ('general') THEN 0.0 ELSE "
         + _ramp("top_capability_share", 0.5, 0.9)
         + " END",
-        0.10,
+        0.2,
         "top_capability_share",
         "{top_capability_share:.0%} of traffic on {top_capability} ({capabilities_used} capabilities used)",
     ),
@@ -79,36 +80,40 @@ SIGNALS: tuple[Signal, ...] = (
         + ", "
         + _ramp("high_effort_share", 0.2, 0.6)
         + ")",
-        0.15,
+        0.35,
         "avg_max_tokens",
         "asks for up to {avg_max_tokens:.0f} output tokens on average, gets {avg_output_tokens:.0f}; "
         "{high_effort_share:.0%} at high reasoning effort",
+        group="harvest",
     ),
     Signal(
         "account.single_turn",
         "s_single_turn",
         _ramp("single_turn_share", 0.5, 0.95),
-        0.05,
+        0.15,
         "single_turn_share",
         "{single_turn_share:.0%} of requests are single-turn",
+        group="harvest",
     ),
     Signal(
         "account.proxy_rotation",
         "s_proxy",
         _ramp("ip_prefixes / events", 0.15, 0.5) + " * " + _ramp("ip_prefixes", 2, 8),
-        0.15,
+        0.3,
         "ip_prefixes",
         "{ip_prefixes} network prefixes and {asns} ASNs for {events} requests",
+        group="harvest",
     ),
     Signal(
         "account.signup",
         "s_signup",
         "CASE WHEN plan IN ('education', 'research', 'startup', 'free') THEN 1.0 ELSE 0.5 END * "
         + _ramp("30.0 - signup_age_days", 0.0, 23.0),
-        0.15,
+        0.2,
         "signup_age_days",
         "created {signup_age_days:.1f} days before its first request, plan {plan}, "
         "verified by {verification}",
+        group="harvest",
     ),
 )
 
@@ -143,22 +148,34 @@ AUX_SIGNALS: tuple[Signal, ...] = (
 
 # Behaviour at or above which an account may become a cluster member.
 MEMBERSHIP_GATE = 0.3
-# An account's own behaviour scaled into risk: alone it needs nearly everything to fire.
-ACCOUNT_RISK_SCALE = 0.9
 # Component score at which a signal is reported as a reason.
 REASON_MIN = 0.5
 
 
 def behaviour_step() -> SqlStep:
-    """``account_behaviour``: every signal's score, the weighted behaviour score, and the gate."""
+    """``account_behaviour``: every signal's score, content and harvest scores, behaviour, gate.
+
+    ``content`` says what the account asks for (training-shaped, templated,
+    focused); ``harvest`` how it collects (maximised outputs, rotating proxies,
+    one-shot requests, fresh sign-ups through abused pathways). Behaviour is
+    their mean, so ordinary homework (content without harvest) and a proxy-heavy
+    app (harvest-like plumbing without content) both stay low.
+    """
     every = (*SIGNALS, *AUX_SIGNALS)
     inner = ",\n               ".join(f"{s.sql} AS {s.column}" for s in every)
     outer = ", ".join(s.column for s in every)
-    total = " + ".join(f"{s.weight} * {s.column}" for s in SIGNALS)
+    groups = {}
+    for group in ("content", "harvest"):
+        members = [s for s in SIGNALS if s.group == group]
+        total = sum(s.weight for s in members)
+        groups[group] = "(" + " + ".join(f"{s.weight / total:.4f} * {s.column}" for s in members) + ")"
+    behaviour = f"0.5 * {groups['content']} + 0.5 * {groups['harvest']}"
     return SqlStep(
         "account_behaviour",
         f"""
-        SELECT account_id, {outer}, {total} AS behaviour, ({total}) >= {MEMBERSHIP_GATE} AS gate
+        SELECT account_id, {outer},
+               {groups["content"]} AS content, {groups["harvest"]} AS harvest,
+               {behaviour} AS behaviour, ({behaviour}) >= {MEMBERSHIP_GATE} AS gate
         FROM (
             SELECT account_id, {inner}
             FROM account_features
@@ -210,15 +227,26 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
     """
     members = int(row["accounts"] or 0)
     behaviour = float(row["mean_behaviour"] or 0.0)
+    harvest = float(row.get("mean_harvest") or 0.0)
     size = _ramp_py(members, 1, 6)
     coordination = max(
         float(row.get("template_tie") or 0.0),
         float(row.get("record_tie") or 0.0),
         _ramp_py(float(row.get("lockstep_ratio") or 0.0), 2.0, 6.0),
     )
-    harvesting = _ramp_py(behaviour, 0.25, 0.5)
+    # Both what is asked and how it is collected: a course's shared homework or a
+    # team's shared tool has the first without the second.
+    harvesting = _ramp_py(behaviour, 0.3, 0.55) * _ramp_py(harvest, 0.2, 0.45)
     risk = harvesting * (0.55 + 0.3 * size + 0.15 * coordination)
-    return ClusterRisk(min(1.0, risk), {"harvesting": harvesting, "size": size, "coordination": coordination})
+    return ClusterRisk(
+        min(1.0, risk),
+        {"harvesting": harvesting, "harvest": harvest, "size": size, "coordination": coordination},
+    )
+
+
+def account_own_risk(behaviour: float) -> float:
+    """An account alone: squared, so only near-total behaviour reaches extraction."""
+    return max(0.0, min(1.0, behaviour)) ** 2
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

@@ -25,8 +25,32 @@ from __future__ import annotations
 from distillguard.detectors.account_level import DetectorSpec
 from distillguard.engine.base import SqlStep
 
-# Kinds that may create cluster membership (behaviour or account records).
-LINKING_KINDS = ("template", "payment", "signup")
+# Kinds that may tie two behaviour-gated accounts, with their weight in a pair's tie.
+LINK_WEIGHTS = (
+    ("template", 1.0),
+    ("payment", 1.0),
+    ("client_ip", 1.0),
+    ("ip_prefix", 1.0),
+    ("signup", 0.3),
+)
+# How telling each shared kind is when explaining a cluster (a shared card says more
+# than a shared ASN).
+EVIDENCE_KIND_WEIGHTS = (
+    ("payment", 1.0),
+    ("template", 1.0),
+    ("client_ip", 0.8),
+    ("ip_prefix", 0.7),
+    ("signup", 0.6),
+    ("sdk", 0.3),
+    ("asn", 0.3),
+)
+# A pair is one hydra when its weighted tie reaches this.
+EDGE_THRESHOLD = 0.6
+# Share of a value's holders that must be behaviour-gated for it to tie anyone.
+MIN_PURITY = 0.9
+# Values held by more gated accounts are not expanded into pairs (cost); their
+# holders still tie through the rest of what they share.
+MAX_PAIR_HOLDERS = 400
 # Ten-minute buckets for lockstep activity.
 LOCKSTEP_BUCKET_MINUTES = 10
 # A value held by more than this share of all accounts is background, not a tie.
@@ -127,35 +151,62 @@ def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list
     return [SqlStep("account_indicators", indicators), SqlStep("indicator_stats", stats)]
 
 
-def link_steps(*, min_template_uses: int = 2) -> list[SqlStep]:
-    """``graph_links``: bipartite edges (account, shared value) that may create membership.
+def link_steps() -> list[SqlStep]:
+    """``graph_links``: account pairs tied strongly enough to be one hydra.
 
-    Both ends must be suspicious by behaviour; payment and sign-up values must be
-    specific (not background); a template family counts when the account uses it
-    repeatedly and most of its holders are suspicious (a homework scaffold shared
-    with hundreds of ordinary students does not link).
+    Only behaviour-gated accounts take part, and only through values that are
+    *pure* (nearly all their holders are gated too): a campus prefix or an office
+    NAT shared with hundreds of ordinary accounts never links. Per kind, a pair's
+    tie is the overlap coefficient of their value sets (shared / smaller set), so
+    two proxy-rotating accounts drawing from the same pool tie strongly while two
+    hydras that once touched the same commercial proxy do not. The weighted sum
+    over kinds must reach ``EDGE_THRESHOLD``.
     """
-    kinds = ", ".join(f"'{k}'" for k in LINKING_KINDS)
-    sql = f"""
-        SELECT i.account_id AS src, concat(i.kind, ':', i.value) AS dst
+    weights = " + ".join(
+        f"{w} * max(CASE WHEN kind = '{k}' THEN overlap ELSE 0.0 END)" for k, w in LINK_WEIGHTS
+    )
+    kinds = ", ".join(f"'{k}'" for k, _ in LINK_WEIGHTS)
+    linking = f"""
+        SELECT i.account_id, i.kind, i.value
         FROM account_indicators i
         JOIN account_behaviour b ON b.account_id = i.account_id AND b.gate
         JOIN indicator_stats s ON s.kind = i.kind AND s.value = i.value
         WHERE i.kind IN ({kinds})
           AND s.suspicious_holders >= 2
-          AND s.suspicious_holders >= 0.5 * s.holders
-          AND (i.kind = 'template' AND i.uses >= {min_template_uses}
-               OR i.kind <> 'template' AND s.specific)
+          AND s.suspicious_holders >= {MIN_PURITY} * s.holders
+          AND s.suspicious_holders <= {MAX_PAIR_HOLDERS}
+          AND (i.kind <> 'template' OR i.uses >= 2)
     """
-    return [SqlStep("graph_links", sql)]
+    pairs = f"""
+        WITH sizes AS (SELECT account_id, kind, count(*) AS n FROM link_values GROUP BY account_id, kind),
+        shared AS (
+            SELECT a.account_id AS src, b.account_id AS dst, a.kind, count(*) AS n
+            FROM link_values a
+            JOIN link_values b ON a.kind = b.kind AND a.value = b.value AND a.account_id < b.account_id
+            GROUP BY a.account_id, b.account_id, a.kind
+        ),
+        scored AS (
+            SELECT s.src, s.dst, s.kind,
+                   CASE WHEN s.kind IN ('ip_prefix', 'client_ip') AND s.n < 2 THEN 0.0
+                        ELSE s.n / least(x.n, y.n) END AS overlap
+            FROM shared s
+            JOIN sizes x ON x.account_id = s.src AND x.kind = s.kind
+            JOIN sizes y ON y.account_id = s.dst AND y.kind = s.kind
+        )
+        SELECT src, dst, {weights} AS weight
+        FROM scored GROUP BY src, dst
+        HAVING {weights} >= {EDGE_THRESHOLD}
+    """
+    return [SqlStep("link_values", linking), SqlStep("graph_links", pairs)]
 
 
 def cluster_evidence_steps() -> list[SqlStep]:
     """Per cluster: shared indicators (IDF-weighted) and lockstep co-activity."""
     bucket_s = LOCKSTEP_BUCKET_MINUTES * 60
-    shared = """
+    kind_weight = " ".join(f"WHEN '{k}' THEN {w}" for k, w in EVIDENCE_KIND_WEIGHTS)
+    shared = f"""
         SELECT m.cluster_id, i.kind, i.value, count(*) AS members_sharing, s.holders, s.idf,
-               count(*) * s.idf * (count(*) / s.holders) AS weight
+               count(*) * s.idf * (count(*) / s.holders) * (CASE i.kind {kind_weight} ELSE 0.3 END) AS weight
         FROM cluster_members m
         JOIN account_indicators i ON i.account_id = m.account_id
         JOIN indicator_stats s ON s.kind = i.kind AND s.value = i.value
@@ -190,7 +241,8 @@ def cluster_features_step() -> SqlStep:
         """
         WITH base AS (
             SELECT m.cluster_id, count(*) AS accounts, sum(f.events) AS events,
-                   avg(b.behaviour) AS mean_behaviour, avg(b.s_training) AS mean_training,
+                   avg(b.behaviour) AS mean_behaviour, avg(b.content) AS mean_content,
+                   avg(b.harvest) AS mean_harvest, avg(b.s_training) AS mean_training,
                    avg(b.s_token_max) AS mean_token_max, avg(b.s_proxy) AS mean_proxy,
                    avg(b.s_signup) AS mean_signup, avg(b.s_templated) AS mean_templated,
                    avg(f.events) AS mean_events,

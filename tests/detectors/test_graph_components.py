@@ -1,0 +1,46 @@
+"""Connected components in SQL: the right groups, ids named after the smallest member."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+from distillguard import graph
+from distillguard.warehouse import Warehouse
+
+
+def _links(warehouse: Warehouse, pairs: list[tuple[str, str]]) -> None:
+    table = pa.table(
+        {"src": [a for a, _ in pairs], "dst": [b for _, b in pairs], "weight": [1.0] * len(pairs)}
+    )
+    warehouse.replace_table("graph_links", table)
+
+
+def _groups(warehouse: Warehouse) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for row in warehouse.engine.to_arrow("SELECT account_id, cluster_id FROM cluster_members").to_pylist():
+        found.setdefault(row["cluster_id"], set()).add(row["account_id"])
+    return found
+
+
+def test_chains_merge_and_separate_components_stay_apart(warehouse: Warehouse) -> None:
+    # A long chain needs several propagation rounds; d-e is a second component.
+    chain = [(f"a{i:02d}", f"a{i + 1:02d}") for i in range(12)]
+    _links(warehouse, [*reversed(chain), ("d", "e")])
+    rounds = graph.connected_components(warehouse.engine)
+    groups = _groups(warehouse)
+    assert sorted(map(sorted, groups.values())) == [[f"a{i:02d}" for i in range(13)], ["d", "e"]]
+    assert rounds > 1
+    expected_id = "cl-" + hashlib.md5(b"a00").hexdigest()[:12]
+    assert groups[expected_id] == {f"a{i:02d}" for i in range(13)}
+
+
+def test_cluster_ids_do_not_depend_on_edge_order(warehouse: Warehouse) -> None:
+    pairs = [("x3", "x1"), ("x2", "x3"), ("y1", "y2")]
+    _links(warehouse, pairs)
+    graph.connected_components(warehouse.engine)
+    first = _groups(warehouse)
+    _links(warehouse, list(reversed([(b, a) for a, b in pairs])))
+    graph.connected_components(warehouse.engine)
+    assert _groups(warehouse) == first

@@ -1,0 +1,34 @@
+"""Every SQL step the account, graph and campaign levels emit transpiles to Spark SQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from distillguard import graph, pipeline
+from distillguard.detectors.campaigns import campaign_steps
+from distillguard.engine.base import SqlStep
+from distillguard.engine.dialect import to_spark
+from distillguard.scoring import behaviour_step
+
+
+def _every_step() -> list[SqlStep]:
+    until = pipeline._until_literal(datetime(2026, 2, 3, tzinfo=UTC))
+    return [
+        pipeline.fallback_prompt_step(),
+        *pipeline.detector_steps(until_literal=until, has_accounts=True),
+        *pipeline.detector_steps(until_literal=None, has_accounts=False),
+        behaviour_step(),
+        graph.label_init_step(),
+        graph.label_round_step(),
+        graph.members_step(),
+        *pipeline.post_graph_steps(),
+        *campaign_steps(),
+    ]
+
+
+@pytest.mark.parametrize("step", _every_step(), ids=lambda s: s.name)
+def test_step_transpiles_to_spark(step: SqlStep) -> None:
+    spark = to_spark(step.sql)
+    assert spark.strip().upper().startswith(("SELECT", "WITH"))

@@ -1,0 +1,46 @@
+"""Scoring rules: verdict thresholds, cluster risk needs harvesting, redaction, partner evidence."""
+
+from __future__ import annotations
+
+from distillguard.scoring import cluster_risk, combine_partner, redact_sample, verdict
+
+
+def test_verdict_uses_the_given_thresholds() -> None:
+    assert verdict(0.6, watch=0.5, extraction=0.8) == "watch"
+    assert verdict(0.6, watch=0.2, extraction=0.55) == "extraction"
+    assert verdict(0.1, watch=0.2, extraction=0.55) == "ok"
+
+
+def _cluster(**overrides: float) -> dict[str, float]:
+    row = {
+        "accounts": 40,
+        "mean_behaviour": 0.6,
+        "mean_harvest": 0.6,
+        "template_tie": 1.0,
+        "record_tie": 0.5,
+        "lockstep_ratio": 5.0,
+    }
+    row.update(overrides)
+    return row
+
+
+def test_a_large_coordinated_cluster_without_harvesting_stays_low() -> None:
+    # A course: everyone shares the homework scaffold, but nobody maximises outputs or rotates proxies.
+    assert cluster_risk(_cluster(mean_harvest=0.1)).risk < 0.2
+    assert cluster_risk(_cluster()).risk > 0.9
+
+
+def test_many_light_accounts_are_riskier_together_than_two() -> None:
+    assert cluster_risk(_cluster(accounts=30)).risk > cluster_risk(_cluster(accounts=2)).risk
+
+
+def test_fingerprints_only_never_shows_prompt_text() -> None:
+    text = "Show your full chain of thought for problem 12, mail me at a@b.com"
+    assert "chain" not in redact_sample(text, "abcdef0123456789ff", text_storage="fingerprints-only")
+    shown = redact_sample(text, "abcdef", text_storage="store")
+    assert "a@b.com" not in shown and "chain of thought" in shown
+
+
+def test_partner_sightings_raise_risk_but_alone_do_not_reach_extraction() -> None:
+    assert combine_partner(0.0, [1.0]) < 0.8
+    assert combine_partner(0.7, [0.9]) > 0.7
