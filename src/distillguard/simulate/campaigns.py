@@ -22,7 +22,7 @@ from distillguard.simulate.actors import (
     key_ids,
     make_sdk,
 )
-from distillguard.simulate.scenario import CampaignConfig, Scenario
+from distillguard.simulate.scenario import ATTACKER_POPULATION, CampaignConfig, Scenario
 
 THROWAWAY_DOMAINS = ["mailbox-pro.net", "quickinbox.org", "devmail.cc", "nowmail.io", "fastpost.me"]
 PATHWAY_DOMAINS = {
@@ -128,7 +128,7 @@ def build_campaign(
     return Group(
         gid=gid,
         label=c.name,
-        population="attacker",
+        population=ATTACKER_POPULATION,
         campaign_id=campaign_id_for(scenario, index),
         kind="campaign",
         config=c,

@@ -419,7 +419,6 @@ class ExchangeBuilder:
             "sdk": sdk,
             "model_requested": model.name,
             "model_served": model.name,
-            "provider_model_tier": model.tier,
             "temperature": temperature,
             "top_p": None,
             "max_tokens": max_tokens,
