@@ -63,12 +63,19 @@ SIGNALS: tuple[Signal, ...] = (
     Signal(
         "account.capability_focus",
         "s_focus",
-        "CASE WHEN top_capability IN ('general') THEN 0.0 ELSE "
+        # Concentrated on one valuable capability, or a sweep: nearly all traffic on
+        # valuable capabilities spread systematically over several of them.
+        "greatest(CASE WHEN top_capability = 'general' THEN 0.0 ELSE "
         + _ramp("top_capability_share", 0.5, 0.9)
-        + " END",
+        + " END, "
+        + _ramp("valuable_share", 0.7, 0.95)
+        + " * "
+        + _ramp("capabilities_used", 2, 4)
+        + ")",
         0.2,
         "top_capability_share",
-        "{top_capability_share:.0%} of traffic on {top_capability} ({capabilities_used} capabilities used)",
+        "{top_capability_share:.0%} of traffic on {top_capability}, {valuable_share:.0%} on valuable "
+        "capabilities ({capabilities_used} used)",
     ),
     Signal(
         "account.token_max",

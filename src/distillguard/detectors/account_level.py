@@ -130,7 +130,7 @@ def scan_events_step(*, until_literal: str | None, has_prompt_signals: bool) -> 
                e.message_count, e.session_id, e.end_user_id, e.system_prompt_hash,
                e.max_tokens, e.output_tokens, e.reasoning_tokens, e.reasoning_effort,
                e.ip_prefix_hash, e.client_ip_hash, e.asn, e.sdk_fingerprint, e.user_agent,
-               e.prompt_text, {signals}
+               {signals}
         FROM events e {join}
         {where}
     """
@@ -189,7 +189,8 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
             SELECT account_id, count(*) AS capabilities_used,
                    max(share) AS top_capability_share,
                    -sum(share * ln(share)) AS capability_entropy,
-                   arg_max(capability, share) AS top_capability
+                   arg_max(capability, share) AS top_capability,
+                   sum(CASE WHEN capability <> 'general' THEN share ELSE 0.0 END) AS valuable_share
             FROM (
                 SELECT account_id, capability,
                        count(*) / sum(count(*)) OVER (PARTITION BY account_id) AS share
@@ -275,6 +276,7 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
             )
             SELECT f.*, v.active_days, v.peak_day_events, v.volume_jump,
                    c.capabilities_used, c.top_capability_share, c.capability_entropy, c.top_capability,
+                   c.valuable_share,
                    coalesce(t.templated_share, 0.0) AS templated_share,
                    coalesce(t.top_template_share, 0.0) AS top_template_share,
                    coalesce(t.template_families, 0) AS template_families,

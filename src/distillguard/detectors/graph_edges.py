@@ -50,7 +50,7 @@ EDGE_THRESHOLD = 0.6
 MIN_PURITY = 0.9
 # Values held by more gated accounts are not expanded into pairs (cost); their
 # holders still tie through the rest of what they share.
-MAX_PAIR_HOLDERS = 400
+MAX_PAIR_HOLDERS = 1000
 # Ten-minute buckets for lockstep activity.
 LOCKSTEP_BUCKET_MINUTES = 10
 # A value held by more than this share of all accounts is background, not a tie.
