@@ -219,7 +219,7 @@ def _jittered(rng: np.random.Generator, counts: np.ndarray, jitter: float) -> np
     spacing = 3600.0 / runs
     regular = (k + phase) * spacing
     noise = rng.uniform(-0.5, 0.5, len(regular)) * spacing * jitter * 2
-    return np.clip(regular + noise, 0, 3599.999)
+    return np.mod(regular + noise, 3600.0)  # wrap, never pile requests up on the hour boundary
 
 
 def _periodic(g: Group, t0: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
