@@ -357,6 +357,7 @@ class ExchangeBuilder:
             )
             effort = r.choice([None, "low", "medium", "medium", "high"]) if reasoning_model else None
         stream = r.random() < cfg.stream_share
+        logprobs = not reasoning_model and r.random() < cfg.logprobs_share  # reasoning models refuse them
         text_chars = sum(len(m["content"] or "") for m in req.messages) + len(req.system or "")
         per_token = 1.6 if req.lang == "zh" else 4.0
         input_tokens = int(text_chars / per_token) + 60 * len(req.tools or []) + (850 if req.image else 0) + 8
@@ -425,7 +426,7 @@ class ExchangeBuilder:
             "n": 1,
             "seed": 1234 if g.kind == "eval_harness" else None,
             "stream": stream,
-            "logprobs": False,
+            "logprobs": logprobs,
             "tools": req.tools,
             "reasoning_effort": effort,
             "system": req.system,

@@ -149,6 +149,7 @@ def benign_populations(events: int, accounts_scale: float = 1.0) -> list[Populat
             models={"mini": 0.2, "standard": 0.4, "reasoning": 0.4},
             plan={"research": 0.7, "paygo": 0.3},
             output_tokens_median=600,
+            logprobs_share=0.3,
             max_tokens=4096,
             stream_share=0.0,
         ),

@@ -107,6 +107,9 @@ class PopulationConfig:
     output_tokens_median: int = 350
     max_tokens: int | None = None
     stream_share: float = 0.5
+    logprobs_share: float = (
+        0.0  # requests asking for token log-probabilities (eval harnesses score with them)
+    )
     plan: dict[str, float] = field(default_factory=lambda: {"free": 0.4, "paygo": 0.6})
     verification: dict[str, float] = field(default_factory=lambda: {"email": 0.6, "phone": 0.4})
     countries: list[str] = field(default_factory=lambda: ["US", "GB", "DE", "IN", "BR", "CN", "JP", "FR"])
@@ -175,6 +178,7 @@ class CampaignConfig:
     output_tokens_median: int = 1800
     reasoning_effort: str = "high"
     stream_share: float = 0.3
+    logprobs_share: float = 0.0  # requests asking for top log-probabilities (soft labels for distillation)
     pivot: PivotConfig | None = None
 
 

@@ -89,6 +89,8 @@ def chat_request(ex: Exchange) -> dict[str, Any]:
         "tools": ex["tools"],
         "reasoning_effort": ex["reasoning_effort"],
         "user": ex["end_user_id"],
+        "logprobs": True if ex["logprobs"] else None,
+        "top_logprobs": 5 if ex["logprobs"] else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     if ex["stream"]:
@@ -299,6 +301,8 @@ def litellm_line(ex: Exchange) -> dict[str, Any]:
             "tools": ex["tools"],
             "reasoning_effort": ex["reasoning_effort"],
             "user": ex["end_user_id"],
+            "logprobs": True if ex["logprobs"] else None,
+            "top_logprobs": 5 if ex["logprobs"] else None,
         }.items()
         if v is not None
     }
