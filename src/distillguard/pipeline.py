@@ -150,7 +150,7 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
     with timer("account_level"):
         run_steps(engine, detector_steps(until_literal=until_sql, has_accounts=has_accounts))
     with timer("graph"):
-        result.graph_rounds = graph.connected_components(engine)
+        result.graph_rounds = graph.label_propagation(engine)
         run_steps(engine, post_graph_steps())
     with timer("scoring"):
         clusters, members = _score_clusters(engine, config)

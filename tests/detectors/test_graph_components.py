@@ -44,3 +44,16 @@ def test_cluster_ids_do_not_depend_on_edge_order(warehouse: Warehouse) -> None:
     _links(warehouse, list(reversed([(b, a) for a, b in pairs])))
     graph.connected_components(warehouse.engine)
     assert _groups(warehouse) == first
+
+
+def test_label_propagation_keeps_two_hydras_apart_across_one_bridge(warehouse: Warehouse) -> None:
+    # Two dense groups (every pair tied) and one accidental tie between them.
+    left = [f"l{i}" for i in range(8)]
+    right = [f"r{i}" for i in range(8)]
+    pairs = [(a, b) for group in (left, right) for i, a in enumerate(group) for b in group[i + 1 :]]
+    _links(warehouse, [*pairs, ("l0", "r0")])
+    graph.label_propagation(warehouse.engine)
+    assert sorted(map(sorted, _groups(warehouse).values())) == [sorted(left), sorted(right)]
+    # Connected components, by contrast, chain them into one.
+    graph.connected_components(warehouse.engine)
+    assert len(_groups(warehouse)) == 1

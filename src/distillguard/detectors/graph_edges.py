@@ -157,7 +157,8 @@ def link_steps() -> list[SqlStep]:
     Only behaviour-gated accounts take part, and only through values that are
     *pure* (nearly all their holders are gated too): a campus prefix or an office
     NAT shared with hundreds of ordinary accounts never links. Per kind, a pair's
-    tie is the overlap coefficient of their value sets (shared / smaller set), so
+    tie is the overlap coefficient of their value sets (shared / smaller set; templates and network
+    values need at least two in common, one generic scaffold or one proxy proves nothing), so
     two proxy-rotating accounts drawing from the same pool tie strongly while two
     hydras that once touched the same commercial proxy do not. The weighted sum
     over kinds must reach ``EDGE_THRESHOLD``.
@@ -187,7 +188,7 @@ def link_steps() -> list[SqlStep]:
         ),
         scored AS (
             SELECT s.src, s.dst, s.kind,
-                   CASE WHEN s.kind IN ('ip_prefix', 'client_ip') AND s.n < 2 THEN 0.0
+                   CASE WHEN s.kind NOT IN ('payment', 'signup') AND s.n < 2 THEN 0.0
                         ELSE s.n / least(x.n, y.n) END AS overlap
             FROM shared s
             JOIN sizes x ON x.account_id = s.src AND x.kind = s.kind
