@@ -23,6 +23,8 @@ def _every_step() -> list[SqlStep]:
         graph.label_init_step(),
         graph.label_round_step(),
         graph.members_step(),
+        graph.symmetric_links_step(),
+        graph.lpa_round_step(),
         *pipeline.post_graph_steps(),
         *campaign_steps(),
     ]
