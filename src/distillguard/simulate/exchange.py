@@ -170,6 +170,14 @@ class ExchangeBuilder:
         names, cum = self._cats[g.gid]
         category = r.choices(names, cum_weights=cum)[0]
         base = self.factory.base(r, category, "zh" if category == "multilingual" else "en")
+        if r.random() < cfg.grading_share:
+            # LLM-as-judge runs: the same rubric wording a reward-model harvest uses, one fixed
+            # template per harness (a benign look-alike of rubric grading).
+            answer = T.short_answer(r, base.text)
+            text = T.grammar(r, P.RUBRIC_EN, [a * 7 + i for i in range(8)], 0.0).format(
+                rubric=P.RUBRIC_CRITERIA[a % len(P.RUBRIC_CRITERIA)], q=base.text[:1500], a=answer, b=answer
+            )
+            return Request(None, [{"role": "user", "content": text}], response_kind="rubric")
         form = P.EVAL_HARNESS_FORMATS[a % len(P.EVAL_HARNESS_FORMATS)]
         return Request(
             None,

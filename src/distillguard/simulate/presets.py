@@ -134,6 +134,7 @@ def benign_populations(events: int, accounts_scale: float = 1.0) -> list[Populat
             "eval_harness",
             a(8),
             n(0.12),
+            grading_share=0.25,
             diurnal="flat",
             volume_sigma=0.8,
             active_day_share=1.0,
