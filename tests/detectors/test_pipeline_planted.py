@@ -524,3 +524,10 @@ def test_benign_only_traffic_has_no_extraction(
     result = pipeline.scan(warehouse, config)
     assert result.verdicts.get("extraction", 0) == 0
     assert warehouse.count("campaigns") == 0
+
+
+def test_an_empty_warehouse_scans_to_empty_tables(warehouse: Warehouse, config: Config) -> None:
+    result = pipeline.scan(warehouse, config)
+    assert (result.events, result.accounts, result.clusters, result.campaigns) == (0, 0, 0, 0)
+    for table in ("prompt_signals", "account_scores", "clusters", "campaigns", "findings"):
+        assert warehouse.engine.exists(table) and warehouse.count(table) == 0
