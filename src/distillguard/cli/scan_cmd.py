@@ -98,9 +98,6 @@ def run_scan(
     from distillguard.report.render import render_html
 
     started = time.perf_counter()
-    for path in [*paths, *([accounts] if accounts else [])]:
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or directory")
     with Warehouse.open(config.db_path) as warehouse:
         if paths or accounts:
             _ingest(warehouse, config, paths, accounts, source_format, progress=progress)
