@@ -352,7 +352,8 @@ def campaign_details(warehouse: Warehouse, *, watch: float, extraction: float) -
                 clusters=clusters.get(cid, []),
                 account_ids=accounts.get(cid, []),
                 evidence=list(row["evidence"] or []),
-                findings=findings.get(cid, []),
+                # the pipeline often writes the same line as evidence and as a finding
+                findings=[f for f in findings.get(cid, []) if f not in (row["evidence"] or [])],
             )
         )
     return details

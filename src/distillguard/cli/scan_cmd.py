@@ -82,6 +82,18 @@ def _publish(url: str, warehouse: Warehouse) -> None:
     publish_verdicts(url, warehouse)
 
 
+def _describe_inputs(paths: list[Path], config: Config) -> str:
+    """A short line for the report header naming what was scanned."""
+    if not paths:
+        return f"warehouse {config.db_path}"
+    if len(paths) <= 2:
+        return ", ".join(str(p) for p in paths)
+    folders = sorted({str(p.parent) for p in paths})
+    return f"{len(paths)} inputs in {folders[0]}" + (
+        f" and {len(folders) - 1} more folders" if len(folders) > 1 else ""
+    )
+
+
 def run_scan(
     config: Config,
     paths: list[Path],
@@ -107,7 +119,7 @@ def run_scan(
                 "(distillguard scan LOGS... --out DIR)"
             )
         _detect(warehouse, config)
-        data = collect(warehouse, config, source=", ".join(str(p) for p in paths) or str(config.db_path))
+        data = collect(warehouse, config, source=_describe_inputs(paths, config))
         write_outputs(
             warehouse,
             out_dir,
@@ -146,16 +158,18 @@ def run_scan(
 def _print_outcome(outcome: ScanOutcome) -> None:
     s = outcome.summary
     if outcome.campaigns:
-        table = Table("campaign", "verdict", "risk", "accounts", "events", "capability focus", "moved to")
+        table = Table("verdict", "risk", "accounts", "events", "capability focus", "moved to")
+        widest = max(len(c["campaign_id"]) for c in outcome.campaigns[:15])
+        table.add_column("campaign", no_wrap=True, min_width=widest)
         for c in outcome.campaigns[:15]:
             table.add_row(
-                c["campaign_id"],
                 c["verdict"],
                 f"{c['risk']:.2f}",
                 f"{c['accounts']:,}",
                 f"{c['events']:,}",
                 ", ".join(c["capability_focus"][:4]),
                 c["model_switch"] or "",
+                c["campaign_id"],
             )
         console.print(table)
         if len(outcome.campaigns) > 15:
@@ -164,7 +178,7 @@ def _print_outcome(outcome: ScanOutcome) -> None:
         f"{s['events']:,} events from {s['accounts']:,} accounts: "
         f"[bold red]{s['flagged']:,} at extraction[/], "
         f"{s['watch']:,} at watch, {s['campaigns']:,} campaign(s), {s['flagged_clusters']:,} of "
-        f"{s['clusters']:,} clusters flagged ({outcome.seconds:.1f} s)",
+        f"{s['clusters']:,} clusters at extraction ({outcome.seconds:.1f} s)",
         highlight=False,
     )
     console.print(
