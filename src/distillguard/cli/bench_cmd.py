@@ -73,5 +73,9 @@ def register(app: typer.Typer) -> None:
                 results = run_bench(options, progress=progress)
             except (BenchError, TruthError) as exc:
                 raise fail(str(exc)) from None
-        print_report(results, console)
+        # The tables are the command's output: stdout, and wide enough to read when piped to a file.
+        from rich.console import Console
+
+        stdout = Console()
+        print_report(results, stdout if stdout.is_terminal else Console(width=220))
         console.print(f"results: {results['out']}/results.json and results.md")
