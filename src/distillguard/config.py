@@ -56,6 +56,12 @@ SETTINGS: tuple[Setting, ...] = (
         "full text); the original length stays in prompt_chars/response_chars.",
     ),
     Setting(
+        "ingest_workers",
+        0,
+        "Processes that compute prompt fingerprints during ingest; 0 = one per CPU core (at most 8), "
+        "1 = none besides the main process.",
+    ),
+    Setting(
         "max_record_bytes",
         64_000_000,
         "A single input record (line) larger than this is quarantined unread, so memory stays bounded.",

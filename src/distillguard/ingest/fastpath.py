@@ -25,6 +25,8 @@ import pyarrow as pa
 
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
+from distillguard.ingest.batches import PrefixHasher
+from distillguard.ingest.parallel import fingerprint_chunks, worker_count
 from distillguard.schema import EVENTS, QUARANTINE, column_names
 from distillguard.warehouse import Warehouse
 
@@ -55,7 +57,7 @@ def usable(path: Path) -> bool:
 
 def _compression(path: Path) -> str:
     with path.open("rb") as handle:
-        return _COMPRESSION.get(handle.read(2), "none")
+        return _COMPRESSION.get(handle.read(2), "uncompressed")
 
 
 def _columns() -> str:
@@ -104,10 +106,6 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
     return (
         _MACROS
         + f"""
-    CREATE TABLE raw AS
-    SELECT row_number() OVER () AS ingest_line, *
-    FROM read_json('{file}', format = 'newline_delimited', compression = '{_compression(path)}',
-                   columns = {_columns()}, maximum_object_size = {int(max_record_bytes)});
     CREATE TABLE stage AS
     SELECT ingest_line, event_id, account_id, coalesce(source_format, 'canonical') AS source_format,
            {_ts("ts_start")} AS ts_start, {_ts("ts_end")} AS ts_end,
@@ -127,29 +125,37 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
                THEN 'attrs: expected an object of strings'
            END AS _reason,
            CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt
-    FROM raw;
-    DROP TABLE raw;
+    FROM (
+        SELECT row_number() OVER () AS ingest_line, *
+        FROM read_json('{file}', format = 'newline_delimited', compression = '{_compression(path)}',
+                       columns = {_columns()}, maximum_object_size = {int(max_record_bytes)})
+    ) AS raw;
     """
     )
 
 
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
     """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
-    with tempfile.TemporaryDirectory(prefix="dg-stage-") as spill:
-        staging = duckdb.connect()
+    # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
+    beside = Path(config.db_path).resolve().parent
+    with tempfile.TemporaryDirectory(prefix=".dg-stage-", dir=beside if beside.is_dir() else None) as work:
+        stage_db = Path(work) / "stage.duckdb"
+        staging = duckdb.connect(str(stage_db))
         try:
             staging.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")
-            staging.execute(f"SET temp_directory = '{spill}'")
+            staging.execute(f"SET temp_directory = '{Path(work) / 'spill'}'")
             staging.execute("SET TimeZone = 'UTC'")
+            staging.execute("SET preserve_insertion_order = true")
+            staging.execute("SET enable_progress_bar = false")
             try:
                 staging.execute(_stage_sql(path, int(config.max_record_bytes)))
             except duckdb.Error:
                 return False
             _quarantine(warehouse, staging, path, report)
             _derive(staging, config)
-            _insert(warehouse, staging, path, config, report)
         finally:
             staging.close()
+        _insert(warehouse, stage_db, path, config, report)
     return True
 
 
@@ -196,23 +202,24 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     version = fingerprints.FINGERPRINT_VERSION
     sql = f"""SELECT DISTINCT prompt_text FROM stage WHERE _reason IS NULL AND prompt_text IS NOT NULL
               AND (prompt_hash IS NULL OR fingerprint_version IS DISTINCT FROM '{version}')"""
-    pending = staging.execute(sql).fetch_record_batch(size)
-    for batch in pending:
-        texts = batch.column(0).to_pylist()
-        hashes, skeletons, signatures = fingerprints.fingerprint_batch(texts)
+    reader = staging.execute(sql).fetch_record_batch(max(1000, min(size, 5000)))
+    chunks = (batch.column(0).to_pylist() for batch in reader)
+    cursor = staging.cursor()
+    for texts, (hashes, skeletons, signatures) in fingerprint_chunks(
+        chunks, workers=worker_count(int(config.ingest_workers))
+    ):
         table = pa.table(
             {
-                "prompt_text": texts,
-                "f_hash": hashes,
-                "f_skel": skeletons,
+                "prompt_text": pa.array(texts, type=pa.string()),
+                "f_hash": pa.array(hashes, type=pa.string()),
+                "f_skel": pa.array(skeletons, type=pa.string()),
                 "f_minhash": pa.array(signatures, type=pa.list_(pa.uint32())),
             }
         )
-        cursor = staging.cursor()
         cursor.register("_fp_batch", table)
         cursor.execute("INSERT INTO fp SELECT * FROM _fp_batch")
         cursor.unregister("_fp_batch")
-        cursor.close()
+    cursor.close()
     keys = staging.execute("SELECT DISTINCT api_key_id FROM stage WHERE api_key_id IS NOT NULL").fetchall()
     key_table = pa.table(
         {
@@ -225,7 +232,8 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     staging.execute("CREATE TABLE keys AS SELECT * FROM _keys")
     staging.unregister("_keys")
     ips = staging.execute("SELECT DISTINCT client_ip FROM stage WHERE client_ip IS NOT NULL").fetchall()
-    pairs = [fingerprints.hash_ip(secret, ip) for (ip,) in ips]
+    hash_ip = PrefixHasher(secret)
+    pairs = [hash_ip(ip) for (ip,) in ips]
     ip_table = pa.table(
         {
             "client_ip": [ip for (ip,) in ips],
@@ -239,9 +247,8 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     staging.unregister("_ips")
 
 
-def _insert(
-    warehouse: Warehouse, staging: duckdb.DuckDBPyConnection, path: Path, config: Config, report: FileReport
-) -> None:
+def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, report: FileReport) -> None:
+    """One INSERT ... SELECT from the attached staging file: DuckDB does the join and dedup in bulk."""
     max_chars = int(config.max_prompt_chars)
     keep = config.text_storage == "store"
 
@@ -250,7 +257,7 @@ def _insert(
 
     fresh = "fp.f_hash IS NOT NULL"
     computed = {
-        "ingest_file": "CAST(? AS VARCHAR)",
+        "ingest_file": "CAST($file AS VARCHAR)",
         "ingest_line": "s.ingest_line",
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
@@ -268,19 +275,39 @@ def _insert(
         "lower(split_part(split_part(trim(s.user_agent), '/', 1), ' ', 1)) END)",
         "attrs": "coalesce(s.attrs, MAP {})",
     }
-    select = ", ".join(f"{computed.get(name, 's.' + name)} AS {name}" for name in column_names(EVENTS))
-    sql = f"""
-        SELECT {select}
-        FROM stage s
-        LEFT JOIN fp ON fp.prompt_text = s.prompt_text
-        LEFT JOIN keys ON keys.api_key_id = s.api_key_id
-        LEFT JOIN ips ON ips.client_ip = s.client_ip
-        WHERE s._reason IS NULL
-        ORDER BY s.ingest_line
-    """
-    reader = staging.execute(sql, [str(path)]).fetch_record_batch(max(1, int(config.batch_size_rows)))
-    for batch in reader:
-        result = warehouse.insert_events(pa.Table.from_batches([batch]))
-        report.read += batch.num_rows
-        report.stored += result.stored
-        report.duplicates += result.duplicates
+    names = column_names(EVENTS)
+    select = ", ".join(f"{computed.get(name, 's.' + name)} AS {name}" for name in names)
+    engine = warehouse.engine
+    alias = "_dg_stage"
+    before = warehouse.count("events")
+    limit = engine.scalar("SELECT current_setting('memory_limit')")
+    bar = engine.scalar("SELECT current_setting('enable_progress_bar')")
+    engine.execute(f"ATTACH '{stage_db.as_posix()}' AS {alias} (READ_ONLY)")
+    engine.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")  # bounded by settings, not by file size
+    engine.execute("SET enable_progress_bar = false")
+    try:
+        valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
+        engine.execute(
+            f"""
+            INSERT INTO events
+            SELECT {", ".join(names)} FROM (
+                SELECT {select},
+                       row_number() OVER (PARTITION BY s.event_id ORDER BY s.ingest_line) AS _dup
+                FROM {alias}.stage s
+                LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
+                LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
+                LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
+                WHERE s._reason IS NULL
+            ) AS b
+            WHERE _dup = 1 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = b.event_id)
+            """.replace("$file", "'" + str(path).replace("'", "''") + "'")
+        )
+    finally:
+        engine.execute(f"DETACH {alias}")
+        engine.execute(f"SET memory_limit = '{limit}'")
+        engine.execute(f"SET enable_progress_bar = {bool(bar)}")
+    stored = warehouse.count("events") - before
+    total = int(valid) if isinstance(valid, int) else 0
+    report.read += total
+    report.stored += stored
+    report.duplicates += total - stored

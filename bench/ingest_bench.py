@@ -1,0 +1,170 @@
+"""Ingest throughput and memory against DuckDB's own JSON reader.
+
+Generates N synthetic canonical JSONL events (default 1,000,000; every prompt
+text distinct, so fingerprints cannot be shared), then in the same run times:
+
+1. ``duckdb``: a fresh DuckDB process doing ``CREATE TABLE ... AS SELECT * FROM
+   read_json(file)`` (bare parse + materialise, nothing else);
+2. ``ingest``: ``distillguard ingest FILE`` into a fresh warehouse (parse,
+   validate, fingerprint every prompt, hash keys and IPs, dedup insert);
+3. ``ingest (export)`` (with --roundtrip): ingest of what ``distillguard export
+   --format jsonl`` wrote, where fingerprints travel with the rows.
+
+Each step runs as a child process so its peak RSS (``wait4`` ru_maxrss) is its own.
+
+    .venv/bin/python bench/ingest_bench.py --events 1000000 [--roundtrip] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+TEMPLATES = (
+    "Solve the following problem step by step and show all of your reasoning: {a} workers take {b} days "
+    "to build {c} walls. How long do {d} workers need for {e} walls?",
+    "You are grading an answer. Rubric: correctness {a}/10, clarity {b}/10. Question: what is {c} * {d}? "
+    "Answer given: {e}. Return a JSON object with the score and a justification.",
+    "Write a Python function that parses log line number {a} from {word}.log and returns the {b} most "
+    "frequent status codes; include tests for {c} edge cases.",
+    "Translate into French and keep the tone friendly: 'Dear {name}, your order {a}-{b} ships on day {c}.'",
+    "Summarise this support ticket in {a} bullet points: customer {name} reports that the {word} page "
+    "times out after {b} seconds when {c} users are online.",
+    "Rewrite the paragraph about {word} so that it is neutral and suitable for a general audience, "
+    "in at most {a} words. Paragraph {b}: the committee met on day {c} with {d} members.",
+    "Call the weather tool for {name} and then plan a {a}-day trip with {b} stops and a budget of {c} euros.",
+    "Explain like I'm {a}: why does {word} happen, and how is it related to {b} and {c}?",
+)
+WORDS = ("billing", "photosynthesis", "inflation", "gradient descent", "tides", "compilers", "vaccines")
+NAMES = ("Alice", "Bob", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jia")
+OCTETS = ((11, 199), (0, 255), (0, 255), (1, 254))
+MODELS = ("orion-2", "orion-2-mini", "orion-3", "orion-2-reasoning")
+
+
+def generate(path: Path, events: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    start = datetime(2026, 2, 1, tzinfo=UTC)
+    accounts = [f"acct-{i:06d}" for i in range(max(10, events // 40))]
+    with path.open("w") as out:
+        for i in range(events):
+            account = rng.choice(accounts)
+            slots = {k: rng.randint(2, 99_999) for k in "abcde"}
+            prompt = rng.choice(TEMPLATES).format(name=rng.choice(NAMES), word=rng.choice(WORDS), **slots)
+            prompt += f" (ref {i})"  # every text distinct: the worst case for fingerprinting
+            ts = start + timedelta(seconds=i * 0.6 + rng.random())
+            latency = round(rng.uniform(200, 9000), 1)
+            model = rng.choice(MODELS)
+            row = {
+                "event_id": f"evt-{i:09d}",
+                "source_format": "canonical",
+                "ts_start": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "ts_end": (ts + timedelta(milliseconds=latency)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "latency_ms": latency,
+                "account_id": account,
+                "project_id": f"proj-{int(account[5:]) % 997}",
+                "api_key_id": f"key-{account}-{rng.randint(0, 2)}",
+                "client_ip": ".".join(str(rng.randint(lo, hi)) for lo, hi in OCTETS),
+                "asn": f"AS{rng.randint(1000, 65000)}",
+                "country": rng.choice(("US", "DE", "JP", "BR", "IN", "SG")),
+                "user_agent": "OpenAI/Python 1.54.3",
+                "sdk_fingerprint": "lang=python;pkg=1.54.3;os=Linux;arch=x64;runtime=CPython/3.12.1",
+                "endpoint": "/v1/chat/completions",
+                "model_requested": model,
+                "model_served": model,
+                "temperature": round(rng.random(), 2),
+                "max_tokens": rng.choice((None, 1024, 4096)),
+                "stream": rng.random() < 0.3,
+                "tool_count": rng.choice((0, 0, 0, 2)),
+                "message_count": rng.randint(1, 6),
+                "input_tokens": rng.randint(20, 3000),
+                "output_tokens": rng.randint(20, 2000),
+                "cost_usd": round(rng.random() / 100, 6),
+                "status": "success",
+                "status_code": 200,
+                "finish_reason": "stop",
+                "prompt_text": prompt,
+                "response_text": "Here is a careful answer. " * rng.randint(2, 12),
+                "attrs": {},
+            }
+            out.write(json.dumps(row, separators=(",", ":")) + "\n")
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """(wall seconds, peak RSS in MiB, stdout) of one child process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    out, err = proc.stdout.read(), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err[-2000:]}")
+    return elapsed, usage.ru_maxrss // 1024, out
+
+
+DUCKDB_READ = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[2])
+con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited')", [sys.argv[1]])
+print(con.execute("SELECT count(*) FROM t").fetchone()[0])
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--roundtrip", action="store_true", help="also time re-ingest of an export")
+    parser.add_argument("--keep", type=Path, help="work directory to keep (default: a temp dir, removed)")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="dg-ingest-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    cli = [str(Path(python).parent / "distillguard")]
+    env = {**os.environ, "DISTILLGUARD_HMAC_SECRET": "bench-secret"}
+    try:
+        data = work / "events.jsonl"
+        t0 = time.perf_counter()
+        generate(data, args.events)
+        size_mb = data.stat().st_size / 2**20
+        print(f"generated {args.events:,} events, {size_mb:,.0f} MiB in {time.perf_counter() - t0:.1f} s")
+
+        duck_s, duck_rss, out = run_child([python, "-c", DUCKDB_READ, str(data), str(work / "bare.duckdb")])
+        print(f"duckdb read_json: {duck_s:.1f} s, peak RSS {duck_rss} MiB ({out.strip()} rows)")
+
+        db = work / "dg.duckdb"
+        ing_s, ing_rss, out = run_child([*cli, "ingest", str(data), "--db", str(db), "--json"], env)
+        counts = json.loads(out)
+        print(
+            f"distillguard ingest: {ing_s:.1f} s, peak RSS {ing_rss} MiB, "
+            f"stored {counts['stored']:,} quarantined {counts['quarantined']:,}; "
+            f"ratio {ing_s / duck_s:.2f}x duckdb"
+        )
+        if args.roundtrip:
+            export = work / "export.jsonl"
+            run_child([*cli, "export", "--format", "jsonl", "--out", str(export), "--db", str(db)], env)
+            rt_s, rt_rss, out = run_child(
+                [*cli, "ingest", str(export), "--db", str(work / "rt.duckdb"), "--json"], env
+            )
+            print(
+                f"ingest of export (fingerprints carried): {rt_s:.1f} s, peak RSS {rt_rss} MiB, "
+                f"ratio {rt_s / duck_s:.2f}x duckdb (export {export.stat().st_size / 2**20:,.0f} MiB)"
+            )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
