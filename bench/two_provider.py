@@ -72,6 +72,9 @@ FALLBACK_PROMPTS = (
 )
 HOSTING_ASNS = ("AS64512", "AS64513")  # hydra proxies; also rented by some ordinary customers
 COMMON_SDK = "openai-python/1.51.0"
+# The replay runs in the past while the pipeline checks partner matches against the wall clock,
+# so indicators must stay valid until today for B's scoring to see them at all.
+REPLAY_VALIDITY_DAYS = 1000
 
 
 def corpus_prompts(rng: random.Random, limit: int = 20_000) -> list[str]:
@@ -112,6 +115,7 @@ def build_provider(
         db_path=str(tmp / f"{name}.duckdb"),
         hmac_secret=f"{name}-local-secret",
         intel_community_key=community_key,
+        intel_indicator_validity_days=REPLAY_VALIDITY_DAYS,
     )
     wh = Warehouse.open(config.db_path)
     secret = f"{name}-local-secret".encode()
@@ -120,7 +124,7 @@ def build_provider(
     cards = [f"card-hydra-{i}" for i in range(8)]
     for i in range(hydra + benign):
         attacker = i < hydra
-        account = f"{name}-{'h' if attacker else 'c'}{i:05d}"
+        account = f"{name[0]}-{'h' if attacker else 'c'}{i:05d}"
         (campaign if attacker else ordinary).add(account)
         created = (
             onset + timedelta(minutes=rng.randint(0, 600))
@@ -133,7 +137,7 @@ def build_provider(
                 "created_at": created,
                 "country": "US",
                 "email_domain": "mail.example" if attacker else f"org{rng.randint(0, 300)}.example",
-                "payment_fingerprint": rng.choice(cards) if attacker else f"card-{name}-{i}",
+                "payment_fingerprint": rng.choice(cards) if attacker else f"card-{name[0]}-{i}",
                 "verification": "email" if attacker else rng.choice(["phone", "id"]),
                 "plan": "paygo",
             }
@@ -193,7 +197,7 @@ def build_provider(
 
 def simulated_providers(
     args: argparse.Namespace, tmp: Path, key: str
-) -> tuple[Provider, Provider, datetime, int]:
+) -> tuple[Provider, Provider, Provider, datetime, int]:
     """One simulated data set split between two providers by account; B's hydra arrives later.
 
     Ground truth is read only to build the scenario (which accounts belong to the
@@ -231,14 +235,17 @@ def simulated_providers(
     side = {acc: "ab"[hashlib.sha256(acc.encode()).digest()[0] % 2] for acc in truth}
     lag = timedelta(hours=args.lag_hours)
     providers = []
-    for name in ("a", "b"):
+    for name in ("a", "b", "b2"):
         config = load_config(
-            db_path=str(tmp / f"{name}.duckdb"), hmac_secret=f"{name}-local-secret", intel_community_key=key
+            db_path=str(tmp / f"{name}.duckdb"),
+            hmac_secret=f"{name}-local-secret",
+            intel_community_key=key,
+            intel_indicator_validity_days=REPLAY_VALIDITY_DAYS,
         )
         wh = Warehouse.open(config.db_path)
         secret = f"{name}-local-secret".encode()
-        mine = {acc for acc, s in side.items() if s == name}
-        shift = {acc: lag for acc in mine if truth[acc] and name == "b"}
+        mine = {acc for acc, s in side.items() if s == name[0]}
+        shift = {acc: lag for acc in mine if truth[acc] and name != "a"}
         _load_canonical(wh, out, mine, shift, secret)
         with (out / "accounts.csv").open() as handle:
             rows = [
@@ -257,7 +264,7 @@ def simulated_providers(
     manifest = json.loads((out / "manifest.json").read_text())
     start = datetime.fromisoformat(manifest["start"])
     hours = int((datetime.fromisoformat(manifest["end"]) - start + lag).total_seconds() // 3600)
-    return providers[0], providers[1], start, hours
+    return providers[0], providers[1], providers[2], start, hours
 
 
 def _load_canonical(
@@ -289,7 +296,12 @@ def _load_canonical(
 
 
 # ------------------------------------------------------------------ detection
+USE_STANDIN = False  # set from --detector standin
+
+
 def _pipeline():  # type: ignore[no-untyped-def]
+    if USE_STANDIN:
+        return None
     try:
         from distillguard.pipeline import scan
     except ImportError:
@@ -336,13 +348,18 @@ def oracle_detect(p: Provider, until: datetime, delay: timedelta) -> set[str]:
     return flagged
 
 
+FLAG_VERDICTS: tuple[str, ...] = ()  # set from --flag-verdicts
+
+
 def detect(p: Provider, until: datetime) -> set[str]:
     """Accounts flagged by detection on events up to ``until``; writes the tables export reads."""
     scan = _pipeline()
     if scan is not None:
         scan(p.warehouse, p.config, until=until)
+        verdicts = FLAG_VERDICTS or ("extraction",)
         rows = p.warehouse.engine.to_arrow(
-            "SELECT account_id FROM account_scores WHERE verdict = 'extraction'"
+            f"SELECT account_id FROM account_scores WHERE verdict IN ({', '.join('?' for _ in verdicts)})",
+            list(verdicts),
         )
         return {str(a) for a in rows.column(0).to_pylist()}
     flagged = {str(a) for a in p.warehouse.engine.to_arrow(STANDIN_SQL, [until]).column(0).to_pylist()}
@@ -400,29 +417,32 @@ def campaign_flagged_at(
 def run(args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     prompts = corpus_prompts(rng)
-    mode = "pipeline.scan" if _pipeline() is not None else "stand-in detector (pipeline not installed)"
+    mode = "pipeline.scan" if _pipeline() is not None else "stand-in detector"
     tmp = Path(tempfile.mkdtemp(prefix="dg-two-provider-"))
     key = "two-provider-community-key"
+    # B twice, from the same data: one never sees partner intel (the pipeline reads
+    # partner_matches as evidence when the table exists), the other imports A's bundles.
     if args.source == "simulate":
-        a, b, start, hours = simulated_providers(args, tmp, key)
+        a, b, b2, start, hours = simulated_providers(args, tmp, key)
     else:
-        a, b = (
+        a, b, b2 = (
             build_provider(
                 name,
                 tmp,
-                rng,
+                random.Random(args.seed + (name != "a")),
                 prompts,
-                onset=START + timedelta(hours=6 + lag),
+                onset=START + timedelta(hours=6 + (0 if name == "a" else args.lag_hours)),
                 hydra=args.hydra,
                 benign=args.benign,
                 days=args.days,
                 community_key=key,
             )
-            for name, lag in (("a", 0), ("b", args.lag_hours))
+            for name in ("a", "b", "b2")
         )
         start, hours = START, 24 * args.days
     own: dict[str, datetime] = {}
-    shared: dict[str, datetime] = {}
+    shared: dict[str, datetime] = {}  # decisive partner matches at B
+    b2_detected: dict[str, datetime] = {}  # B's detectors with partner evidence available
     fp_kinds: dict[str, str] = {}  # benign B account -> indicator kinds that flagged it
     first_share: datetime | None = None
     bundle_bytes = 0
@@ -434,14 +454,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             if args.a_oracle_delay_hours is not None
             else detect(a, now)
         )
-        if first_share is None and len(a_flagged & a.campaign_accounts) >= max(1, args.hydra // 10):
+        if first_share is None and len(a_flagged & a.campaign_accounts) >= max(
+            1, len(a.campaign_accounts) // 10
+        ):
             first_share = now + timedelta(hours=args.share_delay_hours)
         if first_share is not None and now >= first_share:
             bundle = export_bundle(a.warehouse, a.config, record=True, now=now).to_json()
             bundle_bytes = len(bundle)
-            import_bundle(b.warehouse, bundle, source="provider-a", partner="provider-a")
-            match_warehouse(b.warehouse, b.config, now=now)
-            rows = b.warehouse.engine.to_arrow(
+            import_bundle(b2.warehouse, bundle, source="provider-a", partner="provider-a")
+            match_warehouse(b2.warehouse, b2.config, now=now)
+            rows = b2.warehouse.engine.to_arrow(
                 "SELECT m.account_id, list(DISTINCT m.indicator_kind) AS kinds FROM partner_matches m "
                 "WHERE EXISTS (SELECT 1 FROM events e WHERE e.account_id = m.account_id AND e.ts_start <= ?) "
                 "GROUP BY 1",
@@ -454,14 +476,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                         fp_kinds.setdefault(str(row["account_id"]), "+".join(sorted(row["kinds"])))
         for acc in detect(b, now):
             own.setdefault(acc, now)
-    with_sharing = dict(own)
+        for acc in detect(b2, now):  # B's own detectors, with partner matches as evidence
+            b2_detected.setdefault(acc, now)
+    with_sharing = dict(b2_detected)
     for acc, t in shared.items():
         with_sharing[acc] = min(t, with_sharing.get(acc, t))
     b_own_at = campaign_flagged_at(own, b.campaign_accounts)
     b_shared_at = campaign_flagged_at(with_sharing, b.campaign_accounts)
     total = leaked(b, {})
     result = {
-        "detection": mode,
+        "detection": mode if _pipeline() is None else f"{mode}, flagged = verdict in {args.flag_verdicts}",
         "a_detection": "given: each operator account flagged "
         f"{args.a_oracle_delay_hours} h after its first call"
         if args.a_oracle_delay_hours is not None
@@ -484,13 +508,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "b_campaign_accounts_flagged_with_sharing": len(set(with_sharing) & b.campaign_accounts),
         "b_benign_accounts_flagged_by_partner_intel": len(set(shared) & b.benign_accounts),
         "b_benign_accounts_flagged_alone": len(set(own) & b.benign_accounts),
+        "b_benign_accounts_flagged_with_sharing": len(set(with_sharing) & b.benign_accounts),
         "b_benign_flagged_by_partner_intel_kinds": dict(Counter(fp_kinds.values())),
         "last_bundle_kb": round(bundle_bytes / 1024, 1),
         "bundle_leaks": privacy_scan(bundle, a) if first_share else [],
         "seconds": round(time.perf_counter() - started, 1),
     }
-    a.warehouse.close()
-    b.warehouse.close()
+    for provider in (a, b, b2):
+        provider.warehouse.close()
     return result
 
 
@@ -530,7 +555,21 @@ def main() -> None:
         help="take A's detection as given (operator accounts flagged N h after their first call)",
     )
     parser.add_argument("--preset", default="tiny", help="simulator preset (with --source simulate)")
+    parser.add_argument(
+        "--flag-verdicts",
+        default="watch,extraction",
+        help="pipeline verdicts that count as flagged (both providers alike)",
+    )
+    parser.add_argument(
+        "--detector",
+        choices=("auto", "standin"),
+        default="auto",
+        help="auto: distillguard.pipeline.scan when importable, else the stand-in",
+    )
     args = parser.parse_args()
+    global FLAG_VERDICTS, USE_STANDIN
+    USE_STANDIN = args.detector == "standin"
+    FLAG_VERDICTS = tuple(v for v in args.flag_verdicts.split(",") if v)
     result = run(args)
     print(json.dumps(result, indent=2, default=str))
 

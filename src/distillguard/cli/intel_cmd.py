@@ -172,6 +172,7 @@ def serve_command(
             partners,
             discovery_requires_auth=bool(config.taxii_discovery_requires_auth),
             max_request_bytes=int(config.taxii_max_request_bytes),
+            max_object_bytes=int(config.intel_max_object_bytes),
             page_size=int(config.taxii_page_size),
         )
     app = create_app(settings, warehouse)

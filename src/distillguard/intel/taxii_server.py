@@ -68,6 +68,7 @@ class ServerSettings:
     partners: list[Partner] = field(default_factory=list)
     discovery_requires_auth: bool = False
     max_request_bytes: int = 16_000_000
+    max_object_bytes: int = 262_144
     page_size: int = 1000
     import_writes: bool = True  # pushed indicators also land in partner_indicators
 
@@ -493,7 +494,7 @@ class TaxiiApp:
             raise TaxiiError(400, "body is not a TAXII envelope with an 'objects' list")
         known = await run_in_threadpool(self.store.known_ids, c.id)
         accepted, rejected = check_objects(
-            envelope["objects"], max_object_bytes=self.settings.max_request_bytes, known_ids=known
+            envelope["objects"], max_object_bytes=self.settings.max_object_bytes, known_ids=known
         )
         await run_in_threadpool(self.store.add, c.id, accepted, partner.name)
         if self.settings.import_writes and accepted:
