@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from collections.abc import Iterator
@@ -71,10 +72,12 @@ def records(path: Path) -> Iterator[Record]:
                 )
 
 
+@functools.cache  # data sets are written once and only read afterwards
 def all_records(data: Path) -> list[Record]:
     return [r for path in sorted((data / "traffic").glob("*.jsonl.gz")) for r in records(path)]
 
 
+@functools.cache
 def truth_events(data: Path) -> list[dict[str, Any]]:
     return pq.read_table(data / "truth" / "events.parquet").to_pylist()
 

@@ -54,8 +54,9 @@ def test_counts_match_the_manifest(tiny: Path) -> None:
         public = list(csv.DictReader(handle))
     assert m["accounts"] == len(public) == len(_truth_accounts(tiny))
     assert sum(v["accounts"] for v in m["populations"].values()) == len(public)
+    labels = _truth_accounts(tiny)
     for c in m["campaigns"]:
-        members = [a for a in _truth_accounts(tiny).values() if a["campaign_id"] == c["campaign_id"]]
+        members = [a for a in labels.values() if a["campaign_id"] == c["campaign_id"]]
         assert c["accounts"] == len(members)
         times = [row["ts_start"] for row in events if row["campaign_id"] == c["campaign_id"]]
         assert c["onset"] == min(times).isoformat() and c["end"] == max(times).isoformat()
