@@ -28,6 +28,12 @@ def _frac(text: str, salt: str) -> float:
     return int.from_bytes(hashlib.blake2b(f"{salt}/{text}".encode(), digest_size=8).digest(), "big") / 2**64
 
 
+def _uuid(seed: str) -> str:
+    """A UUID-shaped id derived from ``seed`` (LiteLLM's per-request trace ids look like this)."""
+    h = hashlib.blake2b(seed.encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
+
+
 def system_prompt_hash(text: str | None) -> str | None:
     """blake2b-128 of the whitespace-normalised system prompt (documented in docs/simulator.md)."""
     if not text:
@@ -317,7 +323,7 @@ def litellm_line(ex: Exchange) -> dict[str, Any]:
         }
     return {
         "id": ex["event_id"],
-        "trace_id": ex["session_id"] or ex["event_id"][-36:],
+        "trace_id": ex["session_id"] or _uuid(ex["event_id"]),
         "call_type": "acompletion",
         "stream": ex["stream"],
         "response_cost": ex["cost_usd"] if ok else 0.0,
