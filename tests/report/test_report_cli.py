@@ -106,3 +106,22 @@ def test_publish_pushes_the_scanned_verdicts_to_the_given_url(
     result = runner.invoke(app, ["scan", "--db", str(db), "--out", str(tmp_path / "o"), "--publish", url])
     assert result.exit_code == 0, result.output
     assert pushed == [(url, len(planted.attackers) + len(planted.benign))]
+
+
+def test_a_database_failure_is_one_line_not_a_traceback(
+    scanned_db: tuple[Path, Planted], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distillguard.engine.base import SqlError
+
+    def broken(warehouse: Warehouse, config: Config) -> None:
+        raise SqlError(
+            "SELECT 1", RuntimeError("Out of Memory Error: failed to allocate 16 MiB\nmore detail")
+        )
+
+    monkeypatch.setattr(scan_cmd, "_detect", broken)
+    db, _ = scanned_db
+    result = runner.invoke(app, ["scan", "--db", str(db), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())  # rich wraps long lines at the terminal width
+    assert "database error: Out of Memory Error: failed to allocate 16 MiB" in message
+    assert "Traceback" not in result.output and "more detail" not in result.output

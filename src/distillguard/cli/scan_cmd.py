@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,8 +18,10 @@ from rich.table import Table
 
 from distillguard.cli.common import config_for, console, fail, user_errors
 from distillguard.config import Config
+from distillguard.engine.base import SqlError
 from distillguard.warehouse import Warehouse
 
+log = logging.getLogger("distillguard.scan")
 DEMO_PRESETS = ("tiny", "small", "medium")  # tiny: a quick look, and the tests
 # medium simulates and scans in a few minutes on a 2-core laptop; see docs/report.md.
 DEMO_DEFAULT_PRESET = "medium"
@@ -92,6 +97,17 @@ def _describe_inputs(paths: list[Path], config: Config) -> str:
     return f"{len(paths)} inputs in {folders[0]}" + (
         f" and {len(folders) - 1} more folders" if len(folders) > 1 else ""
     )
+
+
+@contextmanager
+def _sql_failures() -> Iterator[None]:
+    """A failing statement becomes one line naming the cause (the SQL goes to the debug log)."""
+    try:
+        yield
+    except SqlError as exc:
+        log.debug("failed SQL:\n%s", exc.sql)
+        cause = str(exc.cause).strip().splitlines()[0] if str(exc.cause).strip() else type(exc.cause).__name__
+        raise fail(f"the scan stopped on a database error: {cause}") from None
 
 
 def run_scan(
@@ -232,7 +248,7 @@ def scan_command(
 ) -> None:
     """Ingest logs, find distillation campaigns, and write verdicts plus an HTML report."""
     config = config_for(db, config_file)
-    with user_errors():
+    with user_errors(), _sql_failures():
         outcome = run_scan(
             config,
             list(paths or []),
@@ -307,7 +323,7 @@ def demo_command(
     if not traffic:
         raise fail(f"{data_dir / 'traffic'}: the simulator wrote no traffic files")
     accounts = data_dir / "accounts.csv"
-    with user_errors():
+    with user_errors(), _sql_failures():
         outcome = run_scan(
             config,
             traffic,
