@@ -136,6 +136,7 @@ def test_hostile_objects_are_quarantined_with_a_reason_and_nothing_stored_is_los
         (json.dumps({"type": "bundle", "spec_version": "2.0", "objects": []}).encode(), "STIX 2.0"),
         (json.dumps({"type": "report"}).encode(), "not a STIX bundle"),
         (json.dumps({"type": "bundle", "objects": "nope"}).encode(), "not a list"),
+        (b'{"type": "bundle", "objects": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
     ],
 )
 def test_unusable_bundles_are_rejected_whole(partner_wh: Warehouse, raw: bytes, reason: str) -> None:

@@ -128,6 +128,8 @@ def load_bundle(raw: bytes | str, *, max_bytes: int) -> dict[str, Any]:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleRejected(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise BundleRejected("JSON nested too deeply") from None
     if not isinstance(data, dict) or data.get("type") not in {"bundle", None} or "objects" not in data:
         raise BundleRejected("not a STIX bundle or TAXII envelope (no 'objects' list)")
     if data.get("spec_version") is not None:
@@ -187,7 +189,10 @@ def check_objects(
 def _object_problem(obj: object, max_object_bytes: int) -> str | None:
     if not isinstance(obj, dict):
         return "not a JSON object"
-    size = len(json.dumps(obj, ensure_ascii=False))
+    try:
+        size = len(json.dumps(obj, ensure_ascii=False))
+    except (RecursionError, ValueError):
+        return "object cannot be serialised (nested too deeply)"
     if size > max_object_bytes:
         return f"object is {size} bytes, over the {max_object_bytes}-byte limit"
     object_type, object_id = obj.get("type"), obj.get("id")

@@ -488,8 +488,8 @@ class TaxiiApp:
         raw = await self._body(request)
         try:
             envelope = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise TaxiiError(400, "body is not JSON") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            raise TaxiiError(400, "body is not JSON (or nested too deeply)") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise TaxiiError(400, "body is not a TAXII envelope with an 'objects' list")
         known = await run_in_threadpool(self.store.known_ids, c.id)
