@@ -77,7 +77,15 @@ CREATE MACRO dg_epoch(n) AS CASE
     WHEN n < 5e12 THEN to_timestamp(n / 1e3)
     WHEN n < 5e15 THEN to_timestamp(n / 1e6)
     WHEN n < 1e19 THEN to_timestamp(n / 1e9) END;
+CREATE MACRO dg_epoch_int(n) AS CASE
+    WHEN n <= 0 THEN NULL
+    WHEN n < 5000000000 THEN make_timestamp(CAST(n * 1000000 AS BIGINT))
+    WHEN n < 5000000000000 THEN make_timestamp(CAST(n * 1000 AS BIGINT))
+    WHEN n < 5000000000000000 THEN make_timestamp(CAST(n AS BIGINT))
+    WHEN n < 9000000000000000000 THEN make_timestamp(CAST(n // 1000 AS BIGINT)) END;
 CREATE MACRO dg_ts_any(x) AS CASE
+    WHEN regexp_full_match(trim(x), '[0-9]{1,19}')
+        THEN CAST(dg_epoch_int(CAST(trim(x) AS HUGEINT)) AS TIMESTAMPTZ)
     WHEN TRY_CAST(x AS DOUBLE) IS NULL THEN TRY_CAST(x AS TIMESTAMPTZ)
     ELSE dg_epoch(TRY_CAST(x AS DOUBLE)) END;
 CREATE MACRO dg_ts(x) AS CASE
@@ -160,7 +168,7 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
 
 
 def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
-    reader = staging.execute(sql).fetch_record_batch(size)
+    reader = staging.execute(sql).to_arrow_reader(size)
     yield from reader
 
 
@@ -202,7 +210,7 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     version = fingerprints.FINGERPRINT_VERSION
     sql = f"""SELECT DISTINCT prompt_text FROM stage WHERE _reason IS NULL AND prompt_text IS NOT NULL
               AND (prompt_hash IS NULL OR fingerprint_version IS DISTINCT FROM '{version}')"""
-    reader = staging.execute(sql).fetch_record_batch(max(1000, min(size, 5000)))
+    reader = staging.execute(sql).to_arrow_reader(max(1000, min(size, 5000)))
     chunks = (batch.column(0).to_pylist() for batch in reader)
     cursor = staging.cursor()
     for texts, (hashes, skeletons, signatures) in fingerprint_chunks(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # Epoch values are read by magnitude: seconds until ~5e9 (year 2128), then ms, µs, ns.
@@ -34,8 +34,12 @@ def parse_timestamp(value: Any, field: str) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, bool):
         raise RecordError(f"{field}: expected a timestamp, got a boolean")
+    if isinstance(value, int):
+        return _from_epoch_int(value, field)
     if isinstance(value, str):
         text = value.strip()
+        if text.isdigit():
+            return _from_epoch_int(int(text), field)
         try:
             return _from_epoch(float(text), field)
         except ValueError:
@@ -58,6 +62,23 @@ def _from_epoch(number: float, field: str) -> datetime:
         if number < limit:
             return _in_range(datetime.fromtimestamp(number / scale, UTC), field)
     raise RecordError(f"{field}: {number!r} is out of range")  # pragma: no cover - inf handled above
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROS_PER = ((5e9, 1_000_000, 1), (5e12, 1000, 1), (5e15, 1, 1), (math.inf, 1, 1000))
+
+
+def _from_epoch_int(number: int, field: str) -> datetime:
+    """Integer epochs exactly (a float cannot hold nanoseconds since 1970)."""
+    if number <= 0:
+        raise RecordError(f"{field}: {number!r} is not a usable epoch timestamp")
+    for limit, multiply, divide in _MICROS_PER:
+        if number < limit:
+            try:
+                return _in_range(_EPOCH + timedelta(microseconds=number * multiply // divide), field)
+            except OverflowError:
+                break
+    raise RecordError(f"{field}: {number!r} is out of range")
 
 
 def _in_range(ts: datetime, field: str) -> datetime:

@@ -8,6 +8,7 @@ of chunks in flight, so memory stays bounded by the chunk size.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections import deque
@@ -30,10 +31,13 @@ def fingerprint_chunks(
     chunks: Iterable[list[str | None]], *, workers: int
 ) -> Iterator[tuple[list[str | None], Fingerprints]]:
     """(texts, fingerprints) per chunk, in order."""
-    if workers <= 1:
-        for texts in chunks:
+    iterator = iter(chunks)
+    head = list(itertools.islice(iterator, 2))
+    if workers <= 1 or len(head) < 2:  # one chunk is not worth starting processes for
+        for texts in itertools.chain(head, iterator):
             yield texts, fingerprints.fingerprint_batch(texts)
         return
+    chunks = itertools.chain(head, iterator)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque[tuple[list[str | None], Future[Fingerprints]]] = deque()

@@ -1,0 +1,87 @@
+"""The canonical JSONL fast path (DuckDB read + SQL validation) agrees with the line-by-line path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from distillguard.config import Config
+from distillguard.ingest import fastpath, ingest_paths
+from distillguard.warehouse import Warehouse
+
+from .helpers import FIXTURES, events_by_id, quarantine_rows, write_lines
+
+
+def _both_paths(
+    config: Config, tmp_path: Path, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any]:
+    results = []
+    for name, fast in (("fast", True), ("slow", False)):
+        cfg = config.with_overrides(db_path=str(tmp_path / f"{name}.duckdb"))
+        with monkeypatch.context() as patch:
+            if not fast:
+                patch.setattr(fastpath, "usable", lambda _path: False)
+            with Warehouse.open(cfg.db_path) as wh:
+                report = ingest_paths(wh, [path], config=cfg, progress=False)
+                results.append((report, events_by_id(wh), quarantine_rows(wh)))
+    return results[0], results[1]
+
+
+def _canonical(event_id: str, **fields: Any) -> str:
+    row = {"event_id": event_id, "ts_start": "2026-02-01T00:00:00Z", "account_id": "acct", **fields}
+    return json.dumps(row)
+
+
+def test_fast_and_slow_paths_store_the_same_rows(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = (FIXTURES / "canonical.jsonl").read_text().splitlines()
+    lines += [
+        _canonical("ns", ts_start="1770000000123456789", client_ip="10.1.2.3", api_key_id="k"),
+        _canonical("dup", prompt_text="same"),
+        _canonical("dup", prompt_text="same again"),
+        _canonical(
+            "text-only", prompt_text="Write a poem about 42 cats at https://x.example", user_agent="curl/8.1"
+        ),
+    ]
+    path = write_lines(tmp_path / "c.jsonl", lines)
+    (fast, fast_rows, _), (slow, slow_rows, _) = _both_paths(config, tmp_path, path, monkeypatch)
+    assert (fast.read, fast.stored, fast.duplicates) == (slow.read, slow.stored, slow.duplicates) == (6, 5, 1)
+    assert fast_rows.keys() == slow_rows.keys()
+    for event_id, row in slow_rows.items():
+        other = dict(fast_rows[event_id])
+        assert other.pop("ingest_line") is not None
+        expected = dict(row)
+        expected.pop("ingest_line")
+        assert other == expected, event_id
+    assert fast_rows["dup"]["prompt_text"] == "same"  # first occurrence wins on both paths
+
+
+def test_fast_path_quarantines_invalid_rows_in_sql(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_lines(
+        tmp_path / "c.jsonl",
+        [
+            _canonical("ok"),
+            _canonical("no-ts", ts_start=None),
+            _canonical("bad-ts", ts_start="soon"),
+            _canonical("", prompt_text="no id"),
+            _canonical("typed", input_tokens="many"),
+            json.dumps({"event_id": "no-account", "ts_start": "2026-02-01T00:00:00Z"}),
+        ],
+    )
+    (fast, _, fast_q), (slow, _, slow_q) = _both_paths(config, tmp_path, path, monkeypatch)
+    assert (fast.stored, fast.quarantined) == (slow.stored, slow.quarantined) == (1, 5)
+    assert [row["line"] for row in fast_q] == [row["line"] for row in slow_q] == [2, 3, 4, 5, 6]
+    assert "input_tokens" in fast_q[3]["reason"] and "input_tokens" in slow_q[3]["reason"]
+
+
+def test_fast_path_falls_back_on_malformed_json(warehouse: Warehouse, config: Config, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "c.jsonl", [_canonical("a"), '{"event_id": "b", ', _canonical("c")])
+    report = ingest_paths(warehouse, [path], config=config, progress=False)
+    assert (report.stored, report.quarantined) == (2, 1)
+    assert quarantine_rows(warehouse)[0]["line"] == 2
