@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from distillguard.simulate import lexicon as L
 from distillguard.simulate import phrases as P
 from distillguard.simulate import prompts as T
 from distillguard.simulate.actors import Group, Network
@@ -129,7 +130,7 @@ class ExchangeBuilder:
         if r.random() < cfg.step_by_step_share:
             text += r.choice(P.BENIGN_STEP_ZH if lang == "zh" else P.BENIGN_STEP)
             kind_out = "cot"
-        messages = self._conversation(r, base.text, text, cfg.turns_mean, lang)
+        messages = self._conversation(r, base.text, text, cfg.turns_mean, lang, category)
         return Request(
             system,
             messages,
@@ -140,21 +141,24 @@ class ExchangeBuilder:
         )
 
     def _conversation(
-        self, r: random.Random, first: str, last: str, turns_mean: float, lang: str
-    ) -> list[dict]:
-        """A chat of geometric depth: earlier turns as history, the newest user turn last."""
+        self, r: random.Random, topic: str, opening: str, turns_mean: float, lang: str, category: str
+    ) -> list[dict[str, Any]]:
+        """A chat of geometric depth: the opening request, then replies and follow-ups; newest turn last."""
         turns = 1
         while turns < 12 and r.random() > 1.0 / max(1.0, turns_mean):
             turns += 1
         if turns == 1:
-            return [{"role": "user", "content": last}]
-        messages: list[dict[str, Any]] = [{"role": "user", "content": first}]
+            return [{"role": "user", "content": opening}]
+        if lang == "zh":
+            pool = P.FOLLOWUPS_ZH
+        else:
+            kind = category if category in L.FOLLOWUPS_BY_CATEGORY else "general"
+            pool = L.FOLLOWUPS_BY_CATEGORY[kind] if r.random() < 0.8 else P.FOLLOWUPS
+        messages: list[dict[str, Any]] = [{"role": "user", "content": opening}]
         for _ in range(turns - 1):
-            messages.append({"role": "assistant", "content": T.short_answer(r, first)})
-            follow = r.choice(P.FOLLOWUPS_ZH if lang == "zh" else P.FOLLOWUPS)
-            messages.append(
-                {"role": "user", "content": follow.format(bug=r.choice(P.CODE_BUGS), lang=r.choice(P.LANGS))}
-            )
+            messages.append({"role": "assistant", "content": T.short_answer(r, topic)})
+            follow = r.choice(pool).format(bug=r.choice(P.CODE_BUGS), lang=r.choice(P.LANGS))
+            messages.append({"role": "user", "content": follow})
         return messages
 
     def _homework(self, r: random.Random, g: Group, category: str, ts_us: int) -> T.BasePrompt:
@@ -210,7 +214,7 @@ class ExchangeBuilder:
         if r.random() < cfg.ordinary_share:
             category = r.choice(ORDINARY_CATEGORIES)
             base = self.factory.base(r, category, lang)
-            messages = self._conversation(r, base.text, T.casual(r, base.text), 1.5, lang)
+            messages = self._conversation(r, base.text, T.casual(r, base.text), 1.5, lang, category)
             return Request(
                 None, messages, base.tools, response_kind="tool" if base.tools else "text", lang=lang
             )

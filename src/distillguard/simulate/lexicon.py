@@ -99,3 +99,39 @@ Write a window-function query over {t} that ranks each {dim} by {agg} within its
 """)
 DATA_AGGS = ["count", "median", "average", "sum", "95th percentile", "distinct count"]
 DATA_DIMS = ["country", "day", "week", "device", "warehouse", "assignee", "currency", "site"]
+
+# Follow-up turns by what the conversation is about (coding chats do not ask to "make it more formal").
+FOLLOWUPS_BY_CATEGORY = {
+    "coding": _lines("""
+Thanks, that works. Can you also add error handling?
+That didn't work, I get {bug}.
+Now write tests for it.
+What about edge cases?
+Can you translate that into {lang}?
+Why did you choose that approach?
+Can you make it faster?
+Add type hints and docstrings please.
+"""),
+    "writing": _lines("""
+Make it more formal.
+Can you make it shorter?
+Make it sound less like a robot.
+Add a sentence about our new pricing.
+Now a version for Twitter.
+Can you fix the grammar only, without rewriting?
+"""),
+    "math": _lines("""
+Why is the second step valid?
+Can you check the answer another way?
+What if the numbers were doubled?
+I got a different result, where is my mistake?
+Explain it for a 12-year-old.
+"""),
+    "general": _lines("""
+Great. Explain the last part?
+Can you give a concrete example?
+What are the sources for that?
+Can you summarise that in three bullet points?
+Is that still true today?
+"""),
+}
