@@ -45,6 +45,7 @@ from distillguard.config import Config, load_config
 from distillguard.fingerprints import FINGERPRINT_VERSION, fingerprint, hash_ip
 from distillguard.intel.exchange import export_bundle
 from distillguard.intel.matching import decisive, match_warehouse
+from distillguard.intel.stix_export import validate_bundle
 from distillguard.intel.stix_import import import_bundle
 from distillguard.schema import ACCOUNT_SCORES, ACCOUNTS, CAMPAIGNS, EVENTS
 from distillguard.warehouse import Warehouse
@@ -512,6 +513,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "b_benign_flagged_by_partner_intel_kinds": dict(Counter(fp_kinds.values())),
         "last_bundle_kb": round(bundle_bytes / 1024, 1),
         "bundle_leaks": privacy_scan(bundle, a) if first_share else [],
+        "last_bundle_validator_errors": len(validate_bundle(bundle)) if first_share else None,
         "seconds": round(time.perf_counter() - started, 1),
     }
     for provider in (a, b, b2):
