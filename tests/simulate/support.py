@@ -88,3 +88,15 @@ def manifest(data: Path) -> dict[str, Any]:
 
 def run(scenario: Scenario, out: Path) -> tuple[dict[str, Any], RunStats]:
     return run_scenario(scenario, out)
+
+
+def status_code(record: Record) -> int:
+    raw = record.raw
+    if record.fmt in ("openai", "canonical"):
+        return int(raw["status_code"])
+    if record.fmt == "litellm":
+        return 200 if raw["status"] == "success" else int(raw["error_information"]["error_code"])
+    span = raw["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    return int(
+        next(a["value"]["intValue"] for a in span["attributes"] if a["key"] == "http.response.status_code")
+    )

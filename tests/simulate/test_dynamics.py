@@ -12,7 +12,7 @@ import pytest
 
 from distillguard.simulate import preset
 
-from .support import all_records, manifest, run, truth_events
+from .support import all_records, manifest, run, status_code, truth_events
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +126,16 @@ def test_hydra_accounts_share_payment_fingerprints_and_proxy_prefixes(tiny: Path
         accounts[key].add(record.account_id)
     shared = prefixes["benign"] & set().union(*(v for k, v in prefixes.items() if k != "benign"))
     assert shared, "some ordinary customers must leave through the same proxy ranges as a campaign"
+
+
+def test_no_event_precedes_its_account_and_only_banned_campaign_accounts_get_403(tiny: Path) -> None:
+    with (tiny / "accounts.csv").open(newline="", encoding="utf-8") as handle:
+        created = {r["account_id"]: datetime.fromisoformat(r["created_at"]) for r in csv.DictReader(handle)}
+    truth = {row["event_id"]: row for row in truth_events(tiny)}
+    denied: dict[bool, int] = defaultdict(int)
+    for record in all_records(tiny):
+        row = truth[record.event_id]
+        assert row["ts_start"] >= created[record.account_id]
+        if status_code(record) == 403:
+            denied[row["campaign_id"] is not None] += 1
+    assert denied[True] > 0 and denied[False] == 0

@@ -192,6 +192,7 @@ class Group:
     tz: np.ndarray
     active_from: np.ndarray  # hours since start
     active_to: np.ndarray
+    banned_at: np.ndarray  # hours since start; inf when never banned
     keys: list[str]
     key_start: np.ndarray
     key_count: np.ndarray

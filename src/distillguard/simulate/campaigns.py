@@ -73,7 +73,9 @@ def build_campaign(
     n = len(windows)
     ids = account_ids(scenario.seed, gid, n)
     active_from = np.asarray([w[0] for w in windows])
-    active_to = np.minimum(np.asarray([w[1] for w in windows]), end_h)
+    ends = np.asarray([w[1] for w in windows])
+    active_to = np.minimum(ends, end_h)
+    banned_at = np.where(ends < end_h, ends, np.inf)
     # sign-up bursts: accounts are created in batches shortly before they are needed --
     order = np.argsort(active_from, kind="stable")
     created = np.empty(n)
@@ -139,6 +141,7 @@ def build_campaign(
         tz=np.full(n, c.timezone),
         active_from=active_from,
         active_to=active_to,
+        banned_at=banned_at,
         keys=keys,
         key_start=key_start,
         key_count=key_count,

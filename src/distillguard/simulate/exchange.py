@@ -39,6 +39,11 @@ class Request:
     lang: str = "en"
 
 
+def hour_of(ts_us: int) -> float:
+    """Hours since the scenario start of a timestamp in µs since the start."""
+    return ts_us / 3.6e9
+
+
 def _digest(*parts: object) -> str:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).hexdigest()
 
@@ -71,7 +76,7 @@ class ExchangeBuilder:
     # ------------------------------------------------------------------ entry point
     def build(self, r: random.Random, g: Group, a: int, ts_us: int, event_id: str) -> Exchange:
         cfg = g.config
-        hour = ts_us / 3.6e9
+        hour = hour_of(ts_us)
         if isinstance(cfg, CampaignConfig):
             req = self._campaign_request(r, g, a, cfg)
         else:
@@ -389,7 +394,11 @@ class ExchangeBuilder:
         response: str | None = None
         tool_calls: list[dict[str, Any]] | None = None
         finish_reason: str | None = finish
-        if r.random() < s.error_share:
+        if hour_of(ts_us) >= g.banned_at[a]:
+            # Banned mid-hour: the harness keeps sending until it rotates to a fresh account.
+            status, code, finish_reason = "error", 403, None
+            output = reasoning = 0
+        elif r.random() < s.error_share:
             status, code, finish_reason = "error", r.choice([429, 429, 429, 500, 503]), None
             output = reasoning = 0
         elif req.response_kind == "tool" and req.tools and r.random() < 0.7:

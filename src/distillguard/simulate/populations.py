@@ -111,9 +111,10 @@ def build_population(
             ]
             country = countries[i]
         else:
-            if new[i]:  # signed up during the period: active from then on
-                active_from[i] = float(rng.uniform(0, scenario.hours * 0.9))
-                created = (start + timedelta(hours=active_from[i])).isoformat()
+            if new[i]:  # signed up during the period: active from the next full hour on
+                signed_up = float(rng.uniform(0, scenario.hours * 0.9))
+                active_from[i] = np.ceil(signed_up) + 1.0  # the schedule starts it in the hour before
+                created = (start + timedelta(hours=signed_up)).isoformat()
             else:
                 created = _created(rng, start, (1, 900))
             domain, country = _personal_domain(rng), countries[i]
@@ -186,6 +187,7 @@ def build_population(
         tz=tz,
         active_from=active_from,
         active_to=active_to,
+        banned_at=np.full(n, np.inf),
         keys=keys,
         key_start=key_start,
         key_count=key_count,

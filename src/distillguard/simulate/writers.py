@@ -106,6 +106,7 @@ def chat_request(ex: Exchange) -> dict[str, Any]:
 
 
 _ERRORS = {
+    403: ("This account has been deactivated for violating the usage policies", "account_deactivated"),
     429: ("Rate limit reached for requests", "rate_limit_exceeded"),
     500: ("Internal error", "server_error"),
     503: ("The server is overloaded", "overloaded"),
@@ -317,7 +318,9 @@ def litellm_line(ex: Exchange) -> dict[str, Any]:
         message, _code = _ERRORS.get(ex["status_code"], _ERRORS[500])
         error = {
             "error_code": str(ex["status_code"]),
-            "error_class": "RateLimitError" if ex["status_code"] == 429 else "InternalServerError",
+            "error_class": {429: "RateLimitError", 403: "PermissionDeniedError"}.get(
+                ex["status_code"], "InternalServerError"
+            ),
             "llm_provider": "openai",
             "error_message": message,
         }
