@@ -115,6 +115,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float
 DUCKDB_READ = """
 import duckdb, sys
 con = duckdb.connect(sys.argv[2])
+con.execute("SET enable_progress_bar = false")
 con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited')", [sys.argv[1]])
 print(con.execute("SELECT count(*) FROM t").fetchone()[0])
 """

@@ -117,8 +117,16 @@ def ingest_paths(
     report = IngestReport()
     with _progress_bar(files, enabled=progress) as advance:
         for path in files:
-            report.files.append(ingest_file(warehouse, path, config=config, source_format=source_format))
-            advance(path.stat().st_size)
+            done = [0]
+
+            def moved(position: int, done: list[int] = done) -> None:
+                advance(position - done[0])
+                done[0] = position
+
+            report.files.append(
+                ingest_file(warehouse, path, config=config, source_format=source_format, on_position=moved)
+            )
+            moved(path.stat().st_size)
     if accounts is not None:
         from distillguard.ingest.accounts import load_accounts
 
@@ -129,7 +137,12 @@ def ingest_paths(
 
 
 def ingest_file(
-    warehouse: Warehouse, path: Path, *, config: Config, source_format: str | None = None
+    warehouse: Warehouse,
+    path: Path,
+    *,
+    config: Config,
+    source_format: str | None = None,
+    on_position: Callable[[int], None] | None = None,
 ) -> FileReport:
     max_bytes = int(config.max_record_bytes)
     fmt = source_format or sniff_file(path, max_record_bytes=max_bytes)
@@ -141,7 +154,7 @@ def ingest_file(
             return report
     run = _FileRun(warehouse, config, report)
     adapter = ADAPTERS.get(fmt) if fmt else None
-    for record in iter_records(path, max_record_bytes=max_bytes):
+    for record in iter_records(path, max_record_bytes=max_bytes, on_position=on_position):
         run.consume(record, adapter)
     run.flush()
     _record_run(warehouse, report)

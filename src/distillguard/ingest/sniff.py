@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -121,8 +121,14 @@ def is_parquet(path: Path) -> bool:
 
 
 # --------------------------------------------------------------------- records
-def iter_records(path: Path, *, max_record_bytes: int) -> Iterator[RawRecord]:
-    """Every record of ``path``: Parquet rows, elements of a JSON array document, or lines."""
+def iter_records(
+    path: Path, *, max_record_bytes: int, on_position: Callable[[int], None] | None = None
+) -> Iterator[RawRecord]:
+    """Every record of ``path``: Parquet rows, elements of a JSON array document, or lines.
+
+    ``on_position`` is told the byte position in the (compressed) file now and then,
+    for a progress bar.
+    """
     if path.stat().st_size == 0:
         yield RawRecord(None, 0, None, "empty file")
         return
@@ -137,14 +143,19 @@ def iter_records(path: Path, *, max_record_bytes: int) -> Iterator[RawRecord]:
             if first == b"[" and path.stat().st_size <= max_record_bytes:
                 yield from _json_document(stream, max_record_bytes)
                 return
-            yield from _lines(stream, max_record_bytes)
+            yield from _lines(stream, max_record_bytes, raw.tell if on_position else None, on_position)
         except StreamBroken as exc:
             yield RawRecord(None, None, None, str(exc))
         except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
             yield RawRecord(None, None, None, f"truncated or corrupt compressed stream: {exc}")
 
 
-def _lines(stream: BinaryIO, max_record_bytes: int) -> Iterator[RawRecord]:
+def _lines(
+    stream: BinaryIO,
+    max_record_bytes: int,
+    position: Callable[[], int] | None = None,
+    on_position: Callable[[int], None] | None = None,
+) -> Iterator[RawRecord]:
     offset = 0
     number = 0
     saw_any = False
@@ -153,6 +164,8 @@ def _lines(stream: BinaryIO, max_record_bytes: int) -> Iterator[RawRecord]:
         if not line:
             break
         number += 1
+        if on_position is not None and position is not None and number % 10_000 == 0:
+            on_position(position())
         start = offset
         offset += len(line)
         if len(line) > max_record_bytes and not line.endswith(b"\n"):
