@@ -173,3 +173,11 @@ def test_directories_and_globs(warehouse: Warehouse, config: Config, tmp_path: P
     assert report.stored == 2
     report = ingest_paths(warehouse, [str(tmp_path / "*.jsonl")], config=config, progress=False)
     assert report.stored == 1
+
+
+def test_deeply_nested_json_is_quarantined(warehouse: Warehouse, config: Config, tmp_path: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    first = write_lines(tmp_path / "deep-first.jsonl", [deep, _event("a")])
+    later = write_lines(tmp_path / "deep-later.jsonl", [_event("b"), '{"x":' * 100_000 + "1" + "}" * 100_000])
+    report = _run(warehouse, config, first, later)
+    assert (report.stored, report.quarantined) == (2, 2)

@@ -138,7 +138,7 @@ def _decode(raw: RawRecord) -> tuple[Any, str | None]:
         return json.loads(raw.data.decode("utf-8")), None
     except UnicodeDecodeError:
         return raw.data, "not valid UTF-8"
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return raw.data, f"malformed JSON: {exc}"
 
 

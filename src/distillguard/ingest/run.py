@@ -185,6 +185,9 @@ class _FileRun:
             except ValueError as exc:
                 self.reject(record, f"malformed JSON: {exc}")
                 return
+            except RecursionError:
+                self.reject(record, "malformed JSON: nested too deeply")
+                return
         if not isinstance(obj, dict):
             self.reject(record, f"record is a JSON {type(obj).__name__}, not an object")
             return
@@ -196,7 +199,15 @@ class _FileRun:
         except RecordError as exc:
             self.reject(record, str(exc))
             return
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        except (
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            IndexError,
+            OverflowError,
+            RecursionError,
+        ) as exc:
             # An adapter bug on odd input must cost one record, never the run.
             self.reject(record, f"unreadable record ({type(exc).__name__}: {exc})")
             return

@@ -192,7 +192,7 @@ def _json_document(stream: BinaryIO, max_record_bytes: int) -> Iterator[RawRecor
     body = stream.read(max_record_bytes + 1)
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         yield from _lines(io.BytesIO(body), max_record_bytes)
         return
     items = document if isinstance(document, list) else [document]
@@ -262,7 +262,7 @@ def sniff_file(path: Path, *, max_record_bytes: int) -> str | None:
         if isinstance(obj, bytes):
             try:
                 obj = json.loads(obj)
-            except ValueError:
+            except (ValueError, RecursionError):
                 obj = None
         if isinstance(obj, dict):
             found = detect_format(obj)
