@@ -85,9 +85,11 @@ def connected_components(engine: Engine, *, links: str = "graph_links", max_roun
 # proxy, a shared generic scaffold) merges them. Weighted label propagation keeps
 # dense groups apart across a few weak bridges: each round every account takes
 # the label carrying the most edge weight among its neighbours (its own label
-# counts with SELF_WEIGHT), ties to the smaller label, all accounts at once.
-SELF_WEIGHT = 1.0
-LPA_ROUNDS = 12
+# counts with SELF_WEIGHT, a tie-breaker), ties to the smaller label. Half of the
+# accounts (split by a hash) move in even rounds, the other half in odd rounds:
+# updating everyone at once makes two tied accounts swap labels for ever.
+SELF_WEIGHT = 0.05
+LPA_ROUNDS = 30
 
 
 def symmetric_links_step(links: str = "graph_links") -> SqlStep:
@@ -101,7 +103,8 @@ def symmetric_links_step(links: str = "graph_links") -> SqlStep:
     )
 
 
-def lpa_round_step() -> SqlStep:
+def lpa_round_step(parity: int = 0) -> SqlStep:
+    movers = "md5(c.node) < '8'" if parity == 0 else "md5(c.node) >= '8'"
     return SqlStep(
         "cc_labels_next",
         f"""
@@ -117,7 +120,8 @@ def lpa_round_step() -> SqlStep:
             SELECT node, label, row_number() OVER (PARTITION BY node ORDER BY w DESC, label) AS r
             FROM totals
         )
-        SELECT node, label FROM ranked WHERE r = 1
+        SELECT c.node, CASE WHEN {movers} THEN coalesce(r.label, c.label) ELSE c.label END AS label
+        FROM cc_labels c LEFT JOIN ranked r ON r.node = c.node AND r.r = 1
         """,
     )
 
@@ -125,22 +129,24 @@ def lpa_round_step() -> SqlStep:
 def label_propagation(engine: Engine, *, links: str = "graph_links", max_rounds: int = LPA_ROUNDS) -> int:
     """Materialise ``cluster_members`` by weighted label propagation; returns the rounds run."""
     run_steps(engine, [label_init_step(links), symmetric_links_step(links)])
-    rounds = 0
-    for rounds in range(1, max_rounds + 1):  # noqa: B007 - rounds is reported
-        run_steps(engine, [lpa_round_step()])
-        changed = (
-            engine.to_arrow(
-                "SELECT count(*) AS n FROM cc_labels_next x JOIN cc_labels c ON c.node = x.node "
-                "WHERE x.label <> c.label"
-            )
-            .column("n")[0]
-            .as_py()
-        )
+    rounds, quiet = 0, 0
+    for rounds in range(1, max_rounds + 1):
+        run_steps(engine, [lpa_round_step(rounds % 2)])
+        changed = _changed_labels(engine)
         engine.drop("cc_labels")
         engine.execute("ALTER TABLE cc_labels_next RENAME TO cc_labels")
-        if not changed:
+        quiet = 0 if changed else quiet + 1
+        if quiet >= 2:  # both halves had their turn and nothing moved
             break
     run_steps(engine, [members_step()])
     engine.drop("cc_labels")
     engine.drop("lpa_links")
     return rounds
+
+
+def _changed_labels(engine: Engine) -> int:
+    table = engine.to_arrow(
+        "SELECT count(*) AS n FROM cc_labels_next x JOIN cc_labels c ON c.node = x.node "
+        "WHERE x.label <> c.label"
+    )
+    return int(table.column("n")[0].as_py() or 0)

@@ -63,6 +63,8 @@ _SCRATCH = (
     "account_pivots",
     "graph_links",
     "link_values",
+    "link_candidates",
+    "link_ranked",
     "campaign_events",
     "campaign_accounts",
     "_flagged",

@@ -46,7 +46,7 @@ SIGNALS: tuple[Signal, ...] = (
         "account.training_shaped",
         "s_training",
         _ramp("training_share", 0.1, 0.5),
-        0.6,
+        0.5,
         "training_share",
         "{training_share:.0%} of {events} prompts elicit reasoning traces, rubric grading or rewrites "
         "(cot {cot_share:.0%}, grading {grading_share:.0%}, rewrite {rewrite_share:.0%})",
@@ -72,7 +72,7 @@ SIGNALS: tuple[Signal, ...] = (
         + " * "
         + _ramp("capabilities_used", 2, 4)
         + ")",
-        0.2,
+        0.3,
         "top_capability_share",
         "{top_capability_share:.0%} of traffic on {top_capability}, {valuable_share:.0%} on valuable "
         "capabilities ({capabilities_used} used)",
@@ -155,6 +155,8 @@ AUX_SIGNALS: tuple[Signal, ...] = (
 
 # Behaviour at or above which an account may become a cluster member.
 MEMBERSHIP_GATE = 0.3
+# ... and some training-shaped content: plumbing alone (proxies, big limits) is not enough.
+MEMBERSHIP_MIN_CONTENT = 0.15
 # Component score at which a signal is reported as a reason.
 REASON_MIN = 0.5
 
@@ -182,7 +184,8 @@ def behaviour_step() -> SqlStep:
         f"""
         SELECT account_id, {outer},
                {groups["content"]} AS content, {groups["harvest"]} AS harvest,
-               {behaviour} AS behaviour, ({behaviour}) >= {MEMBERSHIP_GATE} AS gate
+               {behaviour} AS behaviour,
+               ({behaviour}) >= {MEMBERSHIP_GATE} AND {groups["content"]} >= {MEMBERSHIP_MIN_CONTENT} AS gate
         FROM (
             SELECT account_id, {inner}
             FROM account_features
@@ -243,7 +246,7 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
     )
     # Both what is asked and how it is collected: a course's shared homework or a
     # team's shared tool has the first without the second.
-    harvesting = _ramp_py(behaviour, 0.3, 0.55) * _ramp_py(harvest, 0.2, 0.45)
+    harvesting = _ramp_py(behaviour, 0.25, 0.45) * _ramp_py(harvest, 0.2, 0.45)
     risk = harvesting * (0.55 + 0.3 * size + 0.15 * coordination)
     return ClusterRisk(
         min(1.0, risk),

@@ -24,7 +24,8 @@ def _every_step() -> list[SqlStep]:
         graph.label_round_step(),
         graph.members_step(),
         graph.symmetric_links_step(),
-        graph.lpa_round_step(),
+        graph.lpa_round_step(0),
+        graph.lpa_round_step(1),
         *pipeline.post_graph_steps(),
         *campaign_steps(),
     ]

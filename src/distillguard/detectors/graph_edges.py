@@ -48,9 +48,8 @@ EVIDENCE_KIND_WEIGHTS = (
 EDGE_THRESHOLD = 0.6
 # Share of a value's holders that must be behaviour-gated for it to tie anyone.
 MIN_PURITY = 0.9
-# Values held by more gated accounts are not expanded into pairs (cost); their
-# holders still tie through the rest of what they share.
-MAX_PAIR_HOLDERS = 1000
+# Each holder of a value is compared with this many other holders of it.
+PAIR_WINDOW = 12
 # Ten-minute buckets for lockstep activity.
 LOCKSTEP_BUCKET_MINUTES = 10
 # A value held by more than this share of all accounts is background, not a tie.
@@ -175,16 +174,34 @@ def link_steps() -> list[SqlStep]:
         WHERE i.kind IN ({kinds})
           AND s.suspicious_holders >= 2
           AND s.suspicious_holders >= {MIN_PURITY} * s.holders
-          AND s.suspicious_holders <= {MAX_PAIR_HOLDERS}
           AND (i.kind <> 'template' OR i.uses >= 2)
+    """
+    # Candidate pairs: holders of a value in a pseudo-random order, each paired with
+    # the next PAIR_WINDOW holders (sorted-neighbourhood blocking), so a proxy pool
+    # shared by thousands of hydra accounts costs O(holders), not O(holders^2).
+    ranked = """
+        SELECT account_id, kind, value,
+               row_number() OVER (PARTITION BY kind, value ORDER BY md5(concat(value, account_id))) AS rn
+        FROM link_values
+    """
+    neighbours = "\n            UNION ALL\n".join(
+        f"""            SELECT a.account_id AS a, b.account_id AS b FROM link_ranked a
+            JOIN link_ranked b ON b.kind = a.kind AND b.value = a.value AND b.rn = a.rn + {step}"""
+        for step in range(1, PAIR_WINDOW + 1)
+    )
+    candidates = f"""
+        SELECT DISTINCT least(a, b) AS src, greatest(a, b) AS dst FROM (
+{neighbours}
+        ) AS w
     """
     pairs = f"""
         WITH sizes AS (SELECT account_id, kind, count(*) AS n FROM link_values GROUP BY account_id, kind),
         shared AS (
-            SELECT a.account_id AS src, b.account_id AS dst, a.kind, count(*) AS n
-            FROM link_values a
-            JOIN link_values b ON a.kind = b.kind AND a.value = b.value AND a.account_id < b.account_id
-            GROUP BY a.account_id, b.account_id, a.kind
+            SELECT c.src, c.dst, a.kind, count(*) AS n
+            FROM link_candidates c
+            JOIN link_values a ON a.account_id = c.src
+            JOIN link_values b ON b.account_id = c.dst AND b.kind = a.kind AND b.value = a.value
+            GROUP BY c.src, c.dst, a.kind
         ),
         scored AS (
             SELECT s.src, s.dst, s.kind,
@@ -198,7 +215,12 @@ def link_steps() -> list[SqlStep]:
         FROM scored GROUP BY src, dst
         HAVING {weights} >= {EDGE_THRESHOLD}
     """
-    return [SqlStep("link_values", linking), SqlStep("graph_links", pairs)]
+    return [
+        SqlStep("link_values", linking),
+        SqlStep("link_ranked", ranked),
+        SqlStep("link_candidates", candidates),
+        SqlStep("graph_links", pairs),
+    ]
 
 
 def cluster_evidence_steps() -> list[SqlStep]:
