@@ -1,0 +1,33 @@
+"""Every detector's spec in one list: the catalogue users read in docs/detectors.md."""
+
+from __future__ import annotations
+
+from distillguard.detectors.patterns import SCORED_DETECTORS, capability_lexicon, lexicon
+from distillguard.detectors.prompt_level import TEMPLATE_FAMILY_SPEC
+from distillguard.detectors.spec import DetectorSpec
+
+
+def prompt_level_specs() -> list[DetectorSpec]:
+    return [
+        *(lexicon(name).spec for name in SCORED_DETECTORS),
+        capability_lexicon()[0],
+        TEMPLATE_FAMILY_SPEC,
+    ]
+
+
+def render_markdown() -> str:
+    """The prompt-level catalogue as Markdown (pattern counts per language included)."""
+    lines: list[str] = []
+    for spec in prompt_level_specs():
+        lines += [f"### `{spec.id}`: {spec.title}", "", spec.description, ""]
+        if spec.id in SCORED_DETECTORS:
+            langs: dict[str, int] = {}
+            for pattern in lexicon(spec.id).patterns:
+                langs[pattern.lang] = langs.get(pattern.lang, 0) + 1
+            counts = ", ".join(f"{n} {lang}" for lang, n in sorted(langs.items()))
+            lines += [f"Patterns: {counts} (`src/distillguard/detectors/patterns/{spec.id}.yaml`).", ""]
+        if spec.parameters:
+            lines += ["Parameters: " + ", ".join(f"`{k}` = {v}" for k, v in spec.parameters.items()), ""]
+        if spec.known_false_positives:
+            lines += ["Known false positives:", *(f"- {fp}" for fp in spec.known_false_positives), ""]
+    return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Prompt patterns as data: YAML lexicons compiled to SQL and to a Python matcher.
+
+The same compiled pattern objects feed both back ends, so the batch scan and the
+real-time service can never disagree about a rule. Scores combine matched
+pattern weights with a noisy-or: 1 - prod(1 - w). Texts are lower-cased and long
+texts are cut to their head and tail (wrappers sit at either end of a prompt).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+
+from distillguard.detectors.spec import DetectorSpec
+
+SCORED_DETECTORS = ("cot_elicitation", "rubric_grading", "censorship_rewrite")
+HEAD_CHARS = 1500
+TAIL_CHARS = 500
+MAX_WEIGHT = 0.99  # keeps ln(1 - w) finite in SQL
+
+
+@dataclass(frozen=True)
+class Pattern:
+    detector: str
+    id: str
+    lang: str
+    weight: float
+    regex: str
+
+    @property
+    def compiled(self) -> re.Pattern[str]:
+        return _compile(self.regex)
+
+    @property
+    def label(self) -> str:
+        return f"{self.detector}/{self.id}"
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    spec: DetectorSpec
+    patterns: tuple[Pattern, ...]
+
+
+@cache
+def _compile(regex: str) -> re.Pattern[str]:
+    return re.compile(regex)
+
+
+def _load(name: str) -> dict[str, object]:
+    text = resources.files("distillguard.detectors").joinpath("patterns", f"{name}.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"patterns/{name}.yaml: expected a mapping")
+    return data
+
+
+def _spec(data: dict[str, object]) -> DetectorSpec:
+    return DetectorSpec(
+        id=str(data["id"]),
+        title=str(data["title"]),
+        level=str(data["level"]),
+        description=" ".join(str(data["description"]).split()),
+        known_false_positives=tuple(str(x) for x in data.get("known_false_positives", []) or []),  # type: ignore[attr-defined]
+        references=tuple(str(x) for x in data.get("references", []) or []),  # type: ignore[attr-defined]
+    )
+
+
+def _pattern(detector: str, raw: dict[str, object]) -> Pattern:
+    weight = float(raw["weight"])  # type: ignore[arg-type]
+    if not 0 < weight <= MAX_WEIGHT:
+        raise ValueError(f"{detector}/{raw['id']}: weight must be in (0, {MAX_WEIGHT}]")
+    pattern = Pattern(detector, str(raw["id"]), str(raw.get("lang", "any")), weight, str(raw["regex"]))
+    pattern.compiled  # noqa: B018 - fail at load time on a bad regex, naming the rule
+    return pattern
+
+
+@cache
+def lexicon(name: str) -> Lexicon:
+    """A scored detector's spec and patterns (cot_elicitation, rubric_grading, censorship_rewrite)."""
+    data = _load(name)
+    raw_patterns = data["patterns"]
+    assert isinstance(raw_patterns, list)
+    return Lexicon(_spec(data), tuple(_pattern(name, raw) for raw in raw_patterns))
+
+
+@cache
+def capability_lexicon() -> tuple[DetectorSpec, dict[str, tuple[Pattern, ...]]]:
+    """The capability spec and, per category in priority order, its patterns."""
+    data = _load("capability")
+    categories = data["categories"]
+    assert isinstance(categories, dict)
+    return _spec(data), {
+        str(name): tuple(_pattern(f"capability.{name}", raw) for raw in rules)
+        for name, rules in categories.items()
+    }
+
+
+def clip_text(text: str) -> str:
+    """Lower-cased head and tail of a prompt: what every pattern is matched against."""
+    if len(text) > HEAD_CHARS + TAIL_CHARS:
+        text = text[:HEAD_CHARS] + " \n " + text[-TAIL_CHARS:]
+    return text.lower()
+
+
+CLIP_TEXT_SQL = (
+    "lower(CASE WHEN length({col}) > {limit} THEN left({col}, {head}) || ' \n ' || right({col}, {tail}) "
+    "ELSE {col} END)"
+)
+
+
+def clip_text_sql(column: str) -> str:
+    return CLIP_TEXT_SQL.format(col=column, limit=HEAD_CHARS + TAIL_CHARS, head=HEAD_CHARS, tail=TAIL_CHARS)
