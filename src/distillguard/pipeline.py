@@ -11,6 +11,7 @@ per account or cluster. Output tables (``prompt_signals``, ``account_scores``,
 from __future__ import annotations
 
 import hashlib
+import importlib
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -94,8 +95,10 @@ class ScanResult:
 def prompt_level_steps(config: Config) -> tuple[list[SqlStep], str]:
     """The prompt detectors' steps, or a neutral stand-in while they are not installed."""
     try:
-        from distillguard.detectors import prompt_steps  # type: ignore[attr-defined]
+        prompt_steps = getattr(importlib.import_module("distillguard.detectors"), "prompt_steps", None)
     except ImportError:
+        prompt_steps = None
+    if prompt_steps is None:
         return [fallback_prompt_step()], "stand-in (distillguard.detectors.prompt_steps not installed)"
     return list(prompt_steps(config)), "distillguard.detectors.prompt_steps"
 
