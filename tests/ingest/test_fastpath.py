@@ -85,3 +85,22 @@ def test_fast_path_falls_back_on_malformed_json(warehouse: Warehouse, config: Co
     report = ingest_paths(warehouse, [path], config=config, progress=False)
     assert (report.stored, report.quarantined) == (2, 1)
     assert quarantine_rows(warehouse)[0]["line"] == 2
+
+
+def test_fast_path_failure_mid_insert_redoes_the_file_and_counts_stay_right(
+    warehouse: Warehouse, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distillguard.engine import SqlError
+
+    real = fastpath.ingest_canonical_jsonl
+
+    def half_then_fail(wh: Warehouse, path: Path, *, config: Config, report: Any) -> bool:
+        real(wh, path, config=config, report=report)
+        wh.engine.execute("DELETE FROM events WHERE event_id <> 'a'")  # as if it stopped after one row
+        raise SqlError("INSERT ...", RuntimeError("No space left on device"))
+
+    monkeypatch.setattr(fastpath, "ingest_canonical_jsonl", half_then_fail)
+    path = write_lines(tmp_path / "c.jsonl", [_canonical("a"), _canonical("b"), _canonical("c")])
+    report = ingest_paths(warehouse, [path], config=config, progress=False)
+    assert (report.read, report.stored, report.duplicates) == (3, 3, 0)
+    assert warehouse.count("events") == 3

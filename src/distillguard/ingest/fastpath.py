@@ -253,6 +253,10 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     staging.register("_ips", ip_table)
     staging.execute("CREATE TABLE ips AS SELECT * FROM _ips")
     staging.unregister("_ips")
+    staging.execute(
+        "CREATE TABLE firsts AS SELECT min(ingest_line) AS ingest_line FROM stage "
+        "WHERE _reason IS NULL GROUP BY event_id"
+    )
 
 
 def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, report: FileReport) -> None:
@@ -293,23 +297,31 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     engine.execute(f"ATTACH '{stage_db.as_posix()}' AS {alias} (READ_ONLY)")
     engine.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")  # bounded by settings, not by file size
     engine.execute("SET enable_progress_bar = false")
+    file_literal = "'" + str(path).replace("'", "''") + "'"
+    chunk = max(10_000, 5 * int(config.batch_size_rows))
     try:
         valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
-        engine.execute(
-            f"""
-            INSERT INTO events
-            SELECT {", ".join(names)} FROM (
-                SELECT {select},
-                       row_number() OVER (PARTITION BY s.event_id ORDER BY s.ingest_line) AS _dup
+        last = engine.scalar(f"SELECT coalesce(max(ingest_line), 0) FROM {alias}.stage")
+        # Inserted in slices of lines so no operator ever holds more than one slice of wide rows;
+        # `firsts` (narrow) says which line is the first occurrence of each event id.
+        for low in range(1, (int(last) if isinstance(last, int) else 0) + 1, chunk):
+            high = low + chunk - 1
+            engine.execute(
+                f"""
+                INSERT INTO events
+                SELECT {select}
                 FROM {alias}.stage s
+                SEMI JOIN (
+                    SELECT ingest_line FROM {alias}.firsts WHERE ingest_line BETWEEN {low} AND {high}
+                ) f ON f.ingest_line = s.ingest_line
                 LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
                 LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
                 LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
-                WHERE s._reason IS NULL
-            ) AS b
-            WHERE _dup = 1 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = b.event_id)
-            """.replace("$file", "'" + str(path).replace("'", "''") + "'")
-        )
+                WHERE s.ingest_line BETWEEN {low} AND {high}
+                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
+                ORDER BY s.ingest_line
+                """.replace("$file", file_literal)
+            )
     finally:
         engine.execute(f"DETACH {alias}")
         engine.execute(f"SET memory_limit = '{limit}'")

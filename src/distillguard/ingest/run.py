@@ -8,6 +8,7 @@ file, line, byte offset and reason). Memory is bounded by ``batch_size_rows``.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +20,15 @@ from typing import Any
 import pyarrow as pa
 
 from distillguard.config import Config
+from distillguard.engine import SqlError
 from distillguard.ingest import canonical, fastpath, langfuse, litellm, openai_log, otel
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
 from distillguard.ingest.normalise import RecordError
 from distillguard.ingest.sniff import FORMATS, RawRecord, expand_paths, iter_records, sniff_file
 from distillguard.schema import INGEST_RUNS
 from distillguard.warehouse import Warehouse
+
+log = logging.getLogger("distillguard.ingest")
 
 ADAPTERS: dict[str, ModuleType] = {
     "litellm": litellm,
@@ -147,8 +151,17 @@ def ingest_file(
     max_bytes = int(config.max_record_bytes)
     fmt = source_format or sniff_file(path, max_record_bytes=max_bytes)
     report = FileReport(str(path), fmt)
+    partial = 0
     if fmt == "canonical" and fastpath.usable(path):
-        done = fastpath.ingest_canonical_jsonl(warehouse, path, config=config, report=report)
+        before = warehouse.count("events")
+        try:
+            done = fastpath.ingest_canonical_jsonl(warehouse, path, config=config, report=report)
+        except SqlError as exc:
+            # Rare (e.g. the disk filled up mid-insert): redo the file line by line. Rows the fast
+            # path already stored come back as duplicates there, so they are counted as stored.
+            log.warning("fast path failed on %s, reading it line by line: %s", path, exc.cause)
+            done, partial = False, warehouse.count("events") - before
+            report = FileReport(str(path), fmt)
         if done:
             _record_run(warehouse, report)
             return report
@@ -157,6 +170,8 @@ def ingest_file(
     for record in iter_records(path, max_record_bytes=max_bytes, on_position=on_position):
         run.consume(record, adapter)
     run.flush()
+    moved = min(partial, report.duplicates)
+    report.stored, report.duplicates = report.stored + moved, report.duplicates - moved
     _record_run(warehouse, report)
     return report
 
