@@ -104,3 +104,13 @@ def test_fast_path_failure_mid_insert_redoes_the_file_and_counts_stay_right(
     report = ingest_paths(warehouse, [path], config=config, progress=False)
     assert (report.read, report.stored, report.duplicates) == (3, 3, 0)
     assert warehouse.count("events") == 3
+
+
+def test_worker_processes_give_the_same_fingerprints() -> None:
+    from distillguard import fingerprints
+    from distillguard.ingest.parallel import fingerprint_chunks
+
+    chunks = [[f"Solve {i} + {j} step by step" for j in range(50)] for i in range(4)]
+    results = list(fingerprint_chunks(iter(chunks), workers=2))
+    assert [texts for texts, _ in results] == chunks
+    assert [fp for _, fp in results] == [fingerprints.fingerprint_batch(c) for c in chunks]
