@@ -47,6 +47,7 @@ from distillguard.scoring import (
     behaviour_step,
     cluster_risk,
     combine_partner,
+    member_consistency,
     redact_sample,
     verdict,
 )
@@ -234,7 +235,16 @@ def _score_accounts(
         own = account_own_risk(float(row["behaviour"] or 0.0))
         cluster_id = cluster_of.get(account_id)
         cluster = clusters.get(cluster_id) if cluster_id else None
-        risk = max(own, float(cluster["risk"]) if cluster else 0.0)
+        inherited = 0.0
+        if cluster:
+            mean = float(cluster["mean_behaviour"] or 0.0)
+            inherited = float(cluster["risk"]) * member_consistency(
+                float(row["behaviour"] or 0.0),
+                float(row["content"] or 0.0),
+                mean,
+                float(cluster["mean_content"] or 0.0),
+            )
+        risk = max(own, inherited)
         sightings = partner.get(account_id, [])
         risk = combine_partner(risk, [s[0] for s in sightings])
         fired = account_reasons(row)

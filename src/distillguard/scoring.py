@@ -157,6 +157,9 @@ AUX_SIGNALS: tuple[Signal, ...] = (
 MEMBERSHIP_GATE = 0.3
 # ... and some training-shaped content: plumbing alone (proxies, big limits) is not enough.
 MEMBERSHIP_MIN_CONTENT = 0.15
+# ... or unmistakable harvesting (maximised outputs through rotating proxies from a
+# fresh account): evasive campaigns dilute their content with ordinary prompts.
+MEMBERSHIP_MIN_HARVEST = 0.6
 # Component score at which a signal is reported as a reason.
 REASON_MIN = 0.5
 
@@ -185,7 +188,9 @@ def behaviour_step() -> SqlStep:
         SELECT account_id, {outer},
                {groups["content"]} AS content, {groups["harvest"]} AS harvest,
                {behaviour} AS behaviour,
-               ({behaviour}) >= {MEMBERSHIP_GATE} AND {groups["content"]} >= {MEMBERSHIP_MIN_CONTENT} AS gate
+               ({behaviour}) >= {MEMBERSHIP_GATE}
+                 AND ({groups["content"]} >= {MEMBERSHIP_MIN_CONTENT}
+                      OR {groups["harvest"]} >= {MEMBERSHIP_MIN_HARVEST}) AS gate
         FROM (
             SELECT account_id, {inner}
             FROM account_features
@@ -252,6 +257,19 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
         min(1.0, risk),
         {"harvesting": harvesting, "harvest": harvest, "size": size, "coordination": coordination},
     )
+
+
+def member_consistency(
+    behaviour: float, content: float, cluster_mean_behaviour: float, cluster_mean_content: float
+) -> float:
+    """How much of its cluster's risk a member inherits: all of it when it behaves like the
+    cluster, less when it is a milder account tied in by shared infrastructure (a phone on
+    the same residential range asks for nothing training-shaped at all)."""
+    if cluster_mean_behaviour <= 0:
+        return 0.0
+    by_behaviour = min(1.0, behaviour / (0.8 * cluster_mean_behaviour))
+    by_content = min(1.0, content / (0.5 * cluster_mean_content)) if cluster_mean_content > 0.02 else 1.0
+    return min(by_behaviour, by_content)
 
 
 def account_own_risk(behaviour: float) -> float:

@@ -44,3 +44,11 @@ def test_fingerprints_only_never_shows_prompt_text() -> None:
 def test_partner_sightings_raise_risk_but_alone_do_not_reach_extraction() -> None:
     assert combine_partner(0.0, [1.0]) < 0.8
     assert combine_partner(0.7, [0.9]) > 0.7
+
+
+def test_a_member_with_nothing_training_shaped_inherits_little_of_its_cluster() -> None:
+    from distillguard.scoring import member_consistency
+
+    # Tied in by shared residential ranges, but asks for nothing the hydra asks for.
+    assert member_consistency(0.33, 0.0, 0.45, 0.2) == 0.0
+    assert member_consistency(0.5, 0.25, 0.45, 0.2) == 1.0
