@@ -11,22 +11,8 @@ runs it and scoring turns the numbers into risk with reasons.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """A detector as data: what it looks at, what fools it, and its parameters."""
-
-    id: str
-    title: str
-    level: str  # account | cluster | campaign
-    description: str
-    false_positives: tuple[str, ...] = ()
-    parameters: dict[str, float] = field(default_factory=dict)
-
 
 # Score at or above which a prompt counts as elicitation / grading / rewrite.
 PROMPT_SIGNAL_THRESHOLD = 0.5

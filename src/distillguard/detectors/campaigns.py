@@ -16,7 +16,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from distillguard.detectors.account_level import DetectorSpec
+from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
 
 # Share of a campaign's traffic on a new model in its first 24 h that counts as a pivot.

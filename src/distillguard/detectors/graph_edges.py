@@ -22,7 +22,7 @@ Two uses, deliberately different:
 
 from __future__ import annotations
 
-from distillguard.detectors.account_level import DetectorSpec
+from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
 
 # Kinds that may tie two behaviour-gated accounts, with their weight in a pair's tie.
