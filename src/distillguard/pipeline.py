@@ -31,6 +31,7 @@ from distillguard.detectors.graph_edges import (
     cluster_features_step,
     indicator_steps,
     link_steps,
+    satellite_steps,
 )
 from distillguard.engine.base import SqlStep, run_steps
 from distillguard.schema import (
@@ -67,6 +68,7 @@ _SCRATCH = (
     "link_values",
     "link_candidates",
     "link_ranked",
+    "cluster_satellites",
     "campaign_events",
     "campaign_accounts",
     "_flagged",
@@ -157,6 +159,10 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
         run_steps(engine, detector_steps(until_literal=until_sql, has_accounts=has_accounts))
     with timer("graph"):
         result.graph_rounds = graph.label_propagation(engine)
+        run_steps(engine, satellite_steps())
+        engine.execute(
+            "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM cluster_satellites"
+        )
         run_steps(engine, post_graph_steps())
     with timer("scoring"):
         clusters, members = _score_clusters(engine, config)

@@ -50,6 +50,8 @@ EDGE_THRESHOLD = 0.6
 MIN_PURITY = 0.9
 # Each holder of a value is compared with this many other holders of it.
 PAIR_WINDOW = 12
+# Share of an unattached gated account's linking values a cluster must hold to adopt it.
+SATELLITE_SHARE = 0.5
 # Ten-minute buckets for lockstep activity.
 LOCKSTEP_BUCKET_MINUTES = 10
 # A value held by more than this share of all accounts is background, not a tie.
@@ -220,6 +222,44 @@ def link_steps() -> list[SqlStep]:
         SqlStep("link_ranked", ranked),
         SqlStep("link_candidates", candidates),
         SqlStep("graph_links", pairs),
+    ]
+
+
+def satellite_steps() -> list[SqlStep]:
+    """Attach gated accounts the pair graph left alone to the cluster they share most with.
+
+    An account whose pairwise ties each fell short (a residential proxy shared with
+    one member, a sign-up burst with another) can still draw most of its pure values
+    from one cluster's pool: it joins that cluster when at least ``SATELLITE_SHARE`` of
+    its linking values (and at least two) are held by that cluster's members.
+    """
+    return [
+        SqlStep(
+            "cluster_satellites",
+            f"""
+            WITH alone AS (
+                SELECT v.account_id, v.kind, v.value FROM link_values v
+                WHERE v.account_id NOT IN (SELECT account_id FROM cluster_members)
+            ),
+            sizes AS (SELECT account_id, count(*) AS n FROM alone GROUP BY account_id),
+            pool AS (
+                SELECT DISTINCT m.cluster_id, v.kind, v.value
+                FROM cluster_members m JOIN link_values v ON v.account_id = m.account_id
+            ),
+            shared AS (
+                SELECT a.account_id, p.cluster_id, count(*) AS n
+                FROM alone a JOIN pool p ON p.kind = a.kind AND p.value = a.value
+                GROUP BY a.account_id, p.cluster_id
+            ),
+            ranked AS (
+                SELECT s.account_id, s.cluster_id, s.n, z.n AS values_held,
+                       row_number() OVER (PARTITION BY s.account_id ORDER BY s.n DESC, s.cluster_id) AS r
+                FROM shared s JOIN sizes z ON z.account_id = s.account_id
+            )
+            SELECT account_id, cluster_id FROM ranked
+            WHERE r = 1 AND n >= 2 AND n >= {SATELLITE_SHARE} * values_held
+            """,
+        ),
     ]
 
 
