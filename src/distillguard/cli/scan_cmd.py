@@ -189,7 +189,7 @@ def _print_outcome(outcome: ScanOutcome) -> None:
                 f"{c['risk']:.2f}",
                 f"{c['accounts']:,}",
                 f"{c['events']:,}",
-                ", ".join(c["capability_focus"][:4]),
+                ", ".join(c["capability_focus"][:2]),
                 c["model_switch"] or "",
             )
         console.print(table)
