@@ -15,6 +15,7 @@ and every step streams record batches of ``batch_size_rows``.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,8 @@ from distillguard.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from distillguard.ingest.run import FileReport
+
+log = logging.getLogger("distillguard.ingest")
 
 _STAGING_MEMORY = "1GB"
 _COMPRESSION = {b"\x1f\x8b": "gzip", b"\x28\xb5": "zstd"}
@@ -115,7 +118,7 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
         _MACROS
         + f"""
     CREATE TABLE stage AS
-    SELECT ingest_line, event_id, account_id, coalesce(source_format, 'canonical') AS source_format,
+    SELECT event_id, account_id, coalesce(source_format, 'canonical') AS source_format,
            {_ts("ts_start")} AS ts_start, {_ts("ts_end")} AS ts_end,
            {", ".join(typed)}, {", ".join(n for n in _TEXTS)}, api_key_id, client_ip,
            TRY_CAST(prompt_minhash AS UINTEGER[]) AS prompt_minhash,
@@ -133,11 +136,8 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
                THEN 'attrs: expected an object of strings'
            END AS _reason,
            CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt
-    FROM (
-        SELECT row_number() OVER () AS ingest_line, *
-        FROM read_json('{file}', format = 'newline_delimited', compression = '{_compression(path)}',
-                       columns = {_columns()}, maximum_object_size = {int(max_record_bytes)})
-    ) AS raw;
+    FROM read_json('{file}', format = 'newline_delimited', compression = '{_compression(path)}',
+                   columns = {_columns()}, maximum_object_size = {int(max_record_bytes)}) AS raw;
     """
     )
 
@@ -157,10 +157,15 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
             staging.execute("SET enable_progress_bar = false")
             try:
                 staging.execute(_stage_sql(path, int(config.max_record_bytes)))
-            except duckdb.Error:
+                _derive(staging, config)  # may run out of room: do it before writing anything
+                _quarantine(warehouse, staging, path, report)
+            except duckdb.Error as exc:
+                # Nothing is in `events` yet; the line-by-line path redoes the file (quarantine
+                # rows written so far are not duplicated there).
+                log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
+                report.read = report.quarantined = 0
+                report.reasons.clear()
                 return False
-            _quarantine(warehouse, staging, path, report)
-            _derive(staging, config)
         finally:
             staging.close()
         _insert(warehouse, stage_db, path, config, report)
@@ -178,7 +183,7 @@ def _quarantine(
     from distillguard.ingest.run import add_quarantine_once
 
     now = datetime.now(UTC)
-    sql = "SELECT ingest_line, _reason, _excerpt FROM stage WHERE _reason IS NOT NULL ORDER BY ingest_line"
+    sql = "SELECT rowid + 1, _reason, _excerpt FROM stage WHERE _reason IS NOT NULL ORDER BY rowid"
     for batch in _batches(staging, sql, 10_000):
         rows = [
             {
@@ -254,7 +259,7 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     staging.execute("CREATE TABLE ips AS SELECT * FROM _ips")
     staging.unregister("_ips")
     staging.execute(
-        "CREATE TABLE firsts AS SELECT min(ingest_line) AS ingest_line FROM stage "
+        "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
     )
 
@@ -270,7 +275,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     fresh = "fp.f_hash IS NOT NULL"
     computed = {
         "ingest_file": "CAST($file AS VARCHAR)",
-        "ingest_line": "s.ingest_line",
+        "ingest_line": "s.rowid + 1",
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
@@ -301,7 +306,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     chunk = max(10_000, 5 * int(config.batch_size_rows))
     try:
         valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
-        last = engine.scalar(f"SELECT coalesce(max(ingest_line), 0) FROM {alias}.stage")
+        last = engine.scalar(f"SELECT coalesce(max(rowid) + 1, 0) FROM {alias}.stage")
         # Inserted in slices of lines so no operator ever holds more than one slice of wide rows;
         # `firsts` (narrow) says which line is the first occurrence of each event id.
         for low in range(1, (int(last) if isinstance(last, int) else 0) + 1, chunk):
@@ -313,13 +318,13 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
                 FROM {alias}.stage s
                 SEMI JOIN (
                     SELECT ingest_line FROM {alias}.firsts WHERE ingest_line BETWEEN {low} AND {high}
-                ) f ON f.ingest_line = s.ingest_line
+                ) f ON f.ingest_line = s.rowid + 1
                 LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
                 LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
                 LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
-                WHERE s.ingest_line BETWEEN {low} AND {high}
+                WHERE s.rowid + 1 BETWEEN {low} AND {high}
                   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
-                ORDER BY s.ingest_line
+                ORDER BY s.rowid
                 """.replace("$file", file_literal)
             )
     finally:
