@@ -89,7 +89,7 @@ def connected_components(engine: Engine, *, links: str = "graph_links", max_roun
 # accounts (split by a hash) move in even rounds, the other half in odd rounds:
 # updating everyone at once makes two tied accounts swap labels for ever.
 SELF_WEIGHT = 0.05
-LPA_ROUNDS = 30
+LPA_ROUNDS = 16
 
 
 def symmetric_links_step(links: str = "graph_links") -> SqlStep:
