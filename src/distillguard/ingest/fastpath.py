@@ -303,7 +303,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     engine.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")  # bounded by settings, not by file size
     engine.execute("SET enable_progress_bar = false")
     file_literal = "'" + str(path).replace("'", "''") + "'"
-    chunk = max(10_000, 5 * int(config.batch_size_rows))
+    chunk = max(1000, int(config.batch_size_rows))
     try:
         valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
         last = engine.scalar(f"SELECT coalesce(max(rowid) + 1, 0) FROM {alias}.stage")
