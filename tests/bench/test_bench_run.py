@@ -126,3 +126,17 @@ def test_cli_bench_names_a_bad_data_directory(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bench", "--data", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "nope" in result.output and "Traceback" not in result.output
+
+
+def test_without_replay_detection_times_are_unknown_not_never(
+    tmp_path: Path, planted: Planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_dataset(planted, tmp_path / "data")
+    monkeypatch.setattr(bench_run, "ingest", _load_directly(planted))
+    monkeypatch.setattr(bench_run, "load_scan", lambda: (_fake_scan, ""))
+    results = run_bench(BenchOptions(data=data, out=tmp_path / "out", checkpoint_hours=0))
+    ours = results["detectors"][-1]
+    assert ours["detector"] == "distillguard"
+    assert all(c["hours_to_first_flag"] is None for c in ours["campaigns"])
+    assert ours["worst_harvested_before_first_flag"] is None
+    assert not any(reason.startswith("late on") for reason in ours["fails_where"])

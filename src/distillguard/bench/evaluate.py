@@ -39,6 +39,7 @@ def evaluate(output: DetectorOutput, truth: Truth) -> dict[str, Any]:
     for campaign_id, campaign in truth.campaigns.items():
         members = campaign.accounts
         timing = timings[campaign_id]
+        replayed = output.replayed
         campaigns.append(
             {
                 "campaign_id": campaign_id,
@@ -50,10 +51,10 @@ def evaluate(output: DetectorOutput, truth: Truth) -> dict[str, Any]:
                     {a: truth.campaign_events.get(a, 0) for a in members}, flagged_set
                 ),
                 "share_caught_once_one_is": metrics.share_caught_once_one_is(members, flagged_set),
-                "hours_to_first_flag": timing.hours_to_first_flag,
-                "harvested_before_first_flag": timing.harvested_before_first_flag,
-                "harvested_while_unflagged": timing.harvested_while_unflagged,
-                "share_caught_at_first_flag": timing.share_caught_at_first_flag,
+                "hours_to_first_flag": timing.hours_to_first_flag if replayed else None,
+                "harvested_before_first_flag": timing.harvested_before_first_flag if replayed else None,
+                "harvested_while_unflagged": timing.harvested_while_unflagged if replayed else None,
+                "share_caught_at_first_flag": timing.share_caught_at_first_flag if replayed else None,
             }
         )
     result: dict[str, Any] = {
@@ -80,7 +81,12 @@ def evaluate(output: DetectorOutput, truth: Truth) -> dict[str, Any]:
         "cluster_ari_accounts": ari_accounts,
         "campaigns": campaigns,
         "worst_harvested_before_first_flag": max(
-            (c["harvested_before_first_flag"] for c in campaigns), default=None
+            (
+                c["harvested_before_first_flag"]
+                for c in campaigns
+                if c["harvested_before_first_flag"] is not None
+            ),
+            default=None,
         ),
     }
     result["targets"] = check_targets(result)
@@ -110,7 +116,7 @@ def failures(result: dict[str, Any]) -> list[str]:
         recall = campaign["recall"]
         if recall is not None and recall < 0.9:
             found.append(f"misses {campaign['name']} ({recall:.0%} of {campaign['accounts']} accounts)")
-        elif campaign["harvested_before_first_flag"] >= 0.01:
+        elif (campaign["harvested_before_first_flag"] or 0.0) >= 0.01:
             found.append(
                 f"late on {campaign['name']} ({campaign['harvested_before_first_flag']:.1%} harvested first)"
             )

@@ -22,6 +22,7 @@ class DetectorOutput:
     flagged: set[str]
     clusters: dict[str, str | None] | None = None
     first_flag: dict[str, datetime] = field(default_factory=dict)
+    replayed: bool = True  # False when no streaming replay ran: timings are then unknown, not "never"
     threshold: str = ""
     seconds: float = 0.0
     peak_rss_mb: float | None = None

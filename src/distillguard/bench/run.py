@@ -274,6 +274,7 @@ def run_bench(options: BenchOptions, progress: Progress = _silent) -> dict[str, 
                 timings["replay_onset_probes"] = sum(1 for t in probes if start < t < end)
                 timings["replay_seconds"] = round(phase.seconds, 2)
             else:
+                ours.replayed = False
                 results["notes"].append("streaming replay skipped (--checkpoint-hours 0)")
             outputs.append(ours)
     timings["process_peak_rss_mb"] = round(lifetime_peak_mb(), 1)
