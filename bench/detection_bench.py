@@ -145,7 +145,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("presets", nargs="+")
+    parser.add_argument("presets", nargs="*")
+    parser.add_argument(
+        "--from-results",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Also record an earlier run's DIR/results.json (its own command is quoted).",
+    )
     parser.add_argument("--out", default="/tmp/distillguard-bench")
     parser.add_argument("--scale", action="append", default=[], metavar="PRESET=F")
     parser.add_argument("--checkpoint-hours", type=float, default=6.0)
@@ -153,6 +160,9 @@ def main() -> None:
     parser.add_argument("--no-docs", action="store_true", help="Do not rewrite docs/BENCHMARKS.md.")
     args = parser.parse_args()
     runs = [run_preset(preset, args) for preset in args.presets]
+    for directory in args.from_results:
+        results = json.loads((Path(directory) / "results.json").read_text(encoding="utf-8"))
+        runs.append((results["command"], results))
     if args.no_docs:
         return
     text = DOC.read_text(encoding="utf-8")
