@@ -115,11 +115,32 @@ def target_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def glance(runs: list[tuple[str, dict[str, Any]]]) -> str:
+    """One row per run and detector: the figures that say who catches hydras and who does not."""
+    header = "| data set | detector | recall@extraction | FPR | TPR@0.1%FPR | AUROC | cluster ARI |"
+    lines = [
+        "At a glance (details per run below):",
+        "",
+        header,
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for _, results in runs:
+        ds = results["dataset"]
+        label = f"{ds['preset']} ({ds['events']} events)"
+        for d in results["detectors"]:
+            cells = [d["recall_at_extraction"], d["false_positive_rate"], d["tpr_at_0.1%_fpr"]]
+            pcts = [("n/a" if v is None else f"{100 * v:.1f}%") for v in cells]
+            auroc = "n/a" if d["auroc"] is None else f"{d['auroc']:.3f}"
+            ari = "n/a" if d["cluster_ari"] is None else f"{d['cluster_ari']:.2f}"
+            lines.append(f"| {label} | {d['detector']} | {' | '.join(pcts)} | {auroc} | {ari} |")
+    return "\n".join(lines)
+
+
 def section(runs: list[tuple[str, dict[str, Any]]]) -> str:
     sys.path.insert(0, str(ROOT / "src"))
     from distillguard.bench.tables import markdown_tables
 
-    parts = ["## Detection quality against ground truth and baselines", "", METHOD]
+    parts = ["## Detection quality against ground truth and baselines", "", METHOD, glance(runs), ""]
     for command, results in runs:
         ds, machine = results["dataset"], results["machine"]
         parts += [
