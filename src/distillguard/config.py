@@ -74,6 +74,11 @@ SETTINGS: tuple[Setting, ...] = (
     # detection --------------------------------------------------------------
     Setting("risk_watch_threshold", 0.5, "Risk at or above which an account or cluster is 'watch'."),
     Setting(
+        "scan_memory_limit",
+        "6GB",
+        "DuckDB memory limit while `scan` runs (it spills to disk beyond it); empty keeps the engine's.",
+    ),
+    Setting(
         "risk_extraction_threshold",
         0.8,
         "Risk at or above which an account or cluster is 'extraction'.",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -75,6 +76,7 @@ _SCRATCH = (
     "_samples",
 )
 SAMPLE_PROMPTS_PER_ACCOUNT = 2
+_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
 
 
 @dataclass
@@ -149,6 +151,11 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
     timer = _Timer(result.timings_s)
     until_sql = _until_literal(until)
     has_accounts = warehouse.count("accounts") > 0
+    memory_limit = str(getattr(config, "scan_memory_limit", "") or "")
+    if memory_limit and getattr(engine, "dialect", "") == "duckdb":
+        if not _MEMORY_LIMIT.fullmatch(memory_limit):
+            raise ValueError(f"scan_memory_limit must look like '6GB' or '800MB', not {memory_limit!r}")
+        engine.execute(f"SET memory_limit = '{memory_limit}'")
 
     with timer("prompt_level"):
         steps, result.prompt_level = prompt_level_steps(config)

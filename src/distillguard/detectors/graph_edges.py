@@ -29,7 +29,8 @@ from distillguard.engine.base import SqlStep
 LINK_WEIGHTS = (
     ("template", 1.0),
     ("payment", 1.0),
-    ("client_ip", 1.0),
+    # Client IPs are left to their /24 prefix: residential pools make them many and
+    # nearly unique, and the prefix carries the same tie at a fraction of the cost.
     ("ip_prefix", 1.0),
     ("signup", 0.3),
 )
@@ -49,7 +50,7 @@ EDGE_THRESHOLD = 0.6
 # Share of a value's holders that must be behaviour-gated for it to tie anyone.
 MIN_PURITY = 0.9
 # Each holder of a value is compared with this many other holders of it.
-PAIR_WINDOW = 12
+PAIR_WINDOW = 6
 # Share of an unattached gated account's linking values a cluster must hold to adopt it.
 SATELLITE_SHARE = 0.5
 # Ten-minute buckets for lockstep activity.
@@ -197,21 +198,22 @@ def link_steps() -> list[SqlStep]:
         ) AS w
     """
     pairs = f"""
-        WITH sizes AS (SELECT account_id, kind, count(*) AS n FROM link_values GROUP BY account_id, kind),
+        WITH lists AS (
+            SELECT account_id, kind, list(value) AS vals, count(*) AS n
+            FROM link_values GROUP BY account_id, kind
+        ),
         shared AS (
-            SELECT c.src, c.dst, a.kind, count(*) AS n
+            SELECT c.src, c.dst, x.kind, array_length(array_intersect(x.vals, y.vals)) AS n,
+                   x.n AS src_n, y.n AS dst_n
             FROM link_candidates c
-            JOIN link_values a ON a.account_id = c.src
-            JOIN link_values b ON b.account_id = c.dst AND b.kind = a.kind AND b.value = a.value
-            GROUP BY c.src, c.dst, a.kind
+            JOIN lists x ON x.account_id = c.src
+            JOIN lists y ON y.account_id = c.dst AND y.kind = x.kind
         ),
         scored AS (
-            SELECT s.src, s.dst, s.kind,
-                   CASE WHEN s.kind NOT IN ('payment', 'signup') AND s.n < 2 THEN 0.0
-                        ELSE s.n / least(x.n, y.n) END AS overlap
-            FROM shared s
-            JOIN sizes x ON x.account_id = s.src AND x.kind = s.kind
-            JOIN sizes y ON y.account_id = s.dst AND y.kind = s.kind
+            SELECT src, dst, kind,
+                   CASE WHEN kind NOT IN ('payment', 'signup') AND n < 2 THEN 0.0
+                        ELSE n / least(src_n, dst_n) END AS overlap
+            FROM shared WHERE n > 0
         )
         SELECT src, dst, {weights} AS weight
         FROM scored GROUP BY src, dst
