@@ -11,7 +11,6 @@ per account or cluster. Output tables (``prompt_signals``, ``account_scores``,
 from __future__ import annotations
 
 import hashlib
-import importlib
 import re
 import time
 from collections import defaultdict
@@ -25,6 +24,7 @@ import pyarrow as pa
 
 from distillguard import graph
 from distillguard.config import Config
+from distillguard.detectors import prompt_steps
 from distillguard.detectors.account_level import account_feature_steps, scan_events_step
 from distillguard.detectors.campaigns import assign_campaign_ids, campaign_steps
 from distillguard.detectors.graph_edges import (
@@ -97,28 +97,9 @@ class ScanResult:
         return sum(self.timings_s.values())
 
 
-def prompt_level_steps(config: Config) -> tuple[list[SqlStep], str]:
-    """The prompt detectors' steps, or a neutral stand-in while they are not installed."""
-    try:
-        prompt_steps = getattr(importlib.import_module("distillguard.detectors"), "prompt_steps", None)
-    except ImportError:
-        prompt_steps = None
-    if prompt_steps is None:
-        return [fallback_prompt_step()], "stand-in (distillguard.detectors.prompt_steps not installed)"
-    return list(prompt_steps(config)), "distillguard.detectors.prompt_steps"
-
-
-def fallback_prompt_step() -> SqlStep:
-    """No prompt detectors: zero scores, template family = skeleton hash."""
-    return SqlStep(
-        "prompt_signals",
-        """
-        SELECT event_id, account_id, ts_start, 0.0 AS cot_elicitation, 0.0 AS rubric_grading,
-               0.0 AS censorship_rewrite, 'general' AS capability, skeleton_hash AS template_family,
-               CAST([] AS VARCHAR[]) AS evidence
-        FROM events
-        """,
-    )
+def prompt_level_steps(config: Config, until_literal: str | None = None) -> tuple[list[SqlStep], str]:
+    """The prompt detectors' steps over events up to the scan's cut-off."""
+    return list(prompt_steps(config, until_literal=until_literal)), "distillguard.detectors.prompt_steps"
 
 
 def _until_literal(until: datetime | None) -> str | None:
@@ -158,9 +139,9 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
         engine.execute(f"SET memory_limit = '{memory_limit}'")
 
     with timer("prompt_level"):
-        steps, result.prompt_level = prompt_level_steps(config)
+        steps, result.prompt_level = prompt_level_steps(config, until_sql)
         run_steps(engine, steps)
-        if until_sql:
+        if until_sql:  # hold any prompt level (stand-ins in tests too) to the cut-off
             engine.execute(f"DELETE FROM prompt_signals WHERE ts_start > {until_sql}")
     with timer("account_level"):
         run_steps(engine, detector_steps(until_literal=until_sql, has_accounts=has_accounts))
@@ -173,7 +154,7 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
         run_steps(engine, post_graph_steps())
     with timer("scoring"):
         clusters, members = _score_clusters(engine, config)
-        accounts = _score_accounts(engine, config, clusters, members)
+        accounts = _score_accounts(engine, config, clusters, members, as_of_sql=until_sql)
     with timer("campaigns"):
         campaigns = _build_campaigns(warehouse, clusters, members, accounts)
     with timer("findings"):
@@ -234,11 +215,16 @@ def _score_clusters(engine: Any, config: Config) -> tuple[dict[str, dict[str, An
 
 
 def _score_accounts(
-    engine: Any, config: Config, clusters: dict[str, dict[str, Any]], members: dict[str, list[str]]
+    engine: Any,
+    config: Config,
+    clusters: dict[str, dict[str, Any]],
+    members: dict[str, list[str]],
+    *,
+    as_of_sql: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     watch, extraction = _thresholds(config)
     cluster_of = {a: c for c, accts in members.items() for a in accts}
-    partner = _partner_evidence(engine)
+    partner = _partner_evidence(engine, as_of_sql)
     accounts: dict[str, dict[str, Any]] = {}
     rows = engine.to_arrow(
         "SELECT * FROM account_features f JOIN account_behaviour b USING (account_id)"
@@ -283,14 +269,15 @@ def _score_accounts(
     return accounts
 
 
-def _partner_evidence(engine: Any) -> dict[str, list[tuple[float, str]]]:
+def _partner_evidence(engine: Any, as_of_sql: str | None = None) -> dict[str, list[tuple[float, str]]]:
+    """Partner matches still valid at the scan's cut-off (a replay of the past uses its own time)."""
     if not engine.exists("partner_matches"):
         return {}
     found: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for row in engine.to_arrow(
         "SELECT account_id, partner, partner_campaign, indicator_kind, confidence, reason "
         "FROM partner_matches "
-        "WHERE valid_until IS NULL OR valid_until >= now()"
+        f"WHERE valid_until IS NULL OR valid_until >= {as_of_sql or 'now()'}"
     ).to_pylist():
         text = (
             f"seen at partner {row['partner'] or '?'} as part of campaign {row['partner_campaign'] or '?'} "

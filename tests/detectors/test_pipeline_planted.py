@@ -373,7 +373,7 @@ def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Planted:
     monkeypatch.setattr(
         pipeline,
         "prompt_level_steps",
-        lambda config: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
+        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
     )
     return data
 
@@ -519,7 +519,7 @@ def test_benign_only_traffic_has_no_extraction(
     monkeypatch.setattr(
         pipeline,
         "prompt_level_steps",
-        lambda config: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
+        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
     )
     result = pipeline.scan(warehouse, config)
     assert result.verdicts.get("extraction", 0) == 0

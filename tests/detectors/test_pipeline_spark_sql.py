@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from distillguard import graph, pipeline
+from distillguard.detectors import prompt_steps
 from distillguard.detectors.campaigns import campaign_steps
 from distillguard.detectors.graph_edges import satellite_steps
 from distillguard.engine.base import SqlStep
@@ -17,7 +18,7 @@ from distillguard.scoring import behaviour_step
 def _every_step() -> list[SqlStep]:
     until = pipeline._until_literal(datetime(2026, 2, 3, tzinfo=UTC))
     return [
-        pipeline.fallback_prompt_step(),
+        *prompt_steps(until_literal=until),
         *pipeline.detector_steps(until_literal=until, has_accounts=True),
         *pipeline.detector_steps(until_literal=None, has_accounts=False),
         behaviour_step(),

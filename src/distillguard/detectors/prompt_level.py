@@ -110,8 +110,13 @@ def _scaffold_key_sql(side: str) -> str:
     )
 
 
-def prompt_steps(config: object | None = None) -> list[SqlStep]:
-    """SQL steps from ``events`` to ``prompt_signals`` (schema.PROMPT_SIGNALS)."""
+def prompt_steps(config: object | None = None, *, until_literal: str | None = None) -> list[SqlStep]:
+    """SQL steps from ``events`` to ``prompt_signals`` (schema.PROMPT_SIGNALS).
+
+    ``until_literal`` (a SQL timestamp expression) limits the work to events up to a
+    streaming checkpoint, so template families only count what had been seen by then.
+    """
+    where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
     patterns = _all_patterns()
     matches = ",\n  ".join(f"regexp_matches(t, {_literal(p.regex)}) AS {_column(p)}" for p in patterns)
     scored = {name: _score_sql(lexicon(name).patterns) for name in SCORED_DETECTORS}
@@ -125,7 +130,7 @@ def prompt_steps(config: object | None = None) -> list[SqlStep]:
                    coalesce({clip_text_sql("prompt_text")}, '') AS t,
                    {_scaffold_key_sql("left")} AS head_key,
                    {_scaffold_key_sql("right")} AS tail_key
-            FROM events
+            FROM events {where}
             """,
         ),
         SqlStep("_prompt_matches", f"SELECT *,\n  {matches}\nFROM _prompt_text"),
