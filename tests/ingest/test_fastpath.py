@@ -114,3 +114,15 @@ def test_worker_processes_give_the_same_fingerprints() -> None:
     results = list(fingerprint_chunks(iter(chunks), workers=2))
     assert [texts for texts, _ in results] == chunks
     assert [fp for _, fp in results] == [fingerprints.fingerprint_batch(c) for c in chunks]
+
+
+def test_empty_compressed_canonical_file_leaves_a_trace(
+    warehouse: Warehouse, config: Config, tmp_path: Path
+) -> None:
+    import gzip
+
+    path = tmp_path / "empty.jsonl.gz"
+    path.write_bytes(gzip.compress(b""))
+    report = ingest_paths(warehouse, [path], config=config, source_format="canonical", progress=False)
+    assert (report.read, report.quarantined) == (1, 1)
+    assert "empty file" in quarantine_rows(warehouse)[0]["reason"]

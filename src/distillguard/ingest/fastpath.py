@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,8 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
             staging.execute("SET enable_progress_bar = false")
             try:
                 staging.execute(_stage_sql(path, int(config.max_record_bytes)))
+                if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
+                    return False  # no records: the line-by-line path reports the empty file
                 _derive(staging, config)  # may run out of room: do it before writing anything
                 _quarantine(warehouse, staging, path, report)
             except duckdb.Error as exc:
@@ -233,35 +236,46 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
         cursor.execute("INSERT INTO fp SELECT * FROM _fp_batch")
         cursor.unregister("_fp_batch")
     cursor.close()
-    keys = staging.execute("SELECT DISTINCT api_key_id FROM stage WHERE api_key_id IS NOT NULL").fetchall()
-    key_table = pa.table(
-        {
-            "api_key_id": [k for (k,) in keys],
-            "k_hash": [fingerprints.hash_api_key(secret, k) for (k,) in keys],
-        },
-        schema=pa.schema([("api_key_id", pa.string()), ("k_hash", pa.string())]),
-    )
-    staging.register("_keys", key_table)
-    staging.execute("CREATE TABLE keys AS SELECT * FROM _keys")
-    staging.unregister("_keys")
-    ips = staging.execute("SELECT DISTINCT client_ip FROM stage WHERE client_ip IS NOT NULL").fetchall()
     hash_ip = PrefixHasher(secret)
-    pairs = [hash_ip(ip) for (ip,) in ips]
-    ip_table = pa.table(
-        {
-            "client_ip": [ip for (ip,) in ips],
-            "i_hash": [p[0] for p in pairs],
-            "i_prefix": [p[1] for p in pairs],
-        },
-        schema=pa.schema([("client_ip", pa.string()), ("i_hash", pa.string()), ("i_prefix", pa.string())]),
-    )
-    staging.register("_ips", ip_table)
-    staging.execute("CREATE TABLE ips AS SELECT * FROM _ips")
-    staging.unregister("_ips")
+
+    def key_hashes(values: list[Any]) -> dict[str, list[str | None]]:
+        return {"k_hash": [fingerprints.hash_api_key(secret, v) for v in values]}
+
+    def ip_hashes(values: list[Any]) -> dict[str, list[str | None]]:
+        pairs = [hash_ip(v) for v in values]
+        return {"i_hash": [h for h, _ in pairs], "i_prefix": [prefix for _, prefix in pairs]}
+
+    _hash_distinct(staging, "api_key_id", "keys", ("k_hash",), key_hashes, size)
+    _hash_distinct(staging, "client_ip", "ips", ("i_hash", "i_prefix"), ip_hashes, size)
     staging.execute(
         "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
     )
+
+
+def _hash_distinct(
+    staging: duckdb.DuckDBPyConnection,
+    column: str,
+    table: str,
+    outputs: tuple[str, ...],
+    derive: Callable[[list[Any]], dict[str, list[str | None]]],
+    size: int,
+) -> None:
+    """Table ``table``: each distinct value of ``column`` with its keyed hashes, built in batches
+    (a file of random client addresses has as many distinct values as rows)."""
+    names = [column, *outputs]
+    schema = pa.schema([(name, pa.string()) for name in names])
+    staging.execute(f"CREATE TABLE {table} ({', '.join(f'{n} VARCHAR' for n in names)})")
+    reader = staging.execute(
+        f"SELECT DISTINCT {column} FROM stage WHERE {column} IS NOT NULL"
+    ).to_arrow_reader(size)
+    cursor = staging.cursor()
+    for batch in reader:
+        values = batch.column(0).to_pylist()
+        cursor.register("_hash_batch", pa.table({column: values, **derive(values)}, schema=schema))
+        cursor.execute(f"INSERT INTO {table} SELECT * FROM _hash_batch")
+        cursor.unregister("_hash_batch")
+    cursor.close()
 
 
 def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, report: FileReport) -> None:
