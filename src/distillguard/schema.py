@@ -98,6 +98,9 @@ ACCOUNTS = pa.schema(
     ]
 )
 
+# The columns of a provider's account-record file (CSV/JSONL/Parquet); other columns go to attrs.
+ACCOUNT_FILE_COLUMNS = tuple(field.name for field in ACCOUNTS if field.name != "attrs")
+
 # ----------------------------------------------------------------------- quarantine
 QUARANTINE = pa.schema(
     [

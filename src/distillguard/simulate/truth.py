@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from distillguard.schema import ACCOUNT_FILE_COLUMNS
 from distillguard.simulate.actors import Group
 
 TRUTH_EVENTS = pa.schema(
@@ -27,15 +28,6 @@ TRUTH_EVENTS = pa.schema(
         pa.field("ts_start", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
-ACCOUNT_COLUMNS = [
-    "account_id",
-    "created_at",
-    "country",
-    "email_domain",
-    "payment_fingerprint",
-    "verification",
-    "plan",
-]
 
 
 class TruthWriter:
@@ -80,7 +72,7 @@ def write_accounts(out: Path, groups: list[Group]) -> int:
         (out / "accounts.csv").open("w", newline="", encoding="utf-8") as public,
         (out / "truth" / "accounts.csv").open("w", newline="", encoding="utf-8") as labels,
     ):
-        records = csv.DictWriter(public, fieldnames=ACCOUNT_COLUMNS, lineterminator="\n")
+        records = csv.DictWriter(public, fieldnames=ACCOUNT_FILE_COLUMNS, lineterminator="\n")
         truth = csv.DictWriter(
             labels, fieldnames=["account_id", "population", "campaign_id", "role"], lineterminator="\n"
         )
