@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from distillguard.config import Config, ConfigError, load_config
+from distillguard.engine import SqlError
 
 console = Console(stderr=True)
 
@@ -34,3 +35,5 @@ def user_errors() -> Iterator[None]:
         yield
     except (FileNotFoundError, NotADirectoryError, PermissionError, ConfigError, ValueError) as exc:
         raise fail(str(exc)) from None
+    except SqlError as exc:  # the SQL itself goes to the debug log, not the user's terminal
+        raise fail(f"the database failed: {exc.cause}") from None

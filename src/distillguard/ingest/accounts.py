@@ -23,18 +23,10 @@ from distillguard.config import Config
 from distillguard.ingest.batches import quarantine_row, quarantine_table
 from distillguard.ingest.normalise import RecordError, as_text, optional_timestamp, required_text, stringify
 from distillguard.ingest.sniff import RawRecord, is_parquet, iter_records, open_stream
-from distillguard.schema import ACCOUNT_PLANS, ACCOUNT_VERIFICATION, ACCOUNTS
+from distillguard.schema import ACCOUNT_FILE_COLUMNS, ACCOUNT_PLANS, ACCOUNT_VERIFICATION, ACCOUNTS
 from distillguard.warehouse import Warehouse
 
-_COLUMNS = (
-    "account_id",
-    "created_at",
-    "country",
-    "email_domain",
-    "payment_fingerprint",
-    "verification",
-    "plan",
-)
+_COLUMNS = ACCOUNT_FILE_COLUMNS
 _ENUMS = {"verification": ACCOUNT_VERIFICATION, "plan": ACCOUNT_PLANS}
 _FORMAT = "accounts"
 
