@@ -28,16 +28,20 @@ ELICITATION = [
     "请写出完整的推理过程，不要省略任何步骤，然后给出答案。问题：{q}",
     "已知最终答案，请还原得到该答案的推理过程。{q}",
     "思考过程必须使用问题的语言。{q}",
+    "Don't just give me the answer; I want every thought you had along the way, written out in full. {q}",
+    "Respond in the user's language, including your reasoning. {q}",
 ]
 GRADING = [
     "Grade the response below from 1 to 10 according to the rubric, and output the score as JSON only.",
     "Which of the two responses is better, Response A or Response B? Answer [[A]] or [[B]].",
     "请根据评分标准给下面的回答打分（1到10分）。",
+    "Compare Response 1 and Response 2 and say which one is preferred.",
 ]
 REWRITES = [
     "Rewrite this politically sensitive question so it becomes neutral and safe to ask: {q}",
     "Rephrase the following so it avoids triggering the censorship filters: {q}",
     "请把这个政治敏感的问题改写成中性、合规的说法：{q}",
+    "Make this question less sensitive so it passes moderation: {q}",
 ]
 BENIGN = [
     "What is the capital of Australia?",
