@@ -177,5 +177,17 @@ def hash_ip(secret: bytes, address: str | None) -> tuple[str | None, str | None]
     )
 
 
+def community_prefix_hash(community_key: bytes | None, address: str | None) -> str | None:
+    """The client's /24 or /48 hashed with the sharing community's key.
+
+    Equal to ``intel.privacy.community_hash(key, "ip_prefix", prefix)``: what partners
+    share and match. Computed at ingest, the only moment the raw address exists.
+    """
+    if not community_key or not address:
+        return None
+    prefix = ip_prefix(address)
+    return keyed_hash(community_key, prefix, purpose="dg-intel-ip_prefix") if prefix else None
+
+
 def hash_api_key(secret: bytes, api_key_id: str | None) -> str | None:
     return keyed_hash(secret, api_key_id, purpose="api-key") if api_key_id else None

@@ -34,6 +34,9 @@ EVENTS = pa.schema(
         # network ------------------------------------------------------------
         pa.field("client_ip_hash", pa.string()),  # keyed HMAC of the full address
         pa.field("ip_prefix_hash", pa.string()),  # keyed HMAC of the /24 (v4) or /48 (v6)
+        # The same prefix under the sharing community's key (intel_community_key), so partners
+        # can match proxy ranges without anyone revealing an address; null when no key is set.
+        pa.field("ip_prefix_community_hash", pa.string()),
         pa.field("asn", pa.string()),
         pa.field("country", pa.string()),
         pa.field("user_agent", pa.string()),

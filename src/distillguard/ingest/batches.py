@@ -69,6 +69,8 @@ class EventBatcher:
         self._key_hashes: dict[str, str | None] = {}
         self._ip_hashes: dict[str, tuple[str | None, str | None]] = {}
         self._hash_ip = PrefixHasher(self._secret)
+        self._community_key = str(config.intel_community_key or "").encode() or None
+        self._community_prefixes: dict[str, str | None] = {}
         self.rows: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
@@ -118,6 +120,12 @@ class EventBatcher:
             if address not in self._ip_hashes:
                 self._ip_hashes[address] = self._hash_ip(address)
             row["client_ip_hash"], row["ip_prefix_hash"] = self._ip_hashes[address]
+            if self._community_key and not row.get("ip_prefix_community_hash"):
+                if address not in self._community_prefixes:
+                    self._community_prefixes[address] = fingerprints.community_prefix_hash(
+                        self._community_key, address
+                    )
+                row["ip_prefix_community_hash"] = self._community_prefixes[address]
         headers = row.pop("sdk_headers", None)
         if not row.get("sdk_fingerprint"):
             row["sdk_fingerprint"] = sdk_fingerprint(headers, row.get("user_agent"))

@@ -241,12 +241,18 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     def key_hashes(values: list[Any]) -> dict[str, list[str | None]]:
         return {"k_hash": [fingerprints.hash_api_key(secret, v) for v in values]}
 
+    community_key = str(config.intel_community_key or "").encode() or None
+
     def ip_hashes(values: list[Any]) -> dict[str, list[str | None]]:
         pairs = [hash_ip(v) for v in values]
-        return {"i_hash": [h for h, _ in pairs], "i_prefix": [prefix for _, prefix in pairs]}
+        return {
+            "i_hash": [h for h, _ in pairs],
+            "i_prefix": [prefix for _, prefix in pairs],
+            "i_community": [fingerprints.community_prefix_hash(community_key, v) for v in values],
+        }
 
     _hash_distinct(staging, "api_key_id", "keys", ("k_hash",), key_hashes, size)
-    _hash_distinct(staging, "client_ip", "ips", ("i_hash", "i_prefix"), ip_hashes, size)
+    _hash_distinct(staging, "client_ip", "ips", ("i_hash", "i_prefix", "i_community"), ip_hashes, size)
     staging.execute(
         "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
@@ -293,6 +299,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
+        "ip_prefix_community_hash": "coalesce(s.ip_prefix_community_hash, ips.i_community)",
         "prompt_text": text("prompt_text"),
         "response_text": text("response_text"),
         "prompt_chars": "coalesce(s.prompt_chars, length(s.prompt_text))",
