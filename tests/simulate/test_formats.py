@@ -24,6 +24,7 @@ COMPUTED_BY_INGEST = {
     "fingerprint_version",
     "client_ip_hash",
     "ip_prefix_hash",
+    "ip_prefix_community_hash",
     "api_key_hash",
     "ingest_file",
     "ingest_line",
