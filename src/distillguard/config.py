@@ -115,6 +115,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("taxii_max_request_bytes", 16_000_000, "TAXII requests with larger bodies get 413."),
     Setting("taxii_page_size", 1000, "Most objects a TAXII objects/manifest page returns."),
     Setting("taxii_discovery_requires_auth", False, "Whether TAXII discovery also needs an API key."),
+    # decision service (serve) ----------------------------------------------
+    Setting("serve_host", "127.0.0.1", "Address `distillguard serve` listens on."),
+    Setting("serve_port", 8787, "Port `distillguard serve` listens on."),
+    Setting("serve_policy_path", "", "Decision policy YAML; empty uses the built-in default policy."),
+    Setting(
+        "serve_state_url",
+        "",
+        "Where live state is shared: empty keeps it in process; redis://host:port/db shares it across replicas.",
+    ),
+    Setting("serve_audit_path", "", "Append-only audit log (JSONL); empty means '<db_path stem>.audit.jsonl'."),
+    Setting("serve_audit_fsync_interval_ms", 100, "Audit records are fsynced at least this often."),
+    Setting("serve_max_body_bytes", 1_000_000, "Requests to the decision service with larger bodies get 413."),
+    Setting("serve_redis_timeout_ms", 25, "A Redis call slower than this counts as failed; the snapshot answers."),
+    Setting(
+        "serve_max_inflight",
+        512,
+        "Decisions in progress past which new ones are shed (answered by the policy's on_error choice).",
+    ),
+    Setting("serve_policy_check_interval_ms", 1000, "How often the policy file is checked for changes."),
+    Setting("serve_admin_token", "", "Bearer token required by /v1/admin/* endpoints; empty: loopback only."),
+    Setting("serve_verdict_ttl_hours", 72, "Verdicts published from a scan expire after this many hours."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
