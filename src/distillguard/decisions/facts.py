@@ -46,11 +46,14 @@ class RequestFacts:
     account_id: str
     api_key_hash: str | None = None
     ip_prefix_hash: str | None = None
+    # the raw address is seen live (never stored): policy allowlists and region rules match CIDRs
+    client_ip: str | None = None
     end_user_id: str | None = None
     model: str | None = None
     country: str | None = None  # where the request comes from (gateway header or geo lookup)
     on_behalf_of_country: str | None = None  # a header naming the end user's country, when sent
     asn: str | None = None
+    user_agent: str | None = None
     account: AccountRecord | None = None
     # rows the state store holds for this request's subjects: scan verdicts, partner
     # intel, earlier live decisions (account, api_key, ip_prefix, cluster, global)
