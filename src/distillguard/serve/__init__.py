@@ -1,0 +1,1 @@
+"""The real-time decision service (issue 5)."""

@@ -1,0 +1,1 @@
+"""Tests of the decision service: state, publishing, audit, HTTP app and gateway integrations."""
