@@ -31,6 +31,7 @@ requires. Several rows' items merge: the tightest cap wins.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,7 +50,9 @@ def parse_item(item: str) -> tuple[str, int | str | None]:
     name, sep, raw = item.strip().partition(":")
     name, raw = name.strip(), raw.strip()
     if name not in DEGRADE_ITEM_NAMES:
-        raise ValueError(f"unknown degrade item {name!r} (one of {', '.join(DEGRADE_ITEM_NAMES)})")
+        close = difflib.get_close_matches(name, DEGRADE_ITEM_NAMES, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown degrade item {name!r}{hint} (one of {', '.join(DEGRADE_ITEM_NAMES)})")
     if name in ("reasoning", "logprobs"):
         if sep:
             raise ValueError(f"degrade item {name!r} takes no value (got {item!r})")

@@ -66,7 +66,15 @@ def compose(text: str, source: str) -> MappingNode:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        context = exc.context or ""
+        if (
+            context
+            and exc.context_mark is not None
+            and mark is not None
+            and exc.context_mark.line != mark.line
+        ):
+            context += f" (started on line {exc.context_mark.line + 1})"
+        problem = ": ".join(part for part in (context, exc.problem) if part) or "invalid YAML"
         raise PolicyError(source, mark.line + 1 if mark else None, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as exc:
         raise PolicyError(source, None, f"YAML error: {exc}") from None
