@@ -115,7 +115,7 @@ class Policy:
                         "throttle",
                         f"account made {count} requests in the last {window}, over the {limit} per {window} "
                         f"allowed while {subject} is flagged at risk {known.risk:.2f} "
-                        f"({band.label} and above)",
+                        f"({band.name + ' band' if band.name else 'band'} from {band.risk:.2f})",
                         "live.rate_budget",
                         parts.rate_budgets.ttl,
                         risk=known.risk,
