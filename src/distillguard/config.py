@@ -122,12 +122,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "serve_state_url",
         "",
-        "Where live state is shared: empty keeps it in process; redis://host:port/db shares it across replicas.",
+        "Where live state is shared: empty keeps it in process; redis://host:port/db shares it "
+        "across replicas.",
     ),
-    Setting("serve_audit_path", "", "Append-only audit log (JSONL); empty means '<db_path stem>.audit.jsonl'."),
+    Setting(
+        "serve_audit_path", "", "Append-only audit log (JSONL); empty means '<db_path stem>.audit.jsonl'."
+    ),
     Setting("serve_audit_fsync_interval_ms", 100, "Audit records are fsynced at least this often."),
-    Setting("serve_max_body_bytes", 1_000_000, "Requests to the decision service with larger bodies get 413."),
-    Setting("serve_redis_timeout_ms", 25, "A Redis call slower than this counts as failed; the snapshot answers."),
+    Setting(
+        "serve_max_body_bytes", 1_000_000, "Requests to the decision service with larger bodies get 413."
+    ),
+    Setting(
+        "serve_redis_timeout_ms", 25, "A Redis call slower than this counts as failed; the snapshot answers."
+    ),
     Setting(
         "serve_max_inflight",
         512,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -299,16 +298,3 @@ def test_an_empty_section_turns_that_part_off() -> None:
     counters = LiveCounters(account_requests_1m=9000, account_requests_1h=9000, account_elicitation_1h=9000)
     outcome = decide(policy, facts(known=(verdict("account", "acct-1", 0.99),), counters=counters))
     assert outcome.action == "allow"
-
-
-def test_evaluate_is_fast_enough_for_every_request() -> None:
-    policy = parse_policy(ALLOWLIST, source="policy.yaml")
-    request = facts(known=(verdict("account", "acct-1", 0.86), verdict("cluster", "c-1", 0.9)), country="US")
-    policy.evaluate(request)
-    runs = 2000
-    started = time.perf_counter()
-    for _ in range(runs):
-        policy.evaluate(request)
-    per_call_us = (time.perf_counter() - started) / runs * 1e6
-    # target is well under 50 µs; the bound is loose for a busy shared test machine
-    assert per_call_us < 250, f"evaluate took {per_call_us:.1f} µs per call"

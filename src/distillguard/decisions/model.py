@@ -86,7 +86,8 @@ class Decision:
         kept = []
         for reason in reasons:
             if reason.startswith("degrade: "):
-                degrade = tuple(item.strip() for item in reason[len("degrade: ") :].split(",") if item.strip())
+                items = reason[len("degrade: ") :].split(",")
+                degrade = tuple(item.strip() for item in items if item.strip())
             else:
                 kept.append(reason)
         return cls(
