@@ -31,6 +31,7 @@ from distillguard.detectors.graph_edges import (
     cluster_evidence_steps,
     cluster_features_step,
     indicator_steps,
+    member_script_ties_step,
     link_steps,
     satellite_steps,
 )
@@ -70,6 +71,7 @@ _SCRATCH = (
     "link_candidates",
     "link_ranked",
     "cluster_satellites",
+    "cluster_script_ties",
     "campaign_events",
     "campaign_accounts",
     "_flagged",
@@ -122,7 +124,7 @@ def detector_steps(*, until_literal: str | None, has_accounts: bool) -> list[Sql
 
 
 def post_graph_steps() -> list[SqlStep]:
-    return [*cluster_evidence_steps(), cluster_features_step()]
+    return [*cluster_evidence_steps(), cluster_features_step(), member_script_ties_step()]
 
 
 def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None) -> ScanResult:
@@ -224,6 +226,12 @@ def _score_accounts(
 ) -> dict[str, dict[str, Any]]:
     watch, extraction = _thresholds(config)
     cluster_of = {a: c for c, accts in members.items() for a in accts}
+    # Members that share a script-level value (request shape, scaffold, card) with a
+    # fellow member may inherit on harvesting alone; members tied in by network values
+    # only must match the cluster's content too.
+    script_tied = {
+        str(r["account_id"]) for r in engine.to_arrow("SELECT account_id FROM cluster_script_ties").to_pylist()
+    }
     partner = _partner_evidence(engine, as_of_sql)
     accounts: dict[str, dict[str, Any]] = {}
     rows = engine.to_arrow(
@@ -242,6 +250,8 @@ def _score_accounts(
                 float(row["content"] or 0.0),
                 mean,
                 float(cluster["mean_content"] or 0.0),
+                harvest=float(row["harvest"] or 0.0) if account_id in script_tied else 0.0,
+                cluster_mean_harvest=float(cluster.get("mean_harvest") or 0.0),
             )
         risk = max(own, inherited)
         sightings = partner.get(account_id, [])

@@ -260,16 +260,32 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
 
 
 def member_consistency(
-    behaviour: float, content: float, cluster_mean_behaviour: float, cluster_mean_content: float
+    behaviour: float,
+    content: float,
+    cluster_mean_behaviour: float,
+    cluster_mean_content: float,
+    *,
+    harvest: float = 0.0,
+    cluster_mean_harvest: float = 0.0,
 ) -> float:
     """How much of its cluster's risk a member inherits: all of it when it behaves like the
     cluster, less when it is a milder account tied in by shared infrastructure (a phone on
-    the same residential range asks for nothing training-shaped at all)."""
+    the same residential range asks for nothing training-shaped at all).
+
+    A member matches its cluster either in what it asks (content at least half the
+    cluster's mean) or in how it collects (harvest at least 0.8 of the cluster's mean:
+    maximised outputs through rotating proxies from a fresh account). Evasive campaigns
+    mix ordinary prompts into half their traffic, so some members show almost no
+    training-shaped content while harvesting exactly like the rest (tiny benchmark:
+    harvest 0.79 against the cluster's 0.78, content 0.01); a phone on a shared range
+    harvests nothing and still inherits little.
+    """
     if cluster_mean_behaviour <= 0:
         return 0.0
-    by_behaviour = min(1.0, behaviour / (0.8 * cluster_mean_behaviour))
+    by_behaviour = min(1.0, behaviour / (0.6 * cluster_mean_behaviour))
     by_content = min(1.0, content / (0.5 * cluster_mean_content)) if cluster_mean_content > 0.02 else 1.0
-    return min(by_behaviour, by_content)
+    by_harvest = min(1.0, harvest / (0.8 * cluster_mean_harvest)) if cluster_mean_harvest > 0.02 else 0.0
+    return min(by_behaviour, max(by_content, by_harvest))
 
 
 def account_own_risk(behaviour: float) -> float:

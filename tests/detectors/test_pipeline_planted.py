@@ -87,6 +87,7 @@ class _Builder:
         asn: str = "AS64500",
         sdk: str = "python/1.55",
         end_user: str | None = None,
+        temperature: float | None = None,
     ) -> None:
         self.n += 1
         event_id = f"e{self.n:06d}"
@@ -107,6 +108,7 @@ class _Builder:
                 "model_requested": model,
                 "model_served": model,
                 "max_tokens": max_tokens,
+                "temperature": temperature,
                 "output_tokens": output_tokens,
                 "reasoning_effort": effort,
                 "message_count": messages,

@@ -52,3 +52,14 @@ def test_a_member_with_nothing_training_shaped_inherits_little_of_its_cluster() 
     # Tied in by shared residential ranges, but asks for nothing the hydra asks for.
     assert member_consistency(0.33, 0.0, 0.45, 0.2) == 0.0
     assert member_consistency(0.5, 0.25, 0.45, 0.2) == 1.0
+
+
+def test_a_member_harvesting_like_its_cluster_inherits_without_content() -> None:
+    from distillguard.scoring import member_consistency
+
+    # An evasive hydra's member whose prompts were all ordinary, harvesting like the rest.
+    assert member_consistency(0.4, 0.0, 0.45, 0.08, harvest=0.8, cluster_mean_harvest=0.78) == 1.0
+    # A phone on the same residential range: neither the content nor the harvesting.
+    assert member_consistency(0.3, 0.0, 0.45, 0.08, harvest=0.2, cluster_mean_harvest=0.78) < 0.4
+    # Without a script-level tie the pipeline passes no harvest: content must match.
+    assert member_consistency(0.4, 0.0, 0.45, 0.08) == 0.0

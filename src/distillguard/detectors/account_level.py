@@ -115,6 +115,7 @@ def scan_events_step(*, until_literal: str | None, has_prompt_signals: bool) -> 
                coalesce(e.model_served, e.model_requested) AS model,
                e.message_count, e.session_id, e.end_user_id, e.system_prompt_hash,
                e.max_tokens, e.output_tokens, e.reasoning_tokens, e.reasoning_effort,
+               e.model_requested, e.temperature, e.top_p,
                e.ip_prefix_hash, e.client_ip_hash, e.asn, e.sdk_fingerprint, e.user_agent,
                {signals}
         FROM events e {join}
