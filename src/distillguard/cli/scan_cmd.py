@@ -35,6 +35,8 @@ class ScanOutcome:
     summary: dict[str, Any]
     campaigns: list[dict[str, Any]]
     seconds: float
+    published: str | None = None  # what --publish did, one line
+    publish_error: str | None = None  # why --publish failed (the outputs are written regardless)
 
 
 def _component(module: str, name: str, missing: str) -> Any:
@@ -78,14 +80,19 @@ def _detect(warehouse: Warehouse, config: Config) -> None:
     run_pipeline(warehouse, config)
 
 
-def _publish(url: str, warehouse: Warehouse) -> None:
-    publish_verdicts = _component(
-        "distillguard.serve.publish",
-        "publish_verdicts",
-        "--publish needs distillguard.serve.publish, which this build does not include; "
-        "the verdicts are in the output files",
-    )
-    publish_verdicts(url, warehouse)
+def _publisher(target: str | None) -> Any:
+    """distillguard.serve.publish when --publish is given, its target checked before the scan runs."""
+    if not target:
+        return None
+    try:
+        module = importlib.import_module("distillguard.serve.publish")
+    except ImportError:
+        raise fail(
+            "--publish needs distillguard.serve.publish, which this build does not include; "
+            "the verdicts are in the output files"
+        ) from None
+    module.target_scheme(target)  # a typo fails now, not after a long scan
+    return module
 
 
 def _describe_inputs(paths: list[Path], config: Config) -> str:
@@ -127,6 +134,8 @@ def run_scan(
     from distillguard.report.render import render_html
 
     started = time.perf_counter()
+    publisher = _publisher(publish)
+    snapshot = None
     with Warehouse.open(config.db_path) as warehouse:
         if paths or accounts:
             _ingest(warehouse, config, paths, accounts, source_format, progress=progress)
@@ -146,8 +155,15 @@ def run_scan(
         )
         report = out_dir / "report.html"
         report.write_text(render_html(data), encoding="utf-8")
-        if publish:
-            _publish(publish, warehouse)
+        if publisher is not None and publisher.target_scheme(publish) in publisher.REDIS_SCHEMES:
+            snapshot = publisher.verdict_snapshot(warehouse, config)
+    published = publish_error = None
+    if publisher is not None and publish:
+        # After the warehouse is closed: a service asked to reload opens it itself.
+        try:
+            published = publisher.push_verdicts(publish, config, snapshot)
+        except publisher.PublishError as exc:
+            publish_error = str(exc)
     summary = {
         "events": data.summary.events,
         "accounts": data.summary.accounts,
@@ -169,7 +185,8 @@ def run_scan(
         }
         for c in data.campaigns
     ]
-    return ScanOutcome(out_dir, report, summary, campaigns, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return ScanOutcome(out_dir, report, summary, campaigns, seconds, published, publish_error)
 
 
 def _print_outcome(outcome: ScanOutcome) -> None:
@@ -217,6 +234,8 @@ def _outcome_json(outcome: ScanOutcome) -> str:
                 for name in ("accounts.csv", "clusters.csv", "campaigns.json", "report.html")
             },
             "seconds": round(outcome.seconds, 2),
+            "published": outcome.published,
+            "publish_error": outcome.publish_error,
         },
         indent=2,
     )
@@ -246,7 +265,12 @@ def scan_command(
     ] = None,
     publish: Annotated[
         str | None,
-        typer.Option("--publish", help="Push verdicts to a running `distillguard serve` at this URL."),
+        typer.Option(
+            "--publish",
+            help="After the scan, publish its verdicts: redis://host:port/db writes them to the state "
+            "every `distillguard serve --state` replica loads; http(s)://host:port asks a running "
+            "service to reload them (bearer token: setting serve_admin_token).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")] = None,
@@ -268,6 +292,10 @@ def scan_command(
     else:
         _print_outcome(outcome)
         console.print(f"report: [bold]{outcome.report}[/]", highlight=False)
+        if outcome.published:
+            console.print(outcome.published, highlight=False, soft_wrap=True)
+    if outcome.publish_error:
+        raise fail(f"--publish failed (the scan's outputs are written): {outcome.publish_error}", 1)
 
 
 def _simulate(preset: str, seed: int, data_dir: Path) -> None:
