@@ -31,8 +31,8 @@ from distillguard.detectors.graph_edges import (
     cluster_evidence_steps,
     cluster_features_step,
     indicator_steps,
-    member_script_ties_step,
     link_steps,
+    member_script_ties_step,
     satellite_steps,
 )
 from distillguard.engine.base import SqlStep, run_steps
@@ -229,9 +229,8 @@ def _score_accounts(
     # Members that share a script-level value (request shape, scaffold, card) with a
     # fellow member may inherit on harvesting alone; members tied in by network values
     # only must match the cluster's content too.
-    script_tied = {
-        str(r["account_id"]) for r in engine.to_arrow("SELECT account_id FROM cluster_script_ties").to_pylist()
-    }
+    ties = engine.to_arrow("SELECT account_id FROM cluster_script_ties").to_pylist()
+    script_tied = {str(r["account_id"]) for r in ties}
     partner = _partner_evidence(engine, as_of_sql)
     accounts: dict[str, dict[str, Any]] = {}
     rows = engine.to_arrow(

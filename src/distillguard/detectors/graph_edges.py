@@ -354,17 +354,30 @@ def member_script_ties_step() -> SqlStep:
     Such a member is in its cluster for what it does, not only for where it connects
     from; scoring lets it inherit the cluster's risk on harvesting alone. A member tied
     in by network values only (a new developer on the residential ranges a proxy pool
-    also exits through) must match the cluster's content too.
+    also exits through) must match the cluster's content too. Purity is judged on the
+    accounts that use a value repeatedly, but a member with only a few requests counts
+    a value it used once: a two-request account cannot repeat a shape that its script
+    draws from several.
     """
     kinds = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
     return SqlStep(
         "cluster_script_ties",
         f"""
-        SELECT DISTINCT m.account_id, m.cluster_id
-        FROM cluster_members m
-        JOIN link_values v ON v.account_id = m.account_id AND v.kind IN ({kinds})
-        JOIN link_values w ON w.kind = v.kind AND w.value = v.value AND w.account_id <> v.account_id
-        JOIN cluster_members n ON n.account_id = w.account_id AND n.cluster_id = m.cluster_id
+        WITH pure AS (
+            SELECT kind, value FROM indicator_stats
+            WHERE kind IN ({kinds}) AND suspicious_holders >= 2
+              AND suspicious_holders >= {MIN_PURITY} * holders
+        ),
+        held AS (
+            SELECT m.account_id, m.cluster_id, i.kind, i.value
+            FROM cluster_members m
+            JOIN account_indicators i ON i.account_id = m.account_id
+            JOIN pure p ON p.kind = i.kind AND p.value = i.value
+        )
+        SELECT DISTINCT a.account_id, a.cluster_id
+        FROM held a
+        JOIN held b ON b.kind = a.kind AND b.value = a.value AND b.cluster_id = a.cluster_id
+                   AND b.account_id <> a.account_id
         """,
     )
 
