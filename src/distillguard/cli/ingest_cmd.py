@@ -12,7 +12,8 @@ from rich.table import Table
 from distillguard.cli.common import config_for, console, fail, user_errors
 
 FORMAT_HELP = (
-    "Force the input format (litellm | otel | openai | langfuse | canonical) instead of detecting it."
+    "Force the input format (litellm | otel | openai | langfuse | canonical | distillguard-audit) "
+    "instead of detecting it."
 )
 DB_HELP = "DuckDB warehouse file (default: the db_path setting, distillguard.duckdb)."
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from distillguard.config import Config
 from distillguard.engine import SqlError
-from distillguard.ingest import canonical, fastpath, langfuse, litellm, openai_log, otel
+from distillguard.ingest import audit_log, canonical, fastpath, langfuse, litellm, openai_log, otel
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
 from distillguard.ingest.normalise import RecordError
 from distillguard.ingest.sniff import FORMATS, RawRecord, expand_paths, iter_records, sniff_file
@@ -36,6 +36,7 @@ ADAPTERS: dict[str, ModuleType] = {
     "openai": openai_log,
     "langfuse": langfuse,
     "canonical": canonical,
+    "distillguard-audit": audit_log,
 }
 assert tuple(ADAPTERS) == FORMATS
 
@@ -207,7 +208,11 @@ class _FileRun:
             self.reject(record, f"record is a JSON {type(obj).__name__}, not an object")
             return
         if adapter is None:
-            self.reject(record, "unknown format: not LiteLLM, OTLP/JSON, OpenAI log, Langfuse or canonical")
+            self.reject(
+                record,
+                "unknown format: not LiteLLM, OTLP/JSON, OpenAI log, Langfuse, canonical "
+                "or a decision audit log",
+            )
             return
         try:
             results = adapter.to_events(obj, self.config)

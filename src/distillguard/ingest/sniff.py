@@ -20,7 +20,9 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-FORMATS = ("litellm", "otel", "openai", "langfuse", "canonical")
+from distillguard.ingest import audit_log
+
+FORMATS = ("litellm", "otel", "openai", "langfuse", "canonical", "distillguard-audit")
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -234,6 +236,8 @@ def parquet_columns(path: Path) -> list[str]:
 # ---------------------------------------------------------------------- formats
 def detect_format(obj: dict[str, Any]) -> str | None:
     """The source format of one decoded record, from the keys each tool always writes."""
+    if audit_log.looks_like(obj):
+        return audit_log.FORMAT
     if "resourceSpans" in obj:
         return "otel"
     if "event_id" in obj and ("ts_start" in obj or "source_format" in obj):
