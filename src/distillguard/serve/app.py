@@ -1,0 +1,463 @@
+"""The decision service over HTTP (Starlette): ``create_app(config)``.
+
+Endpoints (docs/serve.md has examples; ``/openapi.json`` describes them):
+
+* ``POST /v1/decide``: a JSON request in, the verdict as JSON and headers out;
+* ``GET /v1/auth``: the same decision from headers only, for nginx ``auth_request``
+  (204 allow/degrade/shadow, 403 block/challenge, 429 throttle);
+* ``POST /v1/admin/reload``: re-read the warehouse's verdicts (read-only) and publish
+  them into the state; bearer ``serve_admin_token``, loopback only without one;
+* ``GET /healthz``, ``GET /metrics`` (Prometheus, per-app registry), ``GET /openapi.json``.
+
+``decide()`` is CPU-bound and takes tens of microseconds, so the handlers call it
+directly on the event loop: a thread-pool hop would cost more than the decision.
+Bodies are read with the size limit enforced while reading; more than
+``serve_max_inflight`` requests in progress are answered at once by the policy's
+``on_error`` choice (counted as shed), never queued without bound.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from distillguard.config import Config
+from distillguard.decisions.policy import PolicyWatcher
+from distillguard.fingerprints import hash_api_key
+from distillguard.serve.audit import AuditLog, audit_path
+from distillguard.serve.decider import Decider, DecideRequest, DecideResult, valid_ip
+from distillguard.serve.openapi import openapi_document
+from distillguard.serve.publish import publish, verdict_snapshot
+from distillguard.serve.state import StateStore, open_state
+from distillguard.warehouse import Warehouse
+
+log = logging.getLogger("distillguard.serve")
+
+LATENCY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+)
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+AUTH_STATUS = {"allow": 204, "degrade": 204, "challenge": 403, "block": 403, "throttle": 429}
+_STRING_FIELDS = ("api_key_id", "end_user_id", "client_ip", "model", "request_id")
+
+
+class ServeError(Exception):
+    """A request the service refuses: answered as ``{"error", "status"[, "field"]}``."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes ``limit`` (never read whole first)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ServeError(413, f"request body over the limit of {limit} bytes (serve_max_body_bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ServeError(413, f"request body over the limit of {limit} bytes (serve_max_body_bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_decide(raw: bytes) -> DecideRequest:
+    """A ``DecideRequest`` from a ``POST /v1/decide`` body; 400/422 name what is wrong."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ServeError(400, "request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ServeError(422, f"request body must be a JSON object, not {type(body).__name__}")
+    account = body.get("account_id")
+    if account is None:
+        raise ServeError(422, "account_id is required", "account_id")
+    if not isinstance(account, str) or not account:
+        raise ServeError(422, "account_id must be a non-empty string", "account_id")
+    for name in _STRING_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise ServeError(422, f"{name} must be a string or null, not {type(body[name]).__name__}", name)
+    if body.get("client_ip") and not valid_ip(body["client_ip"]):
+        raise ServeError(422, f"client_ip is not an IP address: {body['client_ip'][:64]!r}", "client_ip")
+    headers = body.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ServeError(422, "headers must be an object of strings", "headers")
+    for key, value in headers.items():
+        if not isinstance(value, str):
+            raise ServeError(422, f"headers.{key} must be a string", f"headers.{key}")
+    payload = body.get("request")
+    if payload is not None and not isinstance(payload, dict):
+        raise ServeError(
+            422, f"request must be an object (the API request body), not {type(payload).__name__}", "request"
+        )
+    return DecideRequest(
+        account_id=account,
+        api_key_id=body.get("api_key_id"),
+        end_user_id=body.get("end_user_id"),
+        client_ip=body.get("client_ip"),
+        headers=headers,
+        model=body.get("model"),
+        request=payload,
+        request_id=body.get("request_id"),
+    )
+
+
+class Metrics:
+    """Prometheus metrics in a registry of their own (tests create many apps)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.decisions = Counter(
+            "distillguard_decisions",
+            "Decisions by decided and enforced action.",
+            ["action", "enforced_action"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "distillguard_decision_latency_seconds",
+            "Time in the handler per decision.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter("distillguard_decision_errors", "Decisions answered by on_error.", registry=r)
+        self.shed = Counter(
+            "distillguard_shed_requests", "Requests shed past serve_max_inflight.", registry=r
+        )
+        self.bad_requests = Counter("distillguard_bad_requests", "Refused requests.", ["status"], registry=r)
+        self.reloads = Counter("distillguard_verdict_reloads", "Warehouse reloads.", ["outcome"], registry=r)
+        self.inflight = Gauge("distillguard_inflight_decisions", "Decisions in progress.", registry=r)
+        self.state_degraded = Gauge(
+            "distillguard_state_degraded",
+            "1 when the state store runs degraded (e.g. Redis down).",
+            registry=r,
+        )
+        self.subjects = Gauge("distillguard_subjects_loaded", "Subjects in the state store.", registry=r)
+        self.policy_failing = Gauge(
+            "distillguard_policy_reload_failing",
+            "1 when the last policy file edit failed to load.",
+            registry=r,
+        )
+        self.audit_failures = Gauge(
+            "distillguard_audit_write_failures", "Audit records that could not be written.", registry=r
+        )
+
+    def count(self, result: DecideResult, endpoint: str, started: float) -> None:
+        self.decisions.labels(result.decided_action, result.action).inc()
+        self.latency.labels(endpoint).observe(time.perf_counter() - started)
+        if result.error:
+            self.errors.inc()
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    subjects: int
+    generation: str
+    seconds: float
+
+
+def load_verdicts(config: Config, state: StateStore) -> LoadOutcome:
+    """Read the warehouse's verdicts read-only and publish them into ``state``."""
+    started = time.perf_counter()
+    path = Path(config.db_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no warehouse (run distillguard scan first)")
+    with Warehouse.open(path, read_only=True) as warehouse:
+        snapshot = verdict_snapshot(warehouse, config)
+    subjects = publish(snapshot, state)
+    return LoadOutcome(subjects, snapshot.generation, round(time.perf_counter() - started, 3))
+
+
+def build_decider(config: Config, *, state: StateStore | None = None) -> Decider:
+    """The Decider a service runs: policy watcher, state store and audit log from the settings."""
+    policy = PolicyWatcher(
+        config.serve_policy_path or None, check_interval_ms=int(config.serve_policy_check_interval_ms)
+    )
+    if state is None:
+        state = open_state(config.serve_state_url, timeout_ms=int(config.serve_redis_timeout_ms))
+    audit = AuditLog(audit_path(config), fsync_interval_ms=int(config.serve_audit_fsync_interval_ms))
+    return Decider(config, policy=policy, state=state, audit=audit)
+
+
+class Service:
+    """What the handlers share: the decider, the metrics, the in-flight count and reload status."""
+
+    def __init__(self, config: Config, decider: Decider) -> None:
+        self.config = config
+        self.decider = decider
+        self.metrics = Metrics()
+        self.max_body = int(config.serve_max_body_bytes)
+        self.max_inflight = int(config.serve_max_inflight)
+        self.inflight = 0
+        self.admin_token = str(config.serve_admin_token or "")
+        self.reload_lock = threading.Lock()
+        self.last_reload: dict[str, Any] = {"at": None, "error": None, "subjects": None, "generation": None}
+        self.started_at = datetime.now(UTC)
+
+    # ------------------------------------------------------------------ reload
+    def reload(self) -> LoadOutcome:
+        with self.reload_lock:
+            self.last_reload["at"] = datetime.now(UTC).isoformat()
+            try:
+                outcome = load_verdicts(self.config, self.decider.state)
+            except Exception as exc:
+                self.last_reload["error"] = f"{type(exc).__name__}: {exc}"
+                self.metrics.reloads.labels("failed").inc()
+                raise
+            self.last_reload.update(error=None, subjects=outcome.subjects, generation=outcome.generation)
+            self.metrics.reloads.labels("ok").inc()
+            return outcome
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> dict[str, Any]:
+        state = self.decider.state.health()
+        watcher = self.decider.policy
+        policy = self.decider.current_policy()
+        audit = self.decider.audit
+        degraded = (not state.ok) or bool(watcher.last_error) or bool(self.last_reload["error"])
+        return {
+            "status": "degraded" if degraded else "ok",
+            "policy": {
+                "version": policy.version,
+                "source": policy.source,
+                "mode": policy.mode,
+                "on_error": policy.on_error,
+                "last_error": watcher.last_error,
+            },
+            "state": {
+                "backend": state.backend,
+                "ok": state.ok,
+                "degraded_reason": state.degraded_reason,
+                "subjects": state.subjects,
+                "generation": state.generation,
+                "loaded_at": state.loaded_at.isoformat() if state.loaded_at else None,
+            },
+            "reload": {"db_path": str(self.config.db_path), **self.last_reload},
+            "audit": {
+                "path": str(getattr(audit, "path", "")) if audit else None,
+                "write_failures": self.decider.audit_failures,
+            },
+            "inflight": self.inflight,
+            "max_inflight": self.max_inflight,
+            "started_at": self.started_at.isoformat(),
+        }
+
+    def refresh_gauges(self) -> None:
+        state = self.decider.state.health()
+        m = self.metrics
+        m.state_degraded.set(0 if state.ok else 1)
+        m.subjects.set(state.subjects)
+        m.inflight.set(self.inflight)
+        m.policy_failing.set(1 if self.decider.policy.last_error else 0)
+        m.audit_failures.set(self.decider.audit_failures)
+
+    # ----------------------------------------------------------------- closing
+    def close(self) -> None:
+        """Durable shutdown: the audit log is flushed and fsynced, then the state closed."""
+        if self.decider.audit is not None:
+            self.decider.audit.close()
+        self.decider.state.close()
+
+
+def _account_request(request: Request, decider: Decider) -> DecideRequest:
+    """A DecideRequest from the headers nginx forwards to ``/v1/auth``."""
+    h = request.headers
+    account = (h.get("x-account-id") or "").strip()
+    key_id = (h.get("x-api-key-id") or "").strip() or None
+    if not account:
+        if key_id is None:
+            raise ServeError(401, "send X-Account-Id or X-Api-Key-Id", "X-Account-Id")
+        # No account id: the key speaks for it, by its keyed hash (never the raw key id).
+        account = "key:" + str(hash_api_key(decider.secret, key_id))
+    ip = (h.get("x-real-ip") or h.get("x-forwarded-for", "").split(",")[0]).strip() or None
+    if ip is not None and not valid_ip(ip):
+        ip = None
+    return DecideRequest(
+        account_id=account,
+        api_key_id=key_id,
+        end_user_id=h.get("x-end-user-id"),
+        client_ip=ip,
+        headers=dict(h.items()),
+        model=h.get("x-model"),
+        request_id=h.get("x-request-id"),
+    )
+
+
+def _routes(service: Service) -> list[Route]:
+    decider, metrics = service.decider, service.metrics
+
+    def admit(request: Request, endpoint: str, started: float) -> DecideResult | None:
+        """None when there is room; else the on_error answer for a shed request."""
+        if service.inflight < service.max_inflight:
+            return None
+        metrics.shed.inc()
+        shed = DecideRequest(
+            account_id=request.headers.get("x-account-id", ""), request_id=request.headers.get("x-request-id")
+        )
+        result = decider.fallback(shed, f"overloaded: {service.inflight} decisions in progress")
+        metrics.decisions.labels(result.decided_action, result.action).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        return result
+
+    async def decide(request: Request) -> Response:
+        started = time.perf_counter()
+        shed = admit(request, "decide", started)
+        if shed is not None:
+            return _json(shed.to_json(), headers=shed.headers)
+        service.inflight += 1
+        try:
+            parsed = parse_decide(await read_body(request, service.max_body))
+            result = decider.decide(parsed)
+        finally:
+            service.inflight -= 1
+        metrics.count(result, "decide", started)
+        return _json(result.to_json(), headers=result.headers)
+
+    async def auth(request: Request) -> Response:
+        started = time.perf_counter()
+        result = admit(request, "auth", started)
+        if result is None:
+            result = decider.decide(_account_request(request, decider))
+            metrics.count(result, "auth", started)
+        return Response(status_code=AUTH_STATUS[result.action], headers=result.headers)
+
+    async def reload(request: Request) -> Response:
+        _check_admin(service, request)
+        try:
+            outcome = await run_in_threadpool(service.reload)
+        except FileNotFoundError as exc:
+            raise ServeError(404, str(exc)) from None
+        except Exception as exc:
+            raise ServeError(500, f"reload failed: {type(exc).__name__}: {exc}") from None
+        return _json(
+            {"subjects": outcome.subjects, "generation": outcome.generation, "seconds": outcome.seconds}
+        )
+
+    async def healthz(request: Request) -> Response:
+        return _json(service.health())
+
+    async def metrics_endpoint(request: Request) -> Response:
+        service.refresh_gauges()
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    document = openapi_document()
+
+    async def openapi(request: Request) -> Response:
+        return _json(document)
+
+    return [
+        Route("/v1/decide", decide, methods=["POST"]),
+        Route("/v1/auth", auth, methods=["GET"]),
+        Route("/v1/admin/reload", reload, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def _check_admin(service: Service, request: Request) -> None:
+    if service.admin_token:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), service.admin_token):
+            raise ServeError(401, "admin endpoints need Authorization: Bearer <serve_admin_token>")
+        return
+    host = request.client.host if request.client else ""
+    if host not in LOOPBACK:
+        raise ServeError(403, "admin endpoints are loopback-only while serve_admin_token is empty")
+
+
+def create_app(
+    config: Config,
+    *,
+    decider: Decider | None = None,
+    load_at_start: bool = True,
+    close_on_shutdown: bool | None = None,
+    on_event: Callable[[str], None] | None = None,
+) -> Starlette:
+    """The decision service. Without ``decider`` it builds one from ``config`` and owns it.
+
+    ``load_at_start`` publishes the warehouse's verdicts into the state now (a missing
+    warehouse starts empty; a failing one is reported in /healthz). ``on_event``
+    receives one-line notes about that (the CLI prints them). The app closes what it
+    owns at shutdown (``close_on_shutdown`` overrides): the audit log durably, then
+    the state.
+    """
+    owned = decider is None
+    decider = decider or build_decider(config)
+    service = Service(config, decider)
+    note = on_event or (lambda message: log.info("%s", message))
+    if load_at_start:
+        try:
+            outcome = service.reload()
+            note(f"loaded {outcome.subjects:,} subjects from {config.db_path} in {outcome.seconds} s")
+        except FileNotFoundError:
+            service.last_reload["error"] = None
+            note(f"no warehouse at {config.db_path}: starting with no verdicts (scan, then --publish)")
+        except Exception as exc:
+            note(f"could not load verdicts from {config.db_path}: {exc} (serving without them)")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned if close_on_shutdown is None else close_on_shutdown:
+            service.close()
+
+    async def serve_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServeError)
+        service.metrics.bad_requests.labels(str(exc.status)).inc()
+        body: dict[str, Any] = {"error": exc.message, "status": exc.status}
+        if exc.field:
+            body["field"] = exc.field
+        headers = {"WWW-Authenticate": 'Bearer realm="distillguard"'} if exc.status == 401 else None
+        return _json(body, status=exc.status, headers=headers)
+
+    app = Starlette(routes=_routes(service), exception_handlers={ServeError: serve_error}, lifespan=lifespan)
+    app.state.service = service
+    return app

@@ -1,0 +1,526 @@
+"""One decision for one live request: facts in, policy, precedence, verdict out.
+
+``Decider.decide`` is the whole real-time path, shared by the HTTP service, the
+ASGI middleware and the LiteLLM hook:
+
+1. hash the API key and client address with the deployment secret (the same keyed
+   hashes the warehouse stores, so scan verdicts on keys and prefixes match);
+2. look up every subject of the request (account, key, IP prefix, cluster,
+   global) in the state store in one call, and the account's record;
+3. read the prompt out of the API request body (chat ``messages``, responses
+   ``input``, completions ``prompt``) and score it with the scan's prompt matcher;
+4. count the request in the live counters (rate, elicitation share, new accounts
+   per prefix), build ``RequestFacts`` and let the policy turn them into rows;
+5. resolve the rows by the fixed precedence, work out the enforced action (shadow
+   mode and fail-open/closed), the degrade rewrite and the gateway headers;
+6. write one audit record and, when a live rule produced a live row, share it
+   with the other replicas through the state store.
+
+It never raises for a bad or failing request: any internal error becomes the
+policy's ``on_error`` answer with ``error`` set, so a gateway always gets a verdict.
+
+Request headers read (case-insensitive, first present wins; see docs/serve.md):
+country from ``CF-IPCountry``, ``X-Country`` or ``X-Client-Country``; the end
+user's country from ``X-On-Behalf-Of-Country`` or ``X-End-User-Country``; the
+network's ASN from ``X-Client-ASN`` or ``X-ASN``; ``User-Agent``; ``X-Request-Id``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from distillguard.config import Config, deployment_secret
+from distillguard.decisions.degrade import degrade_patch
+from distillguard.decisions.facts import AccountRecord, RequestFacts
+from distillguard.decisions.model import Decision, Resolution, resolve
+from distillguard.decisions.policy import Policy, PolicyWatcher, default_policy
+from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
+from distillguard.fingerprints import hash_api_key, hash_ip, prompt_hash, skeleton_hash
+from distillguard.ingest.normalise import content_text, last_user_text
+from distillguard.serve.audit import AuditLog
+from distillguard.serve.state import StateStore
+
+log = logging.getLogger("distillguard.serve")
+
+COUNTRY_HEADERS = ("cf-ipcountry", "x-country", "x-client-country")
+ON_BEHALF_OF_HEADERS = ("x-on-behalf-of-country", "x-end-user-country")
+ASN_HEADERS = ("x-client-asn", "x-asn")
+UNKNOWN_COUNTRIES = frozenset({"", "XX"})  # Cloudflare's "unknown"
+
+# A prompt counts towards the account's live elicitation share from this score on:
+# the same 0.5 at which the prompt detectors' false-positive rate is measured.
+ELICITATION_COUNT_THRESHOLD = 0.5
+# An account created less than this long ago (or one no scan has seen) is "new"
+# for the per-prefix new-account burst counter.
+NEW_ACCOUNT_AGE = timedelta(hours=24)
+DEFAULT_RETRY_AFTER_S = 60
+GLOBAL_SUBJECT = ("global", "*")
+
+HEADER_ACTION = "X-Distillguard-Action"
+HEADER_RISK = "X-Distillguard-Risk"
+HEADER_DECISION_ID = "X-Distillguard-Decision-Id"
+HEADER_DEGRADE = "X-Distillguard-Degrade"
+HEADER_SHADOW_ACTION = "X-Distillguard-Shadow-Action"
+VERDICT_HEADERS = (HEADER_ACTION, HEADER_RISK, HEADER_DECISION_ID, HEADER_DEGRADE, "Retry-After")
+
+
+@dataclass(frozen=True)
+class DecideRequest:
+    """What a gateway knows about one API request before it reaches the model."""
+
+    account_id: str
+    api_key_id: str | None = None
+    end_user_id: str | None = None
+    client_ip: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    model: str | None = None
+    request: Mapping[str, Any] | None = None  # the API request body (OpenAI-compatible)
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    decision_id: str
+    action: str  # what the gateway must enforce
+    decided_action: str  # what the policy decided (differs in shadow mode and on errors)
+    shadow: bool
+    risk: float
+    reasons: list[str]
+    source: str
+    subject_kind: str
+    subject_id: str
+    degrade: list[str]  # what to withhold, when the enforced action is degrade
+    rewrite: dict[str, Any]  # {"set": {...}, "remove": [...]} for the request body
+    headers: dict[str, str]
+    retry_after_s: int | None
+    policy_version: str
+    error: str | None = None
+    latency_us: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``POST /v1/decide`` response body."""
+        return {
+            "decision_id": self.decision_id,
+            "action": self.action,
+            "decided_action": self.decided_action,
+            "shadow": self.shadow,
+            "risk": self.risk,
+            "reasons": self.reasons,
+            "source": self.source,
+            "subject": {"kind": self.subject_kind, "id": self.subject_id},
+            "degrade": self.degrade,
+            "rewrite": self.rewrite,
+            "headers": self.headers,
+            "retry_after_s": self.retry_after_s,
+            "policy_version": self.policy_version,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class PromptView:
+    """What the decision needs from an API request body."""
+
+    text: str | None = None
+    message_count: int = 0
+    tool_count: int = 0
+    max_tokens: int | None = None
+    logprobs: bool = False
+    reasoning_requested: bool = False
+
+
+def _last_text(items: Sequence[Any]) -> str | None:
+    text = last_user_text(items)
+    if text is not None:
+        return text
+    for item in reversed(items):  # bare strings in a list (completions batches, responses input)
+        if isinstance(item, str):
+            return item
+    return None
+
+
+def read_prompt(body: Mapping[str, Any] | None) -> PromptView:
+    """The prompt and the fields degrade can withhold, from chat, responses or completions bodies."""
+    if not body:
+        return PromptView()
+    text: str | None = None
+    count = 0
+    messages = body.get("messages")
+    given = body.get("input", body.get("prompt"))
+    if isinstance(messages, list):
+        text, count = last_user_text(messages), len(messages)
+    elif isinstance(given, str):
+        text, count = given, 1
+    elif isinstance(given, list):
+        text, count = _last_text(given), len(given)
+    elif isinstance(given, dict):
+        text, count = content_text(given.get("content")), 1
+    tools = body.get("tools", body.get("functions"))
+    max_tokens = next(
+        (
+            body[name]
+            for name in ("max_tokens", "max_completion_tokens", "max_output_tokens")
+            if isinstance(body.get(name), int) and not isinstance(body.get(name), bool)
+        ),
+        None,
+    )
+    include = body.get("include")
+    logprobs = bool(body.get("logprobs")) or bool(body.get("top_logprobs"))
+    if isinstance(include, list):
+        logprobs = logprobs or any(isinstance(i, str) and "logprobs" in i for i in include)
+    thinking = body.get("thinking")
+    effort = body.get("reasoning_effort")
+    reasoning = body.get("reasoning")
+    reasoning_requested = (
+        (isinstance(thinking, Mapping) and thinking.get("type") != "disabled")
+        or (isinstance(effort, str) and effort not in ("none", "minimal"))
+        or (isinstance(reasoning, Mapping) and reasoning.get("effort") not in ("none",))
+        or bool(body.get("include_reasoning"))
+    )
+    return PromptView(
+        text=text,
+        message_count=count,
+        tool_count=len(tools) if isinstance(tools, list) else 0,
+        max_tokens=max_tokens,
+        logprobs=logprobs,
+        reasoning_requested=reasoning_requested,
+    )
+
+
+def _first(headers: Mapping[str, str], names: Sequence[str]) -> str | None:
+    for name in names:
+        value = headers.get(name)
+        if value:
+            return value.strip()
+    return None
+
+
+def _country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip().upper()
+    return None if code in UNKNOWN_COUNTRIES else code
+
+
+def verdict_headers(
+    decision_id: str, action: str, risk: float, degrade: Sequence[str], retry_after_s: int | None
+) -> dict[str, str]:
+    headers = {HEADER_ACTION: action, HEADER_RISK: f"{risk:.3f}", HEADER_DECISION_ID: decision_id}
+    if degrade:
+        headers[HEADER_DEGRADE] = ",".join(degrade)
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
+    return headers
+
+
+def _retry_after(resolution: Resolution, now: datetime) -> int:
+    """Seconds until the winning throttle row expires (a rate window), else a minute."""
+    winner = next(
+        (
+            d
+            for d in resolution.considered
+            if d.action == "throttle"
+            and d.subject_kind == resolution.subject_kind
+            and d.subject_id == resolution.subject_id
+        ),
+        None,
+    )
+    if winner is None or winner.expires_at is None:
+        return DEFAULT_RETRY_AFTER_S
+    return max(1, math.ceil((winner.expires_at - now).total_seconds()))
+
+
+def valid_ip(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address.strip().split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+class Decider:
+    """Decides, audits and shares live rows; thread-safe as long as the state store is."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        policy: PolicyWatcher,
+        state: StateStore,
+        audit: AuditLog | None,
+        country_headers: Sequence[str] = COUNTRY_HEADERS,
+        on_behalf_of_headers: Sequence[str] = ON_BEHALF_OF_HEADERS,
+        asn_headers: Sequence[str] = ASN_HEADERS,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.state = state
+        self.audit = audit
+        self.secret = deployment_secret(config)
+        self.store_text = config.text_storage == "store"
+        self.country_headers = tuple(h.lower() for h in country_headers)
+        self.on_behalf_of_headers = tuple(h.lower() for h in on_behalf_of_headers)
+        self.asn_headers = tuple(h.lower() for h in asn_headers)
+        self._last_policy: Policy | None = None
+        self.audit_failures = 0
+        match_prompt("warm up the prompt lexicons", tool_count=0)  # compiled once, not on a live request
+
+    # ------------------------------------------------------------------ policy
+    def current_policy(self) -> Policy:
+        """The policy in force; the last good one (or the default) if reading it fails."""
+        try:
+            policy = self.policy.current()
+        except Exception:
+            log.exception("reading the policy failed; the last good policy stays in force")
+            policy = self._last_policy or default_policy()
+        self._last_policy = policy
+        return policy
+
+    # ---------------------------------------------------------------- decisions
+    def decide(self, request: DecideRequest, *, now: datetime | None = None) -> DecideResult:
+        started = time.perf_counter_ns()
+        now = now or datetime.now(UTC)
+        policy = self.current_policy()
+        decision_id = str(uuid.uuid4())
+        audit: dict[str, Any] = {}
+        try:
+            result = self._decide(request, policy, decision_id, now, audit, started)
+        except Exception as exc:
+            log.exception("decision %s failed; answering by on_error=%s", decision_id, policy.on_error)
+            result = self._on_error(policy, decision_id, f"{type(exc).__name__}: {exc}", started)
+        self._audit(request, result, now, audit)
+        return result
+
+    def fallback(self, request: DecideRequest, reason: str, *, now: datetime | None = None) -> DecideResult:
+        """The on_error answer without deciding (overload, timeouts); audited like any decision."""
+        started = time.perf_counter_ns()
+        result = self._on_error(self.current_policy(), str(uuid.uuid4()), reason, started)
+        self._audit(request, result, now or datetime.now(UTC), {})
+        return result
+
+    def _on_error(self, policy: Policy, decision_id: str, error: str, started: int) -> DecideResult:
+        action = "block" if policy.on_error == "fail_closed" else "allow"
+        reason = f"internal error or overload: {policy.on_error} ({error})"
+        return DecideResult(
+            decision_id=decision_id,
+            action=action,
+            decided_action=action,
+            shadow=policy.mode == "shadow",
+            risk=0.0,
+            reasons=[reason],
+            source=f"error.{policy.on_error}",
+            subject_kind="global",
+            subject_id="*",
+            degrade=[],
+            rewrite={"set": {}, "remove": []},
+            headers=verdict_headers(decision_id, action, 0.0, (), None),
+            retry_after_s=None,
+            policy_version=policy.version,
+            error=error,
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+        )
+
+    def _decide(
+        self,
+        request: DecideRequest,
+        policy: Policy,
+        decision_id: str,
+        now: datetime,
+        audit: dict[str, Any],
+        started: int,
+    ) -> DecideResult:
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        key_hash = hash_api_key(self.secret, request.api_key_id)
+        ip_hash, prefix_hash = hash_ip(self.secret, request.client_ip)
+        prompt = read_prompt(request.request)
+        match = match_prompt(prompt.text, tool_count=prompt.tool_count) if prompt.text else PromptMatch()
+        audit.update(api_key_hash=key_hash, client_ip_hash=ip_hash, ip_prefix_hash=prefix_hash)
+        audit.update(prompt=prompt, match=match)
+
+        state = self.state
+        cluster_id = state.cluster_of(request.account_id)
+        subjects: list[tuple[str, str]] = [("account", request.account_id)]
+        if key_hash:
+            subjects.append(("api_key", key_hash))
+        if prefix_hash:
+            subjects.append(("ip_prefix", prefix_hash))
+        if cluster_id:
+            subjects.append(("cluster", cluster_id))
+        subjects.append(GLOBAL_SUBJECT)
+        known = state.lookup(subjects, now=now)
+        account = state.account(request.account_id)
+        elicitation = max(match.cot_elicitation, match.rubric_grading, match.censorship_rewrite)
+        counters = state.record(
+            account_id=request.account_id,
+            ip_prefix_hash=prefix_hash,
+            elicited=elicitation >= ELICITATION_COUNT_THRESHOLD,
+            account_is_new=_is_new(account, now),
+            now=now,
+        )
+        facts = RequestFacts(
+            now=now,
+            account_id=request.account_id,
+            api_key_hash=key_hash,
+            ip_prefix_hash=prefix_hash,
+            client_ip=request.client_ip,
+            end_user_id=request.end_user_id,
+            model=_model(request),
+            country=_country(_first(headers, self.country_headers)),
+            on_behalf_of_country=_country(_first(headers, self.on_behalf_of_headers)),
+            asn=_first(headers, self.asn_headers),
+            user_agent=headers.get("user-agent"),
+            account=account,
+            known=tuple(known),
+            cluster_id=cluster_id,
+            counters=counters,
+            cot_elicitation=match.cot_elicitation,
+            rubric_grading=match.rubric_grading,
+            censorship_rewrite=match.censorship_rewrite,
+            capability=match.capability,
+            prompt_evidence=tuple(match.evidence),
+            max_tokens=prompt.max_tokens,
+            logprobs=prompt.logprobs,
+            reasoning_requested=prompt.reasoning_requested,
+        )
+        rows = policy.evaluate(facts)
+        resolution = resolve(rows, now=now)
+        self._share_live(rows)
+        audit["decided_degrade"] = list(resolution.degrade)
+
+        shadow = policy.mode == "shadow"
+        action = "allow" if shadow else resolution.action
+        degrade = list(resolution.degrade) if action == "degrade" else []
+        rewrite = degrade_patch(degrade, request.request) if degrade else {"set": {}, "remove": []}
+        retry_after = _retry_after(resolution, now) if action == "throttle" else None
+        out_headers = verdict_headers(decision_id, action, resolution.risk, degrade, retry_after)
+        if shadow:
+            out_headers[HEADER_SHADOW_ACTION] = resolution.action
+        return DecideResult(
+            decision_id=decision_id,
+            action=action,
+            decided_action=resolution.action,
+            shadow=shadow,
+            risk=round(float(resolution.risk), 6),
+            reasons=list(resolution.reasons),
+            source=resolution.source,
+            subject_kind=resolution.subject_kind,
+            subject_id=resolution.subject_id,
+            degrade=degrade,
+            rewrite=rewrite,
+            headers=out_headers,
+            retry_after_s=retry_after,
+            policy_version=policy.version,
+            latency_us=(time.perf_counter_ns() - started) // 1000,
+        )
+
+    def _share_live(self, rows: Sequence[Decision]) -> None:
+        """Live rows go to the state store, so every replica enforces them until they expire.
+
+        The store keeps one row per subject, action and source and shares only news
+        (a new row, or an expiry that moved), so re-issuing a row on every request
+        while a budget stays breached costs no extra round trips.
+        """
+        for row in rows:
+            if row.source.startswith("live."):
+                self.state.put_live(row)
+
+    # -------------------------------------------------------------------- audit
+    def _audit(
+        self, request: DecideRequest, result: DecideResult, now: datetime, seen: Mapping[str, Any]
+    ) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.write(self._audit_record(request, result, now, seen))
+        except Exception:
+            # The verdict still goes out; a failing audit disk shows in the log and /healthz.
+            self.audit_failures += 1
+            log.exception("writing the audit record of decision %s failed", result.decision_id)
+
+    def _audit_record(
+        self, request: DecideRequest, result: DecideResult, now: datetime, seen: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        prompt: PromptView = seen.get("prompt") or read_prompt_safely(request.request)
+        match: PromptMatch = seen.get("match") or PromptMatch()
+        text = prompt.text
+        if "api_key_hash" in seen:
+            key_hash, ip_hash, prefix_hash = (
+                seen["api_key_hash"],
+                seen["client_ip_hash"],
+                seen["ip_prefix_hash"],
+            )
+        else:
+            key_hash = hash_api_key(self.secret, request.api_key_id)
+            ip_hash, prefix_hash = hash_ip(self.secret, request.client_ip)
+        headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
+        return {
+            "decision_id": result.decision_id,
+            "request_id": request.request_id or headers.get("x-request-id"),
+            "ts": now.astimezone(UTC).isoformat(),
+            "account_id": request.account_id,
+            "api_key_hash": key_hash,
+            "end_user_id": request.end_user_id,
+            "client_ip_hash": ip_hash,
+            "ip_prefix_hash": prefix_hash,
+            "model": _model(request),
+            "action": result.decided_action,
+            "enforced_action": result.action,
+            "shadow": result.shadow,
+            "risk": result.risk,
+            "reasons": result.reasons,
+            "source": result.source,
+            "subject_kind": result.subject_kind,
+            "subject_id": result.subject_id,
+            "degrade": seen.get("decided_degrade", result.degrade),
+            "policy_version": result.policy_version,
+            "cot_elicitation": match.cot_elicitation,
+            "rubric_grading": match.rubric_grading,
+            "censorship_rewrite": match.censorship_rewrite,
+            "capability": match.capability,
+            "prompt_hash": prompt_hash(text) if text is not None else None,
+            "skeleton_hash": skeleton_hash(text) if text is not None else None,
+            "prompt_text": text if self.store_text else None,
+            "max_tokens": prompt.max_tokens,
+            "logprobs": prompt.logprobs,
+            "tool_count": prompt.tool_count,
+            "message_count": prompt.message_count,
+            "user_agent": headers.get("user-agent"),
+            "error": result.error,
+            "latency_us": result.latency_us,
+        }
+
+
+def read_prompt_safely(body: Mapping[str, Any] | None) -> PromptView:
+    """``read_prompt`` for the audit of a failed decision: never raises."""
+    try:
+        return read_prompt(body)
+    except Exception:
+        return PromptView()
+
+
+def _model(request: DecideRequest) -> str | None:
+    """The model asked for: the gateway's field, else the request body's."""
+    if request.model:
+        return request.model
+    body = request.request
+    model = body.get("model") if body else None
+    return model if isinstance(model, str) else None
+
+
+def _is_new(account: AccountRecord | None, now: datetime) -> bool:
+    if account is None:
+        return True  # no scan has seen it: new to us
+    created = account.created_at
+    if created is None:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return now - created < NEW_ACCOUNT_AGE
