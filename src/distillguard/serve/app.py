@@ -429,7 +429,7 @@ def create_app(
     owns at shutdown (``close_on_shutdown`` overrides): the audit log durably, then
     the state.
     """
-    owned = decider is None
+    close_at_end = decider is None if close_on_shutdown is None else close_on_shutdown
     decider = decider or build_decider(config)
     service = Service(config, decider)
     note = on_event or (lambda message: log.info("%s", message))
@@ -446,7 +446,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        if owned if close_on_shutdown is None else close_on_shutdown:
+        if close_at_end:
             service.close()
 
     async def serve_error(request: Request, exc: Exception) -> Response:
