@@ -46,7 +46,6 @@ from starlette.routing import Route
 
 from distillguard.config import Config
 from distillguard.decisions.policy import PolicyWatcher
-from distillguard.fingerprints import hash_api_key
 from distillguard.serve.audit import AuditLog, audit_path
 from distillguard.serve.decider import Decider, DecideRequest, DecideResult, valid_ip
 from distillguard.serve.openapi import openapi_document
@@ -315,7 +314,7 @@ def _account_request(request: Request, decider: Decider) -> DecideRequest:
         if key_id is None:
             raise ServeError(401, "send X-Account-Id or X-Api-Key-Id", "X-Account-Id")
         # No account id: the key speaks for it, by its keyed hash (never the raw key id).
-        account = "key:" + str(hash_api_key(decider.secret, key_id))
+        account = "key:" + str(decider.hash_key(key_id))
     ip = (h.get("x-real-ip") or h.get("x-forwarded-for", "").split(",")[0]).strip() or None
     if ip is not None and not valid_ip(ip):
         ip = None

@@ -32,9 +32,10 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache, partial
 from typing import Any
 
 from distillguard.config import Config, deployment_secret
@@ -62,6 +63,7 @@ ELICITATION_COUNT_THRESHOLD = 0.5
 # for the per-prefix new-account burst counter.
 NEW_ACCOUNT_AGE = timedelta(hours=24)
 DEFAULT_RETRY_AFTER_S = 60
+HASH_CACHE_SIZE = 65_536
 GLOBAL_SUBJECT = ("global", "*")
 
 HEADER_ACTION = "X-Distillguard-Action"
@@ -264,7 +266,15 @@ class Decider:
         self.policy = policy
         self.state = state
         self.audit = audit
-        self.secret = deployment_secret(config)
+        self.secret = secret = deployment_secret(config)
+        # Keys and addresses repeat from request to request; parsing an address and two HMACs
+        # cost more than the rest of a lookup, so recent ones are remembered (bounded).
+        self.hash_key: Callable[[str | None], str | None] = lru_cache(maxsize=HASH_CACHE_SIZE)(
+            partial(hash_api_key, secret)
+        )
+        self.hash_ip: Callable[[str | None], tuple[str | None, str | None]] = lru_cache(
+            maxsize=HASH_CACHE_SIZE
+        )(partial(hash_ip, secret))
         self.store_text = config.text_storage == "store"
         self.country_headers = tuple(h.lower() for h in country_headers)
         self.on_behalf_of_headers = tuple(h.lower() for h in on_behalf_of_headers)
@@ -338,8 +348,8 @@ class Decider:
         started: int,
     ) -> DecideResult:
         headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
-        key_hash = hash_api_key(self.secret, request.api_key_id)
-        ip_hash, prefix_hash = hash_ip(self.secret, request.client_ip)
+        key_hash = self.hash_key(request.api_key_id)
+        ip_hash, prefix_hash = self.hash_ip(request.client_ip)
         prompt = read_prompt(request.request)
         match = match_prompt(prompt.text, tool_count=prompt.tool_count) if prompt.text else PromptMatch()
         audit.update(api_key_hash=key_hash, client_ip_hash=ip_hash, ip_prefix_hash=prefix_hash)
@@ -458,8 +468,8 @@ class Decider:
                 seen["ip_prefix_hash"],
             )
         else:
-            key_hash = hash_api_key(self.secret, request.api_key_id)
-            ip_hash, prefix_hash = hash_ip(self.secret, request.client_ip)
+            key_hash = self.hash_key(request.api_key_id)
+            ip_hash, prefix_hash = self.hash_ip(request.client_ip)
         headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
         return {
             "decision_id": result.decision_id,
