@@ -349,7 +349,8 @@ def test_flagged_account_is_refused_with_403_and_the_reasons(stack: Stack) -> No
     before = len(stack.upstream.received)
     by_user = chat(stack, user=FLAGGED, ip="203.0.113.7")
     by_header = chat(stack, headers={"X-Account-Id": FLAGGED}, ip="203.0.113.8")
-    for response in (by_user, by_header):
+    streamed = chat(stack, user=FLAGGED, ip="203.0.113.9", stream=True)  # decided before streaming
+    for response in (by_user, by_header, streamed):
         assert response.status_code == 403, response.text
         error = error_of(response)
         assert error["message"].startswith("Request blocked by distillguard")
@@ -360,9 +361,10 @@ def test_flagged_account_is_refused_with_403_and_the_reasons(stack: Stack) -> No
         assert response.headers.get("x-distillguard-action") == "block"
     assert len(stack.upstream.received) == before, "a blocked request reached the model"
     blocked = [r for r in audit_records(stack) if r.get("account_id") == FLAGGED]
-    assert len(blocked) == 2 and {r["enforced_action"] for r in blocked} == {"block"}
+    assert len(blocked) == 3 and {r["enforced_action"] for r in blocked} == {"block"}
     assert {r["decision_id"] for r in blocked} == {
-        error_of(r)["provider_specific_fields"]["distillguard"]["decision_id"] for r in (by_user, by_header)
+        error_of(r)["provider_specific_fields"]["distillguard"]["decision_id"]
+        for r in (by_user, by_header, streamed)
     }
 
 
