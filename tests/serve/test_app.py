@@ -349,8 +349,11 @@ def test_auth_answers_in_status_and_headers(client: TestClient) -> None:
 
 
 # ------------------------------------------------------------- admin reload
-def test_admin_reload_publishes_new_verdicts_and_needs_the_token(planted: Config) -> None:
-    config = planted.with_overrides(serve_admin_token="s3cret")
+def test_admin_reload_publishes_new_verdicts_and_needs_the_token(planted: Config, tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "p.yaml", "mode: enforce\n")
+    config = planted.with_overrides(
+        serve_admin_token="s3cret", serve_policy_path=str(policy), serve_policy_check_interval_ms=3_600_000
+    )
     app = create_app(config)
     with TestClient(app, client=LOOPBACK) as client:
         assert _decide(client, ORDINARY)["action"] == "allow"
@@ -370,9 +373,12 @@ def test_admin_reload_publishes_new_verdicts_and_needs_the_token(planted: Config
                     schema=ACCOUNT_SCORES,
                 ),
             )
+        write_policy(policy, "mode: shadow\n")  # not due for a check for an hour: the reload reads it
         done = client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
         assert done.status_code == 200 and done.json()["subjects"] >= 1 and done.json()["generation"]
-        assert _decide(client, ORDINARY)["action"] == "block"
+        decided = _decide(client, ORDINARY)
+        assert decided["decided_action"] == "block" and decided["shadow"]
+        assert done.json()["policy_version"] == decided["policy_version"]
 
 
 def test_admin_reload_without_a_token_is_loopback_only(planted: Config) -> None:
@@ -381,3 +387,20 @@ def test_admin_reload_without_a_token_is_loopback_only(planted: Config) -> None:
         assert refused.status_code == 403 and "loopback" in refused.json()["error"]
     with TestClient(create_app(planted), client=LOOPBACK) as local:
         assert local.post("/v1/admin/reload").status_code == 200
+
+
+def test_docs_name_every_metric_and_setting_the_service_has(client: TestClient) -> None:
+    import re
+
+    from distillguard.config import SETTINGS
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text()
+    text = client.get("/metrics").text
+    exported = {
+        n for n in re.findall(r"^# TYPE (distillguard_\w+) ", text, re.M) if not n.endswith("_created")
+    }
+    documented = set(re.findall(r"^\| `(distillguard_\w+)`", docs, re.M))
+    assert exported == documented
+    serve_settings = {s.name for s in SETTINGS if s.name.startswith("serve_")}
+    missing = {name for name in serve_settings if f"`{name}`" not in docs}
+    assert not missing, f"docs/serve.md does not describe {missing}"

@@ -369,6 +369,7 @@ def _routes(service: Service) -> list[Route]:
 
     async def reload(request: Request) -> Response:
         _check_admin(service, request)
+        decider.policy.reload()  # an edit is picked up now; a bad one keeps the last good policy
         try:
             outcome = await run_in_threadpool(service.reload)
         except FileNotFoundError as exc:
@@ -376,7 +377,13 @@ def _routes(service: Service) -> list[Route]:
         except Exception as exc:
             raise ServeError(500, f"reload failed: {type(exc).__name__}: {exc}") from None
         return _json(
-            {"subjects": outcome.subjects, "generation": outcome.generation, "seconds": outcome.seconds}
+            {
+                "subjects": outcome.subjects,
+                "generation": outcome.generation,
+                "seconds": outcome.seconds,
+                "policy_version": decider.current_policy().version,
+                "policy_error": decider.policy.last_error,
+            }
         )
 
     async def healthz(request: Request) -> Response:

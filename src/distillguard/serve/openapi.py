@@ -179,7 +179,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/admin/reload": {
                 "post": {
-                    "summary": "Re-read the warehouse's verdicts and publish them into the state",
+                    "summary": "Re-read the warehouse's verdicts into the state, and the policy file",
                     "security": [{"bearer": []}],
                     "responses": {
                         "200": {
@@ -192,6 +192,8 @@ def openapi_document() -> dict[str, Any]:
                                             "subjects": {"type": "integer"},
                                             "generation": {"type": "string"},
                                             "seconds": {"type": "number"},
+                                            "policy_version": {"type": "string"},
+                                            "policy_error": {"type": ["string", "null"]},
                                         },
                                     }
                                 }
