@@ -215,6 +215,23 @@ def test_a_missing_warehouse_starts_empty_and_healthy(config: Config) -> None:
     assert "no warehouse" in notes[0]
 
 
+def test_with_redis_down_it_answers_from_its_own_snapshot_and_says_so(planted: Config) -> None:
+    from support.servers import free_port
+
+    gone = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    notes: list[str] = []
+    app = create_app(planted.with_overrides(serve_state_url=gone), on_event=notes.append)
+    with TestClient(app, client=LOOPBACK) as client:
+        assert "not shared with other replicas" in notes[0]
+        assert _decide(client, CAMPAIGN)["action"] == "block"
+        assert _decide(client, ORDINARY)["action"] == "allow"
+        health = client.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        state = health.json()["state"]
+        assert state["backend"] == "redis" and not state["ok"] and "snapshot" in state["degraded_reason"]
+        assert _metric(client.get("/metrics").text, "distillguard_state_degraded") == 1.0
+
+
 # ------------------------------------------------------------ policy reload
 def test_a_policy_edit_applies_to_the_next_decision_without_restart(planted: Config, tmp_path: Path) -> None:
     policy = write_policy(tmp_path / "policy.yaml", "thresholds:\n  - {risk: 0.9, action: block}\n")

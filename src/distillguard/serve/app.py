@@ -50,7 +50,7 @@ from distillguard.serve.audit import AuditLog, audit_path
 from distillguard.serve.decider import Decider, DecideRequest, DecideResult, valid_ip
 from distillguard.serve.openapi import openapi_document
 from distillguard.serve.publish import publish, verdict_snapshot
-from distillguard.serve.state import StateStore, open_state
+from distillguard.serve.state import StateError, StateStore, open_state
 from distillguard.warehouse import Warehouse
 
 log = logging.getLogger("distillguard.serve")
@@ -200,6 +200,8 @@ class LoadOutcome:
     subjects: int
     generation: str
     seconds: float
+    # set when this replica took the verdicts but could not share them (Redis down)
+    warning: str | None = None
 
 
 def load_verdicts(config: Config, state: StateStore) -> LoadOutcome:
@@ -210,8 +212,11 @@ def load_verdicts(config: Config, state: StateStore) -> LoadOutcome:
         raise FileNotFoundError(f"{path}: no warehouse (run distillguard scan first)")
     with Warehouse.open(path, read_only=True) as warehouse:
         snapshot = verdict_snapshot(warehouse, config)
-    subjects = publish(snapshot, state)
-    return LoadOutcome(subjects, snapshot.generation, round(time.perf_counter() - started, 3))
+    try:
+        subjects, warning = publish(snapshot, state), None
+    except StateError as exc:  # the local copy was replaced; only sharing it failed
+        subjects, warning = len(snapshot.decisions), f"not shared with other replicas: {exc}"
+    return LoadOutcome(subjects, snapshot.generation, round(time.perf_counter() - started, 3), warning)
 
 
 def build_decider(config: Config, *, state: StateStore | None = None) -> Decider:
@@ -250,7 +255,9 @@ class Service:
                 self.last_reload["error"] = f"{type(exc).__name__}: {exc}"
                 self.metrics.reloads.labels("failed").inc()
                 raise
-            self.last_reload.update(error=None, subjects=outcome.subjects, generation=outcome.generation)
+            self.last_reload.update(
+                error=outcome.warning, subjects=outcome.subjects, generation=outcome.generation
+            )
             self.metrics.reloads.labels("ok").inc()
             return outcome
 
@@ -381,6 +388,7 @@ def _routes(service: Service) -> list[Route]:
                 "subjects": outcome.subjects,
                 "generation": outcome.generation,
                 "seconds": outcome.seconds,
+                "warning": outcome.warning,
                 "policy_version": decider.current_policy().version,
                 "policy_error": decider.policy.last_error,
             }
@@ -442,7 +450,10 @@ def create_app(
     if load_at_start:
         try:
             outcome = service.reload()
-            note(f"loaded {outcome.subjects:,} subjects from {config.db_path} in {outcome.seconds} s")
+            note(
+                f"loaded {outcome.subjects:,} subjects from {config.db_path} in {outcome.seconds} s"
+                + (f" ({outcome.warning})" if outcome.warning else "")
+            )
         except FileNotFoundError:
             service.last_reload["error"] = None
             note(f"no warehouse at {config.db_path}: starting with no verdicts (scan, then --publish)")

@@ -192,6 +192,7 @@ def openapi_document() -> dict[str, Any]:
                                             "subjects": {"type": "integer"},
                                             "generation": {"type": "string"},
                                             "seconds": {"type": "number"},
+                                            "warning": {"type": ["string", "null"]},
                                             "policy_version": {"type": "string"},
                                             "policy_error": {"type": ["string", "null"]},
                                         },
