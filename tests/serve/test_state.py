@@ -5,14 +5,21 @@ from __future__ import annotations
 import gc
 import threading
 import tracemalloc
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from distillguard.decisions.facts import AccountRecord, LiveCounters
 from distillguard.decisions.model import Decision
-from distillguard.serve.state import LIVE_DEFAULT_TTL, MemoryState, SubjectTable, open_state
+from distillguard.serve.snapshot import (
+    TableBuilder,
+    account_chunks,
+    decision_chunks,
+    membership_chunks,
+    pack,
+    unpack,
+)
+from distillguard.serve.state import LIVE_DEFAULT_TTL, MemoryState, open_state
 
 # On an hour boundary, so the minute and hour buckets start here.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -208,28 +215,45 @@ def test_counters_are_exact_under_concurrent_requests() -> None:
     assert counts.account_requests_1m == 8 * 500 + 1
 
 
-def _many(n: int) -> Iterator[list[object]]:
-    expires = LATER.timestamp()
-    for i in range(n):
-        reasons = [
-            f"prompt.cot_elicitation: {50 + i % 50}% of events ask for step-by-step reasoning",
-            f"account.volume: {100 + i % 800} requests a day",
-        ]
-        yield ["account", f"acct-{i:09d}", "block", (i % 1000) / 1000, reasons, "scan.account", expires, []]
-
-
 def test_a_large_snapshot_is_held_compactly() -> None:
     """A million subjects must fit: bytes per subject, counting its id, account record and membership."""
-    n = 50_000
+    n, size = 60_000, 20_000
+    expires = LATER.timestamp()
     gc.collect()
     tracemalloc.start()
     try:
-        table = SubjectTable(
-            _many(n),
-            ([f"acct-{i:09d}", "free", "email", "US", T0.timestamp() - i] for i in range(n)),
-            ((f"acct-{i:09d}", f"cl-{i // 40}") for i in range(n)),
-            generation="big",
-        )
+        builder = TableBuilder()
+        for start in range(0, n, size):  # chunks as Redis holds them, decoded one at a time
+            ids = [f"acct-{i:09d}" for i in range(start, start + size)]
+            whys = [
+                [f"prompt.cot_elicitation: {50 + k}% of events ask for step-by-step reasoning"]
+                for k in range(50)
+            ]
+            builder.add_decision_chunk(
+                {
+                    "metas": [["account", "block", "scan.account", expires, []]],
+                    "why": whys,
+                    "m": [0] * size,
+                    "id": ids,
+                    "risk": [(i % 1000) / 1000 for i in range(size)],
+                    "r": [i % 50 for i in range(size)],
+                }
+            )
+            builder.add_account_chunk(
+                {
+                    "profiles": [["free", "email", "US"]],
+                    "p": [0] * size,
+                    "id": ids,
+                    "created": [float(i) for i in range(size)],
+                }
+            )
+            builder.add_membership_chunk(
+                {"clusters": ["cl-1", "cl-2"], "c": [i % 2 for i in range(size)], "id": ids}
+            )
+            del ids
+        table = builder.build(generation="big", loaded_at=T0)
+        del builder
+        gc.collect()
         held, _peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -237,7 +261,23 @@ def test_a_large_snapshot_is_held_compactly() -> None:
     assert held / n < 400, f"{held / n:.0f} bytes per subject"
     (hit,) = table.find("account", f"acct-{n - 1:09d}", T0)
     assert hit.reasons[0].startswith("prompt.cot_elicitation: ")
-    assert table.account(f"acct-{n - 1:09d}") is not None
+    assert table.account(f"acct-{n - 1:09d}") is not None and table.cluster_of(f"acct-{n - 1:09d}") == "cl-2"
+
+
+def test_the_wire_form_of_a_snapshot_reads_back_equal() -> None:
+    state, rows = _published()
+    builder = TableBuilder()
+    for chunk in decision_chunks(rows, size=3):
+        builder.add_decision_chunk(unpack(pack(chunk)))
+    for chunk in account_chunks([state.account("acct-1")], size=3):  # type: ignore[list-item]
+        builder.add_account_chunk(unpack(pack(chunk)))
+    for chunk in membership_chunks({"acct-1": "cl-7"}, size=3):
+        builder.add_membership_chunk(unpack(pack(chunk)))
+    table = builder.build(generation="gen-1", loaded_at=T0)
+    subjects = sorted({(d.subject_kind, d.subject_id) for d in rows})
+    found = [d for kind, subject in subjects for d in table.find(kind, subject, T0)]
+    assert sorted(found, key=repr) == sorted(rows[:6], key=repr)
+    assert table.account("acct-1") == state.account("acct-1") and table.cluster_of("acct-1") == "cl-7"
 
 
 def test_open_state_names_its_backends() -> None:

@@ -3,10 +3,11 @@
 What lives where:
 
 - ``{prefix}generation`` names the published snapshot; the snapshot itself is
-  three lists of zlib-compressed JSON chunks under ``{prefix}snap:{generation}:*``
+  three lists of compressed chunks under ``{prefix}snap:{generation}:*``
   (decisions, accounts, memberships). A publisher writes the chunks first and
   flips the generation key last, so a replica never loads half a snapshot; the
-  previous snapshot's keys expire a few minutes later.
+  previous snapshot's keys expire a few minutes later. The chunks are columns with
+  their repeated values dictionary-coded (``snapshot``), so a reload is quick.
 - Every replica answers lookups from its own in-process copy (``SubjectTable``).
   A background thread checks the generation at most once per ``poll_interval_s``
   and reloads the copy when it changed, off the request path.
@@ -25,12 +26,10 @@ so requests never queue behind a dead Redis.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
-import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,21 +39,21 @@ from redis.retry import Retry
 
 from distillguard.decisions.facts import AccountRecord, LiveCounters
 from distillguard.decisions.model import Decision
-from distillguard.serve.state import (
-    HOUR,
-    MINUTE,
-    MemoryState,
-    StateError,
-    StateHealth,
+from distillguard.serve.snapshot import (
     SubjectTable,
-    account_row,
-    decision_from_row,
-    decision_row,
+    TableBuilder,
+    account_chunks,
+    decision_chunks,
+    decision_from_json,
+    decision_to_json,
+    membership_chunks,
+    pack,
+    unpack,
 )
+from distillguard.serve.state import HOUR, MINUTE, MemoryState, StateError, StateHealth
 
 log = logging.getLogger("distillguard.serve.state")
 
-CHUNK_ROWS = 20_000
 LIVE_STREAM_MAXLEN = 100_000
 OLD_SNAPSHOT_GRACE_S = 600  # a replica still reading the previous snapshot has this long
 BACKOFF_START_S = 1.0
@@ -164,31 +163,38 @@ class RedisState:
         generation: str,
     ) -> int:
         """Publish a snapshot to Redis and to this replica; raises StateError if Redis refused it."""
-        rows = [decision_row(d) for d in decisions]
-        account_rows = [account_row(a) for a in accounts]
-        pairs = [[a, c] for a, c in memberships.items()]
-        table = SubjectTable(rows, account_rows, pairs, generation=generation, loaded_at=datetime.now(UTC))
+        # Encode once; the local table is built from the same chunks the replicas will load.
+        builder = TableBuilder()
+        parts: dict[str, list[bytes]] = {part: [] for part in _SNAPSHOT_PARTS}
+        for chunk in decision_chunks(decisions):
+            builder.add_decision_chunk(chunk)
+            parts["decisions"].append(pack(chunk))
+        for chunk in account_chunks(accounts):
+            builder.add_account_chunk(chunk)
+            parts["accounts"].append(pack(chunk))
+        for chunk in membership_chunks(memberships):
+            builder.add_membership_chunk(chunk)
+            parts["memberships"].append(pack(chunk))
+        table = builder.build(generation=generation, loaded_at=datetime.now(UTC))
         self._memory.install(table)
         try:
-            self._write_snapshot(
-                generation, {"decisions": rows, "accounts": account_rows, "memberships": pairs}
-            )
+            self._write_snapshot(generation, parts, table.rows)
         except redis.RedisError as exc:
             self._failed("publish", exc)
             raise StateError(f"could not publish the snapshot to {self.url}: {exc}") from None
         return table.rows
 
-    def _write_snapshot(self, generation: str, parts: Mapping[str, list[list[Any]]]) -> None:
+    def _write_snapshot(self, generation: str, parts: Mapping[str, list[bytes]], rows: int) -> None:
         previous = self._bulk.get(self._key("generation"))
         pipe = self._bulk.pipeline(transaction=False)
         for part in _SNAPSHOT_PARTS:
             key = self._key("snap", generation, part)
             pipe.delete(key)
-            for chunk in _chunks(parts[part]):
+            for chunk in parts[part]:
                 pipe.rpush(key, chunk)
         meta = self._key("snap", generation, "meta")
         pipe.delete(meta)
-        pipe.hset(meta, mapping={part: len(parts[part]) for part in _SNAPSHOT_PARTS})
+        pipe.hset(meta, mapping={"decision_rows": rows, "published_at": datetime.now(UTC).isoformat()})
         pipe.execute()
         flip = self._bulk.pipeline(transaction=True)
         flip.set(self._key("generation"), generation)
@@ -230,13 +236,14 @@ class RedisState:
         meta, decisions, accounts, memberships = pipe.execute()
         if not meta:
             raise ValueError(f"snapshot {generation} is named by the generation key but is not in redis")
-        return SubjectTable(
-            _rows(decisions),
-            _rows(accounts),
-            _rows(memberships),
-            generation=generation,
-            loaded_at=datetime.now(UTC),
-        )
+        builder = TableBuilder()
+        for data in decisions:
+            builder.add_decision_chunk(unpack(data))
+        for data in accounts:
+            builder.add_account_chunk(unpack(data))
+        for data in memberships:
+            builder.add_membership_chunk(unpack(data))
+        return builder.build(generation=generation, loaded_at=datetime.now(UTC))
 
     def _apply_live(self, stream: Any) -> None:
         for _name, entries in stream or ():
@@ -246,8 +253,8 @@ class RedisState:
                 if raw is None:
                     continue
                 try:
-                    decision = decision_from_row(json.loads(raw))
-                except (ValueError, TypeError) as exc:
+                    decision = decision_from_json(raw)
+                except (ValueError, TypeError, KeyError) as exc:
                     log.warning("ignored a malformed live decision %s: %s", self._stream_id, exc)
                     continue
                 self._memory.put_live_changed(decision)
@@ -349,7 +356,7 @@ class RedisState:
         try:
             self._fast.xadd(
                 self._key("live"),
-                {"d": json.dumps(decision_row(shared))},
+                {"d": decision_to_json(shared)},
                 maxlen=LIVE_STREAM_MAXLEN,
                 approximate=True,
             )
@@ -363,17 +370,6 @@ class RedisState:
         for client in (self._fast, self._bulk):
             with contextlib.suppress(redis.RedisError):
                 client.close()
-
-
-def _chunks(rows: list[list[Any]]) -> Iterator[bytes]:
-    for start in range(0, len(rows), CHUNK_ROWS):
-        text = json.dumps(rows[start : start + CHUNK_ROWS], separators=(",", ":"))
-        yield zlib.compress(text.encode(), 1)
-
-
-def _rows(chunks: Iterable[bytes]) -> Iterator[list[Any]]:
-    for chunk in chunks:
-        yield from json.loads(zlib.decompress(chunk))
 
 
 def _total(values: list[Any]) -> int:

@@ -18,20 +18,21 @@ five before it (50 to 60 seconds of history), "the last hour" the current
 5-minute bucket and the eleven before it.
 
 A snapshot of a million subjects is held as small shared tuples, not dataclass
-instances: repeated actions, sources, expiries, reasons and risks are interned,
-and ``Decision`` objects are built only for lookup hits.
+instances (``snapshot.SubjectTable``): repeated actions, sources, expiries, reasons
+and risks are shared, and ``Decision`` objects are built only for lookup hits.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from distillguard.decisions.facts import AccountRecord, LiveCounters
 from distillguard.decisions.model import Decision
+from distillguard.serve.snapshot import SubjectTable
 
 # A live decision without an expiry would outlive every replica's memory of why it
 # was made; it is kept this long instead.
@@ -86,156 +87,6 @@ class StateStore(Protocol):
     def health(self) -> StateHealth: ...
 
     def close(self) -> None: ...
-
-
-# ------------------------------------------------------------------ snapshot rows
-# The portable form of a snapshot (what Redis stores, JSON-friendly):
-#   decision row: [kind, id, action, risk, [reasons], source, expires_epoch | None, [degrade]]
-#   account row:  [account_id, plan, verification, country, created_epoch | None]
-DecisionRow = list[Any]
-AccountRow = list[Any]
-
-
-def decision_row(d: Decision) -> DecisionRow:
-    expires = d.expires_at.timestamp() if d.expires_at is not None else None
-    reasons, degrade = list(d.reasons), list(d.degrade)
-    return [d.subject_kind, d.subject_id, d.action, d.risk, reasons, d.source, expires, degrade]
-
-
-def account_row(a: AccountRecord) -> AccountRow:
-    created = a.created_at.timestamp() if a.created_at is not None else None
-    return [a.account_id, a.plan, a.verification, a.country, created]
-
-
-def decision_from_row(row: Sequence[Any]) -> Decision:
-    kind, subject, action, risk, reasons, source, expires, degrade = row
-    return Decision(
-        subject_kind=str(kind),
-        subject_id=str(subject),
-        action=str(action),
-        risk=float(risk or 0.0),
-        reasons=tuple(str(r) for r in reasons or ()),
-        source=str(source or ""),
-        expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
-        degrade=tuple(str(i) for i in degrade or ()),
-    )
-
-
-# An entry is (meta, risk, reasons) with meta = (action, source, expires_at, degrade)
-# shared by every subject published together. A subject with several rows (a scan
-# verdict and a partner match) holds a list of entries.
-_Meta = tuple[str, str, datetime | None, tuple[str, ...]]
-_Entry = tuple[_Meta, float, tuple[str, ...]]
-
-
-class SubjectTable:
-    """One published snapshot, held compactly; ``Decision`` objects only for hits."""
-
-    def __init__(
-        self,
-        decisions: Iterable[DecisionRow],
-        accounts: Iterable[AccountRow] = (),
-        memberships: Mapping[str, str] | Iterable[Sequence[str]] = (),
-        *,
-        generation: str | None = None,
-        loaded_at: datetime | None = None,
-    ) -> None:
-        # Rows are trusted to be typed (they come from ``decision_row`` or its JSON): this
-        # loop runs a million times on a reload, so it avoids conversions and generators.
-        shared: dict[Any, Any] = {}  # equal strings and reason tuples become one object
-        share: Callable[[Any, Any], Any] = shared.setdefault
-        risks: dict[float, float] = {}
-        metas: dict[tuple[Any, ...], _Meta] = {}
-        expiries: dict[float | None, datetime | None] = {None: None}
-        ids: dict[str, str] = {}  # one string object per id across subjects, accounts, memberships
-        same_id = ids.setdefault
-        by_kind: dict[str, dict[str, Any]] = {}
-        rows = 0
-        for kind, subject, action, risk, reasons, source, expires, degrade in decisions:
-            table = by_kind.get(kind)
-            if table is None:
-                table = by_kind[share(kind, kind)] = {}
-            subject = same_id(subject, subject)
-            key = (action, source, expires, *degrade) if degrade else (action, source, expires)
-            meta = metas.get(key)
-            if meta is None:
-                if expires not in expiries:
-                    expiries[expires] = datetime.fromtimestamp(expires, UTC)
-                items = tuple(map(share, degrade, degrade)) if degrade else ()
-                meta = metas[key] = (share(action, action), share(source, source), expiries[expires], items)
-            why = tuple(map(share, reasons, reasons)) if reasons else ()
-            risk = round(risk, 4) if risk else 0.0
-            entry = (meta, risks.setdefault(risk, risk), share(why, why))
-            held = table.get(subject)
-            if held is None:
-                table[subject] = entry
-            elif isinstance(held, list):
-                held.append(entry)
-            else:
-                table[subject] = [held, entry]
-            rows += 1
-        self._by_kind = by_kind
-        self.rows = rows
-        self._accounts: dict[str, tuple[tuple[str | None, str | None, str | None], float | None]] = {}
-        for account_id, plan, verification, country, created in accounts:
-            profile = (plan, verification, country)
-            self._accounts[same_id(account_id, account_id)] = (share(profile, profile), created)
-        pairs = memberships.items() if isinstance(memberships, Mapping) else memberships
-        self._clusters: dict[str, str] = {same_id(a, a): share(c, c) for a, c in pairs}
-        self.generation = generation
-        self.loaded_at = loaded_at
-
-    @classmethod
-    def empty(cls) -> SubjectTable:
-        return cls(())
-
-    @classmethod
-    def from_decisions(
-        cls,
-        decisions: Iterable[Decision],
-        accounts: Iterable[AccountRecord],
-        memberships: Mapping[str, str],
-        *,
-        generation: str,
-        loaded_at: datetime | None = None,
-    ) -> SubjectTable:
-        return cls(
-            (decision_row(d) for d in decisions),
-            (account_row(a) for a in accounts),
-            memberships,
-            generation=generation,
-            loaded_at=loaded_at or datetime.now(UTC),
-        )
-
-    def find(self, kind: str, subject_id: str, now: datetime) -> Iterator[Decision]:
-        table = self._by_kind.get(kind)
-        if table is None:
-            return
-        held = table.get(subject_id)
-        if held is None:
-            return
-        for (action, source, expires, degrade), risk, reasons in held if isinstance(held, list) else (held,):
-            if expires is None or expires > now:
-                yield Decision(kind, subject_id, action, risk, reasons, source, expires, degrade)
-
-    def cluster_of(self, account_id: str) -> str | None:
-        return self._clusters.get(account_id)
-
-    def account(self, account_id: str) -> AccountRecord | None:
-        held = self._accounts.get(account_id)
-        if held is None:
-            return None
-        (plan, verification, country), created = held
-        return AccountRecord(
-            account_id,
-            plan,
-            verification,
-            country,
-            datetime.fromtimestamp(created, UTC) if created is not None else None,
-        )
-
-    def subjects(self) -> int:
-        return sum(len(t) for t in self._by_kind.values())
 
 
 # ----------------------------------------------------------------- live decisions
@@ -322,19 +173,26 @@ MINUTE = Window(60, 6)
 HOUR = Window(3600, 12)
 
 
-class LocalCounters:
-    """Bucketed windows in this process; thread-safe; forgets idle keys."""
+# Every window fits in one epoch: a key untouched for a whole epoch has nothing left
+# inside any window, so it is dropped with its epoch (no sweep over all keys).
+EPOCH_SECONDS = HOUR.seconds + HOUR.width
 
-    SWEEP_SECONDS = 300
+
+class LocalCounters:
+    """Bucketed windows in this process; thread-safe; forgets idle keys a whole epoch at a time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._epoch: int | None = None
+        # key -> {bucket: count}; this epoch's keys, and the last epoch's until touched again
         self._counts: dict[tuple[str, str], dict[int, int]] = {}
-        self._members: dict[str, dict[int, set[str]]] = {}  # prefix -> hour bucket -> new accounts
-        self._last_sweep = 0.0
+        self._older_counts: dict[tuple[str, str], dict[int, int]] = {}
+        # prefix -> {new account: hour bucket it was last seen in}, oldest first
+        self._members: dict[str, dict[str, int]] = {}
+        self._older_members: dict[str, dict[str, int]] = {}
 
     def __len__(self) -> int:
-        return len(self._counts) + len(self._members)
+        return len(self._counts) + len(self._older_counts) + len(self._members) + len(self._older_members)
 
     def record(
         self,
@@ -348,8 +206,7 @@ class LocalCounters:
         ts = now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
         with self._lock:
-            if abs(ts - self._last_sweep) >= self.SWEEP_SECONDS:
-                self._sweep(ts)
+            self._roll(int(ts // EPOCH_SECONDS))
             account_1m = self._add(("am", account_id), MINUTE, minute, 1)
             account_1h = self._add(("ah", account_id), HOUR, hour, 1)
             elicited_1h = self._add(("eh", account_id), HOUR, hour, 1 if elicited else 0)
@@ -365,12 +222,25 @@ class LocalCounters:
             prefix_new_accounts_1h=prefix_new,
         )
 
+    def _roll(self, epoch: int) -> None:
+        if self._epoch is not None and epoch <= self._epoch:
+            return  # same epoch, or a request stamped a little earlier than the last one
+        if self._epoch is not None and epoch == self._epoch + 1:
+            self._older_counts, self._older_members = self._counts, self._members
+        else:  # the first request, or a jump of more than an epoch: nothing held is still inside a window
+            self._older_counts, self._older_members = {}, {}
+        self._counts, self._members = {}, {}
+        self._epoch = epoch
+
     def _add(self, key: tuple[str, str], window: Window, current: int, amount: int) -> int:
         buckets = self._counts.get(key)
         if buckets is None:
-            if not amount:
-                return 0
-            buckets = self._counts[key] = {}
+            buckets = self._older_counts.pop(key, None)
+            if buckets is None:
+                if not amount:
+                    return 0
+                buckets = {}
+            self._counts[key] = buckets
         oldest = current - window.buckets + 1
         for stale in [b for b in buckets if b < oldest]:
             del buckets[stale]
@@ -379,35 +249,26 @@ class LocalCounters:
         return sum(n for b, n in buckets.items() if b <= current)
 
     def _add_member(self, prefix: str, current: int, account_id: str | None) -> int:
-        buckets = self._members.get(prefix)
-        if buckets is None:
-            if account_id is None:
-                return 0
-            buckets = self._members[prefix] = {}
-        oldest = current - HOUR.buckets + 1
-        for stale in [b for b in buckets if b < oldest]:
-            del buckets[stale]
+        members = self._members.get(prefix)
+        if members is None:
+            members = self._older_members.pop(prefix, None)
+            if members is None:
+                if account_id is None:
+                    return 0
+                members = {}
+            self._members[prefix] = members
         if account_id is not None:
-            buckets.setdefault(current, set()).add(account_id)
-        seen: set[str] = set()
-        for b, members in buckets.items():
-            if b <= current:
-                seen |= members
-        return len(seen)
-
-    def _sweep(self, ts: float) -> None:
-        """Drop keys with nothing inside their window (so idle accounts cost nothing)."""
-        self._last_sweep = ts
-        minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
-        for key in [k for k, b in self._counts.items() if not b or max(b) < self._oldest(k[0], minute, hour)]:
-            del self._counts[key]
-        oldest_hour = hour - HOUR.buckets + 1
-        for prefix in [p for p, b in self._members.items() if not b or max(b) < oldest_hour]:
-            del self._members[prefix]
-
-    @staticmethod
-    def _oldest(kind: str, minute: int, hour: int) -> int:
-        return minute - MINUTE.buckets + 1 if kind in ("am", "pm") else hour - HOUR.buckets + 1
+            members.pop(account_id, None)  # re-inserted at the end: the dict stays oldest-first
+            members[account_id] = current
+        oldest = current - HOUR.buckets + 1
+        stale = []
+        for member, bucket in members.items():
+            if bucket >= oldest:
+                break
+            stale.append(member)
+        for member in stale:
+            del members[member]
+        return len(members)
 
 
 # -------------------------------------------------------------------- in memory
