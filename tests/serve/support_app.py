@@ -13,6 +13,8 @@ scan flags the key too; a fresh account presenting that key is caught by it.
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,9 +98,6 @@ def plant_verdicts(config: Config) -> None:
 def write_policy(path: Path, text: str) -> Path:
     """Write a policy file whose mtime is safely in the past (the watcher skips files still being saved)."""
     path.write_text(text, encoding="utf-8")
-    past = datetime.now().timestamp() - 5
-    import os
-
-    stamp = os.stat(path)
-    os.utime(path, ns=(stamp.st_atime_ns, int(past * 1e9) + stamp.st_size))
+    past_ns = time.time_ns() - 5_000_000_000 + len(text)  # distinct per content, 5 s old
+    os.utime(path, ns=(past_ns, past_ns))
     return path
