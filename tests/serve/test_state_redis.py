@@ -228,11 +228,16 @@ def test_a_redis_that_stops_answering_costs_at_most_one_timeout(
     assert _record(state, "acct-1").account_requests_1m in (2, 3)
 
 
-def test_publishing_to_a_dead_redis_is_an_error_that_names_it(server: RedisServer) -> None:
-    publisher = RedisState(server.url, timeout_ms=TIMEOUT_MS, sync=False, bulk_timeout_s=2)
+def test_publishing_to_a_dead_redis_is_an_error_that_names_it_but_not_its_password(
+    server: RedisServer,
+) -> None:
+    url = f"redis://:hunter2@127.0.0.1:{server.port}/0"
+    publisher = RedisState(url, timeout_ms=TIMEOUT_MS, sync=False, bulk_timeout_s=2)
     try:
         server.kill()
-        with pytest.raises(StateError, match=f"127.0.0.1:{server.port}"):
+        with pytest.raises(StateError, match=f"127.0.0.1:{server.port}") as raised:
             _publish(publisher, "gen-x", ["acct-1"])
+        assert "hunter2" not in str(raised.value) and "hunter2" not in str(publisher.health().degraded_reason)
+        assert publisher.lookup([("account", "acct-1")], now=NOW) == [_verdict("acct-1")]  # held locally
     finally:
         publisher.close()

@@ -280,13 +280,13 @@ def push_verdicts(
     scheme = target_scheme(target)
     if scheme in REDIS_SCHEMES:
         if snapshot is None:
-            raise PublishError(f"{target}: no snapshot to publish")
+            raise PublishError("no snapshot to publish to Redis")
         return _push_redis(target, config, snapshot)
     return _push_http(target, config, timeout_s)
 
 
 def _push_redis(target: str, config: Config, snapshot: VerdictSnapshot) -> str:
-    from distillguard.serve.redis_state import RedisState
+    from distillguard.serve.redis_state import RedisState, safe_url
 
     state = RedisState(target, timeout_ms=int(config.serve_redis_timeout_ms), sync=False)
     try:
@@ -295,7 +295,7 @@ def _push_redis(target: str, config: Config, snapshot: VerdictSnapshot) -> str:
         raise PublishError(str(exc)) from None
     finally:
         state.close()
-    return f"published {stored:,} decision rows to {target} (generation {snapshot.generation})"
+    return f"published {stored:,} decision rows to {safe_url(target)} (generation {snapshot.generation})"
 
 
 def _push_http(target: str, config: Config, timeout_s: float) -> str:

@@ -29,9 +29,11 @@ import contextlib
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -55,6 +57,8 @@ from distillguard.serve.state import HOUR, MINUTE, MemoryState, StateError, Stat
 log = logging.getLogger("distillguard.serve.state")
 
 LIVE_STREAM_MAXLEN = 100_000
+LIVE_BATCH = 1000
+LIVE_CATCH_UP_BATCHES = 20
 OLD_SNAPSHOT_GRACE_S = 600  # a replica still reading the previous snapshot has this long
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 8.0
@@ -79,6 +83,7 @@ class RedisState:
         """``sync=False`` skips loading the current snapshot and the background thread
         (a scan that only publishes)."""
         self.url = url
+        self.where = safe_url(url)  # for messages: never the password
         self.timeout_s = max(1, int(timeout_ms)) / 1000.0
         self.poll_interval_s = poll_interval_s
         self._p = key_prefix
@@ -99,6 +104,7 @@ class RedisState:
         self._backoff = BACKOFF_START_S
         self._errors = 0
         self._stream_id = "0-0"
+        self._refreshing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if sync:
@@ -181,7 +187,7 @@ class RedisState:
             self._write_snapshot(generation, parts, table.rows)
         except redis.RedisError as exc:
             self._failed("publish", exc)
-            raise StateError(f"could not publish the snapshot to {self.url}: {exc}") from None
+            raise StateError(f"could not publish the snapshot to {self.where}: {exc}") from None
         return table.rows
 
     def _write_snapshot(self, generation: str, parts: Mapping[str, list[bytes]], rows: int) -> None:
@@ -206,22 +212,35 @@ class RedisState:
 
     def refresh(self) -> bool:
         """Check the published generation and the live stream now; True when a new snapshot loaded."""
+        if not self._refreshing.acquire(blocking=False):
+            return False  # another thread is refreshing right now
+        try:
+            return self._refresh()
+        finally:
+            self._refreshing.release()
+
+    def _refresh(self) -> bool:
         try:
             pipe = self._fast.pipeline(transaction=False)
             pipe.get(self._key("generation"))
-            pipe.xread({self._key("live"): self._stream_id}, count=1000)
+            pipe.xread({self._key("live"): self._stream_id}, count=LIVE_BATCH)
             generation, stream = pipe.execute()
+            for _ in range(
+                LIVE_CATCH_UP_BATCHES
+            ):  # a burst of live decisions: read on while batches are full
+                if self._apply_live(stream) < LIVE_BATCH:
+                    break
+                stream = self._fast.xread({self._key("live"): self._stream_id}, count=LIVE_BATCH)
         except redis.RedisError as exc:
             self._failed("poll", exc)
             return False
         self._recovered()
-        self._apply_live(stream)
         wanted = generation.decode() if generation else None
         if wanted is None or wanted == self._memory.table.generation:
-            return False
+            return False  # an empty Redis (restarted without persistence) keeps the snapshot held here
         try:
             table = self._load(wanted)
-        except (redis.RedisError, ValueError) as exc:
+        except (redis.RedisError, ValueError, KeyError, TypeError, zlib.error) as exc:
             self._failed("snapshot load", exc)
             return False
         self._memory.install(table)
@@ -245,9 +264,12 @@ class RedisState:
             builder.add_membership_chunk(unpack(data))
         return builder.build(generation=generation, loaded_at=datetime.now(UTC))
 
-    def _apply_live(self, stream: Any) -> None:
+    def _apply_live(self, stream: Any) -> int:
+        """Hold the stream's live decisions; the number of entries read."""
+        read = 0
         for _name, entries in stream or ():
             for entry_id, fields in entries:
+                read += 1
                 self._stream_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
                 raw = fields.get(b"d")
                 if raw is None:
@@ -258,6 +280,7 @@ class RedisState:
                     log.warning("ignored a malformed live decision %s: %s", self._stream_id, exc)
                     continue
                 self._memory.put_live_changed(decision)
+        return read
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_interval_s):
@@ -374,3 +397,14 @@ class RedisState:
 
 def _total(values: list[Any]) -> int:
     return sum(int(v) for v in values if v is not None)
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password (redis://user:secret@host -> redis://user:***@host)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
