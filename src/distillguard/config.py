@@ -140,6 +140,12 @@ SETTINGS: tuple[Setting, ...] = (
         512,
         "Decisions in progress past which new ones are shed (answered by the policy's on_error choice).",
     ),
+    Setting(
+        "serve_shed_lag_ms",
+        25,
+        "When the service's event loop runs this far behind (requests queueing past saturation), new "
+        "decisions are shed: answered at once by the policy's on_error choice instead of waiting.",
+    ),
     Setting("serve_policy_check_interval_ms", 1000, "How often the policy file is checked for changes."),
     Setting("serve_admin_token", "", "Bearer token required by /v1/admin/* endpoints; empty: loopback only."),
     Setting("serve_verdict_ttl_hours", 72, "Verdicts published from a scan expire after this many hours."),

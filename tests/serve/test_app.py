@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -304,7 +305,8 @@ def test_overload_is_answered_at_once_by_on_error(
         assert answer.status_code == 200 and body["action"] == action and "overloaded" in body["error"]
         auth = client.get("/v1/auth", headers={"X-Account-Id": ORDINARY})
         assert auth.status_code == (204 if action == "allow" else 403)
-        assert _metric(client.get("/metrics").text, "distillguard_shed_requests_total") == 2.0
+        shed = 'distillguard_shed_requests_total{cause="inflight"}'
+        assert _metric(client.get("/metrics").text, shed) == 2.0
 
 
 def test_requests_past_max_inflight_are_shed_while_one_is_still_sending(planted: Config) -> None:
@@ -330,6 +332,41 @@ def test_requests_past_max_inflight_are_shed_while_one_is_still_sending(planted:
     shed, done = asyncio.run(run())
     assert shed["action"] == "allow" and "overloaded" in shed["error"]
     assert done["action"] == "block" and done["error"] is None
+
+
+def test_a_backlog_past_the_lag_limit_is_shed_instead_of_queued(planted: Config) -> None:
+    """Past saturation requests wait in the event loop; once it runs serve_shed_lag_ms behind,
+    new ones get the on_error answer at once, and service resumes when the backlog is gone."""
+    app = create_app(planted.with_overrides(serve_shed_lag_ms=20))
+    decider = app.state.service.decider
+    real_decide = decider.decide
+
+    def slow_decide(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.03)  # a CPU-bound decision the loop cannot interleave with anything
+        return real_decide(*args, **kwargs)
+
+    decider.decide = slow_decide
+
+    async def burst() -> list[dict[str, Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.02)  # the lag monitor is running
+            async with httpx.AsyncClient(transport=transport, base_url="http://dg") as http:
+                answers = await asyncio.gather(
+                    *(http.post("/v1/decide", json={"account_id": CAMPAIGN}) for _ in range(30))
+                )
+                decider.decide = real_decide
+                await asyncio.sleep(0.05)  # the backlog is gone: the loop is on time again
+                after = await http.post("/v1/decide", json={"account_id": CAMPAIGN})
+        return [a.json() for a in answers] + [after.json()]
+
+    *answers, after = asyncio.run(burst())
+    shed = [a for a in answers if a["error"] and "queued" in a["error"]]
+    decided = [a for a in answers if a["error"] is None]
+    assert shed and decided, "some requests are decided before the backlog builds, later ones shed"
+    assert all(a["action"] == "allow" for a in shed)  # the default policy fails open
+    assert all(a["action"] == "block" for a in decided)
+    assert after["error"] is None and after["action"] == "block"
 
 
 def test_an_internal_error_answers_by_on_error_with_the_error_recorded(

@@ -12,12 +12,20 @@ Endpoints (docs/serve.md has examples; ``/openapi.json`` describes them):
 ``decide()`` is CPU-bound and takes tens of microseconds, so the handlers call it
 directly on the event loop: a thread-pool hop would cost more than the decision.
 Bodies are read with the size limit enforced while reading; more than
-``serve_max_inflight`` requests in progress are answered at once by the policy's
-``on_error`` choice (counted as shed), never queued without bound.
+``serve_max_inflight`` requests in progress, or an event loop running more than
+``serve_shed_lag_ms`` behind, are answered at once by the policy's ``on_error``
+choice (counted as shed), never queued without bound.
+
+Why loop lag: ``decide()`` runs on the event loop, so past saturation requests wait
+in the loop's ready queue, not "in progress"; the delay of a short timer measures
+that wait directly. Shed answers skip the prompt matcher, so the queue drains and
+latency stays bounded near the lag limit instead of growing with the backlog.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -74,6 +82,31 @@ LATENCY_BUCKETS = (
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 AUTH_STATUS = {"allow": 204, "degrade": 204, "challenge": 403, "block": 403, "throttle": 429}
 _STRING_FIELDS = ("api_key_id", "end_user_id", "client_ip", "model", "request_id")
+
+
+class LoopLag:
+    """How far behind the event loop runs: the lateness of a short timer.
+
+    ``behind()`` also counts a timer that is due but has not fired yet, so a burst that
+    arrives all at once is seen while it is being worked off, not only afterwards.
+    """
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s = interval_s
+        self.lag_s = 0.0
+        self.due: float | None = None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self.due = loop.time() + self.interval_s
+            await asyncio.sleep(self.interval_s)
+            self.lag_s = max(0.0, loop.time() - self.due)
+
+    def behind(self) -> float:
+        if self.due is None:
+            return 0.0  # not running (no lifespan): nothing to say
+        return max(self.lag_s, asyncio.get_running_loop().time() - self.due)
 
 
 class ServeError(Exception):
@@ -168,7 +201,13 @@ class Metrics:
         )
         self.errors = Counter("distillguard_decision_errors", "Decisions answered by on_error.", registry=r)
         self.shed = Counter(
-            "distillguard_shed_requests", "Requests shed past serve_max_inflight.", registry=r
+            "distillguard_shed_requests",
+            "Requests shed past serve_max_inflight or serve_shed_lag_ms.",
+            ["cause"],
+            registry=r,
+        )
+        self.loop_lag = Gauge(
+            "distillguard_event_loop_lag_seconds", "How far behind the event loop runs.", registry=r
         )
         self.bad_requests = Counter("distillguard_bad_requests", "Refused requests.", ["status"], registry=r)
         self.reloads = Counter("distillguard_verdict_reloads", "Warehouse reloads.", ["outcome"], registry=r)
@@ -240,6 +279,8 @@ class Service:
         self.max_body = int(config.serve_max_body_bytes)
         self.max_inflight = int(config.serve_max_inflight)
         self.inflight = 0
+        self.shed_lag_s = int(config.serve_shed_lag_ms) / 1000
+        self.lag = LoopLag()
         self.admin_token = str(config.serve_admin_token or "")
         self.reload_lock = threading.Lock()
         self.last_reload: dict[str, Any] = {"at": None, "error": None, "subjects": None, "generation": None}
@@ -292,6 +333,7 @@ class Service:
             },
             "inflight": self.inflight,
             "max_inflight": self.max_inflight,
+            "event_loop_lag_ms": round(self.lag.lag_s * 1000, 3),
             "started_at": self.started_at.isoformat(),
         }
 
@@ -301,6 +343,7 @@ class Service:
         m.state_degraded.set(0 if state.ok else 1)
         m.subjects.set(state.subjects)
         m.inflight.set(self.inflight)
+        m.loop_lag.set(self.lag.lag_s)
         m.policy_failing.set(1 if self.decider.policy.last_error else 0)
         m.audit_failures.set(self.decider.audit_failures)
 
@@ -341,13 +384,17 @@ def _routes(service: Service) -> list[Route]:
 
     def admit(request: Request, endpoint: str, started: float) -> DecideResult | None:
         """None when there is room; else the on_error answer for a shed request."""
-        if service.inflight < service.max_inflight:
+        if service.inflight >= service.max_inflight:
+            cause, why = "inflight", f"overloaded: {service.inflight} decisions in progress"
+        elif (behind := service.lag.behind()) > service.shed_lag_s:
+            cause, why = "lag", f"overloaded: requests queued {behind * 1000:.0f} ms"
+        else:
             return None
-        metrics.shed.inc()
+        metrics.shed.labels(cause).inc()
         shed = DecideRequest(
             account_id=request.headers.get("x-account-id", ""), request_id=request.headers.get("x-request-id")
         )
-        result = decider.fallback(shed, f"overloaded: {service.inflight} decisions in progress")
+        result = decider.fallback(shed, why)
         metrics.decisions.labels(result.decided_action, result.action).inc()
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
         return result
@@ -462,7 +509,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        monitor = asyncio.create_task(service.lag.run())
         yield
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
         if close_at_end:
             service.close()
 
