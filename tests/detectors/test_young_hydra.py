@@ -1,0 +1,144 @@
+"""A young hydra at a streaming checkpoint: many fresh accounts, one or two requests each.
+
+Eight accounts signed up the day before start harvesting within a few hours: each sends
+one or two single-turn requests with big limits (most ask for the full reasoning trace,
+one asks an ordinary question), each from a prefix of a small proxy pool it shares with
+at most one other account, all through the same client build and with the same
+generation parameters, each used once. Nothing repeats within an account, so no
+per-kind tie (two shared prefixes, a repeated scaffold or shape) can link them; what
+links them is several independent pure coincidences at once (client build + request
+shape, plus a prefix for some pairs). At a checkpoint four hours after onset (14
+requests) they are one cluster at ``extraction`` (the member whose one request was
+ordinary at ``watch``); the hard negatives stay ``ok``.
+
+A variant shares the client build only (every account its own wording, shape and
+prefix): one coincidence is not a tie, and no cluster forms.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from tests.detectors.test_pipeline_planted import START, Planted, _Builder, build, load
+
+from distillguard import pipeline
+from distillguard.config import Config
+from distillguard.engine.base import SqlStep
+from distillguard.warehouse import Warehouse
+
+POOL = [f"198.51.{j}.23" for j in range(4)]
+OPENERS = (
+    "Please solve",
+    "Help me crack",
+    "Could you do",
+    "Work out",
+    "I'm stuck on",
+    "Try",
+    "Explain",
+    "Solve",
+)
+TOPICS = ("river", "hat", "bridge", "clock", "coin", "ladder", "lantern", "mirror")
+CHECKPOINT = START + timedelta(hours=5)
+
+
+def _young(b: _Builder, *, coordinated: bool, size: int = 8) -> list[str]:
+    ids = []
+    for i in range(size):
+        account = b.account(
+            f"acct-y{i:02d}",
+            created=START - timedelta(hours=20, minutes=i * 11),
+            plan=("education", "free")[i % 2],
+            verification="email",
+            payment=None,
+        )
+        ids.append(account)
+        for k in range(1 + (i % 3 == 0)):
+            ordinary = i == 5
+            b.event(
+                account,
+                START + timedelta(hours=1, minutes=25 * i + 40 * k),
+                (
+                    f"Walk through question {i}-{k} and write out your complete chain of thought first"
+                    if coordinated
+                    else f"{OPENERS[i]} the {TOPICS[i]} puzzle, showing all of the reasoning trace"
+                )
+                if not ordinary
+                else "What is a good name for a bakery?",
+                ip=POOL[i // 2] if coordinated else f"192.0.{i}.{k + 5}",
+                scores=(0.0, 0.0, 0.0) if ordinary else (0.85, 0.0, 0.0),
+                capability="general" if ordinary else "reasoning",
+                template=None,
+                max_tokens=16000 if coordinated else 12000 + 500 * i,
+                temperature=0.6,
+                output_tokens=1500,
+                messages=1,
+                asn="AS14061",
+                sdk="python/1.61.0;linux;x86_64",
+            )
+    return ids
+
+
+def _planted(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, *, coordinated: bool
+) -> tuple[Planted, list[str]]:
+    data = build()
+    b = _Builder()
+    b.planted = data
+    b.n = len(data.events)
+    young = _young(b, coordinated=coordinated)
+    load(warehouse, data)
+    monkeypatch.setattr(
+        pipeline,
+        "prompt_level_steps",
+        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
+    )
+    return data, young
+
+
+def _scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+    return {r["account_id"]: r for r in warehouse.engine.to_arrow("SELECT * FROM account_scores").to_pylist()}
+
+
+def test_young_hydra_is_one_cluster_at_extraction_at_an_early_checkpoint(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, young = _planted(warehouse, monkeypatch, coordinated=True)
+    pipeline.scan(warehouse, config, until=CHECKPOINT)
+    scores = _scores(warehouse)
+    rows = [scores[a] for a in young]
+    assert sum(r["events"] for r in rows) <= 12
+    harvesters = [r for r in rows if r["account_id"] != "acct-y05"]
+    assert {r["verdict"] for r in harvesters} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
+    # Its one request was ordinary: in the cluster for its script, held at watch by its thin sample.
+    assert scores["acct-y05"]["verdict"] == "watch", scores["acct-y05"]
+    clusters = {r["cluster_id"] for r in rows}
+    assert len(clusters) == 1 and None not in clusters
+    for ids in data.negatives.values():
+        for account_id in ids:
+            if account_id in scores:
+                assert scores[account_id]["verdict"] == "ok", scores[account_id]
+
+
+def test_one_shared_client_build_is_not_a_tie(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, young = _planted(warehouse, monkeypatch, coordinated=False)
+    pipeline.scan(warehouse, config, until=CHECKPOINT)
+    scores = _scores(warehouse)
+    assert all(scores[a]["cluster_id"] is None for a in young), [scores[a] for a in young]
+    assert all(scores[a]["verdict"] != "extraction" for a in young)
+
+
+def test_the_young_hydra_does_not_pull_in_the_negatives_over_the_full_window(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, young = _planted(warehouse, monkeypatch, coordinated=True)
+    pipeline.scan(warehouse, config)
+    scores = _scores(warehouse)
+    assert {scores[a]["verdict"] for a in young if a != "acct-y05"} == {"extraction"}
+    assert {scores[a]["cluster_id"] for a in young}.isdisjoint({scores[a]["cluster_id"] for a in data.hydra})
+    for population, ids in data.negatives.items():
+        for account_id in ids:
+            assert scores[account_id]["verdict"] == "ok", (population, scores[account_id])
