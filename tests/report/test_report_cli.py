@@ -87,27 +87,6 @@ def test_publish_without_the_serve_module_is_a_clear_error(
     assert "--publish needs distillguard.serve.publish" in result.output
 
 
-def test_publish_pushes_the_scanned_verdicts_to_the_given_url(
-    scanned_db: tuple[Path, Planted], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sys
-    import types
-
-    pushed: list[tuple[str, int]] = []
-
-    def publish_verdicts(url: str, warehouse: Warehouse) -> None:
-        pushed.append((url, warehouse.count("account_scores")))
-
-    fake = types.ModuleType("distillguard.serve.publish")
-    fake.publish_verdicts = publish_verdicts  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "distillguard.serve.publish", fake)
-    db, planted = scanned_db
-    url = "http://127.0.0.1:8765"
-    result = runner.invoke(app, ["scan", "--db", str(db), "--out", str(tmp_path / "o"), "--publish", url])
-    assert result.exit_code == 0, result.output
-    assert pushed == [(url, len(planted.attackers) + len(planted.benign))]
-
-
 def test_a_database_failure_is_one_line_not_a_traceback(
     scanned_db: tuple[Path, Planted], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
