@@ -140,3 +140,26 @@ def test_without_replay_detection_times_are_unknown_not_never(
     assert all(c["hours_to_first_flag"] is None for c in ours["campaigns"])
     assert ours["worst_harvested_before_first_flag"] is None
     assert not any(reason.startswith("late on") for reason in ours["fails_where"])
+
+
+def test_an_attacker_account_that_never_sent_a_request_is_not_a_missed_member(
+    tmp_path: Path, planted: Planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recall leaves out accounts with no traffic; ARI and per-campaign recall must too."""
+    silent = {"account_id": "hydra-never-active", "population": "attacker", "campaign_id": "c-hydra"}
+    with_silent = Planted(
+        planted.events, [*planted.truth_accounts, {**silent, "role": "attacker"}], planted.campaigns
+    )
+    results = {}
+    for name, data_set in (("plain", planted), ("silent", with_silent)):
+        data = write_dataset(data_set, tmp_path / name)
+        monkeypatch.setattr(bench_run, "ingest", _load_directly(planted))
+        monkeypatch.setattr(bench_run, "load_scan", lambda: (_fake_scan, ""))
+        results[name] = run_bench(BenchOptions(data=data, out=tmp_path / f"out-{name}", checkpoint_hours=0))
+    plain, quiet = (results[n]["detectors"][-1] for n in ("plain", "silent"))
+    assert quiet["cluster_ari"] == pytest.approx(plain["cluster_ari"])
+    recall = {
+        n: next(c for c in r["detectors"][-1]["campaigns"] if c["campaign_id"] == "c-hydra")["recall"]
+        for n, r in results.items()
+    }
+    assert recall["silent"] == pytest.approx(recall["plain"])

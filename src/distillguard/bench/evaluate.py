@@ -33,11 +33,14 @@ def evaluate(output: DetectorOutput, truth: Truth) -> dict[str, Any]:
     flagged_set = {a for a, f in zip(accounts, flagged, strict=True) if f}
     ari, ari_accounts = (None, 0)
     if output.clusters is not None:
-        ari, ari_accounts = metrics.cluster_ari(truth.campaign_of, output.clusters, flagged_set)
+        # Attacker accounts that never sent a request are invisible to every detector and
+        # are left out of recall; counting them here split every campaign they belong to.
+        seen = {a: truth.campaign_of.get(a) for a in accounts}
+        ari, ari_accounts = metrics.cluster_ari(seen, output.clusters, flagged_set)
     timings = campaign_timings(truth, output.first_flag)
     campaigns: list[dict[str, Any]] = []
     for campaign_id, campaign in truth.campaigns.items():
-        members = campaign.accounts
+        members = [a for a in campaign.accounts if a in truth.events_per_account]
         timing = timings[campaign_id]
         replayed = output.replayed
         campaigns.append(
