@@ -252,6 +252,28 @@ def test_new_account_burst_on_a_prefix_challenges_the_new_accounts_only() -> Non
     assert decide(default_policy(), facts(record=account(age_days=400), counters=counters)).action == "allow"
 
 
+def test_fresh_accounts_eliciting_with_one_fingerprint_are_degraded_live() -> None:
+    counters = LiveCounters(
+        account_requests_1m=1, account_requests_1h=2, fingerprint_new_elicited_accounts_1h=7
+    )
+    fresh = decide(
+        default_policy(), facts(record=account(age_days=1.2), counters=counters, cot_elicitation=0.9)
+    )
+    assert (fresh.action, fresh.source) == ("degrade", "live.fingerprint_burst")
+    assert "7 new accounts asked for reasoning traces" in fresh.reasons[0]
+    assert "1.2 days old" in fresh.reasons[0]
+    assert "reasoning" in fresh.degrade
+    # the same burst does not touch an established account, nor a fresh one asking something ordinary
+    regular = facts(record=account(age_days=400), counters=counters, cot_elicitation=0.9)
+    assert decide(default_policy(), regular).action == "allow"
+    ordinary = facts(record=account(age_days=1.2), counters=counters, cot_elicitation=0.1)
+    assert decide(default_policy(), ordinary).action == "allow"
+    below = LiveCounters(
+        account_requests_1m=1, account_requests_1h=2, fingerprint_new_elicited_accounts_1h=4
+    )
+    assert default_policy().evaluate(facts(record=NO_RECORD, counters=below, cot_elicitation=0.9)) == []
+
+
 def test_rows_from_intel_and_manual_keep_their_action_and_expired_verdicts_drop() -> None:
     intel = Decision(
         "api_key", "key-9", "block", 0.7, ("partner indicator 3 matched",), "intel.partner_match"

@@ -90,6 +90,38 @@ def test_a_live_elicitation_campaign_is_caught_and_shared_with_another_replica(c
     assert later.action == "allow"
 
 
+def test_one_script_driving_fresh_accounts_through_rotating_addresses_is_degraded_live(
+    config: Config,
+) -> None:
+    """A campaign that began after the last scan: every account new, every request from its own
+    address, light per account; what ties them is the script's fixed model and parameters."""
+    decider = _decider(config, MemoryState())
+    body = {
+        "model": "frontier-large",
+        "max_tokens": 16000,
+        "temperature": 0.7,
+        "messages": [{"role": "user", "content": ELICIT}],
+    }
+    results = [
+        decider.decide(
+            DecideRequest(account_id=f"fresh-{i}", client_ip=f"203.0.113.{i + 1}", request=body),
+            now=NOW + timedelta(minutes=i),
+        )
+        for i in range(7)
+    ]
+    assert [r.action for r in results[:4]] == ["allow"] * 4  # the default rule acts at 5 accounts
+    assert all(r.action == "degrade" and r.source == "live.fingerprint_burst" for r in results[4:])
+    assert any("with this request's exact model and generation parameters" in x for x in results[-1].reasons)
+    # an ordinary user with default settings asking the same kind of question is not counted
+    ordinary = decider.decide(
+        DecideRequest(account_id="fresh-99", request={"messages": body["messages"]}),
+        now=NOW + timedelta(minutes=8),
+    )
+    assert ordinary.action == "allow"
+    assert read_prompt(body).fingerprint == "frontier-large|max_tokens=16000|temperature=0.7"
+    assert read_prompt({"messages": body["messages"]}).fingerprint is None
+
+
 def test_country_headers_feed_region_rules(config: Config, tmp_path: Path) -> None:
     policy = write_policy(
         tmp_path / "regions.yaml",

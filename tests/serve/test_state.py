@@ -189,6 +189,36 @@ def test_prefix_counts_requests_and_distinct_new_accounts_in_the_window() -> Non
     assert after_hour.prefix_new_accounts_1h == 1  # only new-5 (at +30 min) is still inside the hour
 
 
+def test_a_fingerprint_counts_distinct_new_accounts_that_elicit_with_it() -> None:
+    state = MemoryState()
+    script = "frontier-large|max_tokens=16000|temperature=0.7"
+
+    def hit(account: str, at: datetime, *, new: bool = True, elicited: bool = True) -> int:
+        counts = state.record(
+            account_id=account,
+            ip_prefix_hash=f"pfx-{account}",  # every account on its own residential address
+            elicited=elicited,
+            account_is_new=new,
+            now=at,
+            fingerprint=script,
+        )
+        return counts.fingerprint_new_elicited_accounts_1h
+
+    for i in range(4):
+        hit(f"fresh-{i}", T0 + timedelta(minutes=i))
+    assert hit("fresh-0", T0 + timedelta(minutes=5)) == 4  # the same account again counts once
+    assert hit("regular", T0 + timedelta(minutes=6), new=False) == 4  # established accounts never count
+    assert hit("fresh-9", T0 + timedelta(minutes=7), elicited=False) == 4  # nor ordinary prompts
+    other = state.record(
+        account_id="fresh-1", ip_prefix_hash=None, elicited=True, account_is_new=True,
+        now=T0 + timedelta(minutes=8), fingerprint="frontier-large|temperature=0.2",
+    )  # fmt: skip
+    assert other.fingerprint_new_elicited_accounts_1h == 1
+    assert hit("fresh-5", T0 + timedelta(minutes=62)) == 2  # the first four fell out of the hour but fresh-0
+    unfingerprinted = _record(state, T0 + timedelta(minutes=63), "fresh-6", elicited=True, new=True)
+    assert unfingerprinted.fingerprint_new_elicited_accounts_1h == 0
+
+
 def test_idle_counters_are_forgotten() -> None:
     state = MemoryState()
     for i in range(200):

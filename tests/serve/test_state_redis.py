@@ -139,6 +139,16 @@ def test_replicas_share_counters_and_a_published_snapshot(replicas: Callable[[],
     for i in range(6):
         _record(a if i % 2 else b, f"fresh-{i}", new=True)
     assert _record(b, "acct-1").prefix_new_accounts_1h == 6  # distinct new accounts seen by both replicas
+    for i in range(3):  # one script's fingerprint, fresh accounts on both replicas
+        (a if i % 2 else b).record(
+            account_id=f"fresh-{i}", ip_prefix_hash=None, elicited=True, account_is_new=True, now=NOW,
+            fingerprint="m|max_tokens=16000",
+        )  # fmt: skip
+    shared = a.record(
+        account_id="acct-1", ip_prefix_hash="pfx-1", elicited=True, account_is_new=False, now=NOW,
+        fingerprint="m|max_tokens=16000",
+    )  # fmt: skip
+    assert (shared.fingerprint_new_elicited_accounts_1h, shared.prefix_new_accounts_1h) == (3, 6)
 
     assert _publish(a, "gen-1", ["acct-1", "acct-2"]) == 2
     assert _until(lambda: b.health().generation == "gen-1")

@@ -13,6 +13,11 @@ from datetime import datetime
 
 from distillguard.decisions.model import Decision
 
+# A prompt counts as elicitation (reasoning traces, grading, rewrites) from this score on,
+# in the live counters and the live rules alike: the 0.5 at which the prompt detectors'
+# false-positive rate on real prompts is measured (docs/detectors.md).
+ELICITATION_COUNTED = 0.5
+
 
 @dataclass(frozen=True)
 class AccountRecord:
@@ -34,6 +39,10 @@ class LiveCounters:
     account_elicitation_1h: int = 0  # requests whose prompt scored as elicitation/grading/rewrite
     prefix_requests_1m: int = 0
     prefix_new_accounts_1h: int = 0  # distinct accounts first seen on this prefix in the last hour
+    # distinct new accounts that sent elicitation/grading/rewrite prompts with this request's
+    # fingerprint (model and explicit generation parameters) in the last hour: one script
+    # driving many fresh accounts, whatever addresses it rotates through
+    fingerprint_new_elicited_accounts_1h: int = 0
 
     @property
     def account_elicitation_share_1h(self) -> float:

@@ -33,10 +33,10 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode
 
-from distillguard.decisions.facts import RequestFacts
+from distillguard.decisions.facts import ELICITATION_COUNTED, RequestFacts
 from distillguard.decisions.model import Decision
 from distillguard.decisions.policy_parse import compose, parse_parts
-from distillguard.decisions.policy_rules import PolicyError, PolicyParts, RegionRule
+from distillguard.decisions.policy_rules import BurstRule, PolicyError, PolicyParts, RegionRule
 
 __all__ = ["Policy", "PolicyError", "PolicyWatcher", "default_policy", "load_policy", "parse_policy"]
 
@@ -61,6 +61,13 @@ class Policy:
     @property
     def fail_closed(self) -> bool:
         return self.on_error == "fail_closed"
+
+    @property
+    def new_account_age(self) -> timedelta:
+        """How young an account must be for the live counters to count it as new: the widest
+        ``new_account_days`` of the enabled burst rules (a day when none is enabled)."""
+        days = [r.new_account_days for r in (self.parts.burst, self.parts.fingerprint_burst) if r.enabled]
+        return timedelta(days=max(days, default=1.0))
 
     def evaluate(self, facts: RequestFacts) -> list[Decision]:
         """Decision rows for one request (pure: same facts, same rows)."""
@@ -270,23 +277,55 @@ def _pattern_rows(parts: PolicyParts, facts: RequestFacts, out: list[Decision]) 
             )
     burst = parts.burst
     if burst.enabled and counters.prefix_new_accounts_1h >= burst.min_new_accounts:
-        account = facts.account
-        if account is None:
-            age = "not in the last scan's account records"
-        elif account.created_at is not None and facts.now - account.created_at <= timedelta(
-            days=burst.new_account_days
-        ):
-            days = (facts.now - account.created_at).total_seconds() / 86400
-            age = f"{days:.1f} days old"
-        else:
-            return  # an established account on a busy prefix (campus, NAT) is not part of a sign-up burst
-        reason = (
-            f"{counters.prefix_new_accounts_1h} new accounts appeared on this IP prefix in the last hour "
-            f"(the live rule acts at {burst.min_new_accounts}); this account is {age}"
-        )
-        out.append(
-            _live_row(facts, burst.action, reason, "live.new_account_burst", burst.ttl, degrade=burst.degrade)
-        )
+        age = _new_account_age(facts, burst)
+        if age is not None:  # an established account on a busy prefix (campus, NAT) is not in a burst
+            reason = (
+                f"{counters.prefix_new_accounts_1h} new accounts appeared on this IP prefix in the last hour "
+                f"(the live rule acts at {burst.min_new_accounts}); this account is {age}"
+            )
+            out.append(
+                _live_row(
+                    facts, burst.action, reason, "live.new_account_burst", burst.ttl, degrade=burst.degrade
+                )
+            )
+    scripted = parts.fingerprint_burst
+    if (
+        scripted.enabled
+        and counters.fingerprint_new_elicited_accounts_1h >= scripted.min_new_accounts
+        and facts.elicitation >= ELICITATION_COUNTED
+    ):
+        age = _new_account_age(facts, scripted)
+        if age is not None:
+            reason = (
+                f"{counters.fingerprint_new_elicited_accounts_1h} new accounts asked for reasoning traces, "
+                "grading or rewrites with this request's exact model and generation parameters in the last "
+                f"hour (the live rule acts at {scripted.min_new_accounts}): one script driving many fresh "
+                f"accounts; this account is {age}"
+            )
+            out.append(
+                _live_row(
+                    facts,
+                    scripted.action,
+                    reason,
+                    "live.fingerprint_burst",
+                    scripted.ttl,
+                    risk=facts.elicitation,
+                    degrade=scripted.degrade,
+                )
+            )
+
+
+def _new_account_age(facts: RequestFacts, rule: BurstRule) -> str | None:
+    """How new the account is, in words; None for an established account."""
+    account = facts.account
+    if account is None:
+        return "not in the last scan's account records"
+    if account.created_at is not None and facts.now - account.created_at <= timedelta(
+        days=rule.new_account_days
+    ):
+        days = (facts.now - account.created_at).total_seconds() / 86400
+        return f"{days:.1f} days old"
+    return None
 
 
 @lru_cache(maxsize=1)

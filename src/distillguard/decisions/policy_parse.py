@@ -424,8 +424,10 @@ def _rate_budgets(r: _Reader, node: Node) -> RateBudgets:
     )
 
 
-def _live_rules(r: _Reader, node: Node, default: tuple[str, ...]) -> tuple[ElicitationRule, BurstRule]:
-    fields = r.mapping(node, "live_rules", ("elicitation_share", "new_account_burst"))
+def _live_rules(
+    r: _Reader, node: Node, default: tuple[str, ...]
+) -> tuple[ElicitationRule, BurstRule, BurstRule]:
+    fields = r.mapping(node, "live_rules", ("elicitation_share", "new_account_burst", "fingerprint_burst"))
     common = ("enabled", "action", "degrade", "ttl_minutes")
 
     def shared(
@@ -456,17 +458,19 @@ def _live_rules(r: _Reader, node: Node, default: tuple[str, ...]) -> tuple[Elici
     else:
         elicitation = ElicitationRule(False, 1.0, 1, "allow", (), timedelta(minutes=15))
 
-    at = "live_rules.new_account_burst"
-    if "new_account_burst" in fields:
-        anchor = fields["new_account_burst"]
+    def burst(key: str, *, min_new_accounts: int, action: str, ttl_minutes: float) -> BurstRule:
+        at = f"live_rules.{key}"
+        if key not in fields:
+            return BurstRule(False, min_new_accounts, 7.0, "allow", (), timedelta(minutes=ttl_minutes))
+        anchor = fields[key]
         rule = r.mapping(anchor, at, (*common, "min_new_accounts", "new_account_days"))
-        enabled, action, items = shared(rule, at, "challenge", anchor)
-        burst = BurstRule(
+        enabled, action, items = shared(rule, at, action, anchor)
+        return BurstRule(
             enabled=enabled,
             min_new_accounts=(
                 r.whole(rule["min_new_accounts"], f"{at}.min_new_accounts", 2)
                 if "min_new_accounts" in rule
-                else 10
+                else min_new_accounts
             ),
             new_account_days=(
                 r.number(rule["new_account_days"], f"{at}.new_account_days", 0.0)
@@ -475,11 +479,12 @@ def _live_rules(r: _Reader, node: Node, default: tuple[str, ...]) -> tuple[Elici
             ),
             action=action,
             degrade=items,
-            ttl=r.minutes(rule.get("ttl_minutes"), f"{at}.ttl_minutes", 30.0),
+            ttl=r.minutes(rule.get("ttl_minutes"), f"{at}.ttl_minutes", ttl_minutes),
         )
-    else:
-        burst = BurstRule(False, 10, 7.0, "allow", (), timedelta(minutes=30))
-    return elicitation, burst
+
+    prefix_burst = burst("new_account_burst", min_new_accounts=10, action="challenge", ttl_minutes=30.0)
+    fingerprint_burst = burst("fingerprint_burst", min_new_accounts=5, action="degrade", ttl_minutes=30.0)
+    return elicitation, prefix_burst, fingerprint_burst
 
 
 def parse_parts(
@@ -528,7 +533,7 @@ def parse_parts(
         else RateBudgets(None, {}, None, timedelta(minutes=1))
     )
     r, node = get("live_rules")
-    elicitation, burst = (
+    elicitation, burst, fingerprint_burst = (
         _live_rules(r, node, degrade)
         if node is not None and not r.is_null(node)
         else _live_rules(r, MappingNode("tag:yaml.org,2002:map", []), degrade)
@@ -547,5 +552,6 @@ def parse_parts(
         rate_budgets=rate_budgets,
         elicitation=elicitation,
         burst=burst,
+        fingerprint_burst=fingerprint_burst,
         inherited=tuple(inherited),
     )

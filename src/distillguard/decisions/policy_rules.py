@@ -174,6 +174,9 @@ class ElicitationRule:
 
 @dataclass(frozen=True, slots=True)
 class BurstRule:
+    """Fresh accounts appearing together: on one IP prefix, or eliciting with one request
+    fingerprint (one script driving many accounts through rotating addresses)."""
+
     enabled: bool
     min_new_accounts: int
     new_account_days: float
@@ -199,4 +202,5 @@ class PolicyParts:
     rate_budgets: RateBudgets
     elicitation: ElicitationRule
     burst: BurstRule
+    fingerprint_burst: BurstRule
     inherited: tuple[str, ...]  # top-level keys taken from the packaged default

@@ -40,7 +40,7 @@ from typing import Any
 
 from distillguard.config import Config, deployment_secret
 from distillguard.decisions.degrade import degrade_patch
-from distillguard.decisions.facts import AccountRecord, RequestFacts
+from distillguard.decisions.facts import ELICITATION_COUNTED, AccountRecord, RequestFacts
 from distillguard.decisions.model import Decision, Resolution, resolve
 from distillguard.decisions.policy import Policy, PolicyWatcher, default_policy
 from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
@@ -56,12 +56,8 @@ ON_BEHALF_OF_HEADERS = ("x-on-behalf-of-country", "x-end-user-country")
 ASN_HEADERS = ("x-client-asn", "x-asn")
 UNKNOWN_COUNTRIES = frozenset({"", "XX"})  # Cloudflare's "unknown"
 
-# A prompt counts towards the account's live elicitation share from this score on:
-# the same 0.5 at which the prompt detectors' false-positive rate is measured.
-ELICITATION_COUNT_THRESHOLD = 0.5
-# An account created less than this long ago (or one no scan has seen) is "new"
-# for the per-prefix new-account burst counter.
-NEW_ACCOUNT_AGE = timedelta(hours=24)
+# An account is "new" for the live burst counters when no scan has seen it or it was
+# created within the policy's ``new_account_age`` (the same age its burst rules act on).
 DEFAULT_RETRY_AFTER_S = 60
 HASH_CACHE_SIZE = 65_536
 GLOBAL_SUBJECT = ("global", "*")
@@ -137,6 +133,39 @@ class PromptView:
     max_tokens: int | None = None
     logprobs: bool = False
     reasoning_requested: bool = False
+    # model and explicit generation parameters: what a harvesting script sets once and
+    # reuses on every account it drives; None when the request sets none of them
+    fingerprint: str | None = None
+
+
+# Parameters a client chooses per call; their combination is the request's fingerprint.
+FINGERPRINT_PARAMETERS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "reasoning_effort",
+)
+
+
+def request_fingerprint(body: Mapping[str, Any]) -> str | None:
+    """``model|name=value|...`` over the explicit generation parameters, or None without any.
+
+    Requests that leave every parameter at the SDK's default share one fingerprint with
+    most ordinary traffic, so they get none: the live rule must not lump them together.
+    """
+    explicit = [
+        f"{name}={body[name]}"
+        for name in FINGERPRINT_PARAMETERS
+        if isinstance(body.get(name), (int, float, str)) and not isinstance(body.get(name), bool)
+    ]
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping) and isinstance(reasoning.get("effort"), str):
+        explicit.append(f"reasoning.effort={reasoning['effort']}")
+    if not explicit:
+        return None
+    return "|".join([str(body.get("model") or ""), *explicit])
 
 
 def _last_text(items: Sequence[Any]) -> str | None:
@@ -194,6 +223,7 @@ def read_prompt(body: Mapping[str, Any] | None) -> PromptView:
         max_tokens=max_tokens,
         logprobs=logprobs,
         reasoning_requested=reasoning_requested,
+        fingerprint=request_fingerprint(body),
     )
 
 
@@ -371,9 +401,10 @@ class Decider:
         counters = state.record(
             account_id=request.account_id,
             ip_prefix_hash=prefix_hash,
-            elicited=elicitation >= ELICITATION_COUNT_THRESHOLD,
-            account_is_new=_is_new(account, now),
+            elicited=elicitation >= ELICITATION_COUNTED,
+            account_is_new=_is_new(account, now, policy.new_account_age),
             now=now,
+            fingerprint=prompt.fingerprint,
         )
         facts = RequestFacts(
             now=now,
@@ -525,7 +556,7 @@ def _model(request: DecideRequest) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def _is_new(account: AccountRecord | None, now: datetime) -> bool:
+def _is_new(account: AccountRecord | None, now: datetime, age: timedelta) -> bool:
     if account is None:
         return True  # no scan has seen it: new to us
     created = account.created_at
@@ -533,4 +564,4 @@ def _is_new(account: AccountRecord | None, now: datetime) -> bool:
         return False
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    return now - created < NEW_ACCOUNT_AGE
+    return now - created < age

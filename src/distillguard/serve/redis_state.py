@@ -310,6 +310,7 @@ class RedisState:
         elicited: bool,
         account_is_new: bool,
         now: datetime,
+        fingerprint: str | None = None,
     ) -> LiveCounters:
         # Local windows always count too, so a fallback starts from this replica's recent history.
         local = self._memory.record(
@@ -318,17 +319,24 @@ class RedisState:
             elicited=elicited,
             account_is_new=account_is_new,
             now=now,
+            fingerprint=fingerprint,
         )
         if not self._usable():
             return local
         try:
-            return self._record_redis(account_id, ip_prefix_hash, elicited, account_is_new, now)
+            return self._record_redis(account_id, ip_prefix_hash, elicited, account_is_new, now, fingerprint)
         except redis.RedisError as exc:
             self._failed("counter update", exc)
             return local
 
     def _record_redis(
-        self, account_id: str, prefix: str | None, elicited: bool, is_new: bool, now: datetime
+        self,
+        account_id: str,
+        prefix: str | None,
+        elicited: bool,
+        is_new: bool,
+        now: datetime,
+        fingerprint: str | None,
     ) -> LiveCounters:
         ts = now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
@@ -357,7 +365,15 @@ class RedisState:
                 key = self._key("c", "pn", prefix, str(hour))
                 pipe.pfadd(key, account_id)
                 pipe.expire(key, hour_ttl)
+            prefix_at = len(pipe.command_stack)
             pipe.pfcount(*(self._key("c", "pn", prefix, str(b)) for b in HOUR.span(hour)))
+        if fingerprint:
+            if is_new and elicited:
+                key = self._key("c", "fn", fingerprint, str(hour))
+                pipe.pfadd(key, account_id)
+                pipe.expire(key, hour_ttl)
+            fingerprint_at = len(pipe.command_stack)
+            pipe.pfcount(*(self._key("c", "fn", fingerprint, str(b)) for b in HOUR.span(hour)))
         replies = pipe.execute()
         sums = [_total(r) for r in replies if isinstance(r, list)]
         return LiveCounters(
@@ -365,7 +381,8 @@ class RedisState:
             account_requests_1h=sums[1],
             account_elicitation_1h=sums[2],
             prefix_requests_1m=sums[3] if prefix else 0,
-            prefix_new_accounts_1h=int(replies[-1]) if prefix else 0,
+            prefix_new_accounts_1h=int(replies[prefix_at]) if prefix else 0,
+            fingerprint_new_elicited_accounts_1h=int(replies[fingerprint_at]) if fingerprint else 0,
         )
 
     # ----------------------------------------------------- live decisions

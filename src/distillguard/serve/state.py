@@ -80,6 +80,7 @@ class StateStore(Protocol):
         elicited: bool,
         account_is_new: bool,
         now: datetime,
+        fingerprint: str | None = None,
     ) -> LiveCounters: ...
 
     def put_live(self, decision: Decision) -> None: ...
@@ -178,6 +179,11 @@ HOUR = Window(3600, 12)
 EPOCH_SECONDS = HOUR.seconds + HOUR.width
 
 
+# Member sets of request fingerprints share the prefix sets' table under their own namespace
+# (prefix hashes are hex digits, so no fingerprint key can collide with one).
+FINGERPRINT_MEMBERS = "fingerprint:"
+
+
 class LocalCounters:
     """Bucketed windows in this process; thread-safe; forgets idle keys a whole epoch at a time."""
 
@@ -202,6 +208,7 @@ class LocalCounters:
         elicited: bool,
         account_is_new: bool,
         now: datetime,
+        fingerprint: str | None = None,
     ) -> LiveCounters:
         ts = now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
@@ -214,12 +221,17 @@ class LocalCounters:
             if ip_prefix_hash:
                 prefix_1m = self._add(("pm", ip_prefix_hash), MINUTE, minute, 1)
                 prefix_new = self._add_member(ip_prefix_hash, hour, account_id if account_is_new else None)
+            fingerprint_new = 0
+            if fingerprint:
+                member = account_id if account_is_new and elicited else None
+                fingerprint_new = self._add_member(FINGERPRINT_MEMBERS + fingerprint, hour, member)
         return LiveCounters(
             account_requests_1m=account_1m,
             account_requests_1h=account_1h,
             account_elicitation_1h=elicited_1h,
             prefix_requests_1m=prefix_1m,
             prefix_new_accounts_1h=prefix_new,
+            fingerprint_new_elicited_accounts_1h=fingerprint_new,
         )
 
     def _roll(self, epoch: int) -> None:
@@ -326,6 +338,7 @@ class MemoryState:
         elicited: bool,
         account_is_new: bool,
         now: datetime,
+        fingerprint: str | None = None,
     ) -> LiveCounters:
         return self._counters.record(
             account_id=account_id,
@@ -333,6 +346,7 @@ class MemoryState:
             elicited=elicited,
             account_is_new=account_is_new,
             now=now,
+            fingerprint=fingerprint,
         )
 
     def put_live(self, decision: Decision) -> None:
