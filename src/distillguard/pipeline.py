@@ -34,6 +34,7 @@ from distillguard.detectors.graph_edges import (
     link_steps,
     member_script_ties_step,
     satellite_steps,
+    young_satellite_steps,
 )
 from distillguard.engine.base import SqlStep, run_steps
 from distillguard.schema import (
@@ -75,6 +76,7 @@ _SCRATCH = (
     "link_candidates",
     "link_ranked",
     "cluster_satellites",
+    "young_satellites",
     "cluster_script_ties",
     "campaign_events",
     "campaign_accounts",
@@ -156,6 +158,10 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
         run_steps(engine, satellite_steps())
         engine.execute(
             "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM cluster_satellites"
+        )
+        run_steps(engine, young_satellite_steps())
+        engine.execute(
+            "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM young_satellites"
         )
         run_steps(engine, post_graph_steps())
     with timer("scoring"):

@@ -9,7 +9,7 @@ import pytest
 from distillguard import graph, pipeline
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.campaigns import campaign_steps
-from distillguard.detectors.graph_edges import satellite_steps
+from distillguard.detectors.graph_edges import satellite_steps, young_satellite_steps
 from distillguard.engine.base import SqlStep
 from distillguard.engine.dialect import to_spark
 from distillguard.scoring import behaviour_step
@@ -30,6 +30,7 @@ def _every_step() -> list[SqlStep]:
         graph.lpa_round_step(1),
         *pipeline.post_graph_steps(),
         *satellite_steps(),
+        *young_satellite_steps(),
         *campaign_steps(),
     ]
 

@@ -9,7 +9,11 @@ per-kind tie (two shared prefixes, a repeated scaffold or shape) can link them; 
 links them is several independent pure coincidences at once (client build + request
 shape, plus a prefix for some pairs). At a checkpoint four hours after onset (14
 requests) they are one cluster at ``extraction`` (the member whose one request was
-ordinary at ``watch``); the hard negatives stay ``ok``.
+ordinary at least at ``watch``); the hard negatives stay ``ok``. A ninth account sits below the
+membership gate (two multi-turn requests with big limits, nothing training-shaped) but
+uses the same pool, client build and settings: it joins as a young satellite and is at
+least ``watch``; a new developer on one of the pool's prefixes, with his own client and
+ordinary settings, joins nothing.
 
 A variant shares the client build only (every account its own wording, shape and
 prefix): one coincidence is not a tie, and no cluster forms.
@@ -77,6 +81,55 @@ def _young(b: _Builder, *, coordinated: bool, size: int = 8) -> list[str]:
                 asn="AS14061",
                 sdk="python/1.61.0;linux;x86_64",
             )
+    if coordinated:
+        # Below the gate: two multi-turn requests with big limits, nothing training-shaped,
+        # through the hydra's pool, client build and settings.
+        quiet = b.account(
+            "acct-yq", created=START - timedelta(hours=19), plan="free", verification="email", payment=None
+        )
+        ids.append(quiet)
+        for k in range(2):
+            b.event(
+                quiet,
+                START + timedelta(hours=2, minutes=50 * k),
+                ("Continue the refactor and run the tests again", "Now wire the new cache into the CLI")[k],
+                ip=POOL[k],
+                scores=(0.0, 0.0, 0.0),
+                capability="general",
+                template=None,
+                max_tokens=16000,
+                temperature=0.6,
+                output_tokens=1500,
+                messages=8,
+                asn="AS14061",
+                sdk="python/1.61.0;linux;x86_64",
+            )
+        # A new developer on one of the pool's prefixes, ordinary in everything else.
+        dev = b.account(
+            "acct-ynew",
+            created=START - timedelta(hours=30),
+            plan="paygo",
+            verification="phone",
+            payment="dv-1",
+        )
+        for k in range(3):
+            b.event(
+                dev,
+                START + timedelta(hours=1, minutes=70 * k),
+                f"How do I paginate results in my Flask app, part {k}?",
+                ip=POOL[1],
+                scores=(0.0, 0.0, 0.0),
+                capability="coding",
+                template=None,
+                max_tokens=2048,
+                temperature=0.2,
+                output_tokens=500,
+                messages=4,
+                session="s-ynew",
+                asn="AS14061",
+                sdk="python/1.40.2;darwin;arm64",
+            )
+        b.planted.negatives["young_developer"] = [dev]
     return ids
 
 
@@ -108,13 +161,20 @@ def test_young_hydra_is_one_cluster_at_extraction_at_an_early_checkpoint(
     pipeline.scan(warehouse, config, until=CHECKPOINT)
     scores = _scores(warehouse)
     rows = [scores[a] for a in young]
-    assert sum(r["events"] for r in rows) <= 12
-    harvesters = [r for r in rows if r["account_id"] != "acct-y05"]
+    assert sum(r["events"] for r in rows) <= 14
+    harvesters = [r for r in rows if r["account_id"] not in ("acct-y05", "acct-yq")]
     assert {r["verdict"] for r in harvesters} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
-    # Its one request was ordinary: in the cluster for its script, held at watch by its thin sample.
-    assert scores["acct-y05"]["verdict"] == "watch", scores["acct-y05"]
+    # Its one request was ordinary: in the cluster for its script, at least watch.
+    assert scores["acct-y05"]["verdict"] != "ok", scores["acct-y05"]
+    # Below the gate, but its hydra's pool, client build and settings make it a young satellite.
+    behaviour = warehouse.engine.to_arrow(
+        "SELECT behaviour, gate FROM account_behaviour WHERE account_id = 'acct-yq'"
+    ).to_pylist()[0]
+    assert not behaviour["gate"] and behaviour["behaviour"] >= 0.2, behaviour
+    assert scores["acct-yq"]["verdict"] != "ok", scores["acct-yq"]
     clusters = {r["cluster_id"] for r in rows}
     assert len(clusters) == 1 and None not in clusters
+    assert scores["acct-ynew"]["cluster_id"] is None
     for ids in data.negatives.values():
         for account_id in ids:
             if account_id in scores:
@@ -137,7 +197,7 @@ def test_the_young_hydra_does_not_pull_in_the_negatives_over_the_full_window(
     data, young = _planted(warehouse, monkeypatch, coordinated=True)
     pipeline.scan(warehouse, config)
     scores = _scores(warehouse)
-    assert {scores[a]["verdict"] for a in young if a != "acct-y05"} == {"extraction"}
+    assert {scores[a]["verdict"] for a in young if a not in ("acct-y05", "acct-yq")} == {"extraction"}
     assert {scores[a]["cluster_id"] for a in young}.isdisjoint({scores[a]["cluster_id"] for a in data.hydra})
     for population, ids in data.negatives.items():
         for account_id in ids:

@@ -400,6 +400,53 @@ def satellite_steps() -> list[SqlStep]:
     ]
 
 
+def young_satellite_steps() -> list[SqlStep]:
+    """``young_satellites``: a young account below the gate joins the cluster it corroborates with.
+
+    One to five requests are too few to show a behaviour (an agentic trajectory or two,
+    an ordinary question between harvesting calls): such an account can fall just below
+    the membership gate while sending through its hydra's proxies, client build and
+    request settings. An account that is not clearly ordinary (behaviour >= ``ORDINARY_BELOW``),
+    has at most ``CORROBORATION_MAX_EVENTS`` requests and shares pure values of at least
+    ``CORROBORATION_MIN_KINDS`` distinct kinds with one cluster's members joins that
+    cluster (most kinds, then most values shared). Joining decides nothing by itself:
+    scoring still scales what it inherits by how much it behaves like the cluster.
+    """
+    return [
+        SqlStep(
+            "young_satellites",
+            f"""
+            WITH young AS (
+                SELECT f.account_id FROM account_features f
+                JOIN account_behaviour b ON b.account_id = f.account_id
+                WHERE NOT b.gate AND b.behaviour >= {ORDINARY_BELOW}
+                  AND f.events <= {CORROBORATION_MAX_EVENTS}
+                  AND f.account_id NOT IN (SELECT account_id FROM cluster_members)
+            ),
+            pool AS (
+                SELECT DISTINCT m.cluster_id, v.kind, v.value
+                FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
+            ),
+            shared AS (
+                SELECT y.account_id, p.cluster_id, count(DISTINCT p.kind) AS kinds, count(*) AS n
+                FROM young y
+                JOIN account_indicators i ON i.account_id = y.account_id
+                JOIN pool p ON p.kind = i.kind AND p.value = i.value
+                GROUP BY y.account_id, p.cluster_id
+            ),
+            ranked AS (
+                SELECT account_id, cluster_id, kinds,
+                       row_number() OVER (PARTITION BY account_id
+                                          ORDER BY kinds DESC, n DESC, cluster_id) AS r
+                FROM shared
+            )
+            SELECT account_id, cluster_id FROM ranked
+            WHERE r = 1 AND kinds >= {CORROBORATION_MIN_KINDS}
+            """,
+        ),
+    ]
+
+
 def cluster_evidence_steps() -> list[SqlStep]:
     """Per cluster: shared indicators (IDF-weighted) and lockstep co-activity."""
     bucket_s = LOCKSTEP_BUCKET_MINUTES * 60
