@@ -142,7 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "serve_shed_lag_ms",
-        25,
+        50,
         "When the service's event loop runs this far behind (requests queueing past saturation), new "
         "decisions are shed: answered at once by the policy's on_error choice instead of waiting.",
     ),

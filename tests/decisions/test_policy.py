@@ -62,11 +62,29 @@ def test_extraction_account_over_its_tight_budget_is_throttled_for_a_minute() ->
 
 
 def test_flagged_cluster_budget_counts_the_hour_too() -> None:
-    outcome = decide(
-        default_policy(), facts(known=(verdict("cluster", "c-7", 0.83),), counters=per_minute(1, 61))
-    )
+    counters = LiveCounters(account_requests_1m=1, account_requests_1h=1, cluster_requests_1h=61)
+    outcome = decide(default_policy(), facts(known=(verdict("cluster", "c-7", 0.83),), counters=counters))
     assert outcome.action == "throttle"
     assert "61 requests in the last hour, over the 60 per hour" in outcome.reasons[0]
+
+
+def test_a_flagged_clusters_light_accounts_are_throttled_together() -> None:
+    """Each hydra account makes one request a minute, well inside a per-account budget; the
+    cluster's budget counts them as one, so the hydra as a whole is slowed."""
+    cluster = (verdict("cluster", "c-7", 0.86),)
+    light = LiveCounters(
+        account_requests_1m=1, account_requests_1h=3, cluster_requests_1m=1, cluster_requests_1h=9
+    )
+    assert decide(default_policy(), facts(known=cluster, counters=light)).action == "degrade"
+    together = LiveCounters(
+        account_requests_1m=1, account_requests_1h=3, cluster_requests_1m=40, cluster_requests_1h=400
+    )
+    outcome = decide(default_policy(), facts(known=cluster, counters=together))
+    assert (outcome.action, outcome.source) == ("throttle", "live.rate_budget")
+    assert "cluster c-7's accounts together made 40 requests in the last minute" in outcome.reasons[0]
+    # the same counts on an account verdict: its own light traffic stays inside the budget
+    own = decide(default_policy(), facts(known=(verdict("account", "acct-1", 0.86),), counters=together))
+    assert own.action == "degrade"
 
 
 def test_near_certain_extraction_is_blocked() -> None:

@@ -219,6 +219,19 @@ def test_a_fingerprint_counts_distinct_new_accounts_that_elicit_with_it() -> Non
     assert unfingerprinted.fingerprint_new_elicited_accounts_1h == 0
 
 
+def test_a_clusters_requests_are_counted_across_its_accounts() -> None:
+    state = MemoryState()
+    for i in range(30):
+        counts = state.record(
+            account_id=f"member-{i % 10}", ip_prefix_hash=None, elicited=False, account_is_new=False,
+            now=T0 + timedelta(seconds=i), cluster_id="c-7",
+        )  # fmt: skip
+    assert (counts.cluster_requests_1m, counts.cluster_requests_1h) == (30, 30)
+    assert (counts.account_requests_1m, counts.account_requests_1h) == (3, 3)
+    outsider = _record(state, T0 + timedelta(seconds=31), "member-0")  # no cluster given: none counted
+    assert (outsider.cluster_requests_1m, outsider.cluster_requests_1h) == (0, 0)
+
+
 def test_idle_counters_are_forgotten() -> None:
     state = MemoryState()
     for i in range(200):

@@ -149,6 +149,17 @@ def test_replicas_share_counters_and_a_published_snapshot(replicas: Callable[[],
         fingerprint="m|max_tokens=16000",
     )  # fmt: skip
     assert (shared.fingerprint_new_elicited_accounts_1h, shared.prefix_new_accounts_1h) == (3, 6)
+    for i in range(4):  # a cluster's light accounts, counted together across replicas
+        (a if i % 2 else b).record(
+            account_id=f"member-{i}", ip_prefix_hash=None, elicited=False, account_is_new=False, now=NOW,
+            cluster_id="c-7",
+        )  # fmt: skip
+    together = a.record(
+        account_id="member-9", ip_prefix_hash="pfx-9", elicited=False, account_is_new=False, now=NOW,
+        cluster_id="c-7", fingerprint="m|max_tokens=16000",
+    )  # fmt: skip
+    assert (together.cluster_requests_1m, together.cluster_requests_1h) == (5, 5)
+    assert (together.prefix_requests_1m, together.fingerprint_new_elicited_accounts_1h) == (1, 3)
 
     assert _publish(a, "gen-1", ["acct-1", "acct-2"]) == 2
     assert _until(lambda: b.health().generation == "gen-1")

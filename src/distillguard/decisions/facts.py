@@ -38,6 +38,10 @@ class LiveCounters:
     account_requests_1h: int = 0
     account_elicitation_1h: int = 0  # requests whose prompt scored as elicitation/grading/rewrite
     prefix_requests_1m: int = 0
+    # the requests of every member account of the request's flagged cluster together: a
+    # hydra's accounts are each light, so a budget only bites when it counts them as one
+    cluster_requests_1m: int = 0
+    cluster_requests_1h: int = 0
     prefix_new_accounts_1h: int = 0  # distinct accounts first seen on this prefix in the last hour
     # distinct new accounts that sent elicitation/grading/rewrite prompts with this request's
     # fingerprint (model and explicit generation parameters) in the last hour: one script

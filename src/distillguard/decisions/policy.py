@@ -108,19 +108,27 @@ class Policy:
                 continue
             reason = f"{verdict}; at or above {band.label} the {table.label} say {band.action}"
             if band.budget is not None:
-                breach = band.budget.breach(counters)
+                # A cluster's budget counts all its member accounts together: hydra
+                # accounts are each light, the hydra is not.
+                cluster = known.subject_kind == "cluster"
+                breach = band.budget.breach(counters, cluster=cluster)
+                who = f"cluster {known.subject_id}'s accounts together" if cluster else "account"
                 if breach is None:
+                    minute, hour = (
+                        (counters.cluster_requests_1m, counters.cluster_requests_1h)
+                        if cluster
+                        else (counters.account_requests_1m, counters.account_requests_1h)
+                    )
                     reason += (
                         f", within its flagged budget of {band.budget.describe()} "
-                        f"({counters.account_requests_1m} in the last minute, "
-                        f"{counters.account_requests_1h} in the last hour)"
+                        f"({who}: {minute} in the last minute, {hour} in the last hour)"
                     )
                 elif over_budget is None or known.risk > over_budget.risk:
                     window, count, limit = breach
                     over_budget = _live_row(
                         facts,
                         "throttle",
-                        f"account made {count} requests in the last {window}, over the {limit} per {window} "
+                        f"{who} made {count} requests in the last {window}, over the {limit} per {window} "
                         f"allowed while {subject} is flagged at risk {known.risk:.2f} "
                         f"({band.name + ' band' if band.name else 'band'} from {band.risk:.2f})",
                         "live.rate_budget",

@@ -31,12 +31,20 @@ class Budget:
     per_minute: int | None = None
     per_hour: int | None = None
 
-    def breach(self, counters: LiveCounters) -> tuple[str, int, int] | None:
-        """``(window, count, limit)`` of the first window over its limit, else None."""
-        if self.per_minute is not None and counters.account_requests_1m > self.per_minute:
-            return "minute", counters.account_requests_1m, self.per_minute
-        if self.per_hour is not None and counters.account_requests_1h > self.per_hour:
-            return "hour", counters.account_requests_1h, self.per_hour
+    def breach(self, counters: LiveCounters, *, cluster: bool = False) -> tuple[str, int, int] | None:
+        """``(window, count, limit)`` of the first window over its limit, else None.
+
+        Counts the account's own requests, or with ``cluster`` those of all the accounts
+        of its cluster together."""
+        minute, hour = (
+            (counters.cluster_requests_1m, counters.cluster_requests_1h)
+            if cluster
+            else (counters.account_requests_1m, counters.account_requests_1h)
+        )
+        if self.per_minute is not None and minute > self.per_minute:
+            return "minute", minute, self.per_minute
+        if self.per_hour is not None and hour > self.per_hour:
+            return "hour", hour, self.per_hour
         return None
 
     def describe(self) -> str:

@@ -87,8 +87,10 @@ _STRING_FIELDS = ("api_key_id", "end_user_id", "client_ip", "model", "request_id
 class LoopLag:
     """How far behind the event loop runs: the lateness of a short timer.
 
-    ``behind()`` also counts a timer that is due but has not fired yet, so a burst that
-    arrives all at once is seen while it is being worked off, not only afterwards.
+    ``behind()`` is how long the timer has been due without firing: the wait of whatever
+    is queued in the loop right now. It is zero again as soon as the loop catches up, so
+    one slow request does not get the next one shed (``lag_s``, the last sample, is for
+    metrics only).
     """
 
     def __init__(self, interval_s: float = 0.005) -> None:
@@ -106,7 +108,7 @@ class LoopLag:
     def behind(self) -> float:
         if self.due is None:
             return 0.0  # not running (no lifespan): nothing to say
-        return max(self.lag_s, asyncio.get_running_loop().time() - self.due)
+        return max(0.0, asyncio.get_running_loop().time() - self.due)
 
 
 class ServeError(Exception):

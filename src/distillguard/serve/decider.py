@@ -405,6 +405,7 @@ class Decider:
             account_is_new=_is_new(account, now, policy.new_account_age),
             now=now,
             fingerprint=prompt.fingerprint,
+            cluster_id=cluster_id,
         )
         facts = RequestFacts(
             now=now,

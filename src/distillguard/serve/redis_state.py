@@ -311,6 +311,7 @@ class RedisState:
         account_is_new: bool,
         now: datetime,
         fingerprint: str | None = None,
+        cluster_id: str | None = None,
     ) -> LiveCounters:
         # Local windows always count too, so a fallback starts from this replica's recent history.
         local = self._memory.record(
@@ -320,11 +321,14 @@ class RedisState:
             account_is_new=account_is_new,
             now=now,
             fingerprint=fingerprint,
+            cluster_id=cluster_id,
         )
         if not self._usable():
             return local
         try:
-            return self._record_redis(account_id, ip_prefix_hash, elicited, account_is_new, now, fingerprint)
+            return self._record_redis(
+                account_id, ip_prefix_hash, elicited, account_is_new, now, fingerprint, cluster_id
+            )
         except redis.RedisError as exc:
             self._failed("counter update", exc)
             return local
@@ -337,6 +341,7 @@ class RedisState:
         is_new: bool,
         now: datetime,
         fingerprint: str | None,
+        cluster_id: str | None,
     ) -> LiveCounters:
         ts = now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
@@ -367,6 +372,12 @@ class RedisState:
                 pipe.expire(key, hour_ttl)
             prefix_at = len(pipe.command_stack)
             pipe.pfcount(*(self._key("c", "pn", prefix, str(b)) for b in HOUR.span(hour)))
+        if cluster_id:
+            bump("cm", cluster_id, minute, minute_ttl)
+            bump("ch", cluster_id, hour, hour_ttl)
+            cluster_at = len(pipe.command_stack)
+            window("cm", cluster_id, MINUTE.span(minute))
+            window("ch", cluster_id, HOUR.span(hour))
         if fingerprint:
             if is_new and elicited:
                 key = self._key("c", "fn", fingerprint, str(hour))
@@ -383,6 +394,8 @@ class RedisState:
             prefix_requests_1m=sums[3] if prefix else 0,
             prefix_new_accounts_1h=int(replies[prefix_at]) if prefix else 0,
             fingerprint_new_elicited_accounts_1h=int(replies[fingerprint_at]) if fingerprint else 0,
+            cluster_requests_1m=_total(replies[cluster_at]) if cluster_id else 0,
+            cluster_requests_1h=_total(replies[cluster_at + 1]) if cluster_id else 0,
         )
 
     # ----------------------------------------------------- live decisions

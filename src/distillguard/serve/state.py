@@ -81,6 +81,7 @@ class StateStore(Protocol):
         account_is_new: bool,
         now: datetime,
         fingerprint: str | None = None,
+        cluster_id: str | None = None,
     ) -> LiveCounters: ...
 
     def put_live(self, decision: Decision) -> None: ...
@@ -209,6 +210,7 @@ class LocalCounters:
         account_is_new: bool,
         now: datetime,
         fingerprint: str | None = None,
+        cluster_id: str | None = None,
     ) -> LiveCounters:
         ts = now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
@@ -221,6 +223,10 @@ class LocalCounters:
             if ip_prefix_hash:
                 prefix_1m = self._add(("pm", ip_prefix_hash), MINUTE, minute, 1)
                 prefix_new = self._add_member(ip_prefix_hash, hour, account_id if account_is_new else None)
+            cluster_1m = cluster_1h = 0
+            if cluster_id:
+                cluster_1m = self._add(("cm", cluster_id), MINUTE, minute, 1)
+                cluster_1h = self._add(("ch", cluster_id), HOUR, hour, 1)
             fingerprint_new = 0
             if fingerprint:
                 member = account_id if account_is_new and elicited else None
@@ -232,6 +238,8 @@ class LocalCounters:
             prefix_requests_1m=prefix_1m,
             prefix_new_accounts_1h=prefix_new,
             fingerprint_new_elicited_accounts_1h=fingerprint_new,
+            cluster_requests_1m=cluster_1m,
+            cluster_requests_1h=cluster_1h,
         )
 
     def _roll(self, epoch: int) -> None:
@@ -339,6 +347,7 @@ class MemoryState:
         account_is_new: bool,
         now: datetime,
         fingerprint: str | None = None,
+        cluster_id: str | None = None,
     ) -> LiveCounters:
         return self._counters.record(
             account_id=account_id,
@@ -347,6 +356,7 @@ class MemoryState:
             account_is_new=account_is_new,
             now=now,
             fingerprint=fingerprint,
+            cluster_id=cluster_id,
         )
 
     def put_live(self, decision: Decision) -> None:
