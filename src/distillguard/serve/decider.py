@@ -528,7 +528,9 @@ class Decider:
             "censorship_rewrite": match.censorship_rewrite,
             "capability": match.capability,
             "prompt_hash": prompt_hash(text) if text is not None else None,
-            "skeleton_hash": skeleton_hash(text) if text is not None else None,
+            # The skeleton costs a dozen regex passes over the whole prompt; with the text kept,
+            # ingest computes it from the text (the same code), so only fingerprints-only pays here.
+            "skeleton_hash": skeleton_hash(text) if text is not None and not self.store_text else None,
             "prompt_text": text if self.store_text else None,
             "max_tokens": prompt.max_tokens,
             "logprobs": prompt.logprobs,
