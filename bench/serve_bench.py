@@ -264,7 +264,10 @@ async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", port)
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes) -> int:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
+) -> tuple[int, bool]:
+    """(status, shed): shed answers are 200s carrying the policy's on_error verdict."""
     writer.write(payload)
     status_line = await reader.readline()
     length = 0
@@ -275,9 +278,8 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         name, _, value = line.decode("latin-1").partition(":")
         if name.strip().lower() == "content-length":
             length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return int(status_line.split()[1]) if status_line else 0
+    body = await reader.readexactly(length) if length else b""
+    return (int(status_line.split()[1]) if status_line else 0), b'"error":"overloaded' in body
 
 
 async def _drive(
@@ -297,8 +299,10 @@ async def _drive(
         due = start + i / rate
         conn = await idle.get()
         try:
-            status = await asyncio.wait_for(_exchange(*conn, payloads[i % len(payloads)]), timeout_s)
+            status, shed = await asyncio.wait_for(_exchange(*conn, payloads[i % len(payloads)]), timeout_s)
             idle.put_nowait(conn)
+            if shed:
+                statuses["shed"] = statuses.get("shed", 0) + 1
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             status = -1
             statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
@@ -317,13 +321,14 @@ async def _drive(
     elapsed = loop.time() - start
     while not idle.empty():
         idle.get_nowait()[1].close()
-    ok = statuses.get("200", 0)
+    ok = statuses.get("200", 0) - statuses.get("shed", 0)
     return {
         "target_rps": rate,
         "sent": total,
         "achieved_rps": round(total / elapsed, 1),
-        "ok": ok,
-        "errors": total - ok,
+        "decided": ok,
+        "shed": statuses.get("shed", 0),
+        "errors": total - statuses.get("200", 0),
         "statuses": statuses,
         **percentiles(latencies),
     }
