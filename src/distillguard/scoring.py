@@ -105,10 +105,22 @@ SIGNALS: tuple[Signal, ...] = (
     Signal(
         "account.proxy_rotation",
         "s_proxy",
-        _ramp("ip_prefixes / events", 0.15, 0.5) + " * " + _ramp("ip_prefixes", 2, 8),
+        # Many prefixes per request, or (a heavy account drawing from a finite pool has a
+        # low ratio) a new prefix on most consecutive requests across dozens of prefixes:
+        # a router or a cloud service rotates too, but through a handful of egress ranges.
+        "greatest("
+        + _ramp("ip_prefixes / events", 0.15, 0.5)
+        + " * "
+        + _ramp("ip_prefixes", 2, 8)
+        + ", "
+        + _ramp("prefix_switch_rate", 0.6, 0.9)
+        + " * "
+        + _ramp("ip_prefixes", 8, 32)
+        + ")",
         0.3,
         "ip_prefixes",
-        "{ip_prefixes} network prefixes and {asns} ASNs for {events} requests",
+        "{ip_prefixes} network prefixes and {asns} ASNs for {events} requests, "
+        "{prefix_switch_rate:.0%} of consecutive requests on another prefix",
         group="harvest",
     ),
     Signal(

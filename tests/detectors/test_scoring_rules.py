@@ -63,3 +63,30 @@ def test_a_member_harvesting_like_its_cluster_inherits_without_content() -> None
     assert member_consistency(0.3, 0.0, 0.45, 0.08, harvest=0.2, cluster_mean_harvest=0.78) < 0.4
     # Without a script-level tie the pipeline passes no harvest: content must match.
     assert member_consistency(0.4, 0.0, 0.45, 0.08) == 0.0
+
+
+def test_a_heavy_account_rotating_through_a_proxy_pool_scores_rotation_but_a_router_does_not() -> None:
+    import duckdb
+
+    from distillguard.scoring import SIGNALS
+
+    proxy = next(s for s in SIGNALS if s.detector_id == "account.proxy_rotation")
+    rows = {
+        # 170 requests over a 24-prefix pool: few prefixes per request, a new one almost every time.
+        "heavy_pool": (170, 24, 0.96),
+        # An LLM router's egress: a handful of cloud ranges, rotating just as often.
+        "router": (5000, 8, 0.88),
+        "office_nat": (300, 1, 0.0),
+        "laptop_home_and_office": (40, 3, 0.5),
+        "light_pool": (10, 9, 1.0),
+    }
+    connection = duckdb.connect()
+    scores = {
+        name: connection.execute(
+            f"SELECT {proxy.sql} FROM (SELECT ? AS events, ? AS ip_prefixes, ? AS prefix_switch_rate)",
+            list(values),
+        ).fetchone()[0]
+        for name, values in rows.items()
+    }
+    assert scores["heavy_pool"] >= 0.5 and scores["light_pool"] == 1.0
+    assert scores["router"] == 0.0 and scores["office_nat"] == 0.0 and scores["laptop_home_and_office"] == 0.0

@@ -134,8 +134,15 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
             SELECT account_id,
                    epoch(ts_start) - epoch(lag(ts_start) OVER (PARTITION BY account_id ORDER BY ts_start))
                        AS gap_s,
-                   hour(ts_start) AS hour_of_day
-            FROM scan_events
+                   hour(ts_start) AS hour_of_day,
+                   -- 1 when this request leaves through another network prefix than the previous one
+                   CASE WHEN ip_prefix_hash IS NULL OR previous_prefix IS NULL THEN NULL
+                        WHEN previous_prefix <> ip_prefix_hash THEN 1.0 ELSE 0.0 END AS prefix_switch
+            FROM (
+                SELECT account_id, ts_start, ip_prefix_hash,
+                       lag(ip_prefix_hash) OVER (PARTITION BY account_id ORDER BY ts_start) AS previous_prefix
+                FROM scan_events
+            ) AS g
             """,
         ),
         SqlStep(
@@ -144,7 +151,8 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
             SELECT account_id,
                    CASE WHEN count(gap_s) >= 3 AND avg(gap_s) > 0
                         THEN stddev_pop(gap_s) / avg(gap_s) END AS interarrival_cv,
-                   count(DISTINCT hour_of_day) AS active_hours
+                   count(DISTINCT hour_of_day) AS active_hours,
+                   avg(prefix_switch) AS prefix_switch_rate
             FROM account_gaps GROUP BY account_id
             """,
         ),
@@ -267,7 +275,7 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
                    coalesce(t.templated_share, 0.0) AS templated_share,
                    coalesce(t.top_template_share, 0.0) AS top_template_share,
                    coalesce(t.template_families, 0) AS template_families,
-                   tm.interarrival_cv, tm.active_hours,
+                   tm.interarrival_cv, tm.active_hours, tm.prefix_switch_rate,
                    p.pivot_model, coalesce(p.pivot_share, 0.0) AS pivot_share,
                    {account_cols}
             FROM f
