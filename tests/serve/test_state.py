@@ -19,7 +19,7 @@ from distillguard.serve.snapshot import (
     pack,
     unpack,
 )
-from distillguard.serve.state import LIVE_DEFAULT_TTL, MemoryState, open_state
+from distillguard.serve.state import LIVE_DEFAULT_TTL, Hit, MemoryState, open_state
 
 # On an hour boundary, so the minute and hour buckets start here.
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -139,9 +139,9 @@ def _record(
     elicited: bool = False,
     new: bool = False,
 ) -> LiveCounters:
-    return state.record(
+    return state.record(Hit(
         account_id=account, ip_prefix_hash=prefix, elicited=elicited, account_is_new=new, now=at
-    )
+    ))
 
 
 def test_account_windows_count_this_request_and_roll_over() -> None:
@@ -194,14 +194,14 @@ def test_a_fingerprint_counts_distinct_new_accounts_that_elicit_with_it() -> Non
     script = "frontier-large|max_tokens=16000|temperature=0.7"
 
     def hit(account: str, at: datetime, *, new: bool = True, elicited: bool = True) -> int:
-        counts = state.record(
+        counts = state.record(Hit(
             account_id=account,
             ip_prefix_hash=f"pfx-{account}",  # every account on its own residential address
             elicited=elicited,
             account_is_new=new,
             now=at,
             fingerprint=script,
-        )
+        ))
         return counts.fingerprint_new_elicited_accounts_1h
 
     for i in range(4):
@@ -209,10 +209,10 @@ def test_a_fingerprint_counts_distinct_new_accounts_that_elicit_with_it() -> Non
     assert hit("fresh-0", T0 + timedelta(minutes=5)) == 4  # the same account again counts once
     assert hit("regular", T0 + timedelta(minutes=6), new=False) == 4  # established accounts never count
     assert hit("fresh-9", T0 + timedelta(minutes=7), elicited=False) == 4  # nor ordinary prompts
-    other = state.record(
+    other = state.record(Hit(
         account_id="fresh-1", ip_prefix_hash=None, elicited=True, account_is_new=True,
         now=T0 + timedelta(minutes=8), fingerprint="frontier-large|temperature=0.2",
-    )  # fmt: skip
+    ))  # fmt: skip
     assert other.fingerprint_new_elicited_accounts_1h == 1
     assert hit("fresh-5", T0 + timedelta(minutes=62)) == 2  # the first four fell out of the hour but fresh-0
     unfingerprinted = _record(state, T0 + timedelta(minutes=63), "fresh-6", elicited=True, new=True)
@@ -222,10 +222,10 @@ def test_a_fingerprint_counts_distinct_new_accounts_that_elicit_with_it() -> Non
 def test_a_clusters_requests_are_counted_across_its_accounts() -> None:
     state = MemoryState()
     for i in range(30):
-        counts = state.record(
+        counts = state.record(Hit(
             account_id=f"member-{i % 10}", ip_prefix_hash=None, elicited=False, account_is_new=False,
             now=T0 + timedelta(seconds=i), cluster_id="c-7",
-        )  # fmt: skip
+        ))  # fmt: skip
     assert (counts.cluster_requests_1m, counts.cluster_requests_1h) == (30, 30)
     assert (counts.account_requests_1m, counts.account_requests_1h) == (3, 3)
     outsider = _record(state, T0 + timedelta(seconds=31), "member-0")  # no cluster given: none counted

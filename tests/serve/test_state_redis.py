@@ -17,7 +17,7 @@ from tests.support.servers import free_port, require_program, wait_for_port
 from distillguard.decisions.facts import AccountRecord, LiveCounters
 from distillguard.decisions.model import Decision
 from distillguard.serve.redis_state import RedisState
-from distillguard.serve.state import StateError
+from distillguard.serve.state import Hit, StateError
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +122,8 @@ def _publish(state: RedisState, generation: str, accounts: list[str]) -> int:
 
 
 def _record(state: RedisState, account: str, *, at: datetime = NOW, new: bool = False) -> LiveCounters:
-    return state.record(account_id=account, ip_prefix_hash="pfx-1", elicited=True, account_is_new=new, now=at)
+    hit = Hit(account_id=account, ip_prefix_hash="pfx-1", elicited=True, account_is_new=new, now=at)
+    return state.record(hit)
 
 
 def test_replicas_share_counters_and_a_published_snapshot(replicas: Callable[[], RedisState]) -> None:
@@ -140,24 +141,24 @@ def test_replicas_share_counters_and_a_published_snapshot(replicas: Callable[[],
         _record(a if i % 2 else b, f"fresh-{i}", new=True)
     assert _record(b, "acct-1").prefix_new_accounts_1h == 6  # distinct new accounts seen by both replicas
     for i in range(3):  # one script's fingerprint, fresh accounts on both replicas
-        (a if i % 2 else b).record(
+        (a if i % 2 else b).record(Hit(
             account_id=f"fresh-{i}", ip_prefix_hash=None, elicited=True, account_is_new=True, now=NOW,
             fingerprint="m|max_tokens=16000",
-        )  # fmt: skip
-    shared = a.record(
+        ))  # fmt: skip
+    shared = a.record(Hit(
         account_id="acct-1", ip_prefix_hash="pfx-1", elicited=True, account_is_new=False, now=NOW,
         fingerprint="m|max_tokens=16000",
-    )  # fmt: skip
+    ))  # fmt: skip
     assert (shared.fingerprint_new_elicited_accounts_1h, shared.prefix_new_accounts_1h) == (3, 6)
     for i in range(4):  # a cluster's light accounts, counted together across replicas
-        (a if i % 2 else b).record(
+        (a if i % 2 else b).record(Hit(
             account_id=f"member-{i}", ip_prefix_hash=None, elicited=False, account_is_new=False, now=NOW,
             cluster_id="c-7",
-        )  # fmt: skip
-    together = a.record(
+        ))  # fmt: skip
+    together = a.record(Hit(
         account_id="member-9", ip_prefix_hash="pfx-9", elicited=False, account_is_new=False, now=NOW,
         cluster_id="c-7", fingerprint="m|max_tokens=16000",
-    )  # fmt: skip
+    ))  # fmt: skip
     assert (together.cluster_requests_1m, together.cluster_requests_1h) == (5, 5)
     assert (together.prefix_requests_1m, together.fingerprint_new_elicited_accounts_1h) == (1, 3)
 

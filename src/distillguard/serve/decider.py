@@ -47,7 +47,7 @@ from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
 from distillguard.fingerprints import hash_api_key, hash_ip, prompt_hash, skeleton_hash
 from distillguard.ingest.normalise import content_text, last_user_text
 from distillguard.serve.audit import AuditLog
-from distillguard.serve.state import StateStore
+from distillguard.serve.state import Hit, StateStore
 
 log = logging.getLogger("distillguard.serve")
 
@@ -399,13 +399,15 @@ class Decider:
         account = state.account(request.account_id)
         elicitation = max(match.cot_elicitation, match.rubric_grading, match.censorship_rewrite)
         counters = state.record(
-            account_id=request.account_id,
-            ip_prefix_hash=prefix_hash,
-            elicited=elicitation >= ELICITATION_COUNTED,
-            account_is_new=_is_new(account, now, policy.new_account_age),
-            now=now,
-            fingerprint=prompt.fingerprint,
-            cluster_id=cluster_id,
+            Hit(
+                account_id=request.account_id,
+                now=now,
+                ip_prefix_hash=prefix_hash,
+                elicited=elicitation >= ELICITATION_COUNTED,
+                account_is_new=_is_new(account, now, policy.new_account_age),
+                fingerprint=prompt.fingerprint,
+                cluster_id=cluster_id,
+            )
         )
         facts = RequestFacts(
             now=now,

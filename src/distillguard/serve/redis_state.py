@@ -52,7 +52,7 @@ from distillguard.serve.snapshot import (
     pack,
     unpack,
 )
-from distillguard.serve.state import HOUR, MINUTE, MemoryState, StateError, StateHealth
+from distillguard.serve.state import HOUR, MINUTE, Hit, MemoryState, StateError, StateHealth
 
 log = logging.getLogger("distillguard.serve.state")
 
@@ -302,48 +302,25 @@ class RedisState:
         return self._memory.account(account_id)
 
     # ----------------------------------------------------------- counters
-    def record(
-        self,
-        *,
-        account_id: str,
-        ip_prefix_hash: str | None,
-        elicited: bool,
-        account_is_new: bool,
-        now: datetime,
-        fingerprint: str | None = None,
-        cluster_id: str | None = None,
-    ) -> LiveCounters:
+    def record(self, hit: Hit) -> LiveCounters:
         # Local windows always count too, so a fallback starts from this replica's recent history.
-        local = self._memory.record(
-            account_id=account_id,
-            ip_prefix_hash=ip_prefix_hash,
-            elicited=elicited,
-            account_is_new=account_is_new,
-            now=now,
-            fingerprint=fingerprint,
-            cluster_id=cluster_id,
-        )
+        local = self._memory.record(hit)
         if not self._usable():
             return local
         try:
-            return self._record_redis(
-                account_id, ip_prefix_hash, elicited, account_is_new, now, fingerprint, cluster_id
-            )
+            return self._record_redis(hit)
         except redis.RedisError as exc:
             self._failed("counter update", exc)
             return local
 
-    def _record_redis(
-        self,
-        account_id: str,
-        prefix: str | None,
-        elicited: bool,
-        is_new: bool,
-        now: datetime,
-        fingerprint: str | None,
-        cluster_id: str | None,
-    ) -> LiveCounters:
-        ts = now.timestamp()
+    def _record_redis(self, hit: Hit) -> LiveCounters:
+        account_id, prefix, fingerprint, cluster_id = (
+            hit.account_id,
+            hit.ip_prefix_hash,
+            hit.fingerprint,
+            hit.cluster_id,
+        )
+        ts = hit.now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
         minute_ttl, hour_ttl = MINUTE.seconds + MINUTE.width, HOUR.seconds + HOUR.width
         pipe = self._fast.pipeline(transaction=False)
@@ -358,7 +335,7 @@ class RedisState:
 
         bump("am", account_id, minute, minute_ttl)
         bump("ah", account_id, hour, hour_ttl)
-        if elicited:
+        if hit.elicited:
             bump("eh", account_id, hour, hour_ttl)
         window("am", account_id, MINUTE.span(minute))
         window("ah", account_id, HOUR.span(hour))
@@ -366,7 +343,7 @@ class RedisState:
         if prefix:
             bump("pm", prefix, minute, minute_ttl)
             window("pm", prefix, MINUTE.span(minute))
-            if is_new:
+            if hit.account_is_new:
                 key = self._key("c", "pn", prefix, str(hour))
                 pipe.pfadd(key, account_id)
                 pipe.expire(key, hour_ttl)
@@ -379,7 +356,7 @@ class RedisState:
             window("cm", cluster_id, MINUTE.span(minute))
             window("ch", cluster_id, HOUR.span(hour))
         if fingerprint:
-            if is_new and elicited:
+            if hit.account_is_new and hit.elicited:
                 key = self._key("c", "fn", fingerprint, str(hour))
                 pipe.pfadd(key, account_id)
                 pipe.expire(key, hour_ttl)

@@ -54,6 +54,19 @@ class StateHealth:
     errors: int = 0  # failed shared-store operations since start (for metrics)
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One request as the live counters see it (this request is counted too)."""
+
+    account_id: str
+    now: datetime
+    ip_prefix_hash: str | None = None
+    elicited: bool = False  # its prompt scored as elicitation, grading or rewrite
+    account_is_new: bool = False  # unknown to the last scan, or created recently (policy's age)
+    fingerprint: str | None = None  # model + explicit generation parameters, when any
+    cluster_id: str | None = None  # the account's flagged cluster, when it has one
+
+
 class StateStore(Protocol):
     backend: str
 
@@ -72,17 +85,7 @@ class StateStore(Protocol):
 
     def account(self, account_id: str) -> AccountRecord | None: ...
 
-    def record(
-        self,
-        *,
-        account_id: str,
-        ip_prefix_hash: str | None,
-        elicited: bool,
-        account_is_new: bool,
-        now: datetime,
-        fingerprint: str | None = None,
-        cluster_id: str | None = None,
-    ) -> LiveCounters: ...
+    def record(self, hit: Hit) -> LiveCounters: ...
 
     def put_live(self, decision: Decision) -> None: ...
 
@@ -201,35 +204,32 @@ class LocalCounters:
     def __len__(self) -> int:
         return len(self._counts) + len(self._older_counts) + len(self._members) + len(self._older_members)
 
-    def record(
-        self,
-        *,
-        account_id: str,
-        ip_prefix_hash: str | None,
-        elicited: bool,
-        account_is_new: bool,
-        now: datetime,
-        fingerprint: str | None = None,
-        cluster_id: str | None = None,
-    ) -> LiveCounters:
-        ts = now.timestamp()
+    def record(self, hit: Hit) -> LiveCounters:
+        account_id, ip_prefix_hash, fingerprint, cluster_id = (
+            hit.account_id,
+            hit.ip_prefix_hash,
+            hit.fingerprint,
+            hit.cluster_id,
+        )
+        ts = hit.now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
         with self._lock:
             self._roll(int(ts // EPOCH_SECONDS))
             account_1m = self._add(("am", account_id), MINUTE, minute, 1)
             account_1h = self._add(("ah", account_id), HOUR, hour, 1)
-            elicited_1h = self._add(("eh", account_id), HOUR, hour, 1 if elicited else 0)
+            elicited_1h = self._add(("eh", account_id), HOUR, hour, 1 if hit.elicited else 0)
             prefix_1m = prefix_new = 0
             if ip_prefix_hash:
                 prefix_1m = self._add(("pm", ip_prefix_hash), MINUTE, minute, 1)
-                prefix_new = self._add_member(ip_prefix_hash, hour, account_id if account_is_new else None)
+                newcomer = account_id if hit.account_is_new else None
+                prefix_new = self._add_member(ip_prefix_hash, hour, newcomer)
             cluster_1m = cluster_1h = 0
             if cluster_id:
                 cluster_1m = self._add(("cm", cluster_id), MINUTE, minute, 1)
                 cluster_1h = self._add(("ch", cluster_id), HOUR, hour, 1)
             fingerprint_new = 0
             if fingerprint:
-                member = account_id if account_is_new and elicited else None
+                member = account_id if hit.account_is_new and hit.elicited else None
                 fingerprint_new = self._add_member(FINGERPRINT_MEMBERS + fingerprint, hour, member)
         return LiveCounters(
             account_requests_1m=account_1m,
@@ -338,26 +338,8 @@ class MemoryState:
     def account(self, account_id: str) -> AccountRecord | None:
         return self._table.account(account_id)
 
-    def record(
-        self,
-        *,
-        account_id: str,
-        ip_prefix_hash: str | None,
-        elicited: bool,
-        account_is_new: bool,
-        now: datetime,
-        fingerprint: str | None = None,
-        cluster_id: str | None = None,
-    ) -> LiveCounters:
-        return self._counters.record(
-            account_id=account_id,
-            ip_prefix_hash=ip_prefix_hash,
-            elicited=elicited,
-            account_is_new=account_is_new,
-            now=now,
-            fingerprint=fingerprint,
-            cluster_id=cluster_id,
-        )
+    def record(self, hit: Hit) -> LiveCounters:
+        return self._counters.record(hit)
 
     def put_live(self, decision: Decision) -> None:
         self._live.put(decision)
