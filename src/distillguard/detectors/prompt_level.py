@@ -133,7 +133,17 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
             FROM events {where}
             """,
         ),
-        SqlStep("_prompt_matches", f"SELECT *,\n  {matches}\nFROM _prompt_text"),
+        # Each distinct clipped text is matched once: campaigns (and chat apps) repeat
+        # prompts, and the 62 regexes are most of the prompt level's time.
+        SqlStep(
+            "_prompt_matches",
+            f"""
+            WITH texts AS (SELECT DISTINCT t FROM _prompt_text),
+            matched AS (SELECT t,\n  {matches}\nFROM texts)
+            SELECT p.*, {", ".join(f"m.{_column(pattern)}" for pattern in patterns)}
+            FROM _prompt_text AS p JOIN matched AS m ON m.t = p.t
+            """,
+        ),
         SqlStep(
             "_scaffold_variants",
             """
