@@ -314,12 +314,8 @@ class RedisState:
             return local
 
     def _record_redis(self, hit: Hit) -> LiveCounters:
-        account_id, prefix, fingerprint, cluster_id = (
-            hit.account_id,
-            hit.ip_prefix_hash,
-            hit.fingerprint,
-            hit.cluster_id,
-        )
+        account_id, prefix = hit.account_id, hit.ip_prefix_hash
+        fingerprint, cluster_id = hit.fingerprint, hit.cluster_id
         ts = hit.now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
         minute_ttl, hour_ttl = MINUTE.seconds + MINUTE.width, HOUR.seconds + HOUR.width

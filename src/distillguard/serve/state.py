@@ -205,12 +205,8 @@ class LocalCounters:
         return len(self._counts) + len(self._older_counts) + len(self._members) + len(self._older_members)
 
     def record(self, hit: Hit) -> LiveCounters:
-        account_id, ip_prefix_hash, fingerprint, cluster_id = (
-            hit.account_id,
-            hit.ip_prefix_hash,
-            hit.fingerprint,
-            hit.cluster_id,
-        )
+        account_id, ip_prefix_hash = hit.account_id, hit.ip_prefix_hash
+        fingerprint, cluster_id = hit.fingerprint, hit.cluster_id
         ts = hit.now.timestamp()
         minute, hour = MINUTE.bucket(ts), HOUR.bucket(ts)
         with self._lock:
