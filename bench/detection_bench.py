@@ -50,10 +50,10 @@ How to read these tables (definitions used by `src/distillguard/bench/`):
   campaigns, benign accounts dragged into a cluster and merged campaigns all lower it. Per-account
   baselines produce no clusters: "n/a".
 - *Streaming replay*: distillguard's `scan(until=checkpoint)` on the same warehouse at regular
-  checkpoints (`--checkpoint-hours`, at most `--max-checkpoints`) plus probes 0.5, 1, 2, 4, 8, 16 and
-  32 h after each campaign's onset (the harness's choice of *when* to look; each scan still sees only
-  traffic up to its moment). First flag = first checkpoint with `extraction`, so times are rounded up
-  to the grid, never flattered.
+  checkpoints (`--checkpoint-hours`, at most `--max-checkpoints`) plus probes 0.5, 1, 2, 3, 4, 6, 8,
+  12, 16, 24 and 32 h after each campaign's onset (the harness's choice of *when* to look; each scan
+  still sees only traffic up to its moment). First flag = first checkpoint with `extraction`, so times
+  are rounded up to the grid, never flattered.
   Baselines are per-query rules and report the exact moment their rule first fires with only past
   traffic (rate limit: the first request over the limit; PRADA: prefixes of the distance list every
   5 queries; MMD: the end of the first window over the threshold). *h to 1st flag*: hours from the

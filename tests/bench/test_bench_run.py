@@ -81,9 +81,9 @@ def test_bench_reports_baselines_and_distillguard(
     perf = results["performance"]
     assert perf["events_stored"] == len(planted.events)
     assert perf["raw_records"] == len(planted.events)
-    # 20 regular 12-hour checkpoints over 10 days, plus 7 probes after each of the 2 onsets, one of
+    # 20 regular 12-hour checkpoints over 10 days, plus 11 probes after each of the 2 onsets, one of
     # which coincides (hydra onset + 32 h = greedy onset + 8 h).
-    assert perf["scan_over_raw_read"] > 0 and perf["replay_checkpoints"] == 20 + 14 - 1
+    assert perf["scan_over_raw_read"] > 0 and perf["replay_checkpoints"] == 20 + 22 - 1
 
     written = json.loads((tmp_path / "out" / "results.json").read_text())
     assert written["detectors"][3]["detector"] == "distillguard"
@@ -163,3 +163,15 @@ def test_an_attacker_account_that_never_sent_a_request_is_not_a_missed_member(
         for n, r in results.items()
     }
     assert recall["silent"] == pytest.approx(recall["plain"])
+
+
+def test_no_baselines_times_distillguard_alone(
+    tmp_path: Path, planted: Planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write_dataset(planted, tmp_path / "data")
+    monkeypatch.setattr(bench_run, "ingest", _load_directly(planted))
+    monkeypatch.setattr(bench_run, "load_scan", lambda: (_fake_scan, ""))
+    results = run_bench(BenchOptions(data=data, out=tmp_path / "out", checkpoint_hours=0, baselines=False))
+    assert [d["detector"] for d in results["detectors"]] == ["distillguard"]
+    assert any("baselines skipped" in n for n in results["notes"])
+    assert "| distillguard |" in (tmp_path / "out" / "results.md").read_text()

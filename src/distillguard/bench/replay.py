@@ -96,7 +96,7 @@ def checkpoints(
     return sorted(grid)
 
 
-ONSET_PROBE_HOURS = (0.5, 1, 2, 4, 8, 16, 32)
+ONSET_PROBE_HOURS = (0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
 def onset_probes(onsets: list[datetime]) -> list[datetime]:

@@ -64,6 +64,9 @@ class BenchOptions:
     target_fpr: float = 0.001
     seed: int | None = None
     command: str = ""
+    # Off for runs whose question is only distillguard's own time and memory (the large preset):
+    # PRADA and MMD embed every account's first queries, which would dominate that run's clock.
+    baselines: bool = True
 
 
 def _silent(_: str) -> None:
@@ -235,7 +238,11 @@ def run_bench(options: BenchOptions, progress: Progress = _silent) -> dict[str, 
                 "events_quarantined": int(getattr(report, "quarantined", 0)),
             }
         )
-        outputs = _run_baselines(warehouse, truth, options, progress)
+        if options.baselines:
+            outputs = _run_baselines(warehouse, truth, options, progress)
+        else:
+            outputs = []
+            results["notes"].append("baselines skipped (--no-baselines)")
         scan, missing = load_scan()
         if scan is None:
             progress(missing)

@@ -45,6 +45,13 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option("--target-fpr", help="False-positive rate the baselines' thresholds are set for."),
         ] = 0.001,
+        with_baselines: Annotated[
+            bool,
+            typer.Option(
+                "--baselines/--no-baselines",
+                help="Also run the rate-limit, PRADA and MMD baselines (skip: time distillguard alone).",
+            ),
+        ] = True,
     ) -> None:
         """Score distillguard and three baselines on a simulated data set (truth/ is read only here)."""
         from distillguard.bench import BenchError, BenchOptions, run_bench
@@ -62,6 +69,7 @@ def register(app: typer.Typer) -> None:
             max_checkpoints=max_checkpoints,
             target_fpr=target_fpr,
             seed=seed,
+            baselines=with_baselines,
             command="distillguard " + shlex.join(sys.argv[1:]),
         )
 
