@@ -286,9 +286,7 @@ def test_fresh_accounts_eliciting_with_one_fingerprint_are_degraded_live() -> No
     assert decide(default_policy(), regular).action == "allow"
     ordinary = facts(record=account(age_days=1.2), counters=counters, cot_elicitation=0.1)
     assert decide(default_policy(), ordinary).action == "allow"
-    below = LiveCounters(
-        account_requests_1m=1, account_requests_1h=2, fingerprint_new_elicited_accounts_1h=4
-    )
+    below = LiveCounters(account_requests_1m=1, account_requests_1h=2, fingerprint_new_elicited_accounts_1h=4)
     assert default_policy().evaluate(facts(record=NO_RECORD, counters=below, cot_elicitation=0.9)) == []
 
 

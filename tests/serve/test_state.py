@@ -139,9 +139,9 @@ def _record(
     elicited: bool = False,
     new: bool = False,
 ) -> LiveCounters:
-    return state.record(Hit(
-        account_id=account, ip_prefix_hash=prefix, elicited=elicited, account_is_new=new, now=at
-    ))
+    return state.record(
+        Hit(account_id=account, ip_prefix_hash=prefix, elicited=elicited, account_is_new=new, now=at)
+    )
 
 
 def test_account_windows_count_this_request_and_roll_over() -> None:
@@ -194,14 +194,16 @@ def test_a_fingerprint_counts_distinct_new_accounts_that_elicit_with_it() -> Non
     script = "frontier-large|max_tokens=16000|temperature=0.7"
 
     def hit(account: str, at: datetime, *, new: bool = True, elicited: bool = True) -> int:
-        counts = state.record(Hit(
-            account_id=account,
-            ip_prefix_hash=f"pfx-{account}",  # every account on its own residential address
-            elicited=elicited,
-            account_is_new=new,
-            now=at,
-            fingerprint=script,
-        ))
+        counts = state.record(
+            Hit(
+                account_id=account,
+                ip_prefix_hash=f"pfx-{account}",  # every account on its own residential address
+                elicited=elicited,
+                account_is_new=new,
+                now=at,
+                fingerprint=script,
+            )
+        )
         return counts.fingerprint_new_elicited_accounts_1h
 
     for i in range(4):
