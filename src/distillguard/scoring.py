@@ -28,6 +28,11 @@ def _ramp(expr: str, low: float, high: float) -> str:
     return f"least(1.0, greatest(0.0, (coalesce({expr}, {low}) - {low}) / {high - low}))"
 
 
+# Prefixes over which proxy rotation's first term ramps up: an account needs at least the
+# upper end in requests before it can score in full.
+PROXY_PREFIX_RAMP = (2, 8)
+
+
 @dataclass(frozen=True)
 class Signal:
     """One account-level behavioural signal: its SQL score, weight and explanation."""
@@ -111,7 +116,7 @@ SIGNALS: tuple[Signal, ...] = (
         "greatest("
         + _ramp("ip_prefixes / events", 0.15, 0.5)
         + " * "
-        + _ramp("ip_prefixes", 2, 8)
+        + _ramp("ip_prefixes", *PROXY_PREFIX_RAMP)
         + ", "
         + _ramp("prefix_switch_rate", 0.6, 0.9)
         + " * "
@@ -174,6 +179,12 @@ MEMBERSHIP_MIN_CONTENT = 0.15
 MEMBERSHIP_MIN_HARVEST = 0.6
 # Component score at which a signal is reported as a reason.
 REASON_MIN = 0.5
+
+# The proxy signal's weight in the harvest group: with PROXY_PREFIX_RAMP, what a member
+# with few requests structurally cannot show.
+PROXY_SHARE_OF_HARVEST = next(s.weight for s in SIGNALS if s.column == "s_proxy") / sum(
+    s.weight for s in SIGNALS if s.group == "harvest"
+)
 
 
 def behaviour_step() -> SqlStep:
@@ -279,6 +290,8 @@ def member_consistency(
     *,
     harvest: float = 0.0,
     cluster_mean_harvest: float = 0.0,
+    events: int | None = None,
+    cluster_mean_proxy: float = 0.0,
 ) -> float:
     """How much of its cluster's risk a member inherits: all of it when it behaves like the
     cluster, less when it is a milder account tied in by shared infrastructure (a phone on
@@ -291,13 +304,28 @@ def member_consistency(
     training-shaped content while harvesting exactly like the rest (tiny benchmark:
     harvest 0.79 against the cluster's 0.78, content 0.01); a phone on a shared range
     harvests nothing and still inherits little.
+
+    With ``events`` the comparison is on what the member's sample can show: proxy rotation
+    scores at most ``ramp(requests, 2, 8)`` (an account cannot use more prefixes than it
+    sent requests), so a two-request member of a rotating hydra shows none of it however
+    its two requests left. The part of the cluster's mean proxy score above that ceiling is
+    taken out of the cluster's means before comparing; from eight requests on nothing changes.
     """
+    if events is not None and cluster_mean_proxy > 0:
+        unreachable = max(0.0, cluster_mean_proxy - proxy_ceiling(events)) * PROXY_SHARE_OF_HARVEST
+        cluster_mean_harvest = max(0.0, cluster_mean_harvest - unreachable)
+        cluster_mean_behaviour = max(0.0, cluster_mean_behaviour - 0.5 * unreachable)
     if cluster_mean_behaviour <= 0:
         return 0.0
     by_behaviour = min(1.0, behaviour / (0.6 * cluster_mean_behaviour))
     by_content = min(1.0, content / (0.5 * cluster_mean_content)) if cluster_mean_content > 0.02 else 1.0
     by_harvest = min(1.0, harvest / (0.8 * cluster_mean_harvest)) if cluster_mean_harvest > 0.02 else 0.0
     return min(by_behaviour, max(by_content, by_harvest))
+
+
+def proxy_ceiling(events: int) -> float:
+    """The highest proxy-rotation score an account with this many requests can reach."""
+    return _ramp_py(float(events), *PROXY_PREFIX_RAMP)
 
 
 def account_own_risk(behaviour: float) -> float:
