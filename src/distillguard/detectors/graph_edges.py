@@ -231,7 +231,7 @@ def link_steps() -> list[SqlStep]:
     corroborating = ", ".join(f"'{k}'" for k in SHAPE_CORROBORATING_KINDS)
     weights += (
         f" + {SHAPE_WEIGHT} * max(CASE WHEN kind = 'shape' THEN overlap ELSE 0.0 END)"
-        f" * max(CASE WHEN kind IN ({corroborating}) THEN 1.0 ELSE 0.0 END)"
+        f" * max(CASE WHEN kind IN ({corroborating}) AND n > 0 THEN 1.0 ELSE 0.0 END)"
     )
     kinds = ", ".join(f"'{k}'" for k in (*(k for k, _ in LINK_WEIGHTS), "shape"))
     linking = f"""
@@ -263,22 +263,33 @@ def link_steps() -> list[SqlStep]:
         ) AS w
     """
     pairs = f"""
-        WITH lists AS (
-            SELECT account_id, kind, list(value) AS vals, count(*) AS n
-            FROM link_values GROUP BY account_id, kind
+        WITH numbered AS (
+            -- values compared as their rank within the kind: integers compare faster than hashes
+            SELECT account_id, kind, dense_rank() OVER (PARTITION BY kind ORDER BY value) AS value_no
+            FROM link_values
+        ),
+        lists AS (
+            SELECT account_id, kind, list(value_no) AS vals, count(*) AS n
+            FROM numbered GROUP BY account_id, kind
         ),
         shared AS (
-            SELECT c.src, c.dst, x.kind, array_length(array_intersect(x.vals, y.vals)) AS n,
+            SELECT c.src, c.dst, x.kind,
+                   -- a value list holds each value once, so this counts the values both hold;
+                   -- DuckDB's array_intersect took four times as long on the medium data set
+                   array_length(list_filter(x.vals, v -> list_contains(y.vals, v))) AS n,
                    x.n AS src_n, y.n AS dst_n
             FROM link_candidates c
             JOIN lists x ON x.account_id = c.src
             JOIN lists y ON y.account_id = c.dst AND y.kind = x.kind
         ),
+        -- Kinds a pair shares nothing of stay in (overlap 0, and they cannot corroborate a
+        -- shape): a WHERE n > 0 here was pushed below the projection and ran the list
+        -- comparison twice.
         scored AS (
-            SELECT src, dst, kind,
+            SELECT src, dst, kind, n,
                    CASE WHEN kind NOT IN ('payment', 'signup', 'shape') AND n < 2 THEN 0.0
                         ELSE n / least(src_n, dst_n) END AS overlap
-            FROM shared WHERE n > 0
+            FROM shared
         )
         SELECT src, dst, {weights} AS weight
         FROM scored GROUP BY src, dst
