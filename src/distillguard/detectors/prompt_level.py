@@ -122,11 +122,13 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
     scored = {name: _score_sql(lexicon(name).patterns) for name in SCORED_DETECTORS}
     evidence_items = ", ".join(_evidence_sql(p) for name in SCORED_DETECTORS for p in lexicon(name).patterns)
     return [
+        # prompt_text itself is not carried: everything downstream reads the clipped text
+        # or the scaffold keys, and a million full prompts are the widest column here.
         SqlStep(
             "_prompt_text",
             f"""
             SELECT event_id, account_id, ts_start, coalesce(tool_count, 0) AS tool_count,
-                   skeleton_hash, prompt_hash, prompt_text,
+                   skeleton_hash, prompt_hash,
                    coalesce({clip_text_sql("prompt_text")}, '') AS t,
                    {_scaffold_key_sql("left")} AS head_key,
                    {_scaffold_key_sql("right")} AS tail_key
@@ -134,14 +136,31 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
             """,
         ),
         # Each distinct clipped text is matched once: campaigns (and chat apps) repeat
-        # prompts, and the 62 regexes are most of the prompt level's time.
+        # prompts, and the regexes are most of the prompt level's time. Whether the request
+        # carried tools is kept with the text because the capability depends on it.
         SqlStep(
             "_prompt_matches",
             f"""
-            WITH texts AS (SELECT DISTINCT t FROM _prompt_text),
-            matched AS (SELECT t,\n  {matches}\nFROM texts)
-            SELECT p.*, {", ".join(f"m.{_column(pattern)}" for pattern in patterns)}
-            FROM _prompt_text AS p JOIN matched AS m ON m.t = p.t
+            WITH texts AS (
+                SELECT DISTINCT t, CASE WHEN tool_count > 0 THEN 1 ELSE 0 END AS tool_count
+                FROM _prompt_text
+            )
+            SELECT t, tool_count,\n  {matches}\nFROM texts
+            """,
+        ),
+        # Scores and evidence per distinct text too (a separate step, so each regex column
+        # is computed once and only read here): the evidence extracts run once per text
+        # instead of once per event.
+        SqlStep(
+            "_prompt_scores",
+            f"""
+            SELECT t, tool_count,
+                   {scored["cot_elicitation"]} AS cot_elicitation,
+                   {scored["rubric_grading"]} AS rubric_grading,
+                   {scored["censorship_rewrite"]} AS censorship_rewrite,
+                   {_capability_sql()} AS capability,
+                   list_filter([{evidence_items}], x -> x IS NOT NULL) AS evidence
+            FROM _prompt_matches
             """,
         ),
         SqlStep(
@@ -159,10 +178,7 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
             "prompt_signals",
             f"""
             SELECT m.event_id, m.account_id, m.ts_start,
-                   {scored["cot_elicitation"]} AS cot_elicitation,
-                   {scored["rubric_grading"]} AS rubric_grading,
-                   {scored["censorship_rewrite"]} AS censorship_rewrite,
-                   {_capability_sql()} AS capability,
+                   s.cot_elicitation, s.rubric_grading, s.censorship_rewrite, s.capability,
                    CASE
                      WHEN coalesce(h.variants, 0) >= {SCAFFOLD_MIN_VARIANTS}
                           AND coalesce(h.variants, 0) >= coalesce(tl.variants, 0)
@@ -170,8 +186,10 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                      WHEN coalesce(tl.variants, 0) >= {SCAFFOLD_MIN_VARIANTS} THEN 't' || left(m.tail_key, 16)
                      WHEN m.skeleton_hash IS NOT NULL THEN 's' || left(m.skeleton_hash, 16)
                    END AS template_family,
-                   list_filter([{evidence_items}], x -> x IS NOT NULL) AS evidence
-            FROM _prompt_matches AS m
+                   s.evidence
+            FROM _prompt_text AS m
+            JOIN _prompt_scores AS s
+              ON s.t = m.t AND s.tool_count = CASE WHEN m.tool_count > 0 THEN 1 ELSE 0 END
             LEFT JOIN _scaffold_variants AS h ON h.key = 'h' || m.head_key
             LEFT JOIN _scaffold_variants AS tl ON tl.key = 't' || m.tail_key
             """,
@@ -179,4 +197,4 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
     ]
 
 
-PROMPT_WORK_TABLES = ("_prompt_text", "_prompt_matches", "_scaffold_variants")
+PROMPT_WORK_TABLES = ("_prompt_text", "_prompt_matches", "_prompt_scores", "_scaffold_variants")
