@@ -8,6 +8,10 @@ question) once it recurs with enough distinct fillings, else the skeleton hash.
 
 from __future__ import annotations
 
+import re._constants as sre_constants
+import re._parser as sre_parser
+from typing import Any
+
 from distillguard.detectors.patterns import (
     SCORED_DETECTORS,
     Pattern,
@@ -76,8 +80,76 @@ def _literal_float(weight: float) -> str:
     return f"ln(1 - {weight!r})"
 
 
+# Syntax that RE2 and Python's parser read differently (POSIX classes, quoting, Unicode
+# classes, braced hex): a pattern using any of it is never gated.
+_UNSHARED_SYNTAX = ("[:", "\\Q", "\\p", "\\P", "\\x{", "\\C")
+
+
+def _needs_non_ascii(regex: str) -> bool:
+    """Whether every match of ``regex`` contains a non-ASCII character (a Chinese rule, say).
+
+    Read conservatively from the parsed pattern: anything not understood counts as "no",
+    so a pattern is only ever gated when no ASCII-only text can match it.
+    """
+    if any(token in regex for token in _UNSHARED_SYNTAX):
+        return False
+    try:
+        parsed = sre_parser.parse(regex)
+    except Exception:  # RE2-only syntax Python cannot read: simply not gated
+        return False
+    if parsed.state.flags & ~sre_constants.SRE_FLAG_UNICODE:  # (?i) may fold a non-ASCII letter to ASCII
+        return False
+    return _items_need_non_ascii(list(parsed))
+
+
+def _items_need_non_ascii(items: list[tuple[Any, Any]]) -> bool:
+    """A sequence needs a non-ASCII character when one of its parts does."""
+    return any(_item_needs_non_ascii(op, arg) for op, arg in items)
+
+
+def _item_needs_non_ascii(op: Any, arg: Any) -> bool:
+    c = sre_constants
+    if op is c.LITERAL:
+        return bool(arg > 127)
+    if op is c.IN:  # a class of non-ASCII characters only
+        return bool(arg) and all(
+            (kind is c.LITERAL and value > 127) or (kind is c.RANGE and value[0] > 127) for kind, value in arg
+        )
+    if op is c.BRANCH:
+        return all(_items_need_non_ascii(list(branch)) for branch in arg[1])
+    if op is c.SUBPATTERN:  # (?i:...) and other scoped flags: not gated, as above
+        return not arg[1] and not arg[2] and _items_need_non_ascii(list(arg[3]))
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+        return bool(arg[0] >= 1) and _items_need_non_ascii(list(arg[2]))
+    return False
+
+
+def _match_sql(pattern: Pattern) -> str:
+    """``regexp_matches`` on the text, skipped on ASCII-only texts when it cannot match them.
+
+    Nine in ten distinct prompts are ASCII, and the Chinese rules are a third of the
+    patterns; the test costs a byte count, the regex a full scan of the text.
+    """
+    found = f"regexp_matches(t, {_literal(pattern.regex)})"
+    if _needs_non_ascii(pattern.regex):
+        return f"CASE WHEN non_ascii THEN {found} ELSE false END"
+    return found
+
+
+def _found_sql(pattern: Pattern) -> str:
+    """The matched text, extracted once per text (and only where the pattern matched)."""
+    return (
+        f"CASE WHEN {_column(pattern)} THEN regexp_extract(t, {_literal(pattern.regex)}) END "
+        f"AS {_found_column(pattern)}"
+    )
+
+
+def _found_column(pattern: Pattern) -> str:
+    return "f" + _column(pattern)[1:]
+
+
 def _evidence_sql(pattern: Pattern) -> str:
-    found = f"regexp_extract(t, {_literal(pattern.regex)})"
+    found = _found_column(pattern)
     start = f"(strpos(t, {found}) - 1)"
     return (
         f"CASE WHEN {_column(pattern)} THEN {_literal(pattern.label + ':')} || CAST({start} AS VARCHAR) "
@@ -118,9 +190,11 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
     """
     where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
     patterns = _all_patterns()
-    matches = ",\n  ".join(f"regexp_matches(t, {_literal(p.regex)}) AS {_column(p)}" for p in patterns)
+    matches = ",\n  ".join(f"{_match_sql(p)} AS {_column(p)}" for p in patterns)
     scored = {name: _score_sql(lexicon(name).patterns) for name in SCORED_DETECTORS}
-    evidence_items = ", ".join(_evidence_sql(p) for name in SCORED_DETECTORS for p in lexicon(name).patterns)
+    scored_patterns = [p for name in SCORED_DETECTORS for p in lexicon(name).patterns]
+    evidence_items = ", ".join(_evidence_sql(p) for p in scored_patterns)
+    found = ",\n                       ".join(_found_sql(p) for p in scored_patterns)
     return [
         # prompt_text itself is not carried: everything downstream reads the clipped text
         # or the scaffold keys, and a million full prompts are the widest column here.
@@ -144,13 +218,15 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
             WITH texts AS (
                 SELECT DISTINCT t, CASE WHEN tool_count > 0 THEN 1 ELSE 0 END AS tool_count
                 FROM _prompt_text
-            )
-            SELECT t, tool_count,\n  {matches}\nFROM texts
+            ),
+            flagged AS (SELECT t, tool_count, octet_length(encode(t)) > length(t) AS non_ascii FROM texts)
+            SELECT t, tool_count,\n  {matches}\nFROM flagged
             """,
         ),
         # Scores and evidence per distinct text too (a separate step, so each regex column
         # is computed once and only read here): the evidence extracts run once per text
-        # instead of once per event.
+        # instead of once per event, and once per pattern (the inner select) instead of
+        # once for each of the four places the evidence string uses the matched text.
         SqlStep(
             "_prompt_scores",
             f"""
@@ -160,7 +236,11 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                    {scored["censorship_rewrite"]} AS censorship_rewrite,
                    {_capability_sql()} AS capability,
                    list_filter([{evidence_items}], x -> x IS NOT NULL) AS evidence
-            FROM _prompt_matches
+            FROM (
+                SELECT *,
+                       {found}
+                FROM _prompt_matches
+            ) AS m
             """,
         ),
         SqlStep(
