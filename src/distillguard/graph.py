@@ -13,6 +13,8 @@ from __future__ import annotations
 from distillguard.engine.base import Engine, SqlStep, run_steps
 
 MAX_ROUNDS = 40
+# Labels and symmetric links live only during one detection run (scratch steps: DuckDB
+# TEMP tables, never written to the database file); cluster_members is the result.
 
 
 def label_init_step(links: str = "graph_links") -> SqlStep:
@@ -24,6 +26,7 @@ def label_init_step(links: str = "graph_links") -> SqlStep:
             SELECT src AS node FROM {links} UNION SELECT dst AS node FROM {links}
         ) AS n
         """,
+        scratch=True,
     )
 
 
@@ -40,6 +43,7 @@ def label_round_step(links: str = "graph_links") -> SqlStep:
             SELECT l.dst AS node, c.label FROM {links} l JOIN cc_labels c ON c.node = l.src
         ) AS u GROUP BY node
         """,
+        scratch=True,
     )
 
 
@@ -100,6 +104,7 @@ def symmetric_links_step(links: str = "graph_links") -> SqlStep:
         UNION ALL
         SELECT dst AS src, src AS dst, weight FROM {links}
         """,
+        scratch=True,
     )
 
 
@@ -123,6 +128,7 @@ def lpa_round_step(parity: int = 0) -> SqlStep:
         SELECT c.node, CASE WHEN {movers} THEN coalesce(r.label, c.label) ELSE c.label END AS label
         FROM cc_labels c LEFT JOIN ranked r ON r.node = c.node AND r.r = 1
         """,
+        scratch=True,
     )
 
 

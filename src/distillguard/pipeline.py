@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from distillguard.detectors.graph_edges import (
     satellite_steps,
     young_satellite_steps,
 )
+from distillguard.detectors.prompt_level import PROMPT_WORK_TABLES
 from distillguard.engine.base import SqlStep, run_steps
 from distillguard.schema import (
     ACCOUNT_SCORES,
@@ -83,6 +84,8 @@ _SCRATCH = (
     "_flagged",
     "_samples",
 )
+# Work tables nothing reads after the scan: kept out of the database file (SqlStep.scratch).
+_TEMPORARY = frozenset((*_SCRATCH, *PROMPT_WORK_TABLES))
 SAMPLE_PROMPTS_PER_ACCOUNT = 2
 _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
 
@@ -107,7 +110,12 @@ class ScanResult:
 
 def prompt_level_steps(config: Config, until_literal: str | None = None) -> tuple[list[SqlStep], str]:
     """The prompt detectors' steps over events up to the scan's cut-off."""
-    return list(prompt_steps(config, until_literal=until_literal)), "distillguard.detectors.prompt_steps"
+    return _scratch(prompt_steps(config, until_literal=until_literal)), "distillguard.detectors.prompt_steps"
+
+
+def _scratch(steps: Sequence[SqlStep]) -> list[SqlStep]:
+    """The steps, with the scan's work tables marked as scratch."""
+    return [replace(s, scratch=True) if s.name in _TEMPORARY else s for s in steps]
 
 
 def _until_literal(until: datetime | None) -> str | None:
@@ -120,17 +128,19 @@ def _until_literal(until: datetime | None) -> str | None:
 
 def detector_steps(*, until_literal: str | None, has_accounts: bool) -> list[SqlStep]:
     """Every pure SQL step of the account/graph levels before community detection."""
-    return [
-        scan_events_step(until_literal=until_literal, has_prompt_signals=True),
-        *account_feature_steps(has_accounts=has_accounts),
-        behaviour_step(),
-        *indicator_steps(has_accounts=has_accounts),
-        *link_steps(),
-    ]
+    return _scratch(
+        [
+            scan_events_step(until_literal=until_literal, has_prompt_signals=True),
+            *account_feature_steps(has_accounts=has_accounts),
+            behaviour_step(),
+            *indicator_steps(has_accounts=has_accounts),
+            *link_steps(),
+        ]
+    )
 
 
 def post_graph_steps() -> list[SqlStep]:
-    return [*cluster_evidence_steps(), cluster_features_step(), member_script_ties_step()]
+    return _scratch([*cluster_evidence_steps(), cluster_features_step(), member_script_ties_step()])
 
 
 def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None) -> ScanResult:
@@ -155,11 +165,11 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
         run_steps(engine, detector_steps(until_literal=until_sql, has_accounts=has_accounts))
     with timer("graph"):
         result.graph_rounds = graph.label_propagation(engine)
-        run_steps(engine, satellite_steps())
+        run_steps(engine, _scratch(satellite_steps()))
         engine.execute(
             "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM cluster_satellites"
         )
-        run_steps(engine, young_satellite_steps())
+        run_steps(engine, _scratch(young_satellite_steps()))
         engine.execute(
             "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM young_satellites"
         )
@@ -346,9 +356,9 @@ def _build_campaigns(
             pairs, schema=pa.schema([("account_id", pa.string()), ("campaign_id", pa.string())])
         ),
     )
-    run_steps(engine, [SqlStep("campaign_accounts", "SELECT * FROM _campaign_pairs")])
+    run_steps(engine, _scratch([SqlStep("campaign_accounts", "SELECT * FROM _campaign_pairs")]))
     engine.unregister("_campaign_pairs")
-    run_steps(engine, campaign_steps())
+    run_steps(engine, _scratch(campaign_steps()))
     return _campaign_rows(engine, clusters, assigned)
 
 

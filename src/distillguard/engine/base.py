@@ -21,12 +21,16 @@ log = logging.getLogger("distillguard.sql")
 class SqlStep:
     """One named step: ``sql`` is a SELECT whose result becomes table ``name``.
 
-    ``materialise=False`` makes it a view (cheap, recomputed on use).
+    ``materialise=False`` makes it a view (cheap, recomputed on use). ``scratch=True``
+    marks a work table that nothing reads once the run is over: DuckDB keeps it as a
+    TEMP table or view (memory, spilling to the temp directory), never written to the
+    database file, which on the medium benchmark cost more than computing some of them.
     """
 
     name: str
     sql: str
     materialise: bool = True
+    scratch: bool = False
 
 
 class SqlError(RuntimeError):
@@ -59,7 +63,10 @@ class Engine(Protocol):
 
 def run_steps(engine: Engine, steps: Sequence[SqlStep]) -> None:
     """Materialise each step in order; later steps may read earlier ones by name."""
+    temporary = getattr(engine, "dialect", "") == "duckdb"
     for step in steps:
         kind = "TABLE" if step.materialise else "VIEW"
+        if step.scratch and temporary:
+            kind = f"TEMP {kind}"
         engine.drop(step.name)
         engine.execute(f"CREATE {kind} {step.name} AS {step.sql}")
