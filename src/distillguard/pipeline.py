@@ -71,6 +71,7 @@ _SCRATCH = (
     "graph_links",
     "direct_links",
     "corroboration_values",
+    "corroboration_pairs",
     "corroborated_links",
     "indicator_purity",
     "link_values",
