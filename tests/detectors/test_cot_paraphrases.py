@@ -17,6 +17,7 @@ from distillguard.warehouse import Warehouse
 
 # a plain module beside this one (pytest puts this directory on the path)
 from cot_paraphrases import ORDINARY, PARAPHRASES, QUESTION_EN, QUESTION_ZH  # isort: skip
+from classifier_heldout import UNSEEN_CENSORSHIP, UNSEEN_COT, UNSEEN_ORDINARY, UNSEEN_RUBRIC  # isort: skip
 
 HOMEWORK = [
     "Can you explain step by step how to solve 3x + 5 = 20?",
@@ -57,7 +58,9 @@ def test_a_supplied_answer_alone_is_not_a_reconstruction_request() -> None:
 
 
 def test_the_scan_scores_paraphrases_as_the_live_matcher_does(warehouse: Warehouse) -> None:
-    texts = [_with_question(t) for t in PARAPHRASES] + ORDINARY
+    # the held-out sets carry classifier evidence too: the scan calls the same classifier
+    held_out = UNSEEN_COT + UNSEEN_RUBRIC + UNSEEN_CENSORSHIP + UNSEEN_ORDINARY
+    texts = [_with_question(t) for t in PARAPHRASES] + ORDINARY + held_out + [QUESTION_EN * 40 + held_out[0]]
     start = datetime(2026, 2, 1, tzinfo=UTC)
     rows = []
     for i, text in enumerate(texts):
@@ -77,9 +80,12 @@ def test_the_scan_scores_paraphrases_as_the_live_matcher_does(warehouse: Warehou
         )
     warehouse.insert_events(pa.Table.from_pylist(rows, schema=EVENTS))
     run_steps(warehouse.engine, prompt_steps())
-    scanned = warehouse.engine.to_arrow("SELECT event_id, cot_elicitation, evidence FROM prompt_signals")
+    scanned = warehouse.engine.to_arrow(
+        "SELECT event_id, cot_elicitation, rubric_grading, censorship_rewrite, evidence FROM prompt_signals"
+    )
     by_id = {row["event_id"]: row for row in scanned.to_pylist()}
     for i, text in enumerate(texts):
         live = match_prompt(text)
-        assert by_id[f"e{i}"]["cot_elicitation"] == pytest.approx(live.cot_elicitation, abs=1e-6), text
+        for name in ("cot_elicitation", "rubric_grading", "censorship_rewrite"):
+            assert by_id[f"e{i}"][name] == pytest.approx(getattr(live, name), abs=1e-6), text
         assert by_id[f"e{i}"]["evidence"] == live.evidence, text

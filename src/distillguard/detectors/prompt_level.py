@@ -19,9 +19,19 @@ from distillguard.detectors.patterns import (
     clip_text_sql,
     lexicon,
 )
+from distillguard.detectors.prompt_classifier import (
+    PROMPT_CLASSIFIER_RETURNS,
+    PROMPT_CLASSIFIER_SQL,
+    classify_for_sql,
+)
 from distillguard.detectors.prompt_matcher import EVIDENCE_EXCERPT_CHARS, TOOL_REQUEST_WEIGHT
 from distillguard.detectors.spec import DetectorSpec
-from distillguard.engine.base import SqlStep
+from distillguard.engine.base import SqlFunction, SqlStep
+
+# The n-gram classifier is Python; the scan calls the same function the live matcher does.
+CLASSIFIER_FUNCTION = SqlFunction(
+    PROMPT_CLASSIFIER_SQL, classify_for_sql, ("VARCHAR",), PROMPT_CLASSIFIER_RETURNS
+)
 
 SCAFFOLD_CHARS = 40  # head/tail characters that make a scaffold key
 SCAFFOLD_MIN_PROMPT_CHARS = 100  # shorter prompts are all scaffold: use the skeleton
@@ -191,7 +201,10 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
     where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
     patterns = _all_patterns()
     matches = ",\n  ".join(f"{_match_sql(p)} AS {_column(p)}" for p in patterns)
-    scored = {name: _score_sql(lexicon(name).patterns) for name in SCORED_DETECTORS}
+    # a class scores the larger of its lexicon's noisy-or and the classifier (prompt_classifier)
+    scored = {
+        name: f"greatest({_score_sql(lexicon(name).patterns)}, clf.{name})" for name in SCORED_DETECTORS
+    }
     scored_patterns = [p for name in SCORED_DETECTORS for p in lexicon(name).patterns]
     evidence_items = ", ".join(_evidence_sql(p) for p in scored_patterns)
     found = ",\n                       ".join(_found_sql(p) for p in scored_patterns)
@@ -220,8 +233,9 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                 FROM _prompt_text
             ),
             flagged AS (SELECT t, tool_count, octet_length(encode(t)) > length(t) AS non_ascii FROM texts)
-            SELECT t, tool_count,\n  {matches}\nFROM flagged
+            SELECT t, tool_count,\n  {matches},\n  {PROMPT_CLASSIFIER_SQL}(t) AS clf\nFROM flagged
             """,
+            functions=(CLASSIFIER_FUNCTION,),
         ),
         # Scores and evidence per distinct text too (a separate step, so each regex column
         # is computed once and only read here): the evidence extracts run once per text
@@ -235,7 +249,7 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                    {scored["rubric_grading"]} AS rubric_grading,
                    {scored["censorship_rewrite"]} AS censorship_rewrite,
                    {_capability_sql()} AS capability,
-                   list_filter([{evidence_items}], x -> x IS NOT NULL) AS evidence
+                   list_concat(list_filter([{evidence_items}], x -> x IS NOT NULL), clf.evidence) AS evidence
             FROM (
                 SELECT *,
                        {found}

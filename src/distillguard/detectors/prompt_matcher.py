@@ -16,6 +16,7 @@ from distillguard.detectors.patterns import (
     clip_text,
     lexicon,
 )
+from distillguard.detectors.prompt_classifier import scores_and_evidence
 
 TOOL_REQUEST_WEIGHT = 0.8  # a request that carries tool schemas is tool use, whatever its text says
 EVIDENCE_EXCERPT_CHARS = 80
@@ -70,6 +71,10 @@ def match_prompt(text: str | None, *, tool_count: int = 0) -> PromptMatch:
                 weights.append(pattern.weight)
                 evidence.append(found)
         scores[name] = round(_noisy_or(weights), 6) if weights else 0.0
+    # the classifier's score beside the lexicon's (the larger counts) and its window as evidence
+    learned, learned_evidence = scores_and_evidence(clipped)
+    scores = {name: max(score, learned[name]) for name, score in scores.items()}
+    evidence.extend(learned_evidence)
     return PromptMatch(
         cot_elicitation=scores["cot_elicitation"],
         rubric_grading=scores["rubric_grading"],

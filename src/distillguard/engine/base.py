@@ -8,13 +8,27 @@ choke point that logs it and re-raises failures with the SQL attached.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 log = logging.getLogger("distillguard.sql")
+
+
+@dataclass(frozen=True)
+class SqlFunction:
+    """A Python scalar function a step's SQL calls by ``name`` (types in DuckDB's syntax).
+
+    For a rule that only Python can compute (the prompt classifier): the step calls the
+    very function the real-time path calls, so there is still one implementation.
+    """
+
+    name: str
+    function: Callable[..., Any]
+    parameters: tuple[str, ...]
+    returns: str
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,7 @@ class SqlStep:
     sql: str
     materialise: bool = True
     scratch: bool = False
+    functions: tuple[SqlFunction, ...] = ()  # registered on the engine before the step runs
 
 
 class SqlError(RuntimeError):
@@ -60,6 +75,9 @@ class Engine(Protocol):
     def drop(self, name: str) -> None:
         """Drop a table or view if it exists."""
 
+    def register_function(self, function: SqlFunction) -> None:
+        """Make a Python scalar function callable from SQL (once per name and engine)."""
+
 
 def run_steps(engine: Engine, steps: Sequence[SqlStep]) -> None:
     """Materialise each step in order; later steps may read earlier ones by name."""
@@ -68,5 +86,7 @@ def run_steps(engine: Engine, steps: Sequence[SqlStep]) -> None:
         kind = "TABLE" if step.materialise else "VIEW"
         if step.scratch and temporary:
             kind = f"TEMP {kind}"
+        for function in step.functions:
+            engine.register_function(function)
         engine.drop(step.name)
         engine.execute(f"CREATE {kind} {step.name} AS {step.sql}")

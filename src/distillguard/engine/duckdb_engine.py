@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from distillguard.engine.base import SqlError
+from distillguard.engine.base import SqlError, SqlFunction
 
 log = logging.getLogger("distillguard.sql")
 
@@ -39,6 +39,7 @@ class DuckDBEngine:
             spill = Path(self.path).with_suffix(".tmp")
             self.connection.execute(f"SET temp_directory = '{spill.as_posix()}'")
         self.connection.execute("SET TimeZone = 'UTC'")
+        self._functions: set[str] = set()
 
     # The one choke point: every statement is logged and failures carry their SQL.
     def _run(self, sql: str, params: Sequence[object] | None) -> duckdb.DuckDBPyConnection:
@@ -52,6 +53,18 @@ class DuckDBEngine:
 
     def register(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         self.connection.register(name, table)
+
+    def register_function(self, function: SqlFunction) -> None:
+        if function.name in self._functions:
+            return
+        self.connection.create_function(
+            function.name,
+            function.function,
+            [duckdb.sqltype(t) for t in function.parameters],
+            duckdb.sqltype(function.returns),
+            side_effects=False,
+        )
+        self._functions.add(function.name)
 
     def unregister(self, name: str) -> None:
         self.connection.unregister(name)

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+from sqlglot import exp
 
-from distillguard.engine.base import SqlError
+from distillguard.engine.base import SqlError, SqlFunction
 from distillguard.engine.dialect import to_spark
 
 
@@ -30,6 +31,11 @@ class SparkEngine:
         if isinstance(table, pa.RecordBatchReader):
             table = table.read_all()
         self.session.createDataFrame(table.to_pandas()).createOrReplaceTempView(name)
+
+    def register_function(self, function: SqlFunction) -> None:
+        # a row-at-a-time Python UDF, typed in Spark's syntax (not exercised here: no pyspark)
+        returns = exp.DataType.build(function.returns, dialect="duckdb").sql("spark")
+        self.session.udf.register(function.name, function.function, returns)
 
     def execute(self, sql: str, params: Sequence[object] | None = None) -> None:
         self._run(sql)
