@@ -44,11 +44,14 @@ How to read these tables (definitions used by `src/distillguard/bench/`):
   detector's score whose FPR is at most x% (threshold-free, so baselines are not hurt by a badly
   placed threshold). *AUROC*: scikit-learn.
 - *Exchange-weighted recall*: share of events labelled with a campaign whose account is flagged.
-- *Cluster ARI*: adjusted Rand index over the union of attacker accounts and flagged accounts.
-  Truth label = campaign id (benign accounts: each its own label); predicted label = the detector's
-  cluster id for a flagged account, a singleton for an unflagged attacker. Missed attackers split
-  campaigns, benign accounts dragged into a cluster and merged campaigns all lower it. Per-account
-  baselines produce no clusters: "n/a".
+- *Cluster ARI*: adjusted Rand index over every scored account. Truth label = campaign id (benign
+  accounts: each its own label); predicted label = the detector's cluster id for a flagged account, a
+  singleton for an unflagged one. Missed attackers split campaigns, benign accounts dragged into a
+  cluster and merged campaigns all lower it; benign accounts nobody flagged are singletons on both
+  sides and add no agreeing pair. results.json also keeps the index over attackers and flagged
+  accounts only (`cluster_ari_attackers_and_flagged_only`, the definition used before 2026-11-25):
+  on a one-campaign data set it is 0 for any split at all, even one missed account in thousands.
+  Per-account baselines produce no clusters: "n/a".
 - *Streaming replay*: distillguard's `scan(until=checkpoint)` on the same warehouse at regular
   checkpoints (`--checkpoint-hours`, at most `--max-checkpoints`) plus probes 0.5, 1, 2, 3, 4, 6, 8,
   12, 16, 24 and 32 h after each campaign's onset (the harness's choice of *when* to look; each scan

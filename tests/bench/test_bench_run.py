@@ -70,8 +70,12 @@ def test_bench_reports_baselines_and_distillguard(
     assert set(by_name) == {"rate-limit", "prada", "mmd", "distillguard"}
     ours = by_name["distillguard"]
     assert ours["recall_at_extraction"] == 1.0 and ours["false_positive_rate"] == 0.0
-    # Both campaigns in one stand-in cluster: they are merged, so the index is well below 1.
-    assert ours["cluster_ari"] is not None and ours["cluster_ari"] < 0.5
+    # Both campaigns in one stand-in cluster: the lone greedy account is merged into the 12-account
+    # hydra, 12 of its 78 pairs wrong: (66 - E) / (72 - E), E the chance agreement over every scored account.
+    pairs = ours["cluster_ari_accounts"] * (ours["cluster_ari_accounts"] - 1) / 2
+    chance = 66 * 78 / pairs
+    assert ours["cluster_ari"] == pytest.approx((66 - chance) / (72 - chance))
+    assert ours["cluster_ari_attackers_and_flagged_only"] == pytest.approx(0.0)
     assert by_name["rate-limit"]["cluster_ari"] is None
     assert "no clusters (per-account only)" in by_name["rate-limit"]["fails_where"]
     hydra = next(c for c in ours["campaigns"] if c["campaign_id"] == "c-hydra")

@@ -59,25 +59,46 @@ CAMPAIGNS = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "d": None, "e": None}
 
 def test_ari_is_one_when_clusters_match_campaigns() -> None:
     clusters = {"a1": "X", "a2": "X", "b1": "Y", "b2": "Y"}
-    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters) == (pytest.approx(1.0), 4)
+    # Every scored account enters; d and e (benign, unflagged) are singletons on both sides.
+    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters) == (pytest.approx(1.0), 6)
 
 
-def test_ari_is_zero_when_two_campaigns_are_one_cluster() -> None:
+def test_ari_is_low_when_two_campaigns_are_one_cluster() -> None:
     clusters = dict.fromkeys(["a1", "a2", "b1", "b2"], "X")
-    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters)[0] == pytest.approx(0.0)
+    # truth A A B B d e vs X X X X d e: index 2, expected 2*6/15 = 0.8, max 4 -> 1.2/3.2.
+    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters)[0] == pytest.approx(0.375)
+    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters, benign_singletons=False)[0] == pytest.approx(0)
 
 
 def test_ari_penalises_a_missed_attacker() -> None:
-    # truth A A B B vs predicted X X Y (b2 missed, a singleton): ARI = (1 - 1/3) / (3/2 - 1/3) = 4/7.
     clusters = {"a1": "X", "a2": "X", "b1": "Y"}
-    ari, entrants = metrics.cluster_ari(CAMPAIGNS, clusters, clusters)
-    assert (ari, entrants) == (pytest.approx(4 / 7), 4)
+    # Over attackers only: truth A A B B vs X X Y b2 -> (1 - 1/3) / (3/2 - 1/3) = 4/7.
+    only = metrics.cluster_ari(CAMPAIGNS, clusters, clusters, benign_singletons=False)
+    assert only == (pytest.approx(4 / 7), 4)
+    # Over all six: index 1, expected 2*1/15, max 3/2.
+    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters)[0] == pytest.approx(
+        (1 - 2 / 15) / (1.5 - 2 / 15)
+    )
 
 
 def test_ari_penalises_a_benign_account_dragged_into_a_cluster() -> None:
-    # truth A A B B d vs predicted X X Y Y X: ARI = (2 - 0.8) / (3 - 0.8) = 6/11; e (unflagged) stays out.
     clusters = {"a1": "X", "a2": "X", "b1": "Y", "b2": "Y", "d": "X"}
-    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters) == (pytest.approx(6 / 11), 5)
+    # truth A A B B d vs X X Y Y X (e unflagged stays out): (2 - 0.8) / (3 - 0.8) = 6/11.
+    only = metrics.cluster_ari(CAMPAIGNS, clusters, clusters, benign_singletons=False)
+    assert only == (pytest.approx(6 / 11), 5)
+    # All six: index 2, expected 2*4/15, max 3.
+    assert metrics.cluster_ari(CAMPAIGNS, clusters, clusters)[0] == pytest.approx((2 - 8 / 15) / (3 - 8 / 15))
+
+
+def test_one_campaign_with_one_missed_account_is_not_scored_zero() -> None:
+    """With a single campaign, an attackers-only index is 0 for any split; over all accounts it is not."""
+    campaign = {f"h{i}": "H" for i in range(100)} | {f"u{i}": None for i in range(100)}
+    clusters = {f"h{i}": "K" for i in range(99)}  # h99 missed
+    assert metrics.cluster_ari(campaign, clusters, clusters, benign_singletons=False)[0] == pytest.approx(0)
+    assert metrics.cluster_ari(campaign, clusters, clusters)[0] > 0.97
+    # Splitting the campaign in two halves still fails the 0.9 target.
+    halves = {f"h{i}": "K" if i < 50 else "L" for i in range(100)}
+    assert metrics.cluster_ari(campaign, halves, halves)[0] < 0.9
 
 
 def test_share_caught_once_one_is() -> None:

@@ -31,12 +31,15 @@ def evaluate(output: DetectorOutput, truth: Truth) -> dict[str, Any]:
         [truth.population[a] for a in accounts], labels, flagged
     )
     flagged_set = {a for a, f in zip(accounts, flagged, strict=True) if f}
-    ari, ari_accounts = (None, 0)
+    ari, ari_accounts, ari_campaign_accounts = (None, 0, None)
     if output.clusters is not None:
         # Attacker accounts that never sent a request are invisible to every detector and
         # are left out of recall; counting them here split every campaign they belong to.
         seen = {a: truth.campaign_of.get(a) for a in accounts}
         ari, ari_accounts = metrics.cluster_ari(seen, output.clusters, flagged_set)
+        ari_campaign_accounts = metrics.cluster_ari(
+            seen, output.clusters, flagged_set, benign_singletons=False
+        )[0]
     timings = campaign_timings(truth, output.first_flag)
     campaigns: list[dict[str, Any]] = []
     for campaign_id, campaign in truth.campaigns.items():
@@ -82,6 +85,7 @@ def evaluate(output: DetectorOutput, truth: Truth) -> dict[str, Any]:
         "exchange_weighted_recall": metrics.exchange_weighted_recall(truth.campaign_events, flagged_set),
         "cluster_ari": ari,
         "cluster_ari_accounts": ari_accounts,
+        "cluster_ari_attackers_and_flagged_only": ari_campaign_accounts,
         "campaigns": campaigns,
         "worst_harvested_before_first_flag": max(
             (

@@ -117,27 +117,37 @@ def cluster_ari(
     true_campaign: Mapping[str, str | None],
     predicted_cluster: Mapping[str, str | None],
     flagged: Iterable[str],
+    *,
+    benign_singletons: bool = True,
 ) -> tuple[float | None, int]:
     """Adjusted Rand index of flagged clusters against campaigns, and how many accounts entered.
 
-    Which accounts enter: every attacker account and every flagged account (the
-    union). True label: the account's campaign id, or a singleton for a benign
-    account. Predicted label: the detector's cluster id for a flagged account
-    (a singleton when it has none) and a singleton for an attacker that was not
-    flagged. So a missed attacker splits its campaign, a benign account flagged
-    into a hydra's cluster merges it with a stranger, and two campaigns put in one
-    cluster are merged: each lowers the index. Benign accounts nobody flagged
-    stay out, since they would only inflate agreement on "not a campaign".
+    True label: the account's campaign id, or a singleton for a benign account.
+    Predicted label: the detector's cluster id for a flagged account (a singleton when
+    it has none) and a singleton for an account that was not flagged. So a missed
+    attacker splits its campaign, a benign account flagged into a hydra's cluster
+    merges it with a stranger, and two campaigns put in one cluster are merged: each
+    lowers the index.
+
+    Which accounts enter: every account in ``true_campaign`` (all scored accounts;
+    benign ones nobody flagged are singletons on both sides, so they add no agreeing
+    pair and only shrink the chance correction). With ``benign_singletons=False`` only
+    attackers and flagged accounts enter; on a data set with one campaign that index is
+    degenerate (the truth is one block, so any split at all, even one missed account
+    in thousands, scores 0), which is why it is not the headline figure.
     """
     flagged_set = set(flagged)
-    entrants = sorted({a for a, c in true_campaign.items() if c} | flagged_set)
-    if not entrants:
+    if benign_singletons:
+        entrants = sorted(set(true_campaign) | flagged_set)
+    else:
+        entrants = sorted({a for a, c in true_campaign.items() if c} | flagged_set)
+    if not any(true_campaign.get(a) for a in entrants) and not flagged_set:
         return None, 0
     truth = [true_campaign.get(a) or f"benign:{a}" for a in entrants]
     predicted = []
     for account in entrants:
-        cluster = predicted_cluster.get(account) if account in flagged_set else None
         if account in flagged_set:
+            cluster = predicted_cluster.get(account)
             predicted.append(f"cluster:{cluster}" if cluster else f"alone:{account}")
         else:
             predicted.append(f"missed:{account}")
