@@ -109,24 +109,30 @@ def symmetric_links_step(links: str = "graph_links") -> SqlStep:
 
 
 def lpa_round_step(parity: int = 0) -> SqlStep:
-    movers = "md5(c.node) < '8'" if parity == 0 else "md5(c.node) >= '8'"
+    # Only this round's movers are counted, and the winning label is the heaviest one with
+    # the smallest name taken as max, then min (a window over every vote cost four times
+    # as much). The maximum is one of the sums it compares, so the equality is exact.
+    movers = "md5(node) < '8'" if parity == 0 else "md5(node) >= '8'"
     return SqlStep(
         "cc_labels_next",
         f"""
-        WITH votes AS (
+        WITH movers AS (SELECT node, label FROM cc_labels WHERE {movers}),
+        votes AS (
             SELECT l.src AS node, c.label, sum(l.weight) AS w
-            FROM lpa_links l JOIN cc_labels c ON c.node = l.dst
+            FROM lpa_links l JOIN movers m ON m.node = l.src JOIN cc_labels c ON c.node = l.dst
             GROUP BY l.src, c.label
             UNION ALL
-            SELECT node, label, {SELF_WEIGHT} AS w FROM cc_labels
+            SELECT node, label, {SELF_WEIGHT} AS w FROM movers
         ),
         totals AS (SELECT node, label, sum(w) AS w FROM votes GROUP BY node, label),
-        ranked AS (
-            SELECT node, label, row_number() OVER (PARTITION BY node ORDER BY w DESC, label) AS r
-            FROM totals
+        best AS (SELECT node, max(w) AS w FROM totals GROUP BY node),
+        winners AS (
+            SELECT t.node, min(t.label) AS label
+            FROM totals t JOIN best b ON b.node = t.node AND b.w = t.w
+            GROUP BY t.node
         )
-        SELECT c.node, CASE WHEN {movers} THEN coalesce(r.label, c.label) ELSE c.label END AS label
-        FROM cc_labels c LEFT JOIN ranked r ON r.node = c.node AND r.r = 1
+        SELECT c.node, coalesce(r.label, c.label) AS label
+        FROM cc_labels c LEFT JOIN winners r ON r.node = c.node
         """,
         scratch=True,
     )
