@@ -183,7 +183,7 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
     with timer("findings"):
         findings = _findings(engine, config, accounts, clusters, campaigns)
         _write_outputs(warehouse, accounts, clusters, campaigns, findings)
-    for name in _SCRATCH:
+    for name in (*_SCRATCH, *PROMPT_WORK_TABLES):  # TEMP tables would hold memory until the connection closes
         engine.drop(name)
 
     result.events = sum(int(a["events"] or 0) for a in accounts.values())
