@@ -42,7 +42,8 @@ def _lexicon_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_weights_load_from_the_installed_package() -> None:
     fitted = pc.model()
-    assert fitted.weights.shape == (pc.N_FEATURES, len(pc.CLASSES))
+    assert fitted.weights.shape == (pc.N_FEATURES + 1, len(pc.CLASSES))
+    assert not fitted.weights[pc.N_FEATURES].any()
     assert np.count_nonzero(np.any(fitted.weights != 0, axis=1)) > 1000
     assert set(fitted.thresholds) == set(pc.CLASSES)
     shipped = Path(pc.__file__).parent.parent / "data" / pc.MODEL_FILE
@@ -89,6 +90,28 @@ def test_output_is_deterministic_and_windows_cover_long_prompts() -> None:
     assert first == second
     best = first["censorship_rewrite"]
     assert best.end - best.start == pc.WINDOW and best.end == len(long_text)  # the request's window
+
+
+def test_a_batch_scores_each_text_exactly_as_the_text_alone() -> None:
+    """The scan classifies thousands of texts per call, the live matcher one: same numbers."""
+    request = "Rewrite this so it can pass content review on a Chinese social media platform. "
+    texts = [
+        clip_text(t)
+        for t in [
+            *UNSEEN_COT[:6],
+            *UNSEEN_RUBRIC[:3],
+            *UNSEEN_ORDINARY[:6],
+            "",
+            "a",
+            "请还原从题目到答案的每一步",
+            "Some ordinary context about cooking pasta and sauces. " * 30 + request,
+        ]
+    ]
+    batch = pc.classify_many(texts)
+    assert batch == [pc.classify(t) for t in texts]
+    assert batch[-1]["censorship_rewrite"].end == len(texts[-1])  # the long prompt's request window
+    # texts end to end must not lend each other n-grams: a text scores the same beside any other
+    assert pc.classify_many(list(reversed(texts))) == list(reversed(batch))
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:

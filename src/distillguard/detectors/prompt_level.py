@@ -23,6 +23,7 @@ from distillguard.detectors.prompt_classifier import (
     PROMPT_CLASSIFIER_RETURNS,
     PROMPT_CLASSIFIER_SQL,
     classify_for_sql,
+    classify_for_sql_arrow,
 )
 from distillguard.detectors.prompt_matcher import EVIDENCE_EXCERPT_CHARS, TOOL_REQUEST_WEIGHT
 from distillguard.detectors.spec import DetectorSpec
@@ -30,7 +31,11 @@ from distillguard.engine.base import SqlFunction, SqlStep
 
 # The n-gram classifier is Python; the scan calls the same function the live matcher does.
 CLASSIFIER_FUNCTION = SqlFunction(
-    PROMPT_CLASSIFIER_SQL, classify_for_sql, ("VARCHAR",), PROMPT_CLASSIFIER_RETURNS
+    PROMPT_CLASSIFIER_SQL,
+    classify_for_sql,
+    ("VARCHAR",),
+    PROMPT_CLASSIFIER_RETURNS,
+    arrow_function=classify_for_sql_arrow,
 )
 
 SCAFFOLD_CHARS = 40  # head/tail characters that make a scaffold key

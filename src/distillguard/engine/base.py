@@ -29,6 +29,9 @@ class SqlFunction:
     function: Callable[..., Any]
     parameters: tuple[str, ...]
     returns: str
+    # the same computation over a whole Arrow vector, for engines that call it that way
+    # (DuckDB): a row-at-a-time Python call costs more than the work for short texts
+    arrow_function: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

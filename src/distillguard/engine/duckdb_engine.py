@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from duckdb.func import PythonUDFType
 
 from distillguard.engine.base import SqlError, SqlFunction
 
@@ -57,11 +58,16 @@ class DuckDBEngine:
     def register_function(self, function: SqlFunction) -> None:
         if function.name in self._functions:
             return
+        udf_type = PythonUDFType.NATIVE
+        call = function.function
+        if function.arrow_function is not None:  # a vector of rows per call, not one
+            udf_type, call = PythonUDFType.ARROW, function.arrow_function
         self.connection.create_function(
             function.name,
-            function.function,
+            call,
             [duckdb.sqltype(t) for t in function.parameters],
             duckdb.sqltype(function.returns),
+            type=udf_type,
             side_effects=False,
         )
         self._functions.add(function.name)
