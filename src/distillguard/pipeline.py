@@ -272,6 +272,8 @@ def _score_accounts(
                 float(cluster["mean_content"] or 0.0),
                 harvest=float(row["harvest"] or 0.0) if account_id in script_tied else 0.0,
                 cluster_mean_harvest=float(cluster.get("mean_harvest") or 0.0),
+                events=int(row["events"] or 0),
+                cluster_mean_proxy=float(cluster.get("mean_proxy") or 0.0),
             )
         risk = max(own, inherited)
         sightings = partner.get(account_id, [])
