@@ -184,12 +184,16 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
             SELECT account_id, count(*) AS capabilities_used,
                    max(share) AS top_capability_share,
                    -sum(share * ln(share)) AS capability_entropy,
-                   arg_max(capability, share) AS top_capability,
+                   max(CASE WHEN place = 1 THEN capability END) AS top_capability,
                    sum(CASE WHEN capability <> 'general' THEN share ELSE 0.0 END) AS valuable_share
             FROM (
-                SELECT account_id, capability,
-                       count(*) / sum(count(*)) OVER (PARTITION BY account_id) AS share
-                FROM scan_events GROUP BY account_id, capability
+                -- ties for the top share go to the first name, so reasons read the same every run
+                SELECT *, row_number() OVER (PARTITION BY account_id ORDER BY share DESC, capability) AS place
+                FROM (
+                    SELECT account_id, capability,
+                           count(*) / sum(count(*)) OVER (PARTITION BY account_id) AS share
+                    FROM scan_events GROUP BY account_id, capability
+                ) AS shares
             ) AS c GROUP BY account_id
             """,
         ),
