@@ -150,8 +150,42 @@ def class_score(probability: float, threshold: float) -> float:
 
 
 def classify(clipped: str, fitted: Model | None = None) -> dict[str, ClassScore]:
-    """Class scores of a clipped prompt (``patterns.clip_text``), each with its best window."""
-    return classify_many([clipped], fitted)[0]
+    """Class scores of a clipped prompt (``patterns.clip_text``), each with its best window.
+
+    The live path: ``classify_many``'s arithmetic for a single text without its batch
+    bookkeeping, which costs more than the work on a short prompt. The window sums are
+    exact, so the scores are identical to the batch's (a test holds them to it).
+    """
+    fitted = fitted or model()
+    text = normalise(clipped or "")
+    found = ngram_buckets(text)
+    spans = windows(len(text))
+    starts = np.array([start for start, _ in spans], dtype=np.int64)
+    ends = np.array([end for _, end in spans], dtype=np.int64)
+    ngrams = sum(np.clip(np.minimum(ends, len(text) - n + 1) - starts, 0, None) for n in NGRAMS)
+    scale = 1.0 / np.sqrt(np.maximum(ngrams, 1))
+    if len(spans) == 1:  # most prompts: one window, no running sums
+        sums = np.zeros(len(CLASSES), dtype=np.float64)
+        for buckets in found:
+            sums += fitted.weights.take(buckets, axis=0).sum(axis=0, dtype=np.float64)
+        logits = fitted.bias + sums[None, :] * scale[:, None]
+    else:
+        per_position = np.zeros((len(text) + 1, len(CLASSES)), dtype=np.float64)
+        for buckets in found:
+            per_position[1 : len(buckets) + 1] += fitted.weights.take(buckets, axis=0)
+        cumulative = np.cumsum(per_position, axis=0)
+        logits = fitted.bias + (cumulative[ends] - cumulative[starts]) * scale[:, None]
+    best = np.argmax(logits, axis=0)  # ties go to the earliest window, as in the batch
+    probabilities = 1.0 / (1.0 + np.exp(-logits[best, np.arange(len(CLASSES))]))
+    return {
+        name: ClassScore(
+            class_score(float(probabilities[i]), fitted.thresholds[name]),
+            float(probabilities[i]),
+            int(starts[best[i]]),
+            int(ends[best[i]]),
+        )
+        for i, name in enumerate(CLASSES)
+    }
 
 
 def classify_many(clipped_texts: Sequence[str], fitted: Model | None = None) -> list[dict[str, ClassScore]]:
