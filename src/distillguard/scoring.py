@@ -267,6 +267,18 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
     behaviour = float(row["mean_behaviour"] or 0.0)
     harvest = float(row.get("mean_harvest") or 0.0)
     size = _ramp_py(members, 1, 6)
+    # Many light accounts that move together are caught by their number; a hydra that is
+    # still ramping up has only two or three so far. What it has instead is what its
+    # accounts are: freshly created on a self-serve pathway (mean sign-up signal) and
+    # asking for training data (mean training-shaped share). A small tied group of such
+    # accounts counts as if it were this large; each half alone has a benign twin (a
+    # class of new students; an old eval harness), so it takes both. The ramp on
+    # training-shaped content starts at 0.25, above a homework class's reasoning cues, and
+    # is full at 0.5 (docs/detectors.md, Hydra clusters, the cluster score).
+    fresh_training = float(row.get("mean_signup") or 0.0) * _ramp_py(
+        float(row.get("mean_training") or 0.0), 0.25, 0.5
+    )
+    size = max(size, fresh_training)
     coordination = max(
         float(row.get("template_tie") or 0.0),
         float(row.get("record_tie") or 0.0),

@@ -25,6 +25,7 @@ Two uses, deliberately different:
 from __future__ import annotations
 
 from distillguard.detectors.spec import DetectorSpec
+from distillguard.detectors.young_ties import corroboration_having, created_indicator_sql
 from distillguard.engine.base import SqlStep
 
 # Kinds that may tie two behaviour-gated accounts, with their weight in a pair's tie.
@@ -67,7 +68,9 @@ EVIDENCE_KIND_WEIGHTS = (
 # tied (weight CORROBORATION_WEIGHT per kind). Purity here is judged on *every*
 # holder, single-use ones included, so a popular setting or SDK build that ordinary
 # accounts also send once is never pure.
-CORROBORATION_KINDS = ("ip_prefix", "sdk", "shape", "template", "payment")
+# ``created``: a creation burst whatever the pathway (``young_ties``), only beside a
+# script-level kind.
+CORROBORATION_KINDS = ("ip_prefix", "sdk", "shape", "template", "payment", "created")
 CORROBORATION_MIN_KINDS = 2
 CORROBORATION_WEIGHT = 0.3
 # ... and only for a pair in which one account is still young (this many requests or
@@ -172,7 +175,8 @@ def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list
                            AS VARCHAR))
                    AS value, 0 AS uses
         FROM accounts WHERE created_at IS NOT NULL
-          AND account_id IN (SELECT account_id FROM account_features)"""
+          AND account_id IN (SELECT account_id FROM account_features)
+        UNION ALL{created_indicator_sql()}"""
         if has_accounts
         else ""
     )
@@ -368,7 +372,7 @@ def corroboration_steps() -> list[SqlStep]:
         JOIN corroboration_values x ON x.account_id = c.src
         JOIN corroboration_values y ON y.account_id = c.dst AND y.kind = x.kind AND y.value = x.value
         GROUP BY c.src, c.dst
-        HAVING count(DISTINCT x.kind) >= {CORROBORATION_MIN_KINDS}
+        HAVING {corroboration_having("x.kind", CORROBORATION_MIN_KINDS)}
     """
     return [
         SqlStep("indicator_purity", purity),
@@ -450,6 +454,10 @@ def young_satellite_steps() -> list[SqlStep]:
                 FROM young y
                 JOIN account_indicators i ON i.account_id = y.account_id
                 JOIN pool p ON p.kind = i.kind AND p.value = i.value
+                -- a creation burst ties gated pairs only: an account below the gate needs two
+                -- coincidences other than its sign-up hour (medium: a new developer created in
+                -- the hour a hydra created 400 accounts, on a common coding scaffold)
+                WHERE p.kind <> 'created'
                 GROUP BY y.account_id, p.cluster_id
             ),
             ranked AS (
@@ -575,7 +583,9 @@ def cluster_features_step() -> SqlStep:
         ties AS (
             SELECT cluster_id,
                    max(CASE WHEN kind = 'template' THEN tied ELSE 0 END) AS template_tied,
-                   max(CASE WHEN kind IN ('payment', 'signup') THEN tied ELSE 0 END) AS record_tied,
+                   -- account records: a card, a same-pathway sign-up burst, a creation burst
+                   max(CASE WHEN kind IN ('payment', 'signup', 'created') THEN tied ELSE 0 END)
+                       AS record_tied,
                    max(CASE WHEN kind IN ('ip_prefix', 'client_ip') THEN tied ELSE 0 END) AS infra_tied
             FROM tie GROUP BY cluster_id
         )

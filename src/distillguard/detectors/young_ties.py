@@ -1,0 +1,52 @@
+"""Creation bursts as a corroborating kind for young-account ties.
+
+Operators create their accounts in bursts and spread them over pathways (pay-as-you-go,
+startup, free, education; e-mail or phone) so that no two look alike: the ``signup``
+indicator (same plan and verification within a few hours) then never matches. The
+``created`` indicator drops the pathway: accounts created within a few hours of each
+other, whatever they signed up for. A burst alone is a weak coincidence (a class or a
+team signs up together), so it is one corroborating kind among those of
+``graph_edges.corroboration_steps``, counted, like them, only through values nearly
+none of whose holders is clearly ordinary, and only beside a script-level coincidence.
+"""
+
+from __future__ import annotations
+
+# Two grids of this many hours, the second offset by half of it, so any two accounts
+# created within half of it (3 hours) share a bucket whatever the clock. Six hours is the
+# window of the existing ``signup`` burst; the careful campaign on the tiny benchmark
+# created the accounts it used first within 2 hours of each other.
+CREATED_BURST_HOURS = 6
+# A burst counts only beside a script-level coincidence (request shape, scaffold, card):
+# people who sign up together also tend to share a network and the client build of the
+# day (a class on the campus network, a team installing the current SDK), so a burst
+# plus a prefix or a client build is one coincidence, not two.
+CREATED_NEEDS_KINDS = ("shape", "template", "payment")
+
+
+def created_indicator_sql() -> str:
+    """Rows ``(account_id, 'created', value, 0)`` from ``accounts``, one per grid."""
+    width = CREATED_BURST_HOURS * 3600
+    return f"""
+        SELECT account_id, 'created' AS kind,
+               concat(g.grid, '@', CAST(CAST(floor((epoch(created_at) + g.shift) / {width}) AS BIGINT)
+                                        AS VARCHAR)) AS value,
+               0 AS uses
+        FROM accounts
+        CROSS JOIN (SELECT 'a' AS grid, 0 AS shift UNION ALL SELECT 'b', {width // 2}) AS g
+        WHERE created_at IS NOT NULL
+          AND account_id IN (SELECT account_id FROM account_features)"""
+
+
+def corroboration_having(kind: str, min_kinds: int) -> str:
+    """Condition over a group of shared pure values (column ``kind``): enough independent kinds.
+
+    At least ``min_kinds`` distinct kinds, and a creation burst among them only beside a
+    script-level kind.
+    """
+    script = ", ".join(f"'{k}'" for k in CREATED_NEEDS_KINDS)
+    return (
+        f"count(DISTINCT {kind}) >= {min_kinds}"
+        f" AND (max(CASE WHEN {kind} = 'created' THEN 1 ELSE 0 END) = 0"
+        f" OR max(CASE WHEN {kind} IN ({script}) THEN 1 ELSE 0 END) = 1)"
+    )
