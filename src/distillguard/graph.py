@@ -89,9 +89,13 @@ def connected_components(engine: Engine, *, links: str = "graph_links", max_roun
 # proxy, a shared generic scaffold) merges them. Weighted label propagation keeps
 # dense groups apart across a few weak bridges: each round every account takes
 # the label carrying the most edge weight among its neighbours (its own label
-# counts with SELF_WEIGHT, a tie-breaker), ties to the smaller label. Half of the
-# accounts (split by a hash) move in even rounds, the other half in odd rounds:
-# updating everyone at once makes two tied accounts swap labels for ever.
+# counts with SELF_WEIGHT, a tie-breaker), ties to the smaller label. About half of
+# the accounts move in each round, drawn afresh every round by a hash of the account
+# and the round: updating everyone at once makes two tied accounts swap labels for
+# ever, and so does a fixed split whenever both ends of an isolated pair fall in the
+# same half (a campaign's first two accounts then never formed a cluster).
+# It stops when no account would change its label if it moved (a fixed point for any
+# split), checked after each round in which nothing moved.
 SELF_WEIGHT = 0.05
 LPA_ROUNDS = 16
 
@@ -108,11 +112,12 @@ def symmetric_links_step(links: str = "graph_links") -> SqlStep:
     )
 
 
-def lpa_round_step(parity: int = 0) -> SqlStep:
+def lpa_round_step(round_number: int = 0, *, everyone: bool = False) -> SqlStep:
     # Only this round's movers are counted, and the winning label is the heaviest one with
     # the smallest name taken as max, then min (a window over every vote cost four times
     # as much). The maximum is one of the sums it compares, so the equality is exact.
-    movers = "md5(node) < '8'" if parity == 0 else "md5(node) >= '8'"
+    # ``everyone`` moves every account: the convergence check, never applied.
+    movers = "TRUE" if everyone else f"md5(concat(node, '/{int(round_number)}')) < '8'"
     return SqlStep(
         "cc_labels_next",
         f"""
@@ -141,15 +146,18 @@ def lpa_round_step(parity: int = 0) -> SqlStep:
 def label_propagation(engine: Engine, *, links: str = "graph_links", max_rounds: int = LPA_ROUNDS) -> int:
     """Materialise ``cluster_members`` by weighted label propagation; returns the rounds run."""
     run_steps(engine, [label_init_step(links), symmetric_links_step(links)])
-    rounds, quiet = 0, 0
+    rounds = 0
     for rounds in range(1, max_rounds + 1):
-        run_steps(engine, [lpa_round_step(rounds % 2)])
+        run_steps(engine, [lpa_round_step(rounds)])
         changed = _changed_labels(engine)
         engine.drop("cc_labels")
         engine.execute("ALTER TABLE cc_labels_next RENAME TO cc_labels")
-        quiet = 0 if changed else quiet + 1
-        if quiet >= 2:  # both halves had their turn and nothing moved
-            break
+        if not changed:
+            run_steps(engine, [lpa_round_step(everyone=True)])
+            settled = not _changed_labels(engine)
+            engine.drop("cc_labels_next")
+            if settled:  # no account would move whichever half it fell in
+                break
     run_steps(engine, [members_step()])
     engine.drop("cc_labels")
     engine.drop("lpa_links")

@@ -57,3 +57,13 @@ def test_label_propagation_keeps_two_hydras_apart_across_one_bridge(warehouse: W
     # Connected components, by contrast, chain them into one.
     graph.connected_components(warehouse.engine)
     assert len(_groups(warehouse)) == 1
+
+
+def test_label_propagation_joins_every_isolated_pair_whatever_its_names(warehouse: Warehouse) -> None:
+    """A campaign's first two accounts, tied only to each other, are one cluster. With a fixed
+    split by name, a pair whose names hash into the same half swapped labels for ever."""
+    same_half = [f"acct-{i}" for i in range(200) if hashlib.md5(f"acct-{i}".encode()).hexdigest() < "8"]
+    pairs = [(same_half[k], same_half[k + 1]) for k in range(0, 40, 2)]
+    _links(warehouse, pairs)
+    graph.label_propagation(warehouse.engine)
+    assert sorted(map(sorted, _groups(warehouse).values())) == sorted(sorted(p) for p in pairs)
