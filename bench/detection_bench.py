@@ -113,6 +113,11 @@ def target_lines(results: dict[str, Any]) -> list[str]:
         verdict = "n/a" if met is None else ("met" if met else "NOT MET")
         lines.append(f"- {text}: {_fmt(ours.get(key))} -> **{verdict}**")
     ratio = results["performance"].get("scan_over_raw_read")
+    if results["dataset"].get("preset") != "medium":
+        # The issue sets this target on the medium preset: on a data set read in well under a
+        # second the fixed cost of its dozens of SQL steps dominates the ratio.
+        lines.append(f"- scan / plain DuckDB read: {_fmt(ratio)}x (the 5x target is set on medium)")
+        return lines
     verdict = "n/a" if ratio is None else ("met" if ratio <= 5 else "NOT MET")
     lines.append(f"- scan within 5x a plain DuckDB read: {_fmt(ratio)}x -> **{verdict}**")
     return lines
