@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from tests.detectors.test_pipeline_planted import START, Planted, _Builder, build, load
+from tests.detectors.test_pipeline_planted import (
+    START,
+    Planted,
+    _Builder,
+    account_scores,
+    build,
+    extend,
+    load,
+    stand_in_prompt_level,
+)
 
 from distillguard import pipeline
 from distillguard.config import Config
-from distillguard.engine.base import SqlStep
 from distillguard.warehouse import Warehouse
 
 POOL = [f"100.{64 + j // 200}.{j % 200}.{10 + j % 7}" for j in range(40)]
@@ -119,22 +126,12 @@ def _mobile_developer(b: _Builder) -> list[str]:
 @pytest.fixture
 def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> tuple[Planted, list[str]]:
     data = build()
-    b = _Builder()
-    b.planted = data
-    b.n = len(data.events)
+    b = extend(data)
     evasive = _evasive(b)
     data.negatives["mobile_developer"] = _mobile_developer(b)
     load(warehouse, data)
-    monkeypatch.setattr(
-        pipeline,
-        "prompt_level_steps",
-        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
-    )
+    stand_in_prompt_level(monkeypatch)
     return data, evasive
-
-
-def _scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
-    return {r["account_id"]: r for r in warehouse.engine.to_arrow("SELECT * FROM account_scores").to_pylist()}
 
 
 def test_evasive_hydra_is_one_cluster_at_extraction(
@@ -142,7 +139,7 @@ def test_evasive_hydra_is_one_cluster_at_extraction(
 ) -> None:
     data, evasive = planted
     pipeline.scan(warehouse, config)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     rows = [scores[a] for a in evasive]
     assert {r["verdict"] for r in rows} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
     clusters = {r["cluster_id"] for r in rows}
@@ -173,7 +170,7 @@ def test_hard_negatives_and_the_mobile_developer_stay_ok(
 ) -> None:
     data, _ = planted
     pipeline.scan(warehouse, config)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     for population, ids in data.negatives.items():
         for account_id in ids:
             assert scores[account_id]["verdict"] == "ok", (population, scores[account_id])

@@ -20,14 +20,21 @@ one of the two coincidences holds.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from tests.detectors.test_pipeline_planted import START, Planted, _Builder, build, load
+from tests.detectors.test_pipeline_planted import (
+    START,
+    Planted,
+    _Builder,
+    account_scores,
+    build,
+    extend,
+    load,
+    stand_in_prompt_level,
+)
 
 from distillguard import pipeline
 from distillguard.config import Config
-from distillguard.engine.base import SqlStep
 from distillguard.warehouse import Warehouse
 
 CHECKPOINT = START + timedelta(hours=4)
@@ -135,23 +142,13 @@ def _planted(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, *, burst: bool = True, same_settings: bool = True
 ) -> tuple[Planted, list[str]]:
     data = build()
-    b = _Builder()
-    b.planted = data
-    b.n = len(data.events)
+    b = extend(data)
     careful = _careful(b, burst=burst, same_settings=same_settings)
     data.negatives["class_signing_up_together"] = _class(b)
     data.negatives["startup_team"] = _startup(b)
     load(warehouse, data)
-    monkeypatch.setattr(
-        pipeline,
-        "prompt_level_steps",
-        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
-    )
+    stand_in_prompt_level(monkeypatch)
     return data, careful
-
-
-def _scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
-    return {r["account_id"]: r for r in warehouse.engine.to_arrow("SELECT * FROM account_scores").to_pylist()}
 
 
 def test_a_fresh_burst_with_shared_settings_is_flagged_within_hours(
@@ -159,7 +156,7 @@ def test_a_fresh_burst_with_shared_settings_is_flagged_within_hours(
 ) -> None:
     data, careful = _planted(warehouse, monkeypatch)
     pipeline.scan(warehouse, config, until=CHECKPOINT)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     rows = [scores[a] for a in careful]
     assert sum(r["events"] for r in rows) == 4
     assert {r["verdict"] for r in rows} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
@@ -177,7 +174,7 @@ def test_a_burst_or_shared_settings_alone_ties_nobody(
 ) -> None:
     _, careful = _planted(warehouse, monkeypatch, burst=burst, same_settings=same_settings)
     pipeline.scan(warehouse, config, until=CHECKPOINT)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     assert all(scores[a]["cluster_id"] is None for a in careful), [scores[a] for a in careful]
     assert all(scores[a]["verdict"] != "extraction" for a in careful)
 
@@ -187,7 +184,7 @@ def test_a_class_and_a_startup_team_signing_up_together_stay_ok_over_the_full_wi
 ) -> None:
     data, _ = _planted(warehouse, monkeypatch)
     pipeline.scan(warehouse, config)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     for account_id in data.negatives["class_signing_up_together"]:
         assert scores[account_id]["verdict"] == "ok", scores[account_id]
     # The team's big limits on fresh startup accounts through one office prefix already put it

@@ -367,29 +367,41 @@ from distillguard.engine.base import SqlStep  # noqa: E402
 from distillguard.scoring import verdict  # noqa: E402
 
 
-@pytest.fixture
-def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Planted:
-    data = build()
-    load(warehouse, data)
-    # The prompt level is stood in by the planted scores (its own tests pin it).
+def extend(data: Planted) -> _Builder:
+    """A builder that adds accounts and events to an already planted data set."""
+    b = _Builder()
+    b.planted = data
+    b.n = len(data.events)
+    return b
+
+
+def stand_in_prompt_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prompt level is stood in by the planted scores (its own tests pin it)."""
     monkeypatch.setattr(
         pipeline,
         "prompt_level_steps",
         lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
     )
-    return data
 
 
-def _scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
+def account_scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
     rows = warehouse.engine.to_arrow("SELECT * FROM account_scores").to_pylist()
     return {r["account_id"]: r for r in rows}
+
+
+@pytest.fixture
+def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Planted:
+    data = build()
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    return data
 
 
 def test_planted_hydra_is_extraction_with_its_reasons_and_one_cluster(
     warehouse: Warehouse, config: Config, planted: Planted
 ) -> None:
     result = pipeline.scan(warehouse, config)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     hydra = [scores[a] for a in planted.hydra]
     assert {r["verdict"] for r in hydra} == {"extraction"}
     assert len({r["cluster_id"] for r in hydra}) == 1 and hydra[0]["cluster_id"] is not None
@@ -409,7 +421,7 @@ def test_hard_negatives_stay_ok_and_outside_the_hydra(
     warehouse: Warehouse, config: Config, planted: Planted
 ) -> None:
     pipeline.scan(warehouse, config)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     hydra_cluster = scores[planted.hydra[0]]["cluster_id"]
     for population, ids in planted.negatives.items():
         for account_id in ids:
@@ -436,11 +448,11 @@ def test_campaign_ids_are_stable_across_scans_and_windows(
     warehouse: Warehouse, config: Config, planted: Planted
 ) -> None:
     pipeline.scan(warehouse, config, until=START + timedelta(days=2))
-    early = _scores(warehouse)[planted.hydra[0]]["campaign_id"]
+    early = account_scores(warehouse)[planted.hydra[0]]["campaign_id"]
     pipeline.scan(warehouse, config)
-    first = _scores(warehouse)[planted.hydra[0]]["campaign_id"]
+    first = account_scores(warehouse)[planted.hydra[0]]["campaign_id"]
     pipeline.scan(warehouse, config)
-    second = _scores(warehouse)[planted.hydra[0]]["campaign_id"]
+    second = account_scores(warehouse)[planted.hydra[0]]["campaign_id"]
     assert early is not None and early == first == second
     campaigns = warehouse.engine.to_arrow("SELECT campaign_id FROM campaigns").column(0).to_pylist()
     assert campaigns == [first]
@@ -477,14 +489,14 @@ def test_verdicts_follow_the_threshold_settings(
     strict = config.with_overrides(risk_watch_threshold=0.05, risk_extraction_threshold=0.99)
     for settings in (config, strict):
         pipeline.scan(warehouse, settings)
-        for row in _scores(warehouse).values():
+        for row in account_scores(warehouse).values():
             expected = verdict(
                 row["risk"],
                 watch=settings.risk_watch_threshold,
                 extraction=settings.risk_extraction_threshold,
             )
             assert row["verdict"] == expected
-    assert any(r["verdict"] == "watch" for r in _scores(warehouse).values())
+    assert any(r["verdict"] == "watch" for r in account_scores(warehouse).values())
 
 
 def test_partner_matches_are_evidence(warehouse: Warehouse, config: Config, planted: Planted) -> None:
@@ -509,7 +521,7 @@ def test_partner_matches_are_evidence(warehouse: Warehouse, config: Config, plan
         ),
     )
     pipeline.scan(warehouse, config)
-    reasons = " ".join(_scores(warehouse)[planted.hydra[1]]["reasons"])
+    reasons = " ".join(account_scores(warehouse)[planted.hydra[1]]["reasons"])
     assert "partner-x" in reasons and "campaign-y" in reasons
 
 

@@ -22,14 +22,21 @@ prefix): one coincidence is not a tie, and no cluster forms.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from tests.detectors.test_pipeline_planted import START, Planted, _Builder, build, load
+from tests.detectors.test_pipeline_planted import (
+    START,
+    Planted,
+    _Builder,
+    account_scores,
+    build,
+    extend,
+    load,
+    stand_in_prompt_level,
+)
 
 from distillguard import pipeline
 from distillguard.config import Config
-from distillguard.engine.base import SqlStep
 from distillguard.warehouse import Warehouse
 
 POOL = [f"198.51.{j}.23" for j in range(4)]
@@ -137,21 +144,11 @@ def _planted(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, *, coordinated: bool
 ) -> tuple[Planted, list[str]]:
     data = build()
-    b = _Builder()
-    b.planted = data
-    b.n = len(data.events)
+    b = extend(data)
     young = _young(b, coordinated=coordinated)
     load(warehouse, data)
-    monkeypatch.setattr(
-        pipeline,
-        "prompt_level_steps",
-        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
-    )
+    stand_in_prompt_level(monkeypatch)
     return data, young
-
-
-def _scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
-    return {r["account_id"]: r for r in warehouse.engine.to_arrow("SELECT * FROM account_scores").to_pylist()}
 
 
 def test_young_hydra_is_one_cluster_at_extraction_at_an_early_checkpoint(
@@ -159,7 +156,7 @@ def test_young_hydra_is_one_cluster_at_extraction_at_an_early_checkpoint(
 ) -> None:
     data, young = _planted(warehouse, monkeypatch, coordinated=True)
     pipeline.scan(warehouse, config, until=CHECKPOINT)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     rows = [scores[a] for a in young]
     assert sum(r["events"] for r in rows) <= 14
     harvesters = [r for r in rows if r["account_id"] not in ("acct-y05", "acct-yq")]
@@ -186,7 +183,7 @@ def test_one_shared_client_build_is_not_a_tie(
 ) -> None:
     _, young = _planted(warehouse, monkeypatch, coordinated=False)
     pipeline.scan(warehouse, config, until=CHECKPOINT)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     assert all(scores[a]["cluster_id"] is None for a in young), [scores[a] for a in young]
     assert all(scores[a]["verdict"] != "extraction" for a in young)
 
@@ -196,7 +193,7 @@ def test_the_young_hydra_does_not_pull_in_the_negatives_over_the_full_window(
 ) -> None:
     data, young = _planted(warehouse, monkeypatch, coordinated=True)
     pipeline.scan(warehouse, config)
-    scores = _scores(warehouse)
+    scores = account_scores(warehouse)
     assert {scores[a]["verdict"] for a in young if a not in ("acct-y05", "acct-yq")} == {"extraction"}
     assert {scores[a]["cluster_id"] for a in young}.isdisjoint({scores[a]["cluster_id"] for a in data.hydra})
     for population, ids in data.negatives.items():
