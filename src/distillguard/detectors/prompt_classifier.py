@@ -75,6 +75,12 @@ def ngram_buckets(text: str) -> list[np.ndarray]:
     Stable across processes and platforms (no Python ``hash``): a polynomial hash of the
     code points, wrapping at 64 bits, then Fibonacci hashing into the buckets.
     """
+    return [buckets for _, buckets in _code_ngram_buckets(text)]
+
+
+def _code_ngram_buckets(text: str) -> list[tuple[int, np.ndarray]]:
+    """(n, buckets) for each n in NGRAMS over ``text``'s code points (a batch passes its texts
+    laid end to end and masks the n-grams that cross from one text into the next)."""
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     found = []
     running = codes
@@ -83,7 +89,7 @@ def ngram_buckets(text: str) -> list[np.ndarray]:
             break
         running = running[:-1] * _P + codes[n - 1 :]
         if n in NGRAMS:
-            found.append((((running ^ _SALT[n]) * _M) >> _SHIFT).astype(np.int64))
+            found.append((n, (((running ^ _SALT[n]) * _M) >> _SHIFT).astype(np.int64)))
     return found
 
 
@@ -223,21 +229,14 @@ def _classify_batch(texts: list[str], fitted: Model) -> list[dict[str, ClassScor
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
-    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     # which text each position belongs to, and how many characters remain in it from there
     owner = np.repeat(np.arange(len(texts)), lengths)
     remaining = offsets[1:][owner] - np.arange(total)
     per_position = np.zeros((total + 1, len(CLASSES)), dtype=np.float64)
-    running = codes
-    for n in range(2, max(NGRAMS) + 1):
-        if total < n:
-            break
-        running = running[:-1] * _P + codes[n - 1 :]
-        if n in NGRAMS:
-            buckets = (((running ^ _SALT[n]) * _M) >> _SHIFT).astype(np.int64)
-            # an n-gram running into the next text reads the zero row
-            buckets[remaining[: len(buckets)] < n] = N_FEATURES
-            per_position[1 : len(buckets) + 1] += fitted.weights.take(buckets, axis=0)
+    for n, buckets in _code_ngram_buckets("".join(texts)):
+        # an n-gram running into the next text reads the zero row
+        buckets[remaining[: len(buckets)] < n] = N_FEATURES
+        per_position[1 : len(buckets) + 1] += fitted.weights.take(buckets, axis=0)
     cumulative = np.cumsum(per_position, axis=0)
     spans = [windows(int(length)) for length in lengths]
     counts_per_text = np.fromiter((len(s) for s in spans), dtype=np.int64, count=len(spans))
