@@ -10,6 +10,7 @@ explicit overrides from the command line.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 import tomllib
@@ -62,6 +63,13 @@ SETTINGS: tuple[Setting, ...] = (
         "1 = none besides the main process.",
     ),
     Setting(
+        "ingest_memory_limit",
+        "2GB",
+        "DuckDB memory limit while ingest writes to the warehouse (it spills to disk beyond it). "
+        "Without it DuckDB keeps pages cached up to 80% of RAM, so ingest memory grows with the "
+        "database; empty keeps the engine's.",
+    ),
+    Setting(
         "max_record_bytes",
         64_000_000,
         "A single input record (line) larger than this is quarantined unread, so memory stays bounded.",
@@ -75,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("risk_watch_threshold", 0.5, "Risk at or above which an account or cluster is 'watch'."),
     Setting(
         "scan_memory_limit",
-        "6GB",
+        "5GB",
         "DuckDB memory limit while `scan` runs (it spills to disk beyond it); empty keeps the engine's.",
     ),
     Setting(
@@ -156,6 +164,17 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 
 class ConfigError(ValueError):
     """A setting has an unknown name or a value of the wrong type."""
+
+
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
+
+
+def memory_limit(config: Config, name: str) -> str:
+    """The memory-limit setting ``name`` ('6GB', '800MB'), or '' to keep the engine's default."""
+    value = str(getattr(config, name, "") or "").strip()
+    if value and not _MEMORY_SIZE.fullmatch(value):
+        raise ConfigError(f"{name} must look like '6GB' or '800MB', not {value!r}")
+    return value
 
 
 @dataclass

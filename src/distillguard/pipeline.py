@@ -11,7 +11,6 @@ per account or cluster. Output tables (``prompt_signals``, ``account_scores``,
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -23,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from distillguard import graph
-from distillguard.config import Config
+from distillguard.config import Config, memory_limit
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.account_level import account_feature_steps, scan_events_step
 from distillguard.detectors.campaigns import assign_campaign_ids, campaign_steps
@@ -88,7 +87,6 @@ _SCRATCH = (
 # Work tables nothing reads after the scan: kept out of the database file (SqlStep.scratch).
 _TEMPORARY = frozenset((*_SCRATCH, *PROMPT_WORK_TABLES))
 SAMPLE_PROMPTS_PER_ACCOUNT = 2
-_MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*[KMGT]i?B", re.IGNORECASE)
 
 
 @dataclass
@@ -151,11 +149,9 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
     timer = _Timer(result.timings_s)
     until_sql = _until_literal(until)
     has_accounts = warehouse.count("accounts") > 0
-    memory_limit = str(getattr(config, "scan_memory_limit", "") or "")
-    if memory_limit and getattr(engine, "dialect", "") == "duckdb":
-        if not _MEMORY_LIMIT.fullmatch(memory_limit):
-            raise ValueError(f"scan_memory_limit must look like '6GB' or '800MB', not {memory_limit!r}")
-        engine.execute(f"SET memory_limit = '{memory_limit}'")
+    limit = memory_limit(config, "scan_memory_limit")
+    if limit and getattr(engine, "dialect", "") == "duckdb":
+        engine.execute(f"SET memory_limit = '{limit}'")
 
     with timer("prompt_level"):
         steps, result.prompt_level = prompt_level_steps(config, until_sql)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -97,6 +98,19 @@ class DuckDBEngine:
         ).fetchone()
         if kind:
             self._run(f"DROP {'VIEW' if kind[0] == 'VIEW' else 'TABLE'} {name}", None)
+
+    @contextmanager
+    def memory_limit(self, limit: str) -> Iterator[None]:
+        """DuckDB's memory limit set to ``limit`` (a validated size) inside the block; '' leaves it."""
+        if not limit:
+            yield
+            return
+        previous = self.scalar("SELECT current_setting('memory_limit')")
+        self.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            self.execute(f"SET memory_limit = '{previous}'")
 
     def close(self) -> None:
         self.connection.close()

@@ -318,39 +318,37 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     engine = warehouse.engine
     alias = "_dg_stage"
     before = warehouse.count("events")
-    limit = engine.scalar("SELECT current_setting('memory_limit')")
     bar = engine.scalar("SELECT current_setting('enable_progress_bar')")
     engine.execute(f"ATTACH '{stage_db.as_posix()}' AS {alias} (READ_ONLY)")
-    engine.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")  # bounded by settings, not by file size
     engine.execute("SET enable_progress_bar = false")
     file_literal = "'" + str(path).replace("'", "''") + "'"
     chunk = max(1000, int(config.batch_size_rows))
     try:
-        valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
-        last = engine.scalar(f"SELECT coalesce(max(rowid) + 1, 0) FROM {alias}.stage")
-        # Inserted in slices of lines so no operator ever holds more than one slice of wide rows;
-        # `firsts` (narrow) says which line is the first occurrence of each event id.
-        for low in range(1, (int(last) if isinstance(last, int) else 0) + 1, chunk):
-            high = low + chunk - 1
-            engine.execute(
-                f"""
-                INSERT INTO events
-                SELECT {select}
-                FROM {alias}.stage s
-                SEMI JOIN (
-                    SELECT ingest_line FROM {alias}.firsts WHERE ingest_line BETWEEN {low} AND {high}
-                ) f ON f.ingest_line = s.rowid + 1
-                LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
-                LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
-                LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
-                WHERE s.rowid + 1 BETWEEN {low} AND {high}
-                  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
-                ORDER BY s.rowid
-                """.replace("$file", file_literal)
-            )
+        with engine.memory_limit(_STAGING_MEMORY):  # bounded by settings, not by file size
+            valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
+            last = engine.scalar(f"SELECT coalesce(max(rowid) + 1, 0) FROM {alias}.stage")
+            # Inserted in slices of lines so no operator ever holds more than one slice of wide rows;
+            # `firsts` (narrow) says which line is the first occurrence of each event id.
+            for low in range(1, (int(last) if isinstance(last, int) else 0) + 1, chunk):
+                high = low + chunk - 1
+                engine.execute(
+                    f"""
+                    INSERT INTO events
+                    SELECT {select}
+                    FROM {alias}.stage s
+                    SEMI JOIN (
+                        SELECT ingest_line FROM {alias}.firsts WHERE ingest_line BETWEEN {low} AND {high}
+                    ) f ON f.ingest_line = s.rowid + 1
+                    LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
+                    LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
+                    LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
+                    WHERE s.rowid + 1 BETWEEN {low} AND {high}
+                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
+                    ORDER BY s.rowid
+                    """.replace("$file", file_literal)
+                )
     finally:
         engine.execute(f"DETACH {alias}")
-        engine.execute(f"SET memory_limit = '{limit}'")
         engine.execute(f"SET enable_progress_bar = {bool(bar)}")
     stored = warehouse.count("events") - before
     total = int(valid) if isinstance(valid, int) else 0

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from distillguard.config import Config
+from distillguard.config import Config, memory_limit
 from distillguard.engine import SqlError
 from distillguard.ingest import audit_log, canonical, fastpath, langfuse, litellm, openai_log, otel
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
@@ -120,24 +120,27 @@ def ingest_paths(
     if accounts is not None and not Path(accounts).is_file():
         raise FileNotFoundError(f"{accounts}: no such accounts file")
     report = IngestReport()
-    with _progress_bar(files, enabled=progress) as advance:
-        for path in files:
-            done = [0]
+    limit = memory_limit(config, "ingest_memory_limit")
+    with warehouse.engine.memory_limit(limit):
+        with _progress_bar(files, enabled=progress) as advance:
+            for path in files:
+                done = [0]
 
-            def moved(position: int, done: list[int] = done) -> None:
-                advance(position - done[0])
-                done[0] = position
+                def moved(position: int, done: list[int] = done) -> None:
+                    advance(position - done[0])
+                    done[0] = position
 
-            report.files.append(
-                ingest_file(warehouse, path, config=config, source_format=source_format, on_position=moved)
-            )
-            moved(path.stat().st_size)
-    if accounts is not None:
-        from distillguard.ingest.accounts import load_accounts
+                result = ingest_file(
+                    warehouse, path, config=config, source_format=source_format, on_position=moved
+                )
+                report.files.append(result)
+                moved(path.stat().st_size)
+        if accounts is not None:
+            from distillguard.ingest.accounts import load_accounts
 
-        result = load_accounts(warehouse, accounts, config=config)
-        report.accounts_read, report.accounts_stored = result.read, result.stored
-        report.accounts_quarantined = result.quarantined
+            loaded = load_accounts(warehouse, accounts, config=config)
+            report.accounts_read, report.accounts_stored = loaded.read, loaded.stored
+            report.accounts_quarantined = loaded.quarantined
     return report
 
 
