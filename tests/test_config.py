@@ -42,3 +42,12 @@ def test_explicit_secret_wins(tmp_path: Path) -> None:
     config = load_config(db_path=str(tmp_path / "w.duckdb"), hmac_secret="abc")
     assert deployment_secret(config) == b"abc"
     assert not (tmp_path / "w.secret").exists()
+
+
+def test_memory_limits_are_checked_before_any_work() -> None:
+    from distillguard.config import memory_limit
+
+    assert memory_limit(load_config(ingest_memory_limit="800MB"), "ingest_memory_limit") == "800MB"
+    assert memory_limit(load_config(ingest_memory_limit=""), "ingest_memory_limit") == ""
+    with pytest.raises(ConfigError, match="ingest_memory_limit must look like"):
+        memory_limit(load_config(ingest_memory_limit="lots"), "ingest_memory_limit")

@@ -1,0 +1,56 @@
+"""Ingest holds DuckDB to ``ingest_memory_limit`` while it writes, whatever the input format.
+
+Without a limit DuckDB caches warehouse pages up to 80% of RAM, so a long ingest's
+memory grew with the database file (past 6.9 GB on the large preset).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from distillguard.config import Config, ConfigError
+from distillguard.ingest import ingest_paths
+from distillguard.ingest import run as ingest_run
+from distillguard.warehouse import Warehouse
+
+from .helpers import FIXTURES
+
+
+def _limit_bytes(warehouse: Warehouse) -> int:
+    value = warehouse.engine.scalar("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'")
+    number, unit = str(value).split()
+    return int(float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit])
+
+
+@pytest.mark.parametrize("fixture", ["litellm.jsonl", "otel_new.jsonl", "canonical.jsonl"])
+def test_every_file_is_ingested_under_the_setting_and_the_limit_is_restored(
+    tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch, fixture: str
+) -> None:
+    cfg = config.with_overrides(db_path=str(tmp_path / "w.duckdb"), ingest_memory_limit="300MB")
+    seen: list[int] = []
+    real_ingest_file = ingest_run.ingest_file
+
+    def watched(warehouse: Warehouse, path: Path, **kwargs: object) -> ingest_run.FileReport:
+        seen.append(_limit_bytes(warehouse))
+        return real_ingest_file(warehouse, path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_run, "ingest_file", watched)
+    with Warehouse.open(cfg.db_path) as warehouse:
+        before = _limit_bytes(warehouse)
+        report = ingest_paths(warehouse, [FIXTURES / fixture], config=cfg, progress=False)
+        after = _limit_bytes(warehouse)
+    assert report.stored > 0
+    # DuckDB reports the limit rounded to one decimal of its unit, hence approx.
+    assert seen == [pytest.approx(300 * 10**6, rel=0.01)]
+    assert after == pytest.approx(before, rel=0.01)
+    assert before > 2 * seen[0]
+
+
+def test_a_malformed_limit_stops_ingest_before_anything_is_written(tmp_path: Path, config: Config) -> None:
+    cfg = config.with_overrides(db_path=str(tmp_path / "w.duckdb"), ingest_memory_limit="plenty")
+    with Warehouse.open(cfg.db_path) as warehouse:
+        with pytest.raises(ConfigError, match="ingest_memory_limit"):
+            ingest_paths(warehouse, [FIXTURES / "litellm.jsonl"], config=cfg, progress=False)
+        assert warehouse.count("events") == 0
