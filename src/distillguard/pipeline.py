@@ -26,9 +26,9 @@ from distillguard.config import Config, memory_limit
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.account_level import account_feature_steps, scan_events_step
 from distillguard.detectors.campaigns import assign_campaign_ids, campaign_steps
+from distillguard.detectors.cluster_features import cluster_features_step
 from distillguard.detectors.graph_edges import (
     cluster_evidence_steps,
-    cluster_features_step,
     indicator_steps,
     link_steps,
     member_script_ties_step,

@@ -177,6 +177,10 @@ MEMBERSHIP_MIN_CONTENT = 0.15
 # ... or unmistakable harvesting (maximised outputs through rotating proxies from a
 # fresh account): evasive campaigns dilute their content with ordinary prompts.
 MEMBERSHIP_MIN_HARVEST = 0.6
+# Share of a cluster's traffic on its busiest prefix over which it counts as co-located,
+# and the member count at which a co-located group counts as many accounts.
+COLOCATED_PREFIX_SHARE = (0.6, 0.9)
+COLOCATED_MANY = 30
 # Component score at which a signal is reported as a reason.
 REASON_MIN = 0.5
 
@@ -266,7 +270,13 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
     members = int(row["accounts"] or 0)
     behaviour = float(row["mean_behaviour"] or 0.0)
     harvest = float(row.get("mean_harvest") or 0.0)
-    size = _ramp_py(members, 1, 6)
+    # How many accounts count as "many" depends on how they reach us. Accounts spread over
+    # many networks (their own or rotating proxies) are many at six. Accounts whose traffic
+    # nearly all comes through one network prefix are a team behind an office or campus
+    # NAT: four new accounts at a startup running a coding tool with big limits are an
+    # ordinary team, so a co-located group counts as many only at office scale (thirty).
+    colocated = _ramp_py(float(row.get("top_prefix_share") or 0.0), *COLOCATED_PREFIX_SHARE)
+    size = _ramp_py(members, 1, 6 + (COLOCATED_MANY - 6) * colocated)
     # Many light accounts that move together are caught by their number; a hydra that is
     # still ramping up has only two or three so far. What it has instead is what its
     # accounts are: freshly created on a self-serve pathway (mean sign-up signal) and
@@ -290,7 +300,13 @@ def cluster_risk(row: Mapping[str, Any]) -> ClusterRisk:
     risk = harvesting * (0.55 + 0.3 * size + 0.15 * coordination)
     return ClusterRisk(
         min(1.0, risk),
-        {"harvesting": harvesting, "harvest": harvest, "size": size, "coordination": coordination},
+        {
+            "harvesting": harvesting,
+            "harvest": harvest,
+            "size": size,
+            "coordination": coordination,
+            "colocated": colocated,
+        },
     )
 
 
