@@ -143,15 +143,20 @@ def post_graph_steps() -> list[SqlStep]:
 
 
 def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None) -> ScanResult:
-    """Run every detector on events with ``ts_start <= until`` and replace the output tables."""
+    """Run every detector on events with ``ts_start <= until`` and replace the output tables.
+
+    DuckDB is held to ``scan_memory_limit`` while it runs (it spills beyond it).
+    """
+    with warehouse.engine.memory_limit(memory_limit(config, "scan_memory_limit")):
+        return _scan(warehouse, config, until)
+
+
+def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanResult:
     engine = warehouse.engine
     result = ScanResult()
     timer = _Timer(result.timings_s)
     until_sql = _until_literal(until)
     has_accounts = warehouse.count("accounts") > 0
-    limit = memory_limit(config, "scan_memory_limit")
-    if limit and getattr(engine, "dialect", "") == "duckdb":
-        engine.execute(f"SET memory_limit = '{limit}'")
 
     with timer("prompt_level"):
         steps, result.prompt_level = prompt_level_steps(config, until_sql)

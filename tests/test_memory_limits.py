@@ -1,4 +1,4 @@
-"""Ingest holds DuckDB to ``ingest_memory_limit`` while it writes, whatever the input format.
+"""Ingest and scan hold DuckDB to their memory-limit settings while they run, then restore it.
 
 Without a limit DuckDB caches warehouse pages up to 80% of RAM, so a long ingest's
 memory grew with the database file (past 6.9 GB on the large preset).
@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.ingest.helpers import FIXTURES
 
+from distillguard import pipeline
 from distillguard.config import Config, ConfigError
 from distillguard.ingest import ingest_paths
 from distillguard.ingest import run as ingest_run
 from distillguard.warehouse import Warehouse
-
-from .helpers import FIXTURES
 
 
 def _limit_bytes(warehouse: Warehouse) -> int:
@@ -54,3 +54,25 @@ def test_a_malformed_limit_stops_ingest_before_anything_is_written(tmp_path: Pat
         with pytest.raises(ConfigError, match="ingest_memory_limit"):
             ingest_paths(warehouse, [FIXTURES / "litellm.jsonl"], config=cfg, progress=False)
         assert warehouse.count("events") == 0
+
+
+def test_the_scan_runs_under_scan_memory_limit_and_restores_the_limit(
+    tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = config.with_overrides(db_path=str(tmp_path / "w.duckdb"), scan_memory_limit="400MB")
+    seen: list[int] = []
+    real_scan = pipeline._scan
+
+    def watched(warehouse: Warehouse, *args: object) -> pipeline.ScanResult:
+        seen.append(_limit_bytes(warehouse))
+        return real_scan(warehouse, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "_scan", watched)
+    with Warehouse.open(cfg.db_path) as warehouse:
+        ingest_paths(warehouse, [FIXTURES / "litellm.jsonl"], config=cfg, progress=False)
+        before = _limit_bytes(warehouse)
+        result = pipeline.scan(warehouse, cfg)
+        after = _limit_bytes(warehouse)
+    assert result.accounts > 0
+    assert seen == [pytest.approx(400 * 10**6, rel=0.01)]
+    assert after == pytest.approx(before, rel=0.01)
