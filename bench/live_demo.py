@@ -42,7 +42,7 @@ from distillguard.config import Config, load_config
 from distillguard.decisions.policy import PolicyWatcher
 from distillguard.ingest.normalise import parse_timestamp
 from distillguard.ingest.run import ingest_paths
-from distillguard.pipeline import scan
+from distillguard.scan import scan
 from distillguard.serve.audit import AuditLog
 from distillguard.serve.decider import Decider, DecideRequest
 from distillguard.serve.publish import publish, verdict_snapshot

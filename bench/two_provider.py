@@ -18,7 +18,7 @@ account when its own detection does, or, with sharing, when one of its events or
 its sign-up matches an active partner indicator. Leaked exchanges are campaign
 calls B served before the account was flagged.
 
-Detection: ``distillguard.pipeline.scan`` when installed (the real detectors);
+Detection: ``distillguard.scan.scan`` when installed (the real detectors);
 otherwise a generic stand-in (an account whose traffic is mostly prompt
 skeletons shared by >= 5 accounts, after >= 20 calls), labelled as such in the
 output. Prompts come from the shared real corpus when present (../shared/corpus),
@@ -304,7 +304,7 @@ def _pipeline():  # type: ignore[no-untyped-def]
     if USE_STANDIN:
         return None
     try:
-        from distillguard.pipeline import scan
+        from distillguard.scan import scan
     except ImportError:
         return None
     return scan
@@ -418,7 +418,7 @@ def campaign_flagged_at(
 def run(args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     prompts = corpus_prompts(rng)
-    mode = "pipeline.scan" if _pipeline() is not None else "stand-in detector"
+    mode = "scan.scan" if _pipeline() is not None else "stand-in detector"
     tmp = Path(tempfile.mkdtemp(prefix="dg-two-provider-"))
     key = "two-provider-community-key"
     # B twice, from the same data: one never sees partner intel (the pipeline reads
@@ -566,7 +566,7 @@ def main() -> None:
         "--detector",
         choices=("auto", "standin"),
         default="auto",
-        help="auto: distillguard.pipeline.scan when importable, else the stand-in",
+        help="auto: distillguard.scan.scan when importable, else the stand-in",
     )
     args = parser.parse_args()
     global FLAG_VERDICTS, USE_STANDIN

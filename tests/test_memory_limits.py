@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from tests.ingest.helpers import FIXTURES
 
-from distillguard import pipeline
 from distillguard.config import Config, ConfigError
 from distillguard.ingest import ingest_paths
 from distillguard.ingest import run as ingest_run
+from distillguard.scan import pipeline
 from distillguard.warehouse import Warehouse
 
 

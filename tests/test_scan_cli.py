@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from distillguard.cli import app
 
-pytest.importorskip("distillguard.pipeline", reason="the detection pipeline has not landed in this tree")
+pytest.importorskip("distillguard.scan", reason="the detection pipeline has not landed in this tree")
 pytest.importorskip("distillguard.ingest", reason="ingest has not landed in this tree")
 
 runner = CliRunner()

@@ -80,7 +80,23 @@ SETTINGS: tuple[Setting, ...] = (
         "LiteLLM metadata fields tried in order to find the account id.",
     ),
     # detection --------------------------------------------------------------
-    Setting("risk_watch_threshold", 0.5, "Risk at or above which an account or cluster is 'watch'."),
+    Setting(
+        "target_benign_flag_rate",
+        0.001,
+        "Share of benign accounts the scan may expect to call 'extraction': the extraction threshold is "
+        "the lowest risk (not below risk_extraction_threshold) whose expected benign flag rate, reading "
+        "risks as probabilities, stays within it.",
+    ),
+    Setting(
+        "target_benign_watch_rate",
+        0.01,
+        "Share of benign accounts the scan may expect to put on 'watch' (threshold chosen likewise).",
+    ),
+    Setting(
+        "risk_watch_threshold",
+        0.3,
+        "Floor under the calibrated watch threshold: no lower risk is ever 'watch'.",
+    ),
     Setting(
         "scan_memory_limit",
         "5GB",
@@ -88,8 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "risk_extraction_threshold",
-        0.8,
-        "Risk at or above which an account or cluster is 'extraction'.",
+        0.6,
+        "Floor under the calibrated extraction threshold: no lower risk is ever 'extraction'.",
     ),
     # report -----------------------------------------------------------------
     Setting("report_max_accounts_rows", 200, "Flagged accounts shown with full evidence in report.html."),

@@ -1,6 +1,6 @@
 """Scan outputs an analyst or a downstream system reads: CSV and JSON files.
 
-Everything here reads the tables ``pipeline.scan`` writes (``account_scores``,
+Everything here reads the tables ``scan.scan`` writes (``account_scores``,
 ``clusters``, ``campaigns``, ``prompt_signals``, ``findings``) plus ``events``
 for timelines, through the engine interface only, so it works on any engine.
 
@@ -21,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from distillguard.config import Config
 from distillguard.engine.base import Engine
+from distillguard.rules import verdict
 from distillguard.warehouse import Warehouse
 
 ACCOUNTS_CSV_COLUMNS = ("account_id", "risk", "verdict", "cluster_id", "campaign_id", "reasons")
@@ -112,10 +114,13 @@ def require_scan(warehouse: Warehouse) -> None:
         )
 
 
-def verdict_for(risk: float, *, watch: float, extraction: float) -> str:
-    if risk >= extraction:
-        return "extraction"
-    return "watch" if risk >= watch else "ok"
+def scan_thresholds(warehouse: Warehouse, config: Config) -> tuple[float, float]:
+    """(watch, extraction) as the last scan calibrated them; the settings' floors before any scan."""
+    if warehouse.engine.exists("scan_thresholds"):
+        rows = warehouse.engine.to_arrow("SELECT watch, extraction FROM scan_thresholds").to_pylist()
+        if rows:
+            return float(rows[0]["watch"]), float(rows[0]["extraction"])
+    return float(config.risk_watch_threshold), float(config.risk_extraction_threshold)
 
 
 # ------------------------------------------------------------- accounts.csv
@@ -338,7 +343,7 @@ def campaign_details(warehouse: Warehouse, *, watch: float, extraction: float) -
                 accounts=int(row["accounts"] or len(accounts.get(cid, []))),
                 events=int(row["events"] or sum(model_totals.values())),
                 risk=round(risk, 4),
-                verdict=verdict_for(risk, watch=watch, extraction=extraction),
+                verdict=verdict(risk, watch=watch, extraction=extraction),
                 capability_focus=list(row["capability_focus"] or []),
                 capability_mix=mix.get(cid, {}),
                 signal_shares=shares.get(cid, {}),

@@ -176,6 +176,32 @@ ACCOUNT_SCORES = pa.schema(
     ]
 )
 
+# Every scored subject: accounts and the end users of accounts that serve many.
+SUBJECT_SCORES = pa.schema(
+    [
+        pa.field("subject_kind", pa.string(), nullable=False),  # account | end_user
+        pa.field("subject_id", pa.string(), nullable=False),  # account id, or "<account>/<end user>"
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("risk", pa.float64(), nullable=False),
+        pa.field("verdict", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.string()),
+        pa.field("campaign_id", pa.string()),
+        pa.field("events", pa.int64()),
+        pa.field("reasons", pa.list_(pa.string())),
+    ]
+)
+
+# The verdict thresholds the last scan calibrated (one row), read by the outputs and report.
+SCAN_THRESHOLDS = pa.schema(
+    [
+        pa.field("watch", pa.float64(), nullable=False),
+        pa.field("extraction", pa.float64(), nullable=False),
+        pa.field("expected_benign_flag_rate", pa.float64()),
+        pa.field("expected_benign_watch_rate", pa.float64()),
+        pa.field("scanned_at", _TS),
+    ]
+)
+
 CLUSTERS = pa.schema(
     [
         pa.field("cluster_id", pa.string(), nullable=False),
@@ -247,7 +273,7 @@ PARTNER_MATCHES = pa.schema(
 )
 
 # Campaign ids persist across scans: which accounts a campaign id was given to
-# (written by pipeline.scan, read back so a re-scan reuses the same ids).
+# (written by scan.scan, read back so a re-scan reuses the same ids).
 CAMPAIGN_REGISTRY = pa.schema(
     [
         pa.field("campaign_id", pa.string(), nullable=False),

@@ -24,8 +24,8 @@ from tests.detectors.test_pipeline_planted import (
     stand_in_prompt_level,
 )
 
-from distillguard import pipeline
 from distillguard.config import Config
+from distillguard.scan import pipeline
 from distillguard.warehouse import Warehouse
 
 SERVICES = ("orders", "users", "billing", "search")

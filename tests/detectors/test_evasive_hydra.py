@@ -28,8 +28,8 @@ from tests.detectors.test_pipeline_planted import (
     stand_in_prompt_level,
 )
 
-from distillguard import pipeline
 from distillguard.config import Config
+from distillguard.scan import pipeline
 from distillguard.warehouse import Warehouse
 
 POOL = [f"100.{64 + j // 200}.{j % 200}.{10 + j % 7}" for j in range(40)]

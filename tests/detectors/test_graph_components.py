@@ -6,7 +6,7 @@ import hashlib
 
 import pyarrow as pa
 
-from distillguard import graph
+from distillguard.scan import graph
 from distillguard.warehouse import Warehouse
 
 

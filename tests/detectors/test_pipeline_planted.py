@@ -361,10 +361,10 @@ def load(warehouse: Warehouse, planted: Planted) -> None:
 # ----------------------------------------------------------------------------- tests
 import pytest  # noqa: E402
 
-from distillguard import pipeline  # noqa: E402
 from distillguard.config import Config  # noqa: E402
 from distillguard.engine.base import SqlStep  # noqa: E402
-from distillguard.scoring import verdict  # noqa: E402
+from distillguard.rules import verdict  # noqa: E402
+from distillguard.scan import pipeline  # noqa: E402
 
 
 def extend(data: Planted) -> _Builder:

@@ -6,31 +6,25 @@ from datetime import UTC, datetime
 
 import pytest
 
-from distillguard import graph, pipeline
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.campaigns import campaign_steps
-from distillguard.detectors.graph_edges import satellite_steps, young_satellite_steps
 from distillguard.engine.base import SqlStep
 from distillguard.engine.dialect import to_spark
-from distillguard.scoring import behaviour_step
+from distillguard.scan import graph, pipeline
 
 
 def _every_step() -> list[SqlStep]:
-    until = pipeline._until_literal(datetime(2026, 2, 3, tzinfo=UTC))
+    until = pipeline.until_literal(datetime(2026, 2, 3, tzinfo=UTC))
     return [
         *prompt_steps(until_literal=until),
-        *pipeline.detector_steps(until_literal=until, has_accounts=True),
-        *pipeline.detector_steps(until_literal=None, has_accounts=False),
-        behaviour_step(),
+        *pipeline.sql_steps(until_literal=until, has_accounts=True),
+        *pipeline.sql_steps(until_literal=None, has_accounts=False),
         graph.label_init_step(),
         graph.label_round_step(),
         graph.members_step(),
         graph.symmetric_links_step(),
         graph.lpa_round_step(1),
         graph.lpa_round_step(everyone=True),
-        *pipeline.post_graph_steps(),
-        *satellite_steps(),
-        *young_satellite_steps(),
         *campaign_steps(),
     ]
 

@@ -1,8 +1,10 @@
-"""Scoring rules: verdict thresholds, cluster risk needs harvesting, redaction, partner evidence."""
+"""Scoring rules: verdict thresholds, cluster strength needs harvesting, redaction, partner evidence."""
 
 from __future__ import annotations
 
-from distillguard.scoring import cluster_risk, combine_partner, redact_sample, verdict
+from distillguard.detectors.cluster_features import cluster_strength
+from distillguard.rules import redact_sample, verdict
+from distillguard.scan.scoring import combine_partner, member_consistency
 
 
 def test_verdict_uses_the_given_thresholds() -> None:
@@ -26,12 +28,12 @@ def _cluster(**overrides: float) -> dict[str, float]:
 
 def test_a_large_coordinated_cluster_without_harvesting_stays_low() -> None:
     # A course: everyone shares the homework scaffold, but nobody maximises outputs or rotates proxies.
-    assert cluster_risk(_cluster(mean_harvest=0.1)).risk < 0.2
-    assert cluster_risk(_cluster()).risk > 0.9
+    assert cluster_strength(_cluster(mean_harvest=0.1)).strength < 0.2
+    assert cluster_strength(_cluster()).strength > 0.9
 
 
 def test_many_light_accounts_are_riskier_together_than_two() -> None:
-    assert cluster_risk(_cluster(accounts=30)).risk > cluster_risk(_cluster(accounts=2)).risk
+    assert cluster_strength(_cluster(accounts=30)).strength > cluster_strength(_cluster(accounts=2)).strength
 
 
 def test_fingerprints_only_never_shows_prompt_text() -> None:
@@ -47,16 +49,12 @@ def test_partner_sightings_raise_risk_but_alone_do_not_reach_extraction() -> Non
 
 
 def test_a_member_with_nothing_training_shaped_inherits_little_of_its_cluster() -> None:
-    from distillguard.scoring import member_consistency
-
     # Tied in by shared residential ranges, but asks for nothing the hydra asks for.
     assert member_consistency(0.33, 0.0, 0.45, 0.2) == 0.0
     assert member_consistency(0.5, 0.25, 0.45, 0.2) == 1.0
 
 
 def test_a_member_harvesting_like_its_cluster_inherits_without_content() -> None:
-    from distillguard.scoring import member_consistency
-
     # An evasive hydra's member whose prompts were all ordinary, harvesting like the rest.
     assert member_consistency(0.4, 0.0, 0.45, 0.08, harvest=0.8, cluster_mean_harvest=0.78) == 1.0
     # A phone on the same residential range: neither the content nor the harvesting.
@@ -68,9 +66,9 @@ def test_a_member_harvesting_like_its_cluster_inherits_without_content() -> None
 def test_a_heavy_account_rotating_through_a_proxy_pool_scores_rotation_but_a_router_does_not() -> None:
     import duckdb
 
-    from distillguard.scoring import SIGNALS
+    from distillguard.detectors.account import proxy_rotation
 
-    proxy = next(s for s in SIGNALS if s.detector_id == "account.proxy_rotation")
+    proxy = proxy_rotation.SIGNAL
     rows = {
         # 170 requests over a 24-prefix pool: few prefixes per request, a new one almost every time.
         "heavy_pool": (170, 24, 0.96),
@@ -83,7 +81,7 @@ def test_a_heavy_account_rotating_through_a_proxy_pool_scores_rotation_but_a_rou
     connection = duckdb.connect()
     scores = {
         name: connection.execute(
-            f"SELECT {proxy.sql} FROM (SELECT ? AS events, ? AS ip_prefixes, ? AS prefix_switch_rate)",
+            f"SELECT {proxy.sql()} FROM (SELECT ? AS events, ? AS ip_prefixes, ? AS prefix_switch_rate)",
             list(values),
         ).fetchone()[0]
         for name, values in rows.items()

@@ -4,7 +4,8 @@ harvesting is not held against it; everything else still is."""
 
 from __future__ import annotations
 
-from distillguard.scoring import member_consistency, proxy_ceiling
+from distillguard.detectors.account.proxy_rotation import ceiling as proxy_ceiling
+from distillguard.scan.scoring import member_consistency
 
 # An agentic hydra as on the tiny benchmark: rotating proxies (mean proxy score 0.7),
 # maximised outputs, fresh sign-ups; behaviour 0.46, content 0.16, harvest 0.75.

@@ -37,7 +37,7 @@ MAX_CHECKPOINTS = 48
 def load_scan() -> tuple[ScanFunction | None, str]:
     """The pipeline's ``scan`` or, when it is not there yet, None and the reason to print."""
     try:
-        from distillguard.pipeline import scan
+        from distillguard.scan import scan
     except ImportError as exc:
         return None, f"detection pipeline not available yet: baselines only ({exc})"
     return scan, ""

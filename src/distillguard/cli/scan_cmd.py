@@ -75,7 +75,7 @@ def _ingest(
 
 def _detect(warehouse: Warehouse, config: Config) -> None:
     run_pipeline = _component(
-        "distillguard.pipeline", "scan", "the detection pipeline (distillguard.pipeline) is not available"
+        "distillguard.scan", "scan", "the detection pipeline (distillguard.scan) is not available"
     )
     run_pipeline(warehouse, config)
 

@@ -11,111 +11,47 @@ runs it and scoring turns the numbers into risk with reasons.
 
 from __future__ import annotations
 
-from distillguard.detectors.spec import DetectorSpec
+from collections.abc import Sequence
+
 from distillguard.engine.base import SqlStep
+from distillguard.rules import ELICITATION_THRESHOLD, TRAINING_SIGNAL_COLUMNS
 
-# Score at or above which a prompt counts as elicitation / grading / rewrite.
-PROMPT_SIGNAL_THRESHOLD = 0.5
-# Plans and pathways the disclosures name as abused for bulk sign-ups.
-ABUSED_PLANS = ("education", "research", "startup", "free")
-
-ACCOUNT_DETECTORS: tuple[DetectorSpec, ...] = (
-    DetectorSpec(
-        "account.training_shaped",
-        "Training-shaped prompts",
-        "account",
-        "Share of the account's prompts that elicit chain-of-thought, ask for rubric grading, or "
-        "request censorship-safe rewrites.",
-        ("evaluation harnesses asking for step-by-step answers", "tutoring apps"),
-        {"prompt_signal_threshold": PROMPT_SIGNAL_THRESHOLD},
-    ),
-    DetectorSpec(
-        "account.templated",
-        "Template reuse",
-        "account",
-        "Share of prompts built from the account's recurring scaffolds (template families).",
-        ("CI bots", "apps with a fixed system prompt"),
-    ),
-    DetectorSpec(
-        "account.single_turn",
-        "Single-turn harvesting",
-        "account",
-        "Prompts sent as fresh one-shot requests rather than continuing conversations.",
-        ("batch jobs", "evaluation harnesses"),
-    ),
-    DetectorSpec(
-        "account.token_max",
-        "Token maximisation",
-        "account",
-        "Requests ask for the most output (high max_tokens, long outputs, high reasoning effort).",
-        ("long-form writing apps",),
-        {"max_tokens_high": 8192, "output_tokens_high": 1500},
-    ),
-    DetectorSpec(
-        "account.capability_focus",
-        "Capability concentration and sweeps",
-        "account",
-        "Traffic concentrated on valuable capabilities, or a systematic sweep across them.",
-        ("single-purpose apps",),
-    ),
-    DetectorSpec(
-        "account.proxy_rotation",
-        "Rotating network origin",
-        "account",
-        "Many network prefixes and ASNs per request: commercial proxy pools.",
-        ("mobile users", "LLM routers"),
-    ),
-    DetectorSpec(
-        "account.timing",
-        "Machine timing",
-        "account",
-        "Inter-arrival regularity (low coefficient of variation) and flat diurnal shape.",
-        ("CI bots", "cron jobs"),
-    ),
-    DetectorSpec(
-        "account.volume_jump",
-        "Volume against own baseline",
-        "account",
-        "Daily volume far above the account's own earlier days.",
-        ("product launches",),
-    ),
-    DetectorSpec(
-        "account.signup",
-        "Fresh sign-up through an abused pathway",
-        "account",
-        "Account created shortly before its traffic, on an education/research/startup/free plan.",
-        ("new students at term start",),
-    ),
-    DetectorSpec(
-        "account.model_pivot",
-        "Pivot to a newly released model",
-        "account",
-        "A large share of traffic moves to a model first seen in the data within a day of its release.",
-        ("evaluation harnesses benchmarking a release",),
-    ),
+# Events columns the detectors read, carried into ``scan_events`` (and ``end_user_events``).
+SCAN_EVENT_COLUMNS = (
+    "event_id", "account_id", "ts_start", "model", "message_count", "session_id", "end_user_id",
+    "system_prompt_hash", "max_tokens", "output_tokens", "response_chars", "reasoning_tokens",
+    "reasoning_effort", "model_requested", "temperature", "top_p", "tool_count", "prompt_hash",
+    "ip_prefix_hash", "client_ip_hash", "asn", "sdk_fingerprint", "user_agent",
+    "cot", "grading", "rewrite", "training", "capability", "template_family",
 )
+# The prompt-signal classes under their short scan_events names.
+_CLASS_ALIASES = {"cot_elicitation": "cot", "rubric_grading": "grading", "censorship_rewrite": "rewrite"}
 
 
 def scan_events_step(*, until_literal: str | None, has_prompt_signals: bool) -> SqlStep:
     """Events in the window joined to their prompt signals, narrowed to what later steps read."""
     where = f"WHERE e.ts_start <= {until_literal}" if until_literal else ""
     if has_prompt_signals:
-        signals = """
-            coalesce(p.cot_elicitation, 0.0) AS cot, coalesce(p.rubric_grading, 0.0) AS grading,
-            coalesce(p.censorship_rewrite, 0.0) AS rewrite, coalesce(p.capability, 'general') AS capability,
-            coalesce(p.template_family, e.skeleton_hash) AS template_family"""
+        classes = {alias: f"coalesce(p.{column}, 0.0)" for column, alias in _CLASS_ALIASES.items()}
+        training = "greatest(" + ", ".join(f"coalesce(p.{c}, 0.0)" for c in TRAINING_SIGNAL_COLUMNS) + ")"
+        signals = (
+            ", ".join(f"{expr} AS {alias}" for alias, expr in classes.items())
+            + f", {training} AS training, coalesce(p.capability, 'general') AS capability,"
+            " coalesce(p.template_family, e.skeleton_hash) AS template_family"
+        )
         join = "LEFT JOIN prompt_signals p ON p.event_id = e.event_id"
     else:
-        signals = """
-            0.0 AS cot, 0.0 AS grading, 0.0 AS rewrite, 'general' AS capability,
-            e.skeleton_hash AS template_family"""
+        signals = (
+            "0.0 AS cot, 0.0 AS grading, 0.0 AS rewrite, 0.0 AS training, 'general' AS capability, "
+            "e.skeleton_hash AS template_family"
+        )
         join = ""
     sql = f"""
         SELECT e.event_id, e.account_id, e.ts_start,
                coalesce(e.model_served, e.model_requested) AS model,
                e.message_count, e.session_id, e.end_user_id, e.system_prompt_hash,
-               e.max_tokens, e.output_tokens, e.reasoning_tokens, e.reasoning_effort,
-               e.model_requested, e.temperature, e.top_p,
+               e.max_tokens, e.output_tokens, e.response_chars, e.reasoning_tokens, e.reasoning_effort,
+               e.model_requested, e.temperature, e.top_p, e.tool_count, e.prompt_hash,
                e.ip_prefix_hash, e.client_ip_hash, e.asn, e.sdk_fingerprint, e.user_agent,
                {signals}
         FROM events e {join}
@@ -124,13 +60,52 @@ def scan_events_step(*, until_literal: str | None, has_prompt_signals: bool) -> 
     return SqlStep("scan_events", sql)
 
 
-def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
-    """Per-account features over the window, plus per-day volume and release pivots."""
-    t = PROMPT_SIGNAL_THRESHOLD
+def end_user_events_step(*, min_end_users: int) -> SqlStep:
+    """``end_user_events``: the events of accounts that pass many end users, keyed by end user.
+
+    Each end user of such an account is a subject of its own (``account_id`` holds
+    ``<account>/<end user>``, ``parent_account_id`` the account), so a reseller's
+    extraction end users stand out from its ordinary ones instead of being diluted below
+    every share threshold.
+    """
+    columns = ", ".join(
+        "e.account_id || '/' || e.end_user_id AS account_id" if c == "account_id" else f"e.{c}"
+        for c in SCAN_EVENT_COLUMNS
+    )
+    return SqlStep(
+        "end_user_events",
+        f"""
+        SELECT {columns}, e.account_id AS parent_account_id
+        FROM scan_events e
+        JOIN (
+            SELECT account_id FROM scan_events WHERE end_user_id IS NOT NULL
+            GROUP BY account_id HAVING count(DISTINCT end_user_id) >= {min_end_users}
+        ) AS many ON many.account_id = e.account_id
+        WHERE e.end_user_id IS NOT NULL
+        """,
+    )
+
+
+def account_feature_steps(
+    *,
+    has_accounts: bool,
+    aggregates: Sequence[str] = (),
+    source: str = "scan_events",
+    prefix: str = "account_",
+    parent_column: str | None = None,
+) -> list[SqlStep]:
+    """Per-subject features over the window, plus per-day volume and release pivots.
+
+    ``source`` is ``scan_events`` for accounts (tables ``account_*``) or
+    ``end_user_events`` for end users (``prefix='end_user_'``, account records read
+    through ``parent_column``). ``aggregates`` are the signals' own SQL aggregates.
+    """
+    t = ELICITATION_THRESHOLD
+    n = prefix
     steps = [
         SqlStep(
-            "account_gaps",
-            """
+            f"{n}gaps",
+            f"""
             SELECT account_id,
                    epoch(ts_start) - epoch(lag(ts_start) OVER (PARTITION BY account_id ORDER BY ts_start))
                        AS gap_s,
@@ -141,46 +116,45 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
             FROM (
                 SELECT account_id, ts_start, ip_prefix_hash,
                        lag(ip_prefix_hash) OVER (PARTITION BY account_id ORDER BY ts_start) AS previous_prefix
-                FROM scan_events
+                FROM {source}
             ) AS g
             """,
         ),
         SqlStep(
-            "account_timing",
-            """
+            f"{n}timing",
+            f"""
             SELECT account_id,
                    CASE WHEN count(gap_s) >= 3 AND avg(gap_s) > 0
                         THEN stddev_pop(gap_s) / avg(gap_s) END AS interarrival_cv,
                    count(DISTINCT hour_of_day) AS active_hours,
                    avg(prefix_switch) AS prefix_switch_rate
-            FROM account_gaps GROUP BY account_id
+            FROM {n}gaps GROUP BY account_id
             """,
         ),
         SqlStep(
-            "account_daily",
-            """
+            f"{n}daily",
+            f"""
             SELECT account_id, date_trunc('day', ts_start) AS day, count(*) AS events,
-                   avg(CASE WHEN greatest(cot, grading, rewrite) >= 0.5 THEN 1.0 ELSE 0.0 END)
-                       AS training_share
-            FROM scan_events GROUP BY account_id, date_trunc('day', ts_start)
+                   avg(CASE WHEN training >= {t} THEN 1.0 ELSE 0.0 END) AS training_share
+            FROM {source} GROUP BY account_id, date_trunc('day', ts_start)
             """,
         ),
         SqlStep(
-            "account_volume",
-            """
+            f"{n}volume",
+            f"""
             SELECT account_id, count(*) AS active_days, max(events) AS peak_day_events,
                    max(events / (prior_avg + 1.0)) AS volume_jump
             FROM (
                 SELECT account_id, events,
                        coalesce(avg(events) OVER (PARTITION BY account_id ORDER BY day
                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0.0) AS prior_avg
-                FROM account_daily
+                FROM {n}daily
             ) AS d GROUP BY account_id
             """,
         ),
         SqlStep(
-            "account_capabilities",
-            """
+            f"{n}capabilities",
+            f"""
             SELECT account_id, count(*) AS capabilities_used,
                    max(share) AS top_capability_share,
                    -sum(share * ln(share)) AS capability_entropy,
@@ -192,49 +166,72 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
                 FROM (
                     SELECT account_id, capability,
                            count(*) / sum(count(*)) OVER (PARTITION BY account_id) AS share
-                    FROM scan_events GROUP BY account_id, capability
+                    FROM {source} GROUP BY account_id, capability
                 ) AS shares
             ) AS c GROUP BY account_id
             """,
         ),
         SqlStep(
-            "account_templates",
-            """
+            f"{n}templates",
+            f"""
             SELECT account_id,
                    sum(CASE WHEN uses >= 2 THEN uses ELSE 0 END) / sum(uses) AS templated_share,
                    max(uses) / sum(uses) AS top_template_share,
                    count(*) AS template_families
             FROM (
                 SELECT account_id, template_family, count(*) AS uses
-                FROM scan_events WHERE template_family IS NOT NULL
+                FROM {source} WHERE template_family IS NOT NULL
                 GROUP BY account_id, template_family
             ) AS t GROUP BY account_id
             """,
         ),
-        # A model is "released" in the data when it is first seen well after the data starts.
+        # How concentrated traffic is on one end user and on one system prompt (business context).
         SqlStep(
-            "model_releases",
-            """
-            SELECT model, min(ts_start) AS released_at
-            FROM scan_events WHERE model IS NOT NULL GROUP BY model
-            HAVING min(ts_start) > (SELECT min(ts_start) FROM scan_events) + INTERVAL 24 HOUR
+            f"{n}concentration",
+            f"""
+            SELECT account_id,
+                   max(CASE WHEN kind = 'u' THEN top END) AS top_end_user_share,
+                   max(CASE WHEN kind = 's' THEN top END) AS top_system_prompt_share
+            FROM (
+                SELECT account_id, kind, max(uses) / sum(uses) AS top FROM (
+                    SELECT account_id, 'u' AS kind, end_user_id AS value, count(*) AS uses
+                    FROM {source} WHERE end_user_id IS NOT NULL GROUP BY account_id, end_user_id
+                    UNION ALL
+                    SELECT account_id, 's', coalesce(system_prompt_hash, '-'), count(*)
+                    FROM {source} GROUP BY account_id, coalesce(system_prompt_hash, '-')
+                ) AS v GROUP BY account_id, kind
+            ) AS c GROUP BY account_id
             """,
         ),
         SqlStep(
-            "account_pivots",
-            """
+            f"{n}pivots",
+            f"""
             SELECT e.account_id, r.model AS pivot_model, r.released_at,
                    avg(CASE WHEN e.model = r.model THEN 1.0 ELSE 0.0 END) AS pivot_share,
                    count(*) AS events_after_release
-            FROM scan_events e
+            FROM {source} e
             JOIN model_releases r
               ON e.ts_start >= r.released_at AND e.ts_start < r.released_at + INTERVAL 24 HOUR
-            JOIN (SELECT account_id, min(ts_start) AS first_seen FROM scan_events GROUP BY account_id) AS s
+            JOIN (SELECT account_id, min(ts_start) AS first_seen FROM {source} GROUP BY account_id) AS s
               ON s.account_id = e.account_id AND s.first_seen < r.released_at
             GROUP BY e.account_id, r.model, r.released_at
             """,
         ),
     ]
+    if prefix == "account_":
+        # A model is "released" in the data when it is first seen well after the data starts.
+        steps.insert(
+            -1,
+            SqlStep(
+                "model_releases",
+                """
+                SELECT model, min(ts_start) AS released_at
+                FROM scan_events WHERE model IS NOT NULL GROUP BY model
+                HAVING min(ts_start) > (SELECT min(ts_start) FROM scan_events) + INTERVAL 24 HOUR
+                """,
+            ),
+        )
+    record_key = f"f.{parent_column}" if parent_column else "f.account_id"
     account_cols = (
         "a.created_at, a.plan, a.verification, a.payment_fingerprint, "
         "date_diff('hour', a.created_at, f.first_seen) / 24.0 AS signup_age_days"
@@ -243,16 +240,17 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
         "CAST(NULL AS VARCHAR) AS verification, CAST(NULL AS VARCHAR) AS payment_fingerprint, "
         "CAST(NULL AS DOUBLE) AS signup_age_days"
     )
-    account_join = "LEFT JOIN accounts a ON a.account_id = f.account_id" if has_accounts else ""
+    account_join = f"LEFT JOIN accounts a ON a.account_id = {record_key}" if has_accounts else ""
+    parent = f"any_value({parent_column}) AS {parent_column}," if parent_column else ""
+    extra = "".join(f"\n                       {a}," for a in aggregates)
     steps.append(
         SqlStep(
-            "account_features",
+            f"{n}features",
             f"""
             WITH f AS (
-                SELECT account_id, count(*) AS events,
-                       min(ts_start) AS first_seen, max(ts_start) AS last_seen,
-                       avg(CASE WHEN greatest(cot, grading, rewrite) >= {t} THEN 1.0 ELSE 0.0 END)
-                           AS training_share,
+                SELECT account_id, {parent} count(*) AS events,
+                       min(ts_start) AS first_seen, max(ts_start) AS last_seen,{extra}
+                       avg(CASE WHEN training >= {t} THEN 1.0 ELSE 0.0 END) AS training_share,
                        avg(CASE WHEN cot >= {t} THEN 1.0 ELSE 0.0 END) AS cot_share,
                        avg(CASE WHEN grading >= {t} THEN 1.0 ELSE 0.0 END) AS grading_share,
                        avg(CASE WHEN rewrite >= {t} THEN 1.0 ELSE 0.0 END) AS rewrite_share,
@@ -271,7 +269,7 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
                        count(DISTINCT end_user_id) AS end_users,
                        count(DISTINCT system_prompt_hash) AS system_prompts,
                        count(DISTINCT model) AS models
-                FROM scan_events GROUP BY account_id
+                FROM {source} GROUP BY account_id
             )
             SELECT f.*, v.active_days, v.peak_day_events, v.volume_jump,
                    c.capabilities_used, c.top_capability_share, c.capability_entropy, c.top_capability,
@@ -280,17 +278,19 @@ def account_feature_steps(*, has_accounts: bool) -> list[SqlStep]:
                    coalesce(t.top_template_share, 0.0) AS top_template_share,
                    coalesce(t.template_families, 0) AS template_families,
                    tm.interarrival_cv, tm.active_hours, tm.prefix_switch_rate,
+                   k.top_end_user_share, k.top_system_prompt_share,
                    p.pivot_model, coalesce(p.pivot_share, 0.0) AS pivot_share,
                    {account_cols}
             FROM f
-            LEFT JOIN account_volume v ON v.account_id = f.account_id
-            LEFT JOIN account_capabilities c ON c.account_id = f.account_id
-            LEFT JOIN account_templates t ON t.account_id = f.account_id
-            LEFT JOIN account_timing tm ON tm.account_id = f.account_id
+            LEFT JOIN {n}volume v ON v.account_id = f.account_id
+            LEFT JOIN {n}capabilities c ON c.account_id = f.account_id
+            LEFT JOIN {n}templates t ON t.account_id = f.account_id
+            LEFT JOIN {n}timing tm ON tm.account_id = f.account_id
+            LEFT JOIN {n}concentration k ON k.account_id = f.account_id
             LEFT JOIN (
                 SELECT account_id, arg_max(pivot_model, pivot_share) AS pivot_model,
                        max(pivot_share) AS pivot_share
-                FROM account_pivots GROUP BY account_id
+                FROM {n}pivots GROUP BY account_id
             ) AS p ON p.account_id = f.account_id
             {account_join}
             """,

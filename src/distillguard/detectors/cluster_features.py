@@ -7,7 +7,165 @@ one network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from distillguard.detectors.account import ramp_py
+from distillguard.detectors.graph_edges import MIN_PURITY
+from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
+
+CLUSTER_RISK = DetectorSpec(
+    "cluster.risk",
+    "Coordinated cluster",
+    "cluster",
+    "A cluster of accounts tied by what they share (cards, scaffolds, request shapes, proxy pools, "
+    "sign-up bursts) is scored as a whole: how much its members harvest, how many move together, and "
+    "how strongly they are tied. A member adds the cluster's strength to its own log-odds in proportion "
+    "to how much it behaves like the cluster, and only when its own ties to fellow members span two "
+    "independent families (network, client and script, account records): one common tie (a popular "
+    "agent framework's scaffold and default settings) never makes a member.",
+    (
+        "a team behind one office network (co-located: counts as many only at office scale)",
+        "several verified accounts of one vendor on one card (records only: one family)",
+    ),
+    {
+        "behaviour_low": 0.25,
+        "behaviour_high": 0.45,
+        "harvest_low": 0.2,
+        "harvest_high": 0.45,
+        "own_risk_low": 0.1,
+        "own_risk_high": 0.5,
+        "many_accounts": 6,
+        "colocated_many": 30,
+        "colocated_share_low": 0.6,
+        "colocated_share_high": 0.9,
+        "fresh_training_low": 0.25,
+        "fresh_training_high": 0.5,
+        "lockstep_low": 2.0,
+        "lockstep_high": 6.0,
+        "base": 0.55,
+        "size_weight": 0.3,
+        "coordination_weight": 0.15,
+        "weight": 5.0,
+        "min_tie_families": 2,
+        "established_member_events": 6,
+        "fit_behaviour": 0.6,
+        "fit_content": 0.5,
+        "fit_harvest": 0.8,
+    },
+    why={
+        "behaviour_low": "ordinary accounts' behaviour summary sits below a quarter",
+        "behaviour_high": "members averaging this much are harvesting as a group",
+        "harvest_low": "the harvest summary of an ordinary team is near zero",
+        "harvest_high": "maximised outputs, one-shot requests, proxies, fresh sign-ups across members",
+        "own_risk_low": "members whose own evidence averages a tenth are an ordinary group",
+        "own_risk_high": "members averaging even odds on their own evidence harvest as a group",
+        "many_accounts": "six accounts reaching us through many networks are more than a team's tests",
+        "colocated_many": "behind one office or campus NAT a team of thirty is still an office",
+        "colocated_share_low": "a cluster with most traffic on one prefix starts to look co-located",
+        "colocated_share_high": "nearly all traffic through one prefix is one site",
+        "fresh_training_low": "a class of new students asks for reasoning now and then",
+        "fresh_training_high": "fresh accounts asking for training data half the time are a hydra "
+        "still ramping up, whatever its size",
+        "lockstep_low": "independent accounts share busy ten-minute buckets by chance",
+        "lockstep_high": "six times chance is one scheduler",
+        "base": "harvesting alone, without size or coordination, is most of a cluster's strength",
+        "size_weight": "many accounts moving together is the hydra pattern",
+        "coordination_weight": "shared cards, scaffolds and lockstep confirm it",
+        "weight": "a full-strength cluster turns even a thin member (two requests) into a clear case",
+        "min_tie_families": "two independent coincidences: one family alone (the same framework, the same "
+        "card, the same ISP) has common benign twins",
+        "established_member_events": "members with at most this many requests cannot show their ties "
+        "yet; they join through corroboration (several pure values at once) instead",
+        "fit_behaviour": "a member behaving at least this fraction as strongly as the cluster's mean is "
+        "one of them",
+        "fit_content": "evasive campaigns mix ordinary prompts into half their traffic: half the "
+        "cluster's content is enough",
+        "fit_harvest": "or it collects the way the others do (maximised outputs, proxies, fresh sign-up) "
+        "at four fifths of the cluster's mean",
+    },
+)
+
+# Families of shared values that are independent of each other.
+TIE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "network": ("ip_prefix", "client_ip", "asn"),
+    "client and script": ("sdk", "template", "shape"),
+    "account records": ("payment", "signup", "created"),
+}
+
+
+@dataclass(frozen=True)
+class ClusterStrength:
+    strength: float
+    parts: dict[str, float]
+
+
+def cluster_strength(
+    row: Mapping[str, Any], p: Mapping[str, Any] = CLUSTER_RISK.parameters
+) -> ClusterStrength:
+    """How strongly a cluster as a whole looks like one harvesting operation, in [0, 1]."""
+    members = int(row["accounts"] or 0)
+    colocated = ramp_py(
+        float(row.get("top_prefix_share") or 0.0), p["colocated_share_low"], p["colocated_share_high"]
+    )
+    many = p["many_accounts"] + (p["colocated_many"] - p["many_accounts"]) * colocated
+    size = ramp_py(members, 1, many)
+    fresh_training = float(row.get("mean_signup") or 0.0) * ramp_py(
+        float(row.get("mean_training") or 0.0), p["fresh_training_low"], p["fresh_training_high"]
+    )
+    size = max(size, fresh_training)
+    coordination = max(
+        float(row.get("template_tie") or 0.0),
+        float(row.get("record_tie") or 0.0),
+        ramp_py(float(row.get("lockstep_ratio") or 0.0), p["lockstep_low"], p["lockstep_high"]),
+    )
+    # Both what is asked and how it is collected (a course's shared homework or a team's
+    # shared tool has the first without the second), or members whose own evidence
+    # already makes them likely harvesters.
+    behaviour = ramp_py(float(row["mean_behaviour"] or 0.0), p["behaviour_low"], p["behaviour_high"])
+    harvest = ramp_py(float(row.get("mean_harvest") or 0.0), p["harvest_low"], p["harvest_high"])
+    own = ramp_py(float(row.get("mean_own_risk") or 0.0), p["own_risk_low"], p["own_risk_high"])
+    harvesting = max(behaviour * harvest, own)
+    strength = harvesting * (p["base"] + p["size_weight"] * size + p["coordination_weight"] * coordination)
+    return ClusterStrength(
+        min(1.0, strength),
+        {"harvesting": harvesting, "size": size, "coordination": coordination, "colocated": colocated},
+    )
+
+
+def member_tie_families_step() -> SqlStep:
+    """``member_tie_families``: per member, the families of pure values it shares with fellow members.
+
+    Only values nearly all of whose holders are behaviour-gated count (as for links): a
+    residential /24 that a proxy pool exits through is also home to ordinary users, and
+    sharing it with a hydra is no tie at all.
+    """
+    family = " ".join(
+        f"WHEN i.kind IN ({', '.join(repr(k) for k in kinds)}) THEN '{name}'"
+        for name, kinds in TIE_FAMILIES.items()
+    )
+    return SqlStep(
+        "member_tie_families",
+        f"""
+        WITH pure AS (
+            SELECT kind, value FROM indicator_stats
+            WHERE suspicious_holders >= 2 AND suspicious_holders >= {MIN_PURITY} * holders
+            UNION
+            SELECT kind, value FROM indicator_purity
+        )
+        SELECT m.account_id, m.cluster_id,
+               count(DISTINCT CASE {family} END) AS families,
+               count(DISTINCT i.kind) AS kinds,
+               list_sort(list(DISTINCT i.kind)) AS tie_kinds
+        FROM cluster_members m
+        JOIN account_indicators i ON i.account_id = m.account_id
+        JOIN pure p ON p.kind = i.kind AND p.value = i.value
+        JOIN cluster_shared c ON c.cluster_id = m.cluster_id AND c.kind = i.kind AND c.value = i.value
+        GROUP BY m.account_id, m.cluster_id
+        """,
+    )
 
 
 def cluster_features_step() -> SqlStep:
@@ -22,6 +180,7 @@ def cluster_features_step() -> SqlStep:
                    avg(b.s_token_max) AS mean_token_max, avg(b.s_proxy) AS mean_proxy,
                    avg(b.s_signup) AS mean_signup, avg(b.s_templated) AS mean_templated,
                    avg(f.events) AS mean_events,
+                   avg(1.0 / (1.0 + exp(-b.own_logit))) AS mean_own_risk,
                    min(f.first_seen) AS first_seen, max(f.last_seen) AS last_seen
             FROM cluster_members m
             JOIN account_features f ON f.account_id = m.account_id

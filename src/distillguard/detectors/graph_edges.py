@@ -27,6 +27,7 @@ from __future__ import annotations
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.detectors.young_ties import corroboration_having, created_indicator_sql
 from distillguard.engine.base import SqlStep
+from distillguard.rules import request_shape_sql
 
 # Kinds that may tie two behaviour-gated accounts, with their weight in a pair's tie.
 LINK_WEIGHTS = (
@@ -147,14 +148,9 @@ GRAPH_DETECTORS: tuple[DetectorSpec, ...] = (
 )
 
 
-# One event's request shape: the generation parameters its client set ('-' when absent).
-SHAPE_SQL = (
-    "concat('model=', coalesce(model_requested, '-'), "
-    "'|max_tokens=', coalesce(CAST(max_tokens AS VARCHAR), '-'), "
-    "'|temperature=', coalesce(CAST(temperature AS VARCHAR), '-'), "
-    "'|top_p=', coalesce(CAST(top_p AS VARCHAR), '-'), "
-    "'|effort=', coalesce(lower(reasoning_effort), '-'))"
-)
+# One event's request shape: the generation parameters its client set ('-' when absent),
+# the same string the decision service computes for a live request (rules.request_shape).
+SHAPE_SQL = request_shape_sql()
 # Kinds an account holds only when it used the value at least twice (one stray
 # prompt or one stray request is not a habit).
 REPEATED_KINDS = "'template', 'shape'"

@@ -7,7 +7,6 @@ few megabytes at most. All reads go through the engine.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,15 +19,15 @@ from distillguard.outputs import (
     campaign_details,
     iso,
     require_scan,
+    scan_thresholds,
     timeline_from_hours,
 )
 from distillguard.report.graph_svg import AccountGraph
 from distillguard.report.indicators import account_graph, indicator_pairs, shared_indicators
+from distillguard.rules import redact_text
 from distillguard.warehouse import Warehouse
 
 HISTOGRAM_BINS = 20
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_LONG_NUMBER = re.compile(r"\d(?:[ -]?\d){7,}")  # card, phone and account numbers
 
 
 @dataclass
@@ -110,7 +109,7 @@ def redact_prompt(text: str | None, *, text_storage: str, max_chars: int) -> tup
         return None, f"text not shown (text_storage = {text_storage})"
     if text is None:
         return None, "text not stored for this event"
-    masked = _LONG_NUMBER.sub("[number]", _EMAIL.sub("[email]", text))
+    masked = redact_text(text, email="[email]", number="[number]")
     if len(masked) <= max_chars:
         return masked, ""
     return masked[:max_chars].rstrip() + "…", f"first {max_chars} of {len(text)} characters"
@@ -280,7 +279,7 @@ def sample_prompts(warehouse: Warehouse, config: Config, limit: int) -> dict[str
 
 def collect(warehouse: Warehouse, config: Config, *, source: str = "") -> ReportData:
     require_scan(warehouse)
-    watch, extraction = float(config.risk_watch_threshold), float(config.risk_extraction_threshold)
+    watch, extraction = scan_thresholds(warehouse, config)
     head = summary(warehouse)
     window = _rows(warehouse, "SELECT min(ts_start) AS s, max(ts_start) AS e FROM events")[0]
     bucket, traffic = traffic_by_verdict(warehouse, window["s"], window["e"])

@@ -1,0 +1,112 @@
+"""Cohorts: many new, light accounts asking for the same kind of training-shaped content in the
+same window, with no item asked twice.
+
+The 2026 campaigns moved to thousands of accounts at two to six requests each, every one
+with its own card, client and residential address: nothing ties them pairwise, so the
+graph never sees them, and each alone is too light to judge. Together they are a data
+set being collected. A cohort groups the young, light accounts first seen in the same
+window by the training-shaped class they mostly ask for, and is judged as a whole: how
+many there are, how much of what they ask is training-shaped, and whether they cover
+new items (a harvest) or repeat the same ones (a class, a hackathon, a benchmark).
+A member gains from its cohort only in proportion to its own training-shaped share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from distillguard.detectors.account import ramp_py
+from distillguard.detectors.spec import DetectorSpec
+from distillguard.engine.base import SqlStep
+from distillguard.rules import ELICITATION_THRESHOLD
+
+SPEC = DetectorSpec(
+    "cohort.training_swarm",
+    "Swarm of new, light accounts harvesting the same kind of content",
+    "cohort",
+    "Young accounts with few requests, first seen in the same window, grouped by the training-shaped "
+    "class they mostly ask for. A cohort scores by its size, its training-shaped share and its "
+    "coverage (distinct items); each member adds that score to its own log-odds in proportion to its "
+    "own training-shaped share.",
+    (
+        "a course or hackathon week (hundreds of new accounts, but the same exercises: low coverage)",
+        "a tutoring app's users (they are end users of one account, not accounts)",
+    ),
+    {
+        "light_max_events": 30,
+        "young_max_days": 14.0,
+        "window_hours": 24,
+        "size_low": 10,
+        "size_high": 100,
+        "training_low": 0.3,
+        "training_high": 0.7,
+        "distinct_low": 0.8,
+        "distinct_high": 0.98,
+        "member_training_low": 0.3,
+        "member_training_high": 0.8,
+        "weight": 4.0,
+    },
+    why={
+        "light_max_events": "the disclosed swarms ran at two to six requests per account per day; "
+        "thirty over the window is still light",
+        "young_max_days": "accounts created within two weeks of their traffic (or with no sign-up record)",
+        "window_hours": "a day: the disclosed spikes ran thousands of accounts within hours",
+        "size_low": "ten new accounts asking for the same kind of trace in one day can be a study group",
+        "size_high": "a hundred is an operation, not a coincidence",
+        "training_low": "new users ask for step-by-step answers now and then",
+        "training_high": "most of what the cohort asks is training-shaped",
+        "distinct_low": "classes, hackathons and benchmarks repeat their items across accounts",
+        "distinct_high": "practically no item asked twice across the whole cohort is a data set",
+        "member_training_low": "a member with only ordinary prompts gains nothing from its cohort",
+        "member_training_high": "most of its own few requests training-shaped: it gains it all",
+        "weight": "a full-strength cohort is as strong as a coordinated cluster: a swarm is a campaign",
+    },
+)
+
+
+def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
+    """``cohort_members`` (account, cohort) and ``cohort_features`` (one row per cohort)."""
+    t = ELICITATION_THRESHOLD
+    window_s = int(p["window_hours"]) * 3600
+    members = f"""
+        WITH young AS (
+            SELECT f.account_id, f.first_seen, f.training_share,
+                   CASE WHEN f.cot_share >= greatest(f.grading_share, f.rewrite_share) THEN 'cot'
+                        WHEN f.grading_share >= f.rewrite_share THEN 'grading' ELSE 'rewrite' END AS kind
+            FROM account_features f
+            WHERE f.events <= {int(p["light_max_events"])}
+              AND coalesce(f.signup_age_days, 0.0) <= {float(p["young_max_days"])}
+              AND f.training_share >= {float(p["member_training_low"])}
+        )
+        SELECT account_id, training_share,
+               concat('co-', kind, '-',
+                      CAST(CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS VARCHAR))
+                   AS cohort_id
+        FROM young
+    """
+    features = f"""
+        SELECT m.cohort_id, count(DISTINCT m.account_id) AS accounts, count(*) AS events,
+               avg(CASE WHEN e.training >= {t} THEN 1.0 ELSE 0.0 END) AS training_share,
+               count(DISTINCT CASE WHEN e.training >= {t} THEN e.prompt_hash END)
+                 / greatest(1.0, sum(CASE WHEN e.training >= {t} AND e.prompt_hash IS NOT NULL
+                                          THEN 1 ELSE 0 END)) AS distinct_share,
+               min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen
+        FROM cohort_members m JOIN scan_events e ON e.account_id = m.account_id
+        GROUP BY m.cohort_id
+    """
+    return [SqlStep("cohort_members", members), SqlStep("cohort_features", features)]
+
+
+def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.parameters) -> float:
+    """How strongly a cohort as a whole looks like a data set being collected, in [0, 1]."""
+    return (
+        ramp_py(float(row["accounts"] or 0), p["size_low"], p["size_high"])
+        * ramp_py(float(row["training_share"] or 0.0), p["training_low"], p["training_high"])
+        * ramp_py(float(row["distinct_share"] or 0.0), p["distinct_low"], p["distinct_high"])
+    )
+
+
+def member_fit(training_share: float, p: Mapping[str, Any] = SPEC.parameters) -> float:
+    """How much of its cohort's strength a member takes, by its own training-shaped share."""
+    return ramp_py(training_share, p["member_training_low"], p["member_training_high"])

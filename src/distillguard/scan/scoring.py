@@ -1,0 +1,309 @@
+"""Evidence -> risk, verdict and reasons for every subject, cluster and cohort.
+
+A subject's risk is ``sigmoid(own + cluster + cohort)`` on a log-odds scale:
+
+* ``own`` is its own evidence (``account_behaviour.own_logit``): a background bias plus
+  each registered signal's weight times its score. Harvest volume alone can carry a
+  single account to ``extraction``; business context (many end users, a product
+  system prompt, a long verified history) counts against it with a reason.
+* ``cluster`` is its coordination graph cluster's strength times the cluster weight,
+  scaled by how much the member behaves like its cluster, and only for members whose
+  ties to fellow members span two independent families (one common tie is not
+  membership).
+* ``cohort`` is its swarm cohort's strength times the cohort weight, scaled by the
+  member's own training-shaped share.
+
+An account that serves many end users is at least as risky as its riskiest end user.
+Partner sightings add like independent evidence. Verdict thresholds come from
+``calibration``. Every number here is a spec parameter of the detector it belongs to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation
+from distillguard.detectors.cluster_features import CLUSTER_RISK, ClusterStrength, cluster_strength
+from distillguard.detectors.cohort import SPEC as COHORT
+from distillguard.detectors.cohort import cohort_strength, member_fit
+from distillguard.rules import verdict
+from distillguard.scan.calibration import Thresholds
+from distillguard.scan.registry import ACCOUNT_SIGNALS
+from distillguard.scan.rows import GroupScore, SubjectScore
+
+# The proxy signal's share of the harvest summary: what a member with few requests
+# structurally cannot show (see member_consistency).
+PROXY_SHARE_OF_HARVEST = proxy_rotation.SIGNAL.share_weight / sum(
+    s.share_weight for s in ACCOUNT_SIGNALS if s.group == "harvest"
+)
+# A signal's contribution (in log-odds) at or beyond which it is named in the reasons.
+REASON_MIN_CONTRIBUTION = 0.3
+# A shown-only signal is named when its score reaches this.
+REASON_MIN_SCORE = 0.5
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def logit(p: float) -> float:
+    p = min(1.0 - 1e-12, max(1e-12, p))
+    return math.log(p / (1.0 - p))
+
+
+# ----------------------------------------------------------------------- subjects
+def subject_evidence(row: Mapping[str, Any], signals: Sequence[AccountSignal]) -> list[Evidence]:
+    """What each signal contributed to this subject (the ones worth naming)."""
+    values = {k: (v if v is not None else 0) for k, v in row.items()}
+    found = []
+    for signal in signals:
+        score = float(row.get(signal.column) or 0.0)
+        contribution = signal.weight * score
+        worth = (
+            score >= REASON_MIN_SCORE if signal.shown_only else abs(contribution) >= REASON_MIN_CONTRIBUTION
+        )
+        if not worth:
+            continue
+        try:
+            text = signal.explain.format(**values)
+        except (KeyError, ValueError, TypeError):
+            text = signal.id
+        found.append(
+            Evidence(signal.id, score, contribution, float(row.get(signal.value_column) or 0.0), text)
+        )
+    return found
+
+
+def subjects_from_rows(
+    rows: Iterable[Mapping[str, Any]], signals: Sequence[AccountSignal], *, kind: str
+) -> dict[str, SubjectScore]:
+    """SubjectScores from rows of ``<prefix>features`` joined to ``<prefix>behaviour``."""
+    found = {}
+    for row in rows:
+        subject = str(row["account_id"])
+        found[subject] = SubjectScore(
+            subject_kind=kind,
+            subject_id=subject,
+            account_id=str(row.get("parent_account_id") or subject),
+            events=int(row.get("events") or 0),
+            own_logit=float(row.get("own_logit") or 0.0),
+            evidence=subject_evidence(row, signals),
+        )
+    return found
+
+
+# ------------------------------------------------------------------------ groups
+def clusters_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, GroupScore]:
+    found = {}
+    for row in rows:
+        scored: ClusterStrength = cluster_strength(row)
+        found[str(row["cluster_id"])] = GroupScore(
+            group_id=str(row["cluster_id"]),
+            kind="cluster",
+            accounts=int(row["accounts"] or 0),
+            events=int(row["events"] or 0),
+            strength=scored.strength,
+            parts=scored.parts,
+            features=dict(row),
+            risk=scored.strength,
+        )
+    return found
+
+
+def cohorts_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, GroupScore]:
+    found = {}
+    for row in rows:
+        strength = cohort_strength(row)
+        found[str(row["cohort_id"])] = GroupScore(
+            group_id=str(row["cohort_id"]),
+            kind="cohort",
+            accounts=int(row["accounts"] or 0),
+            events=int(row["events"] or 0),
+            strength=strength,
+            parts={
+                "training_share": float(row["training_share"] or 0.0),
+                "distinct_share": float(row["distinct_share"] or 0.0),
+            },
+            features=dict(row),
+            risk=strength,
+        )
+    return found
+
+
+def member_consistency(
+    behaviour: float,
+    content: float,
+    cluster_mean_behaviour: float,
+    cluster_mean_content: float,
+    *,
+    harvest: float = 0.0,
+    cluster_mean_harvest: float = 0.0,
+    events: int | None = None,
+    cluster_mean_proxy: float = 0.0,
+    p: Mapping[str, Any] = CLUSTER_RISK.parameters,
+) -> float:
+    """How much of its cluster's strength a member takes: all of it when it behaves like the
+    cluster, less when it is a milder account tied in by shared infrastructure.
+
+    A member matches either in what it asks (content at least ``fit_content`` of the
+    cluster's mean) or in how it collects (harvest at least ``fit_harvest`` of it). With
+    ``events`` the comparison is on what the member's sample can show: proxy rotation
+    scores at most ``proxy_rotation.ceiling(requests)``, so a two-request member of a
+    rotating hydra is not held back for rotation it could not show.
+    """
+    if events is not None and cluster_mean_proxy > 0:
+        unreachable = max(0.0, cluster_mean_proxy - proxy_rotation.ceiling(events)) * PROXY_SHARE_OF_HARVEST
+        cluster_mean_harvest = max(0.0, cluster_mean_harvest - unreachable)
+        cluster_mean_behaviour = max(0.0, cluster_mean_behaviour - 0.5 * unreachable)
+    if cluster_mean_behaviour <= 0:
+        return 0.0
+    by_behaviour = min(1.0, behaviour / (p["fit_behaviour"] * cluster_mean_behaviour))
+    by_content = (
+        min(1.0, content / (p["fit_content"] * cluster_mean_content)) if cluster_mean_content > 0.02 else 1.0
+    )
+    by_harvest = (
+        min(1.0, harvest / (p["fit_harvest"] * cluster_mean_harvest)) if cluster_mean_harvest > 0.02 else 0.0
+    )
+    return min(by_behaviour, max(by_content, by_harvest))
+
+
+def add_cluster_evidence(
+    accounts: Mapping[str, SubjectScore],
+    clusters: Mapping[str, GroupScore],
+    members: Mapping[str, str],
+    behaviour: Mapping[str, Mapping[str, Any]],
+    ties: Mapping[str, Mapping[str, Any]],
+    script_tied: set[str],
+) -> None:
+    """Each member's cluster log-odds: cluster strength x weight x how much it behaves like it."""
+    p = CLUSTER_RISK.parameters
+    for account_id, cluster_id in members.items():
+        subject = accounts.get(account_id)
+        cluster = clusters.get(cluster_id)
+        if subject is None or cluster is None:
+            continue
+        subject.cluster_id = cluster_id
+        cluster.members.append(account_id)
+        row = behaviour.get(account_id, {})
+        tie = ties.get(account_id, {})
+        established = subject.events >= p["established_member_events"]
+        if established and int(tie.get("families") or 0) < p["min_tie_families"]:
+            continue  # one family of common ties: in the picture, not in the campaign
+        f = cluster.features
+        fit = member_consistency(
+            float(row.get("behaviour") or 0.0),
+            float(row.get("content") or 0.0),
+            float(f.get("mean_behaviour") or 0.0),
+            float(f.get("mean_content") or 0.0),
+            harvest=float(row.get("harvest") or 0.0) if account_id in script_tied else 0.0,
+            cluster_mean_harvest=float(f.get("mean_harvest") or 0.0),
+            events=subject.events,
+            cluster_mean_proxy=float(f.get("mean_proxy") or 0.0),
+        )
+        subject.cluster_logit = float(p["weight"]) * cluster.strength * fit
+
+
+def add_cohort_evidence(
+    accounts: Mapping[str, SubjectScore],
+    cohorts: Mapping[str, GroupScore],
+    members: Iterable[Mapping[str, Any]],
+) -> None:
+    """Each swarm member's cohort log-odds: cohort strength x weight x its own training share."""
+    for row in members:
+        subject = accounts.get(str(row["account_id"]))
+        cohort = cohorts.get(str(row["cohort_id"]))
+        if subject is None or cohort is None:
+            continue
+        cohort.members.append(subject.subject_id)
+        subject.cohort_id = cohort.group_id
+        subject.cohort_logit = (
+            float(COHORT["weight"]) * cohort.strength * member_fit(float(row["training_share"] or 0.0))
+        )
+
+
+def combine_partner(risk: float, confidences: Sequence[float]) -> float:
+    """A partner sighting raises risk like independent evidence (noisy-or at half weight)."""
+    for confidence in confidences:
+        risk = 1.0 - (1.0 - risk) * (1.0 - 0.5 * max(0.0, min(1.0, confidence)))
+    return risk
+
+
+def settle_risk(
+    accounts: Mapping[str, SubjectScore],
+    end_users: Mapping[str, SubjectScore],
+    partner: Mapping[str, list[tuple[float, str]]],
+) -> None:
+    """Risk for every subject: own + cluster + cohort, end-user roll-up, partner sightings."""
+    for subject in end_users.values():
+        subject.risk = sigmoid(subject.own_logit)
+    worst: dict[str, SubjectScore] = {}
+    for subject in end_users.values():
+        best = worst.get(subject.account_id)
+        if best is None or subject.risk > best.risk:
+            worst[subject.account_id] = subject
+    for subject in accounts.values():
+        subject.risk = sigmoid(subject.own_logit + subject.cluster_logit + subject.cohort_logit)
+        end_user = worst.get(subject.subject_id)
+        if end_user is not None and end_user.risk > subject.risk:
+            subject.worst_end_user = end_user
+            subject.risk = end_user.risk
+        subject.sightings = partner.get(subject.subject_id, [])
+        subject.risk = combine_partner(subject.risk, [s[0] for s in subject.sightings])
+
+
+def settle_verdicts(
+    accounts: Mapping[str, SubjectScore],
+    end_users: Mapping[str, SubjectScore],
+    groups: Iterable[GroupScore],
+    thresholds: Thresholds,
+) -> None:
+    """Verdicts under the calibrated thresholds, and each subject's reasons."""
+
+    def judge(risk: float) -> str:
+        return verdict(risk, watch=thresholds.watch, extraction=thresholds.extraction)
+
+    group_list = list(groups)
+    for group in group_list:
+        group.verdict = judge(group.risk)
+    by_id = {g.group_id: g for g in group_list}
+    for subject in (*end_users.values(), *accounts.values()):
+        subject.verdict = judge(subject.risk)
+        subject.reasons = subject_reasons(subject, by_id)
+
+
+def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> list[str]:
+    reasons = [
+        f"{e.detector_id} ({e.contribution:+.1f}): {e.text}"
+        if e.contribution
+        else f"{e.detector_id}: {e.text}"
+        for e in sorted(subject.evidence, key=lambda e: -abs(e.contribution))
+    ]
+    cluster = groups.get(subject.cluster_id or "")
+    if cluster is not None and (subject.cluster_logit > 0 or cluster.verdict != "ok"):
+        reasons.append(
+            f"cluster.member ({subject.cluster_logit:+.1f}): one of {cluster.accounts} coordinated accounts "
+            f"in {cluster.group_id} (cluster strength {cluster.strength:.2f})"
+        )
+        reasons.extend(f"cluster.shared: {text}" for text in cluster.indicators[:3])
+    cohort = groups.get(subject.cohort_id or "")
+    if cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
+        reasons.append(
+            f"cohort.member ({subject.cohort_logit:+.1f}): one of {cohort.accounts} new, light accounts "
+            f"first seen together asking for training-shaped content "
+            f"({cohort.parts['training_share']:.0%} of their requests, "
+            f"{cohort.parts['distinct_share']:.0%} of items asked once)"
+        )
+    if subject.worst_end_user is not None:
+        eu = subject.worst_end_user
+        reasons.append(
+            f"end_user.rollup: end user {eu.subject_id.split('/', 1)[-1]} of this account scores "
+            f"{eu.risk:.2f} on its own ({len(eu.evidence)} signals)"
+        )
+        reasons.extend(f"end_user.{e.detector_id}: {e.text}" for e in eu.evidence[:3] if e.contribution > 0)
+    reasons.extend(f"partner.match: {text}" for _, text in subject.sightings)
+    return reasons
