@@ -483,20 +483,18 @@ def test_pivot_to_the_new_model_is_campaign_evidence(
     assert found and found[0]["value"] >= 0.3
 
 
-def test_verdicts_follow_the_threshold_settings(
+def test_verdicts_follow_the_calibrated_thresholds_and_never_go_below_the_floors(
     warehouse: Warehouse, config: Config, planted: Planted
 ) -> None:
     strict = config.with_overrides(risk_watch_threshold=0.05, risk_extraction_threshold=0.99)
     for settings in (config, strict):
         pipeline.scan(warehouse, settings)
+        (used,) = warehouse.engine.to_arrow("SELECT watch, extraction FROM scan_thresholds").to_pylist()
+        assert used["extraction"] >= settings.risk_extraction_threshold
+        assert used["watch"] >= settings.risk_watch_threshold
         for row in account_scores(warehouse).values():
-            expected = verdict(
-                row["risk"],
-                watch=settings.risk_watch_threshold,
-                extraction=settings.risk_extraction_threshold,
-            )
-            assert row["verdict"] == expected
-    assert any(r["verdict"] == "watch" for r in account_scores(warehouse).values())
+            assert row["verdict"] == verdict(row["risk"], watch=used["watch"], extraction=used["extraction"])
+    assert all(r["risk"] >= 0.99 for r in account_scores(warehouse).values() if r["verdict"] == "extraction")
 
 
 def test_partner_matches_are_evidence(warehouse: Warehouse, config: Config, planted: Planted) -> None:

@@ -71,10 +71,11 @@ CLUSTER_RISK = DetectorSpec(
         "still ramping up, whatever its size",
         "lockstep_low": "independent accounts share busy ten-minute buckets by chance",
         "lockstep_high": "six times chance is one scheduler",
-        "base": "harvesting alone, without size or coordination, is most of a cluster's strength",
-        "size_weight": "many accounts moving together is the hydra pattern",
-        "coordination_weight": "shared cards, scaffolds and lockstep confirm it",
-        "weight": "a full-strength cluster turns even a thin member (two requests) into a clear case",
+        "size_weight": "log-odds a member gains when many harvesting accounts move together: the hydra "
+        "pattern, strong enough to carry a thin member (two requests) that shows little on its own",
+        "coordination_weight": "log-odds for shared cards, scaffolds and lockstep on top: they confirm "
+        "one operator but small teams share them too",
+        "weight": "scale of the whole cluster term (1: the size and coordination weights are log-odds)",
         "min_tie_families": "two independent coincidences: one family alone (the same framework, the same "
         "card, the same ISP) has common benign twins",
         "established_member_events": "members with at most this many requests cannot show their ties "
@@ -116,7 +117,9 @@ def cluster_strength(
         float(row.get("mean_training") or 0.0), p["fresh_training_low"], p["fresh_training_high"]
     )
     size = max(size, fresh_training)
-    coordination = max(
+    # A team behind one office shares its tool, its sign-up week and its hours by nature:
+    # coordination only counts as far as the members reach us from different places.
+    coordination = (1.0 - colocated) * max(
         float(row.get("template_tie") or 0.0),
         float(row.get("record_tie") or 0.0),
         ramp_py(float(row.get("lockstep_ratio") or 0.0), p["lockstep_low"], p["lockstep_high"]),
@@ -127,11 +130,20 @@ def cluster_strength(
     behaviour = ramp_py(float(row["mean_behaviour"] or 0.0), p["behaviour_low"], p["behaviour_high"])
     harvest = ramp_py(float(row.get("mean_harvest") or 0.0), p["harvest_low"], p["harvest_high"])
     own = ramp_py(float(row.get("mean_own_risk") or 0.0), p["own_risk_low"], p["own_risk_high"])
-    harvesting = max(behaviour * harvest, own)
-    strength = harvesting * (p["base"] + p["size_weight"] * size + p["coordination_weight"] * coordination)
+    # the members' traffic pooled: mostly training-shaped, collected the harvesting way
+    pooled = ramp_py(
+        float(row.get("mean_training") or 0.0), p["fresh_training_low"], p["fresh_training_high"]
+    )
+    harvesting = max(behaviour * harvest, own, pooled * harvest)
+    # In log-odds, what the cluster adds to a member is its coordination (how many move
+    # together, how tightly tied), as far as its members harvest: a member's own harvesting
+    # is already in its own evidence and is not counted twice.
+    logit = harvesting * (p["size_weight"] * size + p["coordination_weight"] * coordination)
+    top = p["size_weight"] + p["coordination_weight"]
     return ClusterStrength(
-        min(1.0, strength),
-        {"harvesting": harvesting, "size": size, "coordination": coordination, "colocated": colocated},
+        min(1.0, logit / top),
+        {"harvesting": harvesting, "size": size, "coordination": coordination, "colocated": colocated,
+         "logit": logit},
     )
 
 
@@ -176,7 +188,8 @@ def cluster_features_step() -> SqlStep:
         WITH base AS (
             SELECT m.cluster_id, count(*) AS accounts, sum(f.events) AS events,
                    avg(b.behaviour) AS mean_behaviour, avg(b.content) AS mean_content,
-                   avg(b.harvest) AS mean_harvest, avg(b.s_training) AS mean_training,
+                   avg(b.harvest) AS mean_harvest, sum(f.training_share * f.events) / sum(f.events)
+                       AS mean_training,  -- pooled over the members' requests
                    avg(b.s_token_max) AS mean_token_max, avg(b.s_proxy) AS mean_proxy,
                    avg(b.s_signup) AS mean_signup, avg(b.s_templated) AS mean_templated,
                    avg(f.events) AS mean_events,

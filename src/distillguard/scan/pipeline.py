@@ -216,7 +216,6 @@ def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanR
     with timer("scoring"):
         accounts, end_users, groups = _score(engine, cut)
         thresholds = calibrate(
-            [s.risk for s in accounts.values()],
             target_benign_flag_rate=float(config.target_benign_flag_rate),
             target_benign_watch_rate=float(config.target_benign_watch_rate),
             extraction_floor=float(config.risk_extraction_threshold),

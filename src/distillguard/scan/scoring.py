@@ -205,7 +205,7 @@ def add_cluster_evidence(
             events=subject.events,
             cluster_mean_proxy=float(f.get("mean_proxy") or 0.0),
         )
-        subject.cluster_logit = float(p["weight"]) * cluster.strength * fit
+        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit
 
 
 def add_cohort_evidence(

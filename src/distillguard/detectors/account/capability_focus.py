@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
+from distillguard.detectors.account.evidence import shrunk
 from distillguard.detectors.spec import DetectorSpec
 
 SPEC = DetectorSpec(
@@ -22,7 +23,7 @@ SPEC = DetectorSpec(
         "valuable_high": 0.95,
         "sweep_low": 2,
         "sweep_high": 4,
-        "weight": 0.6,
+        "weight": 0.4,
         "group_weight": 0.3,
     },
     why={
@@ -39,9 +40,9 @@ SPEC = DetectorSpec(
 
 
 def score(p: Mapping[str, Any]) -> str:
-    focus = ramp("top_capability_share", p["top_share_low"], p["top_share_high"])
+    focus = ramp(shrunk("top_capability_share"), p["top_share_low"], p["top_share_high"])
     sweep = (
-        f"{ramp('valuable_share', p['valuable_low'], p['valuable_high'])} * "
+        f"{ramp(shrunk('valuable_share'), p['valuable_low'], p['valuable_high'])} * "
         f"{ramp('capabilities_used', p['sweep_low'], p['sweep_high'])}"
     )
     return f"greatest(CASE WHEN top_capability = 'general' THEN 0.0 ELSE {focus} END, {sweep})"

@@ -25,10 +25,13 @@ OWN_RISK = DetectorSpec(
     "operation from its own evidence alone: a background bias plus each signal's weight times its "
     "score. Business-context signals have negative weights. Cluster and cohort evidence add to it.",
     (),
-    {"bias": -5.0},
+    {"bias": -5.0, "prior_events": 5},
     why={
         "bias": "background odds of about 1 in 150: with no evidence at all an account is ordinary, and "
         "it takes two or three strong, independent pieces of evidence to pass even odds",
+        "prior_events": "a share measured over a few requests is mostly noise: it is read as if this "
+        "many requests showing nothing had been added, so two requests out of two asking for reasoning "
+        "is not yet a habit, while forty out of fifty still is",
     },
 )
 
@@ -50,6 +53,26 @@ MEMBERSHIP = DetectorSpec(
 )
 
 
+# Shares that signals read shrunk toward zero (``sh_<name>``): over a handful of requests a
+# share is mostly noise. (Toward zero rather than the population's median: a warehouse
+# holding a large campaign has a contaminated median, and zero can only under-state.)
+SHRUNK_SHARES = (
+    "training_share",
+    "templated_share",
+    "single_turn_share",
+    "top_capability_share",
+    "valuable_share",
+    "high_effort_share",
+)
+
+
+def shrunk(column: str) -> str:
+    """The name of ``column`` shrunk toward the population median (for signals' SQL)."""
+    if column not in SHRUNK_SHARES:
+        raise KeyError(f"{column} is not a shrunk share; add it to SHRUNK_SHARES")
+    return f"sh_{column}"
+
+
 def group_sql(signals: Sequence[AccountSignal], group: str) -> str:
     members = [s for s in signals if s.group == group and s.share_weight > 0]
     total = sum(s.share_weight for s in members)
@@ -69,6 +92,10 @@ def evidence_step(
     logit = " + ".join(
         [repr(float(OWN_RISK["bias"]))] + [f"{s.weight!r} * {s.column}" for s in signals if s.weight != 0.0]
     )
+    k = float(OWN_RISK["prior_events"])
+    shrunk_columns = ", ".join(
+        f"coalesce(f.{c}, 0.0) * f.events / (f.events + {k}) AS sh_{c}" for c in SHRUNK_SHARES
+    )
     return SqlStep(
         name,
         f"""
@@ -81,7 +108,10 @@ def evidence_step(
                       OR {harvest} >= {MEMBERSHIP["min_harvest"]}) AS gate
         FROM (
             SELECT account_id, {inner}
-            FROM {source}
+            FROM (
+                SELECT f.*, {shrunk_columns}
+                FROM {source} AS f
+            ) AS shrunk
         ) AS s
         """,
     )

@@ -21,7 +21,7 @@ SPEC = DetectorSpec(
         "fresh_days": 30.0,
         "fully_fresh_days": 7.0,
         "other_plan_factor": 0.5,
-        "weight": 1.0,
+        "weight": 0.8,
         "group_weight": 0.2,
     },
     why={

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
+from distillguard.detectors.account.evidence import shrunk
 from distillguard.detectors.spec import DetectorSpec
 
 SPEC = DetectorSpec(
@@ -14,7 +15,7 @@ SPEC = DetectorSpec(
     "account",
     "Prompts sent as fresh one-shot requests rather than continuing conversations.",
     ("batch jobs", "evaluation harnesses", "classification pipelines"),
-    {"share_low": 0.5, "share_high": 0.95, "weight": 0.6, "group_weight": 0.15},
+    {"share_low": 0.5, "share_high": 0.95, "weight": 0.4, "group_weight": 0.15},
     why={
         "share_low": "people and chat products continue conversations; half one-shot is still usual",
         "share_high": "nearly everything one-shot is a pipeline",
@@ -25,7 +26,7 @@ SPEC = DetectorSpec(
 
 
 def score(p: Mapping[str, Any]) -> str:
-    return ramp("single_turn_share", p["share_low"], p["share_high"])
+    return ramp(shrunk("single_turn_share"), p["share_low"], p["share_high"])
 
 
 SIGNAL = AccountSignal(

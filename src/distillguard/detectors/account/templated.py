@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
+from distillguard.detectors.account.evidence import shrunk
 from distillguard.detectors.spec import DetectorSpec
 
 SPEC = DetectorSpec(
@@ -15,7 +16,7 @@ SPEC = DetectorSpec(
     "Share of prompts built from the subject's recurring scaffolds (template families used twice or "
     "more): a wrapper around a varying item is how a harvesting script asks.",
     ("CI bots", "apps with a fixed prompt template for every end user"),
-    {"share_low": 0.3, "share_high": 0.9, "weight": 0.8, "group_weight": 0.2},
+    {"share_low": 0.3, "share_high": 0.9, "weight": 0.5, "group_weight": 0.2},
     why={
         "share_low": "people reuse their own phrasings now and then; under a third is ordinary",
         "share_high": "nine in ten prompts from one scaffold is a program, not a person",
@@ -26,7 +27,7 @@ SPEC = DetectorSpec(
 
 
 def score(p: Mapping[str, Any]) -> str:
-    return ramp("templated_share", p["share_low"], p["share_high"])
+    return ramp(shrunk("templated_share"), p["share_low"], p["share_high"])
 
 
 SIGNAL = AccountSignal(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
+from distillguard.detectors.account.evidence import shrunk
 from distillguard.detectors.spec import DetectorSpec
 
 SPEC = DetectorSpec(
@@ -22,7 +23,7 @@ SPEC = DetectorSpec(
         "output_tokens_high": 2000,
         "high_effort_low": 0.2,
         "high_effort_high": 0.6,
-        "weight": 1.0,
+        "weight": 0.8,
         "group_weight": 0.35,
     },
     why={
@@ -42,7 +43,7 @@ def score(p: Mapping[str, Any]) -> str:
     return (
         f"greatest({ramp('avg_max_tokens', p['max_tokens_low'], p['max_tokens_high'])}, "
         f"{ramp('avg_output_tokens', p['output_tokens_low'], p['output_tokens_high'])}, "
-        f"{ramp('high_effort_share', p['high_effort_low'], p['high_effort_high'])})"
+        f"{ramp(shrunk('high_effort_share'), p['high_effort_low'], p['high_effort_high'])})"
     )
 
 

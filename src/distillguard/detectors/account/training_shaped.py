@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
+from distillguard.detectors.account.evidence import shrunk
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.rules import ELICITATION_THRESHOLD
 
@@ -31,7 +32,7 @@ SPEC = DetectorSpec(
 
 
 def score(p: Mapping[str, Any]) -> str:
-    return ramp("training_share", p["share_low"], p["share_high"])
+    return ramp(shrunk("training_share"), p["share_low"], p["share_high"])
 
 
 SIGNAL = AccountSignal(
