@@ -19,6 +19,7 @@ import numpy as np
 from distillguard.simulate import lexicon as L
 from distillguard.simulate import phrases as P
 from distillguard.simulate import prompts as T
+from distillguard.simulate import shapes
 from distillguard.simulate.actors import Group, Network
 from distillguard.simulate.scenario import CampaignConfig, ModelSpec, PopulationConfig, Scenario
 
@@ -37,6 +38,13 @@ class Request:
     answer: str | None = None
     goal: str | None = None
     lang: str = "en"
+    end_user: str | None = None  # set when the request builder picked the end user itself (resellers)
+    campaign_id: str | None = None  # truth label of an extraction end user inside a benign account
+
+
+def resold_campaign_id(g: Group) -> str:
+    """Truth label of the harvesting end users inside one reseller population."""
+    return f"resold-{g.label}"
 
 
 def hour_of(ts_us: int) -> float:
@@ -44,8 +52,11 @@ def hour_of(ts_us: int) -> float:
     return ts_us / 3.6e9
 
 
-def _digest(*parts: object) -> str:
+def digest(*parts: object) -> str:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+
+
+_digest = digest
 
 
 class ExchangeBuilder:
@@ -79,6 +90,8 @@ class ExchangeBuilder:
         hour = hour_of(ts_us)
         if isinstance(cfg, CampaignConfig):
             req = self._campaign_request(r, g, a, cfg)
+        elif g.extraction_end_users and r.random() < cfg.extraction_share:
+            req = self._resold_extraction(r, g, a, cfg)
         else:
             req = self._benign_request(r, g, a, cfg, ts_us)
         model = self._model(r, g, cfg, hour)
@@ -126,7 +139,7 @@ class ExchangeBuilder:
         names, cum = self._cats[g.gid]
         category = r.choices(names, cum_weights=cum)[0]
         lang = "zh" if category == "multilingual" else "en"
-        if kind == "university":
+        if kind in ("university", "hackathon"):
             base = self._homework(r, g, category, ts_us)
         else:
             base = self.factory.base(r, category, lang)
@@ -227,6 +240,8 @@ class ExchangeBuilder:
         p, h = cfg.paraphrase, g.house
         if goal == "cot_elicitation":
             req = self._cot(r, lang, p, h)
+        elif goal == "self_critique":
+            req = shapes.self_critique(self, r, lang, cfg, h)
         elif goal == "rubric_grading":
             req = self._rubric(r, lang, p, h)
         elif goal == "censorship_rewrite":
@@ -249,6 +264,31 @@ class ExchangeBuilder:
                 lang=lang,
             )
         req.goal = goal
+        return req
+
+    def step_suffix(self, r: random.Random, lang: str, p: float, h: list[int]) -> str:
+        """The campaign's 'solve it completely' suffix (its house wording, or a fresh one)."""
+        return self._suffix(r, lang, p, h)
+
+    def _resold_extraction(self, r: random.Random, g: Group, a: int, cfg: PopulationConfig) -> Request:
+        """A harvesting end user of a reseller: a campaign request under the reseller's account."""
+        harvest = CampaignConfig(
+            name=f"{g.label}-resold", events=0, accounts=1, goals=cfg.extraction_goals, languages={"en": 1.0}
+        )
+        house = [a * 13 + i for i in range(8)]  # one script per reseller account
+        goal = r.choices(list(harvest.goals), list(harvest.goals.values()))[0]
+        if goal == "rubric_grading":
+            req = self._rubric(r, "en", harvest.paraphrase, house)
+        elif goal == "self_critique":
+            req = shapes.self_critique(self, r, "en", harvest, house)
+        else:
+            req = self._cot(r, "en", harvest.paraphrase, house)
+        req.goal = goal
+        req.system = g.system_prompts[a]  # the reseller's own product prompt still wraps the request
+        req.end_user = shapes.resold_end_user(
+            g.account_ids[a], r.randrange(g.extraction_end_users), extraction=True
+        )
+        req.campaign_id = resold_campaign_id(g)
         return req
 
     def _suffix(self, r: random.Random, lang: str, p: float, h: list[int], *, agent: bool = False) -> str:
@@ -417,9 +457,23 @@ class ExchangeBuilder:
             response = T.response_text(r, kind, req.lang, chars, req.answer)
         latency_ms = round(r.uniform(180, 900) + output * r.uniform(6, 22), 1)
         cost = (input_tokens * model.price_in_per_mtok + output * model.price_out_per_mtok) / 1e6
-        end_user = None
+        end_user = req.end_user
         ecfg = g.config
-        if isinstance(ecfg, PopulationConfig) and ecfg.end_users_per_account:
+        if end_user is not None:
+            pass
+        elif isinstance(ecfg, PopulationConfig) and g.extraction_end_users:
+            end_user = shapes.resold_end_user(
+                g.account_ids[a],
+                r.randrange(ecfg.end_users_per_account - g.extraction_end_users),
+                extraction=False,
+            )
+        elif (
+            isinstance(ecfg, PopulationConfig)
+            and ecfg.end_users_per_account
+            and ecfg.end_user_spread == "uniform"
+        ):
+            end_user = "eu_" + _digest(g.account_ids[a], r.randrange(1, ecfg.end_users_per_account + 1))
+        elif isinstance(ecfg, PopulationConfig) and ecfg.end_users_per_account:
             end_user = "eu_" + _digest(
                 g.account_ids[a], min(int(r.paretovariate(0.8)), ecfg.end_users_per_account)
             )
@@ -465,4 +519,5 @@ class ExchangeBuilder:
             "status_code": code,
             "finish_reason": finish_reason,
             "goal": req.goal,
+            "truth_campaign_id": req.campaign_id or g.campaign_id,  # ground truth only, never written out
         }
