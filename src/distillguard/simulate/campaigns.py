@@ -54,14 +54,14 @@ def _lifetimes(
         # Succession: each account retires on schedule (not banned) and a fresh one with the
         # same profile takes over its slot.
         for _slot in range(max(1, c.accounts)):
-            t = onset_h + float(rng.uniform(0, max(1.0, c.succession_days * 24)))
-            first = True
+            # The first account of each slot starts at onset and retires at a staggered time.
+            t = onset_h + float(rng.uniform(0.2, 1.0)) * c.succession_days * 24
+            windows.append((onset_h, t))
             while t < end_h:
+                t += float(rng.uniform(0.5, 6.0))  # the successor picks up within hours
                 life = c.succession_days * 24 * float(rng.uniform(0.7, 1.3))
-                start = onset_h if first else t
-                windows.append((start, t + life))
-                first = False
-                t += life + float(rng.uniform(0.5, 6.0))
+                windows.append((t, t + life))
+                t += life
         return windows
     for _slot in range(max(1, c.accounts)):
         t = onset_h + float(rng.uniform(0, max(1.0, c.growth_days * 24 * 0.5)))
