@@ -30,7 +30,7 @@ from distillguard.simulate.scenario import (
     validate,
 )
 
-SHAPES = tuple(R.CAMPAIGN["shape"].options)  # type: ignore[union-attr]
+SHAPES = ("hydra", "swarm", "company", "critique", "succession")
 LOOKALIKE_NAMES = (
     "consumer_app",
     "hackathon_week",
@@ -59,11 +59,11 @@ def draw_scenario(seed: int, size: str = "small") -> Scenario:
     days = round(days_span.draw(r), 2)
     sc = R.SCENARIO
     start = EPOCH + timedelta(
-        days=int(sc["start_weekday_offset"].draw(r)), hours=int(sc["start_hour"].draw(r))
-    )  # type: ignore[union-attr]
-    n_formats = sc["formats"].draw_int(r)  # type: ignore[union-attr]
+        days=int(R.number(sc, "start_weekday_offset", r)), hours=int(R.number(sc, "start_hour", r))
+    )
+    n_formats = R.integer(sc, "formats", r)
     formats = sorted(r.sample(list(FORMATS), n_formats), key=FORMATS.index)
-    release = round(days * sc["release_at"].draw(r), 2)  # type: ignore[union-attr]
+    release = round(days * R.number(sc, "release_at", r), 2)
     scenario = Scenario(
         f"random-{size}-{seed}",
         seed=seed,
@@ -73,8 +73,8 @@ def draw_scenario(seed: int, size: str = "small") -> Scenario:
         models=default_models(release),
         events_per_file=max(20_000, total),
     )
-    n_campaigns = int(sc["campaign_count"].draw(r))  # type: ignore[union-attr]
-    attack = total * sc["attack_share"].draw(r) if n_campaigns else 0.0  # type: ignore[union-attr]
+    n_campaigns = int(R.choice(sc, "campaign_count", r))
+    attack = total * R.number(sc, "attack_share", r) if n_campaigns else 0.0
     benign = total - attack
     scale = R.ACCOUNT_SCALE[size]
     scenario.populations = _background(r, benign, scale) + _lookalikes(r, benign, scale, days)
@@ -95,21 +95,21 @@ def _split(r: random.Random, total: float, parts: int) -> list[float]:
 def _background(r: random.Random, events: float, scale: float) -> list[PopulationConfig]:
     """The standard hard negatives, each knob jittered within its range; developers always present."""
     b = R.BACKGROUND
-    pops = benign_populations(1_000, scale * b["accounts_factor"].draw(r))  # type: ignore[union-attr]
-    kept = [p for p in pops if p.kind == "developers" or b["keep_kind"].draw(r) < 0.8]  # type: ignore[union-attr]
-    alpha = b["share_concentration"].draw(r)  # type: ignore[union-attr]
+    pops = benign_populations(1_000, scale * R.number(b, "accounts_factor", r))
+    kept = [p for p in pops if p.kind == "developers" or R.number(b, "keep_kind", r) < 0.8]
+    alpha = R.number(b, "share_concentration", r)
     shares = [r.gammavariate(alpha, 1.0) + 0.05 for _ in kept]
     for p, share in zip(kept, shares, strict=True):
         p.events = max(1, round(events * 0.75 * share / sum(shares)))
         p.accounts = max(1, min(p.accounts, p.events // 2 or 1))
-        p.volume_sigma = round(b["volume_sigma"].draw(r), 2)  # type: ignore[union-attr]
+        p.volume_sigma = round(R.number(b, "volume_sigma", r), 2)
         if p.kind in ("developers", "startups", "routers"):
-            p.active_day_share = round(b["active_day_share"].draw(r), 2)  # type: ignore[union-attr]
+            p.active_day_share = round(R.number(b, "active_day_share", r), 2)
         if p.kind == "developers":
-            p.proxy_share = round(b["proxy_share"].draw(r), 3)  # type: ignore[union-attr]
-            p.new_account_share = round(b["new_account_share"].draw(r), 3)  # type: ignore[union-attr]
-        p.step_by_step_share = round(b["step_by_step_share"].draw(r), 3)  # type: ignore[union-attr]
-        p.grading_share = round(b["grading_share"].draw(r), 3)  # type: ignore[union-attr]
+            p.proxy_share = round(R.number(b, "proxy_share", r), 3)
+            p.new_account_share = round(R.number(b, "new_account_share", r), 3)
+        p.step_by_step_share = round(R.number(b, "step_by_step_share", r), 3)
+        p.grading_share = round(R.number(b, "grading_share", r), 3)
     return kept
 
 
@@ -118,16 +118,16 @@ def _lookalikes(r: random.Random, events: float, scale: float, days: float) -> l
     L = R.LOOKALIKES
     out: list[PopulationConfig] = []
     budget = events * 0.25
-    chosen = [name for name in LOOKALIKE_NAMES if L["presence"].draw(r) < LOOKALIKE_PRESENCE]  # type: ignore[union-attr]
+    chosen = [name for name in LOOKALIKE_NAMES if R.number(L, "presence", r) < LOOKALIKE_PRESENCE]
     for name in chosen:
-        share = L["events_share"].draw(r)  # type: ignore[union-attr]
+        share = R.number(L, "events_share", r)
         ev = max(50, round(budget * share / max(0.25, 0.08 * len(chosen))))
         out.append(_LOOKALIKE_BUILDERS[name](r, ev, scale, days))
     return out
 
 
 def _draw(r: random.Random, key: str) -> float:
-    return R.LOOKALIKES[key].draw(r)  # type: ignore[union-attr]
+    return R.number(R.LOOKALIKES, key, r)
 
 
 def _int(r: random.Random, key: str, factor: float = 1.0) -> int:
@@ -357,29 +357,33 @@ _LOOKALIKE_BUILDERS = {
 
 # ----------------------------------------------------------------------- campaigns
 def _c(r: random.Random, key: str) -> float:
-    return R.CAMPAIGN[key].draw(r)  # type: ignore[return-value]
+    return R.number(R.CAMPAIGN, key, r)
+
+
+def _pick(r: random.Random, key: str) -> str:
+    return R.choice(R.CAMPAIGN, key, r)
 
 
 def _ci(r: random.Random, key: str) -> int:
-    return R.CAMPAIGN[key].draw_int(r)  # type: ignore[union-attr]
+    return R.integer(R.CAMPAIGN, key, r)
 
 
 def _campaign(
     r: random.Random, index: int, budget: float, days: float, scale: float, release: float
 ) -> CampaignConfig:
-    shape = str(_c(r, "shape"))
-    onset = round(days * float(_c(r, "onset_share")), 2)
-    duration = max(0.5, (days - onset) * float(_c(r, "duration_share")))
-    goal = str(_c(r, "goals"))
+    shape = _pick(r, "shape")
+    onset = round(days * _c(r, "onset_share"), 2)
+    duration = max(0.5, (days - onset) * _c(r, "duration_share"))
+    goal = _pick(r, "goals")
     goals = {goal: 1.0}
     if r.random() < 0.5:
-        goals[str(_c(r, "goals"))] = round(r.uniform(0.2, 0.8), 2)
-    zh = round(float(_c(r, "zh_share")), 2)
+        goals[_pick(r, "goals")] = round(r.uniform(0.2, 0.8), 2)
+    zh = round(_c(r, "zh_share"), 2)
     languages = {"en": 1.0 - zh, "zh": zh} if 0 < zh < 1 else {"zh" if zh >= 1 else "en": 1.0}
-    pathway = str(_c(r, "pathways"))
+    pathway = _pick(r, "pathways")
     pathways = {"free": 0.25, "paygo": 0.25, "education": 0.15, "research": 0.1, "startup": 0.25}
     pathways[pathway] += 1.0
-    reasoning = round(float(_c(r, "reasoning_share")), 2)
+    reasoning = round(_c(r, "reasoning_share"), 2)
     c = CampaignConfig(
         name=f"{shape}-{index + 1}",
         events=0,
@@ -388,36 +392,32 @@ def _campaign(
         languages=languages,
         onset_day=onset,
         end_day=round(min(days, onset + duration), 2),
-        growth_days=round(float(_c(r, "growth_days")), 2),
-        proxy=str(_c(r, "proxy")),
+        growth_days=round(_c(r, "growth_days"), 2),
+        proxy=_pick(r, "proxy"),
         proxy_prefixes=_ci(r, "proxy_prefixes"),
         payment_fingerprints=_ci(r, "payment_fingerprints"),
-        own_card=float(_c(r, "own_card")) < 0.3,
-        signup_burst_size=_ci(r, "signup_burst_size") if _c(r, "signup") == "burst" else 1,
+        own_card=_c(r, "own_card") < 0.3,
+        signup_burst_size=_ci(r, "signup_burst_size") if _pick(r, "signup") == "burst" else 1,
         pathways=pathways,
-        ban_after_days=None
-        if float(_c(r, "never_banned")) < 0.3
-        else round(float(_c(r, "ban_after_days")), 2),
-        load_balance=str(_c(r, "load_balance")),
-        jitter=round(float(_c(r, "jitter")), 2),
-        paraphrase=round(float(_c(r, "paraphrase")), 2),
-        ordinary_share=round(float(_c(r, "ordinary_share")), 2),
-        sdk_diversity=round(float(_c(r, "sdk_diversity")), 2),
-        timezone=float(str(_c(r, "timezone"))),
-        diurnal=str(_c(r, "diurnal")),
+        ban_after_days=None if _c(r, "never_banned") < 0.3 else round(_c(r, "ban_after_days"), 2),
+        load_balance=_pick(r, "load_balance"),
+        jitter=round(_c(r, "jitter"), 2),
+        paraphrase=round(_c(r, "paraphrase"), 2),
+        ordinary_share=round(_c(r, "ordinary_share"), 2),
+        sdk_diversity=round(_c(r, "sdk_diversity"), 2),
+        timezone=float(_pick(r, "timezone")),
+        diurnal=_pick(r, "diurnal"),
         models={"standard": round(1 - reasoning, 2), "reasoning": reasoning}
         if reasoning < 1
         else {"reasoning": 1.0},
-        max_tokens=int(str(_c(r, "max_tokens"))),
+        max_tokens=int(_pick(r, "max_tokens")),
         output_tokens_median=_ci(r, "output_median"),
-        logprobs_share=round(float(_c(r, "logprobs_share")), 2),
+        logprobs_share=round(_c(r, "logprobs_share"), 2),
         max_events_per_account_hour=600,
     )
-    if float(_c(r, "pivot")) < 0.35 and onset < release:
-        c.pivot = PivotConfig(
-            "orion-3", round(float(_c(r, "pivot_delay_hours")), 1), round(float(_c(r, "pivot_share")), 2)
-        )
-    rate = float(_c(r, "requests_per_account_day"))
+    if _c(r, "pivot") < 0.35 and onset < release:
+        c.pivot = PivotConfig("orion-3", round(_c(r, "pivot_delay_hours"), 1), round(_c(r, "pivot_share"), 2))
+    rate = _c(r, "requests_per_account_day")
     active_days = max(0.5, (c.end_day or days) - onset)
     if shape == "swarm":
         _as_swarm(r, c, budget, days)
@@ -426,9 +426,9 @@ def _campaign(
     else:
         if shape == "critique":
             c.goals = {"self_critique": 1.0, **({goal: 0.3} if goal != "self_critique" else {})}
-            c.system_elicitation_share = round(float(_c(r, "critique_system_share")), 2)
+            c.system_elicitation_share = round(_c(r, "critique_system_share"), 2)
         if shape == "succession":
-            c.succession_days = round(float(_c(r, "succession_days")), 2)
+            c.succession_days = round(_c(r, "succession_days"), 2)
             c.ban_after_days = None
             accounts = _ci(r, "succession_accounts")
         else:
@@ -447,8 +447,8 @@ def _as_swarm(r: random.Random, c: CampaignConfig, budget: float, days: float) -
     c.requests_per_account = (lo, hi)
     c.accounts = max(20, min(_ci(r, "swarm_accounts"), round(budget / ((lo + hi) / 2))))
     c.events = round(c.accounts * (lo + hi) / 2)
-    c.burst_hours = round(float(_c(r, "swarm_burst_hours")), 2)
-    window = float(_c(r, "swarm_window_days"))
+    c.burst_hours = round(_c(r, "swarm_burst_hours"), 2)
+    window = _c(r, "swarm_window_days")
     c.end_day = round(min(days, c.onset_day + window), 2)
     c.own_address = True
     c.own_card = True
@@ -462,7 +462,7 @@ def _as_swarm(r: random.Random, c: CampaignConfig, budget: float, days: float) -
 
 def _as_company(r: random.Random, c: CampaignConfig, budget: float, active_days: float) -> None:
     c.accounts = _ci(r, "company_accounts")
-    per_night = float(_c(r, "company_per_night"))
+    per_night = _c(r, "company_per_night")
     c.accounts = max(1, min(c.accounts, round(budget / max(1.0, per_night * active_days))))
     c.events = max(c.accounts * 2, round(min(budget, c.accounts * per_night * active_days)))
     c.goals = {"rubric_grading": 0.5, "cot_elicitation": 0.5}
@@ -486,7 +486,8 @@ def scenario_dict(s: Scenario) -> dict[str, Any]:
     data = dataclasses.asdict(s)
     data["start"] = s.start.isoformat()
     data.pop("name")
-    return _plain(data)  # type: ignore[no-any-return]
+    plain: dict[str, Any] = _plain(data)
+    return plain
 
 
 def _plain(value: Any) -> Any:

@@ -56,7 +56,7 @@ SIZES: dict[str, tuple[Span, Span]] = {
 # Accounts scale with the budget so that requests per account stay realistic at every size.
 ACCOUNT_SCALE = {"tiny": 0.08, "small": 0.4, "medium": 1.0}
 
-SCENARIO = {
+SCENARIO: dict[str, Span | Pick] = {
     "campaign_count": Pick(
         {"0": 0.15, "1": 0.3, "2": 0.25, "3": 0.18, "4": 0.12},
         "most windows hold one or two campaigns; some hold none, and a detector must then flag nothing",
@@ -70,7 +70,7 @@ SCENARIO = {
     "formats": Span(1, 4, "providers export one to all of the supported log formats"),
 }
 
-BACKGROUND = {
+BACKGROUND: dict[str, Span | Pick] = {
     "keep_kind": Span(0.0, 1.0, "each non-developer background kind is present with probability 0.8"),
     "share_concentration": Span(0.5, 3.0, "Dirichlet concentration of benign volume over kinds", log=True),
     "accounts_factor": Span(0.5, 2.0, "populations are half to twice the preset size", log=True),
@@ -82,7 +82,7 @@ BACKGROUND = {
     "new_account_share": Span(0.0, 0.3, "developers signing up during the window"),
 }
 
-LOOKALIKES = {
+LOOKALIKES: dict[str, Span | Pick] = {
     # probability that a scenario holds this benign look-alike (each is drawn independently)
     "presence": Span(0.0, 1.0, "each look-alike is present with probability 0.45"),
     "consumer_end_users": Span(800, 8_000, "a consumer app's daily users", log=True),
@@ -110,7 +110,7 @@ LOOKALIKES = {
     "events_share": Span(0.02, 0.12, "each look-alike's share of benign volume"),
 }
 
-CAMPAIGN = {
+CAMPAIGN: dict[str, Span | Pick] = {
     "shape": Pick(
         {"hydra": 0.3, "swarm": 0.2, "company": 0.15, "critique": 0.15, "succession": 0.2},
         "the shapes of the disclosed campaigns, none dominating",
@@ -178,6 +178,24 @@ CAMPAIGN = {
     "succession_days": Span(1.5, 6, "each account is replaced every few days"),
     "succession_accounts": Span(3, 40, "accounts alive at any time", log=True),
 }
+
+
+def number(table: dict[str, Span | Pick], key: str, r: random.Random) -> float:
+    entry = table[key]
+    assert isinstance(entry, Span), key
+    return entry.draw(r)
+
+
+def integer(table: dict[str, Span | Pick], key: str, r: random.Random) -> int:
+    entry = table[key]
+    assert isinstance(entry, Span), key
+    return entry.draw_int(r)
+
+
+def choice(table: dict[str, Span | Pick], key: str, r: random.Random) -> str:
+    entry = table[key]
+    assert isinstance(entry, Pick), key
+    return entry.draw(r)
 
 
 def every_range() -> dict[str, dict[str, Span | Pick]]:
