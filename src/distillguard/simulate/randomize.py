@@ -150,6 +150,7 @@ def _consumer_app(r: random.Random, ev: int, scale: float, days: float) -> Popul
         active_day_share=1.0,
         end_users_per_account=_int(r, "consumer_end_users", max(0.2, scale * 3)),
         end_user_spread="uniform",
+        agent_tool_share=0.0,  # a chat product: its fixed prompt wraps every request
         network="cloud",
         keys_per_account=(1, 3),
         system_prompt_fixed=True,
@@ -223,6 +224,7 @@ def _edtech(r: random.Random, ev: int, scale: float, days: float) -> PopulationC
         active_day_share=1.0,
         end_users_per_account=_int(r, "edtech_end_users", max(0.2, scale * 3)),
         end_user_spread="uniform",
+        agent_tool_share=0.0,  # a chat product: its fixed prompt wraps every request
         network="cloud",
         system_prompt_fixed=True,
         step_by_step_share=0.75,
