@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from distillguard.cli import app
 from distillguard.simulate import load_scenario
 from distillguard.simulate.randomize import LOOKALIKE_NAMES, SHAPES, draw_scenario, scenario_dict
-from distillguard.simulate.scenario import DIURNAL_STYLES, Scenario
+from distillguard.simulate.scenario import DIURNAL_STYLES, LANGUAGES, Scenario
 
 SEEDS = range(200)
 
@@ -62,6 +62,9 @@ def test_campaign_knobs_reach_both_ends_of_their_ranges(drawn: list[Scenario]) -
     assert any(c.languages == {"en": 1.0} for c in campaigns)
     assert any(c.languages == {"zh": 1.0} for c in campaigns)
     assert any(len(c.languages) == 2 for c in campaigns)
+    assert {lang for c in campaigns for lang in c.languages} == set(LANGUAGES)
+    localisation = {p.language for s in drawn for p in s.populations if p.name == "localisation"}
+    assert localisation == set(LANGUAGES) - {"en"}
     assert any(c.account_age_days is not None and "enterprise" in c.pathways for c in campaigns)
     assert {c.signup_burst_size == 1 for c in campaigns if c.requests_per_account is None} == {True, False}
 

@@ -114,6 +114,7 @@ def _scenario() -> Scenario:
             system_elicitation_share=0.5,
         ),
         CampaignConfig("succession-4", events=400, accounts=3, succession_days=1.0, ban_after_days=None),
+        CampaignConfig("hydra-5", events=200, accounts=4, languages={"de": 0.5, "ja": 0.5}),
     ]
     return s
 
@@ -275,3 +276,10 @@ def test_reseller_end_users_are_labelled_and_only_a_few_harvest(data: Path) -> N
     assert all(_labels(data)[a]["role"] == "benign" for a in account)  # the account itself is a customer
     events = {e["end_user_id"]: e for e in _by_group(data)["reseller"]}
     assert all(events[r["end_user_id"]]["end_user_id"] == r["end_user_id"] for r in attackers)
+
+
+def test_translated_wrappers_carry_the_campaigns_languages(data: Path) -> None:
+    prompts = [e["prompt_text"] for e in _by_group(data)["hydra-5"] if e["prompt_text"]]
+    german = sum(any(w in p for w in ("Schritt", "Antwort", "Denkweg", "Gedankenkette")) for p in prompts)
+    japanese = sum(any(w in p for w in ("推論", "ステップ", "思考")) for p in prompts)
+    assert german > 0.3 * len(prompts) and japanese > 0.3 * len(prompts)

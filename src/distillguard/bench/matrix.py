@@ -242,7 +242,7 @@ def _guarded(
     """One run; a failure becomes a row that says so (the worst case must not hide a crash)."""
     try:
         return run()
-    except (MatrixError, OSError, subprocess.TimeoutExpired) as exc:
+    except (MatrixError, OSError, ValueError, subprocess.TimeoutExpired) as exc:  # ScenarioError too
         notes.append(f"{name}: {exc}")
         progress(f"{name} FAILED: {exc}")
         return {

@@ -128,7 +128,7 @@ def summary_rows(summary: dict[str, Any]) -> list[list[str]]:
                 f"{group} median ({s['runs']} runs{failed})",
                 pct(med["recall_at_extraction"]),
                 pct(med["false_positive_rate"], 2),
-                pct(med["worst_population_fpr"]),
+                pct(med["worst_population_fpr"], 2),
                 pct(med["exchange_weighted_recall"]),
                 pct(med["tpr_at_0.1%_fpr"]),
                 _num(med["auroc"]),
@@ -141,7 +141,7 @@ def worst_rows(summary: dict[str, Any]) -> list[list[str]]:
     rows = []
     for group, s in summary.items():
         for metric, w in s["worst"].items():
-            digits = 2 if metric == "false_positive_rate" else 1
+            digits = 2 if metric.endswith("fpr") or metric == "false_positive_rate" else 1
             rows.append(
                 [
                     group,

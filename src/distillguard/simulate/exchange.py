@@ -18,6 +18,7 @@ import numpy as np
 
 from distillguard.simulate import lexicon as L
 from distillguard.simulate import phrases as P
+from distillguard.simulate import phrases_i18n as I18N
 from distillguard.simulate import prompts as T
 from distillguard.simulate import shapes
 from distillguard.simulate.actors import Group, Network
@@ -146,7 +147,9 @@ class ExchangeBuilder:
         text = T.casual(r, base.text)
         kind_out = "code" if category == "coding" else "text"
         if r.random() < cfg.step_by_step_share:
-            text += r.choice(P.BENIGN_STEP_ZH if lang == "zh" else P.BENIGN_STEP)
+            text += r.choice(
+                I18N.BENIGN_STEP.get(cfg.language) or (P.BENIGN_STEP_ZH if lang == "zh" else P.BENIGN_STEP)
+            )
             kind_out = "cot"
         messages = self._conversation(r, base.text, text, cfg.turns_mean, lang, category)
         return Request(
@@ -299,6 +302,15 @@ class ExchangeBuilder:
         return pool[r.randrange(len(pool))] if r.random() < p else pool[h[5] % len(pool)]
 
     def _cot(self, r: random.Random, lang: str, p: float, h: list[int]) -> Request:
+        if lang in I18N.COT:  # a translated wrapper around a question from the English pools
+            base = self.factory.base(r, r.choice(REASONING_CATEGORIES), "en")
+            wrapper = T.grammar(r, I18N.COT[lang], h, p)
+            before = (r.random() < 0.5) if r.random() < p else bool(h[7] % 2)
+            text = f"{wrapper}\n\n{base.text}" if before else f"{base.text}\n\n{wrapper}"
+            answer = base.answer or str(r.randint(2, 999))
+            return Request(
+                None, [{"role": "user", "content": text}], response_kind="cot", answer=answer, lang=lang
+            )
         variant = r.random()
         base = self.factory.base(r, r.choice(REASONING_CATEGORIES), lang)
         answer = base.answer or str(r.randint(2, 999))
@@ -416,7 +428,7 @@ class ExchangeBuilder:
         stream = r.random() < cfg.stream_share
         logprobs = not reasoning_model and r.random() < cfg.logprobs_share  # reasoning models refuse them
         text_chars = sum(len(m["content"] or "") for m in req.messages) + len(req.system or "")
-        per_token = 1.6 if req.lang == "zh" else 4.0
+        per_token = 1.6 if req.lang in I18N.DENSE_SCRIPTS else 4.0
         input_tokens = int(text_chars / per_token) + 60 * len(req.tools or []) + (850 if req.image else 0) + 8
         median = cfg.output_tokens_median
         if not isinstance(cfg, CampaignConfig) and req.tools and req.system:

@@ -287,7 +287,7 @@ def _localisation(r: random.Random, ev: int, scale: float, days: float) -> Popul
         ev,
         name="localisation",
         diurnal="office",
-        language="zh",
+        language=R.choice(R.LOOKALIKES, "localisation_language", r),
         step_by_step_share=round(_draw(r, "localisation_step_share"), 3),
         categories={"multilingual": 0.6, "writing": 0.4},
         network="cloud",
@@ -382,6 +382,8 @@ def _campaign(
         goals[_pick(r, "goals")] = round(r.uniform(0.2, 0.8), 2)
     zh = round(_c(r, "zh_share"), 2)
     languages = {"en": 1.0 - zh, "zh": zh} if 0 < zh < 1 else {"zh" if zh >= 1 else "en": 1.0}
+    if _c(r, "other_language") < 0.3:  # a translated wrapper, to slip past English-only rules
+        languages[_pick(r, "other_language_name")] = round(_c(r, "other_language_share"), 2)
     pathway = _pick(r, "pathways")
     pathways = {"free": 0.25, "paygo": 0.25, "education": 0.15, "research": 0.1, "startup": 0.25}
     pathways[pathway] += 1.0

@@ -101,6 +101,10 @@ LOOKALIKES: dict[str, Span | Pick] = {
     "vendor_accounts": Span(3, 8, "a synthetic-data vendor's accounts, one company card"),
     "vendor_step_share": Span(0.3, 0.7, "synthetic data asks for worked solutions"),
     "localisation_step_share": Span(0.3, 0.7, "translation QA asks for reasoning in the input's language"),
+    "localisation_language": Pick(
+        {"zh": 0.3, "es": 0.15, "fr": 0.15, "de": 0.15, "ja": 0.15, "ru": 0.1},
+        "the language its customers write in",
+    ),
     "ide_end_users": Span(300, 5_000, "developers using an IDE agent product", log=True),
     "ide_agent_share": Span(0.6, 0.95, "most requests are agent steps with tools and long context"),
     "reseller_end_users": Span(200, 3_000, "a reseller's customers", log=True),
@@ -135,6 +139,11 @@ CAMPAIGN: dict[str, Span | Pick] = {
         "main goal; a second goal is added with probability 0.5",
     ),
     "zh_share": Span(0.0, 1.0, "operators write in English, Chinese or both"),
+    "other_language": Span(0.0, 1.0, "with probability 0.3 part of the wrappers are translated"),
+    "other_language_name": Pick(
+        {"es": 0.2, "fr": 0.2, "de": 0.2, "ja": 0.2, "ru": 0.2}, "into any language the simulator knows"
+    ),
+    "other_language_share": Span(0.1, 1.0, "that language's weight beside English/Chinese"),
     "proxy": Pick({"datacenter": 0.4, "residential": 0.6}, "residential pools are cheap and common now"),
     "proxy_prefixes": Span(4, 300, "a small or a huge proxy pool", log=True),
     "payment_fingerprints": Span(1, 60, "a few shared cards up to many", log=True),

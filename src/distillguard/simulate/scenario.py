@@ -74,7 +74,7 @@ END_USER_SPREADS = (
     "pareto",
     "uniform",
 )  # pareto: a few heavy users; uniform: many users, a few requests each
-LANGUAGES = ("en", "zh")
+LANGUAGES = ("en", "zh", "es", "fr", "de", "ja", "ru")  # wrappers beyond en/zh: phrases_i18n
 
 
 class ScenarioError(ValueError):
