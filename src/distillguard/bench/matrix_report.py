@@ -84,7 +84,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
             out.append([r["run"], "FAILED", *[""] * (len(COLUMNS) - 3), r["error"][:60]])
             continue
         worst_pop = (
-            f"{r['worst_population']} ({pct(r['worst_population_fpr'])})"
+            f"{r['worst_population']} ({pct(r['worst_population_fpr'], 2)})"
             if r.get("worst_population")
             else "-"
         )
