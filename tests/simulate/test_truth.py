@@ -82,8 +82,11 @@ def test_accounts_file_has_the_contract_columns_and_no_labels(tiny: Path) -> Non
 
 def test_tiny_holds_every_benign_population_and_every_campaign_goal(tiny: Path) -> None:
     events = truth_events(tiny)
-    assert {row["population"] for row in events} == {*BENIGN_KINDS, "attacker"}
-    assert {row["goal"] for row in events if row["goal"]} == set(GOALS)
+    # The kinds and goals added for the randomiser (hackathon, reseller, self_critique) are left
+    # out of the presets so their bytes stay as they were; test_shapes covers them.
+    newer = {"hackathon", "reseller", "self_critique"}
+    assert {row["population"] for row in events} == {*BENIGN_KINDS, "attacker"} - newer
+    assert {row["goal"] for row in events if row["goal"]} == set(GOALS) - newer
     names = {c["name"] for c in manifest(tiny)["campaigns"]}
     assert names == {"reasoning-grading-censorship", "agentic-mixed", "coding-pivot", "evasion"}
     assert 5_000 <= len(events) <= 20_000

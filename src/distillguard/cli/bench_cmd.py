@@ -52,8 +52,35 @@ def register(app: typer.Typer) -> None:
                 help="Also run the rate-limit, PRADA and MMD baselines (skip: time distillguard alone).",
             ),
         ] = True,
+        matrix: Annotated[
+            int | None,
+            typer.Option(
+                "--matrix",
+                help="Run N randomised scenarios (seeds --seed..) plus the external generator, "
+                "scan each with `distillguard scan`, and report the median and the worst.",
+            ),
+        ] = None,
+        size: Annotated[str, typer.Option("--size", help="With --matrix: tiny | small | medium.")] = "small",
+        external_scale: Annotated[
+            float, typer.Option("--external-scale", help="With --matrix: external_traffic.py --scale.")
+        ] = 1.0,
+        external_seeds: Annotated[
+            str, typer.Option("--external-seeds", help="With --matrix: comma list; empty skips it.")
+        ] = "7,8,9",
+        shared_eval: Annotated[
+            Path | None,
+            typer.Option(
+                "--shared-eval", help="With --matrix: folder of external_traffic.py (default ../shared/eval)."
+            ),
+        ] = None,
+        keep: Annotated[
+            bool, typer.Option("--keep", help="With --matrix: keep each run's data and warehouse.")
+        ] = False,
     ) -> None:
         """Score distillguard and three baselines on a simulated data set (truth/ is read only here)."""
+        if matrix is not None:
+            _run_matrix(matrix, seed, size, external_scale, external_seeds, shared_eval, keep, out)
+            return
         from distillguard.bench import BenchError, BenchOptions, run_bench
         from distillguard.bench.tables import print_report
         from distillguard.bench.truth import TruthError
@@ -87,3 +114,63 @@ def register(app: typer.Typer) -> None:
         stdout = Console()
         print_report(results, stdout if stdout.is_terminal else Console(width=220))
         console.print(f"results: {results['out']}/results.json and results.md")
+
+
+def _run_matrix(
+    scenarios: int,
+    seed: int | None,
+    size: str,
+    external_scale: float,
+    external_seeds: str,
+    shared_eval: Path | None,
+    keep: bool,
+    out: Path | None,
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from distillguard.bench.matrix import MatrixOptions, run_matrix
+    from distillguard.bench.matrix_report import COLUMNS, summary_rows, table_rows, worst_rows
+    from distillguard.cli.common import console, fail
+
+    if out is None:
+        raise fail("--matrix needs --out (results.json and matrix.md go there)")
+    if scenarios < 0 or external_scale <= 0:
+        raise fail("--matrix must be >= 0 and --external-scale positive")
+    try:
+        seeds = [int(s) for s in external_seeds.split(",") if s.strip()]
+    except ValueError:
+        raise fail(f"--external-seeds: expected a comma list of integers, got {external_seeds!r}") from None
+    options = MatrixOptions(
+        out=out,
+        scenarios=scenarios,
+        base_seed=1 if seed is None else seed,
+        size=size,
+        external_scale=external_scale,
+        external_seeds=seeds,
+        shared_eval=shared_eval,
+        keep=keep,
+    )
+    results = run_matrix(options, progress=lambda m: console.print(f"[dim]{m}[/]", highlight=False))
+    stdout = Console() if Console().is_terminal else Console(width=220)
+    table = Table(title="scenario matrix")
+    for column in COLUMNS:
+        table.add_column(column)
+    for row in table_rows(results["runs"]):
+        table.add_row(*row)
+    stdout.print(table)
+    medians = Table(title="median")
+    for column in ("group", "recall", "FPR", "worst-pop. FPR", "EWR", "TPR@0.1%", "AUROC"):
+        medians.add_column(column)
+    for row in summary_rows(results["summary"]):
+        medians.add_row(*row)
+    stdout.print(medians)
+    worst = Table(title="worst scenario")
+    for column in ("group", "worst by", "run", "value"):
+        worst.add_column(column)
+    for row in worst_rows(results["summary"]):
+        worst.add_row(*row)
+    stdout.print(worst)
+    for note in results["notes"]:
+        console.print(note)
+    console.print(f"results: {out}/results.json and matrix.md")

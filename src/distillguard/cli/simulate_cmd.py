@@ -41,19 +41,36 @@ def register(app: typer.Typer) -> None:
         ] = None,
         scale: Annotated[float, typer.Option("--scale", help="Multiply the preset's event counts.")] = 1.0,
         quiet: Annotated[bool, typer.Option("--quiet", help="No progress output.")] = False,
+        randomize: Annotated[
+            bool,
+            typer.Option(
+                "--randomize",
+                help="Draw every population and campaign knob from wide ranges (seeded by --seed); "
+                "the drawn scenario is written to OUT/scenario.yaml for --config.",
+            ),
+        ] = False,
+        size: Annotated[
+            str, typer.Option("--size", help="With --randomize: tiny | small (20-60k events) | medium.")
+        ] = "small",
     ) -> None:
         """Simulate gateway traffic: benign hard negatives, distillation campaigns, ground truth."""
         from distillguard.simulate import ScenarioError, load_scenario, preset, simulate
         from distillguard.simulate.prompts import CorpusError
+        from distillguard.simulate.randomize import draw_scenario, dump_scenario
 
         if scale <= 0:
             raise fail("--scale must be positive")
+        if randomize and config_file is not None:
+            raise fail("give --randomize or --config, not both")
         try:
-            scenario = (
-                load_scenario(config_file, scale=scale)
-                if config_file is not None
-                else preset(preset_name, scale)
-            )
+            if randomize:
+                scenario = draw_scenario(7 if seed is None else seed, size)
+            else:
+                scenario = (
+                    load_scenario(config_file, scale=scale)
+                    if config_file is not None
+                    else preset(preset_name, scale)
+                )
             if seed is not None:
                 scenario.seed = seed
             if formats is not None:
@@ -61,6 +78,9 @@ def register(app: typer.Typer) -> None:
             if corpus is not None:
                 scenario.corpus = str(corpus)
             started = time.perf_counter()
+            if randomize:
+                out.mkdir(parents=True, exist_ok=True)
+                dump_scenario(scenario, out / "scenario.yaml")
             manifest = simulate(scenario, out, progress=None if quiet else (lambda m: console.print(m)))
         except (ScenarioError, CorpusError) as exc:
             raise fail(str(exc)) from None

@@ -209,6 +209,10 @@ class Group:
     sweeps: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (account, start_h, end_h)
     period_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ci bots
     phase_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # swarms: every request's (account, seconds since start), sorted; empty for rate-driven groups
+    fixed_events: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    # resellers: which end-user slots harvest (index into the account's end users), per account
+    extraction_end_users: int = 0
 
     @property
     def size(self) -> int:

@@ -18,7 +18,9 @@ import numpy as np
 
 from distillguard.simulate import lexicon as L
 from distillguard.simulate import phrases as P
+from distillguard.simulate import phrases_i18n as I18N
 from distillguard.simulate import prompts as T
+from distillguard.simulate import shapes
 from distillguard.simulate.actors import Group, Network
 from distillguard.simulate.scenario import CampaignConfig, ModelSpec, PopulationConfig, Scenario
 
@@ -37,6 +39,13 @@ class Request:
     answer: str | None = None
     goal: str | None = None
     lang: str = "en"
+    end_user: str | None = None  # set when the request builder picked the end user itself (resellers)
+    campaign_id: str | None = None  # truth label of an extraction end user inside a benign account
+
+
+def resold_campaign_id(g: Group) -> str:
+    """Truth label of the harvesting end users inside one reseller population."""
+    return f"resold-{g.label}"
 
 
 def hour_of(ts_us: int) -> float:
@@ -44,8 +53,11 @@ def hour_of(ts_us: int) -> float:
     return ts_us / 3.6e9
 
 
-def _digest(*parts: object) -> str:
+def digest(*parts: object) -> str:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+
+
+_digest = digest
 
 
 class ExchangeBuilder:
@@ -79,6 +91,8 @@ class ExchangeBuilder:
         hour = hour_of(ts_us)
         if isinstance(cfg, CampaignConfig):
             req = self._campaign_request(r, g, a, cfg)
+        elif g.extraction_end_users and r.random() < cfg.extraction_share:
+            req = self._resold_extraction(r, g, a, cfg)
         else:
             req = self._benign_request(r, g, a, cfg, ts_us)
         model = self._model(r, g, cfg, hour)
@@ -126,14 +140,16 @@ class ExchangeBuilder:
         names, cum = self._cats[g.gid]
         category = r.choices(names, cum_weights=cum)[0]
         lang = "zh" if category == "multilingual" else "en"
-        if kind == "university":
+        if kind in ("university", "hackathon"):
             base = self._homework(r, g, category, ts_us)
         else:
             base = self.factory.base(r, category, lang)
         text = T.casual(r, base.text)
         kind_out = "code" if category == "coding" else "text"
         if r.random() < cfg.step_by_step_share:
-            text += r.choice(P.BENIGN_STEP_ZH if lang == "zh" else P.BENIGN_STEP)
+            text += r.choice(
+                I18N.BENIGN_STEP.get(cfg.language) or (P.BENIGN_STEP_ZH if lang == "zh" else P.BENIGN_STEP)
+            )
             kind_out = "cot"
         messages = self._conversation(r, base.text, text, cfg.turns_mean, lang, category)
         return Request(
@@ -227,6 +243,8 @@ class ExchangeBuilder:
         p, h = cfg.paraphrase, g.house
         if goal == "cot_elicitation":
             req = self._cot(r, lang, p, h)
+        elif goal == "self_critique":
+            req = shapes.self_critique(self, r, lang, cfg, h)
         elif goal == "rubric_grading":
             req = self._rubric(r, lang, p, h)
         elif goal == "censorship_rewrite":
@@ -251,6 +269,31 @@ class ExchangeBuilder:
         req.goal = goal
         return req
 
+    def step_suffix(self, r: random.Random, lang: str, p: float, h: list[int]) -> str:
+        """The campaign's 'solve it completely' suffix (its house wording, or a fresh one)."""
+        return self._suffix(r, lang, p, h)
+
+    def _resold_extraction(self, r: random.Random, g: Group, a: int, cfg: PopulationConfig) -> Request:
+        """A harvesting end user of a reseller: a campaign request under the reseller's account."""
+        harvest = CampaignConfig(
+            name=f"{g.label}-resold", events=0, accounts=1, goals=cfg.extraction_goals, languages={"en": 1.0}
+        )
+        house = [a * 13 + i for i in range(8)]  # one script per reseller account
+        goal = r.choices(list(harvest.goals), list(harvest.goals.values()))[0]
+        if goal == "rubric_grading":
+            req = self._rubric(r, "en", harvest.paraphrase, house)
+        elif goal == "self_critique":
+            req = shapes.self_critique(self, r, "en", harvest, house)
+        else:
+            req = self._cot(r, "en", harvest.paraphrase, house)
+        req.goal = goal
+        req.system = g.system_prompts[a]  # the reseller's own product prompt still wraps the request
+        req.end_user = shapes.resold_end_user(
+            g.account_ids[a], r.randrange(g.extraction_end_users), extraction=True
+        )
+        req.campaign_id = resold_campaign_id(g)
+        return req
+
     def _suffix(self, r: random.Random, lang: str, p: float, h: list[int], *, agent: bool = False) -> str:
         if agent:
             pool = P.AGENT_SUFFIX_ZH if lang == "zh" else P.AGENT_SUFFIX_EN
@@ -259,6 +302,15 @@ class ExchangeBuilder:
         return pool[r.randrange(len(pool))] if r.random() < p else pool[h[5] % len(pool)]
 
     def _cot(self, r: random.Random, lang: str, p: float, h: list[int]) -> Request:
+        if lang in I18N.COT:  # a translated wrapper around a question from the English pools
+            base = self.factory.base(r, r.choice(REASONING_CATEGORIES), "en")
+            wrapper = T.grammar(r, I18N.COT[lang], h, p)
+            before = (r.random() < 0.5) if r.random() < p else bool(h[7] % 2)
+            text = f"{wrapper}\n\n{base.text}" if before else f"{base.text}\n\n{wrapper}"
+            answer = base.answer or str(r.randint(2, 999))
+            return Request(
+                None, [{"role": "user", "content": text}], response_kind="cot", answer=answer, lang=lang
+            )
         variant = r.random()
         base = self.factory.base(r, r.choice(REASONING_CATEGORIES), lang)
         answer = base.answer or str(r.randint(2, 999))
@@ -376,7 +428,7 @@ class ExchangeBuilder:
         stream = r.random() < cfg.stream_share
         logprobs = not reasoning_model and r.random() < cfg.logprobs_share  # reasoning models refuse them
         text_chars = sum(len(m["content"] or "") for m in req.messages) + len(req.system or "")
-        per_token = 1.6 if req.lang == "zh" else 4.0
+        per_token = 1.6 if req.lang in I18N.DENSE_SCRIPTS else 4.0
         input_tokens = int(text_chars / per_token) + 60 * len(req.tools or []) + (850 if req.image else 0) + 8
         median = cfg.output_tokens_median
         if not isinstance(cfg, CampaignConfig) and req.tools and req.system:
@@ -417,9 +469,23 @@ class ExchangeBuilder:
             response = T.response_text(r, kind, req.lang, chars, req.answer)
         latency_ms = round(r.uniform(180, 900) + output * r.uniform(6, 22), 1)
         cost = (input_tokens * model.price_in_per_mtok + output * model.price_out_per_mtok) / 1e6
-        end_user = None
+        end_user = req.end_user
         ecfg = g.config
-        if isinstance(ecfg, PopulationConfig) and ecfg.end_users_per_account:
+        if end_user is not None:
+            pass
+        elif isinstance(ecfg, PopulationConfig) and g.extraction_end_users:
+            end_user = shapes.resold_end_user(
+                g.account_ids[a],
+                r.randrange(ecfg.end_users_per_account - g.extraction_end_users),
+                extraction=False,
+            )
+        elif (
+            isinstance(ecfg, PopulationConfig)
+            and ecfg.end_users_per_account
+            and ecfg.end_user_spread == "uniform"
+        ):
+            end_user = "eu_" + _digest(g.account_ids[a], r.randrange(1, ecfg.end_users_per_account + 1))
+        elif isinstance(ecfg, PopulationConfig) and ecfg.end_users_per_account:
             end_user = "eu_" + _digest(
                 g.account_ids[a], min(int(r.paretovariate(0.8)), ecfg.end_users_per_account)
             )
@@ -465,4 +531,5 @@ class ExchangeBuilder:
             "status_code": code,
             "finish_reason": finish_reason,
             "goal": req.goal,
+            "truth_campaign_id": req.campaign_id or g.campaign_id,  # ground truth only, never written out
         }

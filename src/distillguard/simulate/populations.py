@@ -93,15 +93,23 @@ def build_population(
     new = rng.random(n) < pop.new_account_share
     active_from = np.full(n, -1e9)
     org_domain = None
+    company_card = _payment(rng) if pop.shared_payment else None
     for i in range(n):
-        if kind == "university":
+        if pop.account_age_days is not None:  # an established customer, whatever its kind
+            created = _created(rng, start, pop.account_age_days)
+            domain = (pop.email_domains or COMPANY_DOMAINS)[i % len(pop.email_domains or COMPANY_DOMAINS)]
+            country = countries[i]
+        elif kind == "hackathon":  # signed up for the event in the days just before it
+            created = _created(rng, start, (0.0, pop.signup_days))
+            domain, country = _personal_domain(rng), countries[i]
+        elif kind == "university":
             created = _created(rng, start, (university_week, university_week + pop.signup_days))
             domain, country = "state.edu", "US"
         elif kind == "enterprises":
             created = _created(rng, start, (200, 900))
             org_domain = P.ORGS[i % len(P.ORGS)].split()[0].lower() + ".com"
             domain, country = org_domain, countries[i]
-        elif kind in ("startups", "routers"):
+        elif kind in ("startups", "routers", "reseller"):
             created = _created(rng, start, (60, 700))
             domain, country = COMPANY_DOMAINS[i % len(COMPANY_DOMAINS)], countries[i]
         elif kind == "eval_harness":
@@ -124,7 +132,7 @@ def build_population(
                 "created_at": created,
                 "country": country,
                 "email_domain": domain,
-                "payment_fingerprint": _payment(rng) if plans[i] != "free" else "",
+                "payment_fingerprint": (company_card or _payment(rng)) if plans[i] != "free" else "",
                 "verification": verification[i],
                 "plan": plans[i],
             }
@@ -199,6 +207,7 @@ def build_population(
         sdks=sdks,
         system_prompts=system,
         projects=projects,
+        extraction_end_users=pop.extraction_end_users,
     )
     if kind == "eval_harness":
         group.sweeps = _sweeps(rng, n, scenario.hours, pop.sweeps_per_day, pop.sweep_hours)

@@ -459,10 +459,13 @@ def _population(data: Any, where: str) -> PopulationConfig:
     kind = data.get("kind")
     if kind not in BENIGN_KINDS:
         raise ScenarioError(f"{where}: kind must be one of {', '.join(BENIGN_KINDS)}, got {kind!r}")
-    defaults = {p.kind: p for p in benign_populations(10_000)}[kind]
+    # Kinds without a preset population (hackathon, reseller) start from the plain defaults.
+    defaults = {p.kind: p for p in benign_populations(10_000)}.get(kind) or PopulationConfig(kind, 1, 0)
     merged = dataclasses.replace(defaults, **{k: v for k, v in data.items() if k != "kind"})
     if isinstance(merged.keys_per_account, list):
         merged.keys_per_account = (int(merged.keys_per_account[0]), int(merged.keys_per_account[-1]))
+    if isinstance(merged.account_age_days, list):
+        merged.account_age_days = (float(merged.account_age_days[0]), float(merged.account_age_days[-1]))
     return merged
 
 
@@ -472,6 +475,9 @@ def _campaign(data: Any, where: str) -> CampaignConfig:
         if required not in data:
             raise ScenarioError(f"{where}: missing {required}")
     pivot = data.pop("pivot", None)
+    for pair in ("requests_per_account", "account_age_days"):  # YAML has lists, not tuples
+        if isinstance(data.get(pair), list):
+            data[pair] = tuple(data[pair])
     campaign = CampaignConfig(**data)
     if pivot is not None:
         campaign.pivot = PivotConfig(**_build(PivotConfig, pivot, f"{where}.pivot"))

@@ -26,7 +26,7 @@ from distillguard.simulate.prompts import PromptFactory, load_corpus
 from distillguard.simulate.scenario import Scenario, validate
 from distillguard.simulate.schedule import expected_curve, sample_hour
 from distillguard.simulate.sinks import Sinks
-from distillguard.simulate.truth import TruthWriter, write_accounts, write_json
+from distillguard.simulate.truth import EndUserTruth, TruthWriter, write_accounts, write_json
 
 Progress = Callable[[str], None]
 
@@ -56,7 +56,7 @@ def build_groups(scenario: Scenario) -> tuple[list[Group], Network]:
     for index, campaign in enumerate(scenario.campaigns):
         groups.append(build_campaign(scenario, campaign, index, len(groups), rng, net, pools))
     for g in groups:
-        if g.kind != "ci_bots":
+        if g.kind != "ci_bots" and not len(g.fixed_events):
             g.curve = expected_curve(scenario, g)
     return groups, net
 
@@ -90,14 +90,16 @@ def run_scenario(
     )
     truth = TruthWriter(out / "truth" / "events.parquet")
     stats = RunStats()
+    end_users = EndUserTruth()
     try:
-        _stream(scenario, groups, builder, sinks, truth, stats, say)
+        _stream(scenario, groups, builder, sinks, truth, end_users, stats, say)
     finally:
         stats.files = sinks.close()
         truth.close()
     stats.max_buffered = sinks.max_buffered
     stats.max_truth_rows = truth.max_rows_per_group
     accounts = write_accounts(out, groups)
+    end_users.write(out / "truth" / "end_users.csv")
     manifest = _manifest(scenario, groups, stats, accounts)
     write_json(out / "truth" / "campaigns.json", manifest["campaigns"])
     write_json(out / "manifest.json", manifest)
@@ -110,6 +112,7 @@ def _stream(
     builder: ExchangeBuilder,
     sinks: Sinks,
     truth: TruthWriter,
+    end_users: EndUserTruth,
     stats: RunStats,
     say: Progress,
 ) -> None:
@@ -136,7 +139,9 @@ def _stream(
                 event_ids.append(sinks.write(ex))
                 accounts.append(ex["account_id"])
                 populations.append(g.population)
-                campaigns.append(g.campaign_id)
+                campaigns.append(g.campaign_id)  # the account's label; resold end users: end_users.csv
+                if ex["end_user_id"] is not None:
+                    end_users.add(g, ex)
                 goals.append(ex["goal"])
             sinks.flush()
             truth.write(event_ids, accounts, populations, campaigns, goals, ts[lo:hi] + builder.start_us)

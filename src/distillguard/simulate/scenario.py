@@ -9,9 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from distillguard.schema import ACCOUNT_PLANS, ACCOUNT_VERIFICATION
+
 FORMATS = ("litellm", "otel", "openai", "canonical")
 
-BENIGN_KINDS = ("developers", "startups", "enterprises", "university", "eval_harness", "routers", "ci_bots")
+BENIGN_KINDS = (
+    "developers",
+    "startups",
+    "enterprises",
+    "university",
+    "eval_harness",
+    "routers",
+    "ci_bots",
+    "hackathon",  # a course or hackathon week: brand-new free accounts worldwide, the same exercises
+    "reseller",  # one account carrying many end users (end_user_id), a few of them extracting
+)
 
 GOALS = (
     "cot_elicitation",
@@ -22,6 +34,7 @@ GOALS = (
     "computer_use",
     "data_analysis",
     "vision",
+    "self_critique",  # scripted multi-turn: answer, then ask the model to critique and grade its reasoning
 )
 
 ATTACKER_POPULATION = "attacker"
@@ -41,7 +54,7 @@ CATEGORIES = (
     "roleplay",
     "vision",
 )
-DIURNAL_STYLES = ("office", "evening", "student", "flat")
+DIURNAL_STYLES = ("office", "evening", "student", "flat", "nightly")  # nightly: batch jobs 00-05 local
 NETWORKS = ("residential", "corporate", "campus", "cloud")
 SDK_FAMILIES = (
     "openai-python",
@@ -57,7 +70,11 @@ SDK_FAMILIES = (
     "aiohttp",
 )
 TIERS = ("mini", "standard", "reasoning")
-LANGUAGES = ("en", "zh")
+END_USER_SPREADS = (
+    "pareto",
+    "uniform",
+)  # pareto: a few heavy users; uniform: many users, a few requests each
+LANGUAGES = ("en", "zh", "es", "fr", "de", "ja", "ru")  # wrappers beyond en/zh: phrases_i18n
 
 
 class ScenarioError(ValueError):
@@ -120,6 +137,17 @@ class PopulationConfig:
     sweep_hours: float = 3.0  # eval_harness: length of one benchmark sweep
     sweeps_per_day: float = 1.5  # eval_harness
     system_prompt_fixed: bool = False  # one fixed system prompt per account (an app's persona)
+    # look-alike knobs (defaults keep the original presets' output byte for byte) -----------
+    end_user_spread: str = "pareto"  # uniform: thousands of end users asking a few questions each
+    account_age_days: tuple[float, float] | None = None  # created this many days before the start
+    email_domains: list[str] | None = None  # the organisation's own domains instead of the kind's
+    shared_payment: bool = False  # every paying account of the population on one card (one company)
+    language: str = "en"  # wording of step-by-step requests (localisation services ask in the input's)
+    extraction_end_users: int = 0  # reseller: end users that harvest through the account
+    extraction_share: float = 0.0  # reseller: share of the account's requests sent by those end users
+    extraction_goals: dict[str, float] = field(
+        default_factory=lambda: {"cot_elicitation": 0.6, "rubric_grading": 0.4}
+    )
 
     def label(self) -> str:
         return self.name or self.kind
@@ -180,6 +208,18 @@ class CampaignConfig:
     stream_share: float = 0.3
     logprobs_share: float = 0.0  # requests asking for top log-probabilities (soft labels for distillation)
     pivot: PivotConfig | None = None
+    # shapes of the 2026 disclosures (defaults keep the original presets' output byte for byte) ----
+    requests_per_account: tuple[int, int] | None = (
+        None  # swarm: each account sends lo..hi requests, then stops
+    )
+    burst_hours: float = 2.0  # swarm: an account's requests fall within this many hours of its first
+    own_address: bool = False  # each account its own residential address instead of a shared proxy pool
+    own_card: bool = False  # each paying account its own card (no shared payment fingerprint)
+    account_age_days: tuple[float, float] | None = None  # aged accounts: created this long before the start
+    verification: dict[str, float] = field(default_factory=lambda: {"email": 0.7, "phone": 0.3})
+    email_domains: list[str] | None = None  # company-looking accounts use their own domains
+    succession_days: float | None = None  # each account retires after ~this many days, a fresh one takes over
+    system_elicitation_share: float = 0.0  # self_critique: the elicitation sits in the system prompt
 
 
 @dataclass
@@ -244,6 +284,17 @@ def validate(s: Scenario, where: str = "scenario") -> None:
         )
         if c.accounts < 1 or c.events < 0 or not c.goals:
             raise ScenarioError(f"{where}: campaign {c.name}: needs accounts >= 1, events >= 0 and goals")
+        _check(
+            f"{where}: campaign {c.name}",
+            {
+                "pathways": (list(c.pathways), ACCOUNT_PLANS),
+                "verification": (list(c.verification), ACCOUNT_VERIFICATION),
+            },
+        )
+        if c.requests_per_account is not None:
+            lo, hi = c.requests_per_account
+            if not 1 <= lo <= hi:
+                raise ScenarioError(f"{where}: campaign {c.name}: requests_per_account must be 1 <= lo <= hi")
     for p in s.populations:
         _check(
             f"{where}: population {p.label()}",
@@ -256,6 +307,22 @@ def validate(s: Scenario, where: str = "scenario") -> None:
                 "models": (list(p.models), TIERS),
             },
         )
+        _check(
+            f"{where}: population {p.label()}",
+            {
+                "end_user_spread": ([p.end_user_spread], END_USER_SPREADS),
+                "extraction_goals": (list(p.extraction_goals), GOALS),
+                "language": ([p.language], LANGUAGES),
+                "plan": (list(p.plan), ACCOUNT_PLANS),
+                "verification": (list(p.verification), ACCOUNT_VERIFICATION),
+            },
+        )
+        if p.extraction_end_users and not 0 < p.extraction_share <= 1:
+            raise ScenarioError(f"{where}: population {p.label()}: extraction_share must be within 0 to 1")
+        if p.extraction_end_users and p.end_users_per_account <= p.extraction_end_users:
+            raise ScenarioError(
+                f"{where}: population {p.label()}: end_users_per_account must exceed extraction_end_users"
+            )
         if p.accounts < 1 or p.events < 0 or not p.sdks or not p.timezones or not p.categories:
             raise ScenarioError(
                 f"{where}: population {p.label()}: needs accounts >= 1, events >= 0, "

@@ -121,6 +121,9 @@ DIURNAL = {
         0.73,
     ],
 }
+# Nightly batch jobs (company harvesting, evaluation pipelines): scheduled from midnight to
+# about five in the morning local time, when capacity is cheap and nobody is waiting.
+DIURNAL["nightly"] = [1.0, 1.0, 1.0, 1.0, 0.8, 0.3] + [0.0] * 17 + [0.4]
 DEADLINE_WINDOW_H = 36.0
 
 
@@ -178,6 +181,8 @@ def sample_hour(scenario: Scenario, g: Group, hour: int) -> tuple[np.ndarray, np
     t0 = hour * 3600.0
     if g.kind == "ci_bots":
         return _periodic(g, t0, rng)
+    if len(g.fixed_events):
+        return _fixed(g, t0)
     expected = float(g.curve[hour])
     count = int(rng.poisson(expected)) if expected > 0 else 0
     if count == 0:
@@ -220,6 +225,14 @@ def _jittered(rng: np.random.Generator, counts: np.ndarray, jitter: float) -> np
     regular = (k + phase) * spacing
     noise = rng.uniform(-0.5, 0.5, len(regular)) * spacing * jitter * 2
     return np.mod(regular + noise, 3600.0)  # wrap, never pile requests up on the hour boundary
+
+
+def _fixed(g: Group, t0: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pre-drawn requests of a swarm that fall in this hour."""
+    times = g.fixed_events[:, 1]
+    lo, hi = np.searchsorted(times, [t0, t0 + 3600.0])
+    acc = g.fixed_events[lo:hi, 0].astype(np.int64)
+    return acc, np.floor(times[lo:hi] * 1e6).astype(np.int64)
 
 
 def _periodic(g: Group, t0: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

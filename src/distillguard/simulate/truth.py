@@ -95,3 +95,31 @@ def write_accounts(out: Path, groups: list[Group]) -> int:
 
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+class EndUserTruth:
+    """Labels of the end users inside accounts (``end_user_id``), for end-user-level scoring.
+
+    A reseller account is benign as a whole; a few of its end users harvest. The account
+    label cannot say that, so each (account, end user) pair gets its own row here.
+    """
+
+    COLUMNS = ("account_id", "end_user_id", "population", "role", "campaign_id", "requests")
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, group: Group, exchange: dict[str, Any]) -> None:
+        key = (exchange["account_id"], exchange["end_user_id"])
+        row = self.rows.get(key)
+        if row is None:
+            campaign = exchange.get("truth_campaign_id") or ""
+            role = "attacker" if campaign else "benign"
+            row = self.rows[key] = [key[0], key[1], group.population, role, campaign, 0]
+        row[5] += 1
+
+    def write(self, path: Path) -> None:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle, lineterminator="\n")
+            out.writerow(self.COLUMNS)
+            out.writerows(self.rows[key] for key in sorted(self.rows))
