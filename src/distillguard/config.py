@@ -94,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "risk_watch_threshold",
-        0.3,
+        0.5,
         "Floor under the calibrated watch threshold: no lower risk is ever 'watch'.",
     ),
     Setting(
@@ -104,7 +104,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "risk_extraction_threshold",
-        0.6,
+        0.8,
         "Floor under the calibrated extraction threshold: no lower risk is ever 'extraction'.",
     ),
     # report -----------------------------------------------------------------

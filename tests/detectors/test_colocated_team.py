@@ -7,6 +7,9 @@ was judged by how it reaches us four such accounts scored 0.88 (`extraction`). N
 of a team's traffic comes through one prefix; a hydra's members reach us through many.
 The same four accounts sending the same requests through rotating networks stay
 `extraction`, so the change is about where the accounts sit, not about what they ask.
+Since scoring counts a cluster's coordination only as far as its members reach us from
+different places, the office team is `ok` or at most `watch` (a team sharing its tool,
+sign-up week and hours is what a team is).
 """
 
 from __future__ import annotations
@@ -63,13 +66,13 @@ def _team(b: _Builder, *, rotating: bool) -> list[str]:
     return ids
 
 
-@pytest.mark.parametrize(("rotating", "expected"), [(False, {"watch"}), (True, {"extraction"})])
-def test_a_fresh_team_behind_one_office_is_watched_but_the_same_traffic_through_many_networks_is_not(
+@pytest.mark.parametrize(("rotating", "allowed"), [(False, {"ok", "watch"}), (True, {"extraction"})])
+def test_a_fresh_team_behind_one_office_stays_below_extraction_but_the_same_traffic_through_many_networks_does_not(
     warehouse: Warehouse,
     config: Config,
     monkeypatch: pytest.MonkeyPatch,
     rotating: bool,
-    expected: set[str],
+    allowed: set[str],
 ) -> None:
     data = build()
     team = _team(extend(data), rotating=rotating)
@@ -80,6 +83,6 @@ def test_a_fresh_team_behind_one_office_is_watched_but_the_same_traffic_through_
     rows = [scores[a] for a in team]
     # tied together either way: the cluster is found, only its judgement differs
     assert len({r["cluster_id"] for r in rows}) == 1 and rows[0]["cluster_id"] is not None
-    assert {r["verdict"] for r in rows} == expected, [(r["account_id"], r["risk"]) for r in rows]
+    assert {r["verdict"] for r in rows} <= allowed, [(r["account_id"], r["risk"]) for r in rows]
     for hydra_account in data.hydra:  # the planted hydra beside them is still caught
         assert scores[hydra_account]["verdict"] == "extraction"

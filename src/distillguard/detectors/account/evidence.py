@@ -3,6 +3,9 @@ behaviour summary the graph uses to choose its nodes.
 
 ``own_logit`` is ``bias + sum(weight * score)`` over the scored signals: a subject's
 own evidence on a log-odds scale, before any cluster or cohort it belongs to adds to it.
+Its shares are shrunk for small samples (``shrunk``); the behaviour summary reads them
+raw, because the graph's job is to tie young accounts whose few requests say little
+alone.
 ``behaviour`` (the mean of the content and harvest summaries) and ``gate`` decide who
 may become a node of the coordination graph: only accounts whose own behaviour already
 looks like harvesting, so an office worker who merely shares a network with a hydra is
@@ -11,6 +14,7 @@ never pulled in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from distillguard.detectors.account import AccountSignal
@@ -73,12 +77,17 @@ def shrunk(column: str) -> str:
     return f"sh_{column}"
 
 
-def group_sql(signals: Sequence[AccountSignal], group: str) -> str:
+def group_sql(signals: Sequence[AccountSignal], group: str, *, prefix: str = "g_") -> str:
     members = [s for s in signals if s.group == group and s.share_weight > 0]
     total = sum(s.share_weight for s in members)
     if not members:
         return "0.0"
-    return "(" + " + ".join(f"{s.share_weight / total:.4f} * {s.column}" for s in members) + ")"
+    return "(" + " + ".join(f"{s.share_weight / total:.4f} * {prefix}{s.column[2:]}" for s in members) + ")"
+
+
+def _unshrunk(sql: str) -> str:
+    """A signal's SQL over the raw shares (the graph's gate reads what the requests show as is)."""
+    return re.sub(r"\bsh_(\w+)", r"\1", sql)
 
 
 def evidence_step(
@@ -86,6 +95,8 @@ def evidence_step(
 ) -> SqlStep:
     """Every signal's score per subject, the own log-odds, and the graph's behaviour gate."""
     inner = ",\n               ".join(f"{s.sql()} AS {s.column}" for s in signals)
+    grouped = [s for s in signals if s.group in ("content", "harvest")]
+    inner += "".join(f",\n               {_unshrunk(s.sql())} AS g_{s.column[2:]}" for s in grouped)
     outer = ", ".join(s.column for s in signals)
     content, harvest = group_sql(signals, "content"), group_sql(signals, "harvest")
     behaviour = f"0.5 * {content} + 0.5 * {harvest}"
