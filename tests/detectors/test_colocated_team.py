@@ -67,7 +67,7 @@ def _team(b: _Builder, *, rotating: bool) -> list[str]:
 
 
 @pytest.mark.parametrize(("rotating", "allowed"), [(False, {"ok", "watch"}), (True, {"extraction"})])
-def test_a_fresh_team_behind_one_office_stays_below_extraction_but_the_same_traffic_through_many_networks_does_not(
+def test_an_office_team_stays_below_extraction_but_the_same_traffic_through_many_networks_does_not(
     warehouse: Warehouse,
     config: Config,
     monkeypatch: pytest.MonkeyPatch,
