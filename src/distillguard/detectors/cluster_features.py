@@ -50,6 +50,8 @@ CLUSTER_RISK = DetectorSpec(
         "weight": 1.0,
         "min_tie_families": 2,
         "established_member_events": 6,
+        "young_member_days": 14.0,
+        "light_member_events": 30,
         "fit_behaviour": 0.6,
         "fit_content": 0.5,
         "fit_harvest": 0.8,
@@ -77,8 +79,12 @@ CLUSTER_RISK = DetectorSpec(
         "weight": "scale of the whole cluster term (1: the size and coordination weights are log-odds)",
         "min_tie_families": "two independent coincidences: one family alone (the same framework, the same "
         "card, the same ISP) has common benign twins",
-        "established_member_events": "members with at most this many requests cannot show their ties "
+        "established_member_events": "members with fewer requests than this cannot show their ties "
         "yet; they join through corroboration (several pure values at once) instead",
+        "young_member_days": "an account created within two weeks before its traffic and still light "
+        "(under thirty requests) is judged by its cluster: a swarm of fresh accounts, each with its own "
+        "card and address, shares only its script, and that is the tie to see",
+        "light_member_events": "thirty requests over the window is still a light account",
         "fit_behaviour": "a member behaving at least this fraction as strongly as the cluster's mean is "
         "one of them",
         "fit_content": "evasive campaigns mix ordinary prompts into half their traffic: half the "

@@ -32,6 +32,7 @@ from distillguard.rules import verdict
 from distillguard.scan.calibration import Thresholds
 from distillguard.scan.registry import ACCOUNT_SIGNALS
 from distillguard.scan.rows import GroupScore, SubjectScore
+from distillguard.scan.subjects import END_USERS
 
 # The proxy signal's share of the harvest summary: what a member with few requests
 # structurally cannot show (see member_consistency).
@@ -191,7 +192,13 @@ def add_cluster_evidence(
         cluster.members.append(account_id)
         row = behaviour.get(account_id, {})
         tie = ties.get(account_id, {})
-        established = subject.events >= p["established_member_events"]
+        age = row.get("signup_age_days")
+        young_and_light = (
+            age is not None
+            and float(age) <= p["young_member_days"]
+            and subject.events < p["light_member_events"]
+        )
+        established = subject.events >= p["established_member_events"] and not young_and_light
         if established and int(tie.get("families") or 0) < p["min_tie_families"]:
             continue  # one family of common ties: in the picture, not in the campaign
         f = cluster.features
@@ -249,9 +256,10 @@ def settle_risk(
     for subject in accounts.values():
         subject.risk = sigmoid(subject.own_logit + subject.cluster_logit + subject.cohort_logit)
         end_user = worst.get(subject.subject_id)
-        if end_user is not None and end_user.risk > subject.risk:
+        rolled = end_user.risk * float(END_USERS["rollup_share"]) if end_user is not None else 0.0
+        if end_user is not None and rolled > subject.risk:
             subject.worst_end_user = end_user
-            subject.risk = end_user.risk
+            subject.risk = rolled
         subject.sightings = partner.get(subject.subject_id, [])
         subject.risk = combine_partner(subject.risk, [s[0] for s in subject.sightings])
 
