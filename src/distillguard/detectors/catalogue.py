@@ -31,3 +31,13 @@ def render_markdown() -> str:
         if spec.known_false_positives:
             lines += ["Known false positives:", *(f"- {fp}" for fp in spec.known_false_positives), ""]
     return "\n".join(lines)
+
+
+def lexicon_counts(detector_id: str) -> str:
+    """'N en, M zh' pattern counts for a scored prompt lexicon ('' for other detectors)."""
+    if detector_id not in SCORED_DETECTORS:
+        return ""
+    langs: dict[str, int] = {}
+    for pattern in lexicon(detector_id).patterns:
+        langs[pattern.lang] = langs.get(pattern.lang, 0) + 1
+    return ", ".join(f"{n} {lang}" for lang, n in sorted(langs.items()))

@@ -51,6 +51,7 @@ CLUSTER_RISK = DetectorSpec(
         "min_tie_families": 2,
         "established_member_events": 6,
         "young_member_days": 14.0,
+        "min_young_tie_kinds": 2,
         "light_member_events": 30,
         "fit_behaviour": 0.6,
         "fit_content": 0.5,
@@ -85,6 +86,9 @@ CLUSTER_RISK = DetectorSpec(
         "(under thirty requests) is judged by its cluster: a swarm of fresh accounts, each with its own "
         "card and address, shares only its script, and that is the tie to see",
         "light_member_events": "thirty requests over the window is still a light account",
+        "min_young_tie_kinds": "a young, light member still needs two kinds of pure shared value (a "
+        "scaffold and a request shape, a prefix and a client build): one popular default setting is a "
+        "coincidence",
         "fit_behaviour": "a member behaving at least this fraction as strongly as the cluster's mean is "
         "one of them",
         "fit_content": "evasive campaigns mix ordinary prompts into half their traffic: half the "

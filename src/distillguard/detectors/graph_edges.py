@@ -29,77 +29,87 @@ from distillguard.detectors.young_ties import corroboration_having, created_indi
 from distillguard.engine.base import SqlStep
 from distillguard.rules import request_shape_sql
 
-# Kinds that may tie two behaviour-gated accounts, with their weight in a pair's tie.
-LINK_WEIGHTS = (
-    ("template", 1.0),
-    ("payment", 1.0),
-    # Client IPs are left to their /24 prefix: residential pools make them many and
-    # nearly unique, and the prefix carries the same tie at a fraction of the cost.
-    ("ip_prefix", 1.0),
-    ("signup", 0.3),
+GRAPH_LINKS = DetectorSpec(
+    "graph.links",
+    "Which shared values tie two accounts into one hydra",
+    "cluster",
+    "Behaviour-gated accounts are tied when the values they share (templates, cards, proxy prefixes, "
+    "sign-up bursts, request shapes) are pure (nearly all holders gated) and their weighted overlap "
+    "reaches the edge threshold; young accounts (a few requests) are tied by several independent pure "
+    "coincidences at once. Connected components of the ties are clusters.",
+    ("a popular framework's default settings (not pure: ordinary accounts send them too)",),
+    {
+        "link_weights": (("template", 1.0), ("payment", 1.0), ("ip_prefix", 1.0), ("signup", 0.3)),
+        "shape_weight": 1.0,
+        "shape_corroborating_kinds": ("ip_prefix",),
+        "evidence_kind_weights": (
+            ("payment", 1.0),
+            ("template", 1.0),
+            ("client_ip", 0.8),
+            ("ip_prefix", 0.7),
+            ("signup", 0.6),
+            ("shape", 0.5),
+            ("sdk", 0.3),
+            ("asn", 0.3),
+        ),
+        "corroboration_kinds": ("ip_prefix", "sdk", "shape", "template", "payment", "created"),
+        "corroboration_min_kinds": 2,
+        "corroboration_weight": 0.3,
+        "corroboration_max_events": 5,
+        "ordinary_below": 0.2,
+        "edge_threshold": 0.6,
+        "min_purity": 0.9,
+        "pair_window": 6,
+        "satellite_share": 0.5,
+        "lockstep_bucket_minutes": 10,
+        "max_holder_share": 0.02,
+        "min_holder_cap": 10,
+    },
+    why={
+        "link_weights": "a shared scaffold, card or proxy prefix each ties a pair on its own once pure; "
+        "a sign-up window is weak (classes enrol together). Client IPs are left to their /24 prefix: "
+        "residential pools make them nearly unique",
+        "shape_weight": "a script sets the same generation parameters on every call, but unrelated scripts "
+        "pick popular settings too, so a shared shape counts only beside a shared pure prefix",
+        "shape_corroborating_kinds": "two independent coincidences, each too weak alone",
+        "evidence_kind_weights": "how telling each shared kind is when explaining a cluster: a shared card "
+        "says more than a shared ASN",
+        "corroboration_kinds": "what a young account can share after one or two requests",
+        "corroboration_min_kinds": "two independent pure coincidences at once",
+        "corroboration_weight": "per kind shared, so two kinds stay below a direct tie and three pass it",
+        "corroboration_max_events": "only a pair with a young account (this many requests or fewer) is "
+        "tied this way: established accounts tie through what they repeat, and single coincidences "
+        "between them mostly join different hydras renting the same proxies",
+        "ordinary_below": "holders below this behaviour are clearly ordinary; a value they also hold is "
+        "not pure",
+        "edge_threshold": "a pair's weighted tie at which it is one operation",
+        "min_purity": "share of a value's holders that must be gated for it to tie anyone",
+        "pair_window": "each holder is compared with this many others (sorted-neighbourhood blocking), "
+        "so a pool shared by thousands costs O(holders)",
+        "satellite_share": "an unattached gated account joins the cluster holding at least this share of "
+        "its linking values",
+        "lockstep_bucket_minutes": "activity buckets for synchronised activity",
+        "max_holder_share": "a value held by more than this share of all accounts is background",
+        "min_holder_cap": "a value held by this few accounts is always specific enough to look at",
+    },
 )
-# Request shapes link only when corroborated. A harvesting script sets the same
-# generation parameters on every call however it rotates wording, proxies and SDKs,
-# but unrelated scripts may pick the same popular settings, so a shared pure shape
-# counts (at this weight, times the overlap of the pair's shape sets) only for a
-# pair that also exits through at least one pure network prefix in common: two
-# independent coincidences, each too weak alone. On the tiny benchmark this ties
-# 182 of the 247 evasion-campaign pairs that share a proxy prefix and no pair
-# across campaigns (two campaigns there share settings but not proxies).
-SHAPE_WEIGHT = 1.0
-# Network kinds that corroborate a shared shape.
-SHAPE_CORROBORATING_KINDS = ("ip_prefix",)
-# How telling each shared kind is when explaining a cluster (a shared card says more
-# than a shared ASN).
-EVIDENCE_KIND_WEIGHTS = (
-    ("payment", 1.0),
-    ("template", 1.0),
-    ("client_ip", 0.8),
-    ("ip_prefix", 0.7),
-    ("signup", 0.6),
-    ("shape", 0.5),
-    ("sdk", 0.3),
-    ("asn", 0.3),
-)
-# Young accounts (one to a few requests each) cannot repeat a value, so none of the
-# per-kind overlaps above can tie them. What they can show is several *independent*
-# coincidences at once: the same pure proxy prefix, the same pure client build, the
-# same pure request shape, scaffold or card, each used perhaps once. A pair of gated
-# accounts sharing pure values of at least CORROBORATION_MIN_KINDS distinct kinds is
-# tied (weight CORROBORATION_WEIGHT per kind). Purity here is judged on *every*
-# holder, single-use ones included, so a popular setting or SDK build that ordinary
-# accounts also send once is never pure.
-# ``created``: a creation burst whatever the pathway (``young_ties``), only beside a
-# script-level kind.
-CORROBORATION_KINDS = ("ip_prefix", "sdk", "shape", "template", "payment", "created")
-CORROBORATION_MIN_KINDS = 2
-CORROBORATION_WEIGHT = 0.3
-# ... and only for a pair in which one account is still young (this many requests or
-# fewer): an account with history ties through what it repeats (above). Between
-# established accounts, single coincidences mostly join different hydras that rent
-# the same proxies and max out the same settings (tiny benchmark, full window: 2,400
-# such links across campaigns against 5,900 within, merging two campaigns).
-CORROBORATION_MAX_EVENTS = 5
-# For these single-use coincidences a value is pure when almost none of its holders is
-# clearly ordinary (behaviour below this); holders between this and the gate (a fresh
-# account with big limits and nothing else yet) neither help nor hurt. On the tiny
-# benchmark every university, enterprise, router and startup account and 113 of 135
-# developers score below 0.2, no attacker account does.
-ORDINARY_BELOW = 0.2
-# A pair is one hydra when its weighted tie reaches this.
-EDGE_THRESHOLD = 0.6
-# Share of a value's holders that must be behaviour-gated for it to tie anyone.
-MIN_PURITY = 0.9
-# Each holder of a value is compared with this many other holders of it.
-PAIR_WINDOW = 6
-# Share of an unattached gated account's linking values a cluster must hold to adopt it.
-SATELLITE_SHARE = 0.5
-# Ten-minute buckets for lockstep activity.
-LOCKSTEP_BUCKET_MINUTES = 10
-# A value held by more than this share of all accounts is background, not a tie.
-MAX_HOLDER_SHARE = 0.02
-# ... but a value held by this few accounts is always specific enough to look at.
-MIN_HOLDER_CAP = 10
+
+LINK_WEIGHTS: tuple[tuple[str, float], ...] = GRAPH_LINKS["link_weights"]
+SHAPE_WEIGHT = GRAPH_LINKS["shape_weight"]
+SHAPE_CORROBORATING_KINDS: tuple[str, ...] = GRAPH_LINKS["shape_corroborating_kinds"]
+EVIDENCE_KIND_WEIGHTS: tuple[tuple[str, float], ...] = GRAPH_LINKS["evidence_kind_weights"]
+CORROBORATION_KINDS: tuple[str, ...] = GRAPH_LINKS["corroboration_kinds"]
+CORROBORATION_MIN_KINDS = GRAPH_LINKS["corroboration_min_kinds"]
+CORROBORATION_WEIGHT = GRAPH_LINKS["corroboration_weight"]
+CORROBORATION_MAX_EVENTS = GRAPH_LINKS["corroboration_max_events"]
+ORDINARY_BELOW = GRAPH_LINKS["ordinary_below"]
+EDGE_THRESHOLD = GRAPH_LINKS["edge_threshold"]
+MIN_PURITY = GRAPH_LINKS["min_purity"]
+PAIR_WINDOW = GRAPH_LINKS["pair_window"]
+SATELLITE_SHARE = GRAPH_LINKS["satellite_share"]
+LOCKSTEP_BUCKET_MINUTES = GRAPH_LINKS["lockstep_bucket_minutes"]
+MAX_HOLDER_SHARE = GRAPH_LINKS["max_holder_share"]
+MIN_HOLDER_CAP = GRAPH_LINKS["min_holder_cap"]
 
 GRAPH_DETECTORS: tuple[DetectorSpec, ...] = (
     DetectorSpec(

@@ -201,6 +201,8 @@ def add_cluster_evidence(
         established = subject.events >= p["established_member_events"] and not young_and_light
         if established and int(tie.get("families") or 0) < p["min_tie_families"]:
             continue  # one family of common ties: in the picture, not in the campaign
+        if young_and_light and int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
+            continue  # a fresh account sharing one popular setting with a hydra is not one of it
         f = cluster.features
         fit = member_consistency(
             float(row.get("behaviour") or 0.0),

@@ -12,7 +12,8 @@ SPEC = DetectorSpec(
     "account.repetition",
     "Repeated prompts (business context)",
     "account",
-    "Share of the subject's requests that repeat a prompt it already sent. A collection never needs the "
+    "Share of the subject's one-shot requests that repeat a prompt it already sent (multi-turn requests "
+    "are left out: an agent loop's last turn is often boilerplate). A collection never needs the "
     "same answer twice; CI bots, evaluation harnesses re-running a benchmark and classes sending the same "
     "exercise always do. Counts against risk.",
     ("a harvester re-sending prompts to sample several answers (its other evidence still scores)",),
@@ -20,18 +21,25 @@ SPEC = DetectorSpec(
     why={
         "repeat_low": "people re-ask a question now and then, and retries repeat prompts",
         "repeat_high": "most requests repeating earlier ones is a test suite or a benchmark, not a harvest",
-        "min_events": "with a handful of requests repetition says nothing",
+        "min_events": "with a handful of one-shot requests repetition says nothing",
         "weight": "offsets about one supporting piece of evidence: sampling several answers to one "
         "prompt is also a distillation technique, so it never excuses harvest volume",
     },
 )
 
-AGGREGATES = ("1.0 - count(DISTINCT prompt_hash) / greatest(1.0, count(prompt_hash)) AS repeated_share",)
+# Over one-shot requests only: in a multi-turn agent loop the last user turn is often the
+# same boilerplate ("continue", a tool result header) while the conversation is new.
+_ONE_SHOT = "coalesce(message_count, 1) <= 1"
+AGGREGATES = (
+    f"1.0 - count(DISTINCT CASE WHEN {_ONE_SHOT} THEN prompt_hash END) "
+    f"/ greatest(1.0, count(CASE WHEN {_ONE_SHOT} THEN prompt_hash END)) AS repeated_share",
+    f"count(CASE WHEN {_ONE_SHOT} THEN prompt_hash END) AS one_shot_prompts",
+)
 
 
 def score(p: Mapping[str, Any]) -> str:
     return (
-        f"CASE WHEN events >= {p['min_events']} THEN "
+        f"CASE WHEN one_shot_prompts >= {p['min_events']} THEN "
         f"{ramp('repeated_share', p['repeat_low'], p['repeat_high'])} ELSE 0.0 END"
     )
 
@@ -41,7 +49,8 @@ SIGNAL = AccountSignal(
     "s_repetition",
     score,
     "repeated_share",
-    "{repeated_share:.0%} of its requests repeat a prompt it already sent (a test suite or benchmark)",
+    "{repeated_share:.0%} of its one-shot requests repeat a prompt it already sent (a test suite, "
+    "a benchmark)",
     group="context",
     aggregates=AGGREGATES,
 )
