@@ -83,3 +83,19 @@ def _mend_surrogates(text: str) -> str:
     # any surrogate left alone cannot be decoded and turns into U+FFFD.
     mended = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return _SURROGATE.sub("\ufffd", mended)  # belt and braces: never hand a surrogate on
+
+
+def clean_json(value: object, *, max_chars: int = DEFAULT_MAX_CHARS) -> object:
+    """A parsed JSON value with every string (keys too) through ``clean_text``; other values as they are.
+
+    For objects from outside that are stored or matched whole (a partner's STIX object).
+    Nesting is bounded by the JSON parser that made ``value``; a deeper structure raises
+    RecursionError, which callers treat as a malformed object.
+    """
+    if isinstance(value, str):
+        return clean_text(value, max_chars=max_chars)
+    if isinstance(value, dict):
+        return {clean_text(str(k), max_chars=max_chars): clean_json(v, max_chars=max_chars) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_json(v, max_chars=max_chars) for v in value]
+    return value
