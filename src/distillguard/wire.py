@@ -95,7 +95,10 @@ def clean_json(value: object, *, max_chars: int = DEFAULT_MAX_CHARS) -> object:
     if isinstance(value, str):
         return clean_text(value, max_chars=max_chars)
     if isinstance(value, dict):
-        return {clean_text(str(k), max_chars=max_chars): clean_json(v, max_chars=max_chars) for k, v in value.items()}
+        return {
+            clean_text(str(k), max_chars=max_chars): clean_json(v, max_chars=max_chars)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [clean_json(v, max_chars=max_chars) for v in value]
     return value

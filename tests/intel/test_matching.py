@@ -51,9 +51,7 @@ def test_expired_and_revoked_indicators_do_not_match(provider_b) -> None:
     wh, config_b, _, bundle = provider_b
     assert match_warehouse(wh, config_b, now=datetime(2031, 1, 1, tzinfo=UTC)).matches == 0
     revoked = [
-        {**o, "revoked": True, "modified": just_now()}
-        for o in bundle["objects"]
-        if o["type"] == "indicator"
+        {**o, "revoked": True, "modified": just_now()} for o in bundle["objects"] if o["type"] == "indicator"
     ]
     import_bundle(
         wh, json.dumps({"type": "bundle", "id": "bundle--r", "objects": revoked}), source="revocation"

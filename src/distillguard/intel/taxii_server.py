@@ -522,7 +522,7 @@ class TaxiiApp:
             raise TaxiiError(
                 403,
                 "no identity bound to this partner",
-                f"the server file names no STIX identity for partner {partner.name!r}; add \"identity\"",
+                f'the server file names no STIX identity for partner {partner.name!r}; add "identity"',
             )
         content_type = request.headers.get("content-type", "").replace(" ", "").lower()
         if not content_type.startswith(("application/taxii+json", "application/json")):
