@@ -70,6 +70,13 @@ SETTINGS: tuple[Setting, ...] = (
         "database; empty keeps the engine's.",
     ),
     Setting(
+        "max_text_chars",
+        1_000_000,
+        "Text longer than this is cut at the trust boundary (wire.clean_text) by ingest and the decision "
+        "service alike, before it is fingerprinted or matched: bounds memory and time for one hostile "
+        "record. The original length stays in prompt_chars/response_chars.",
+    ),
+    Setting(
         "max_record_bytes",
         64_000_000,
         "A single input record (line) larger than this is quarantined unread, so memory stays bounded.",

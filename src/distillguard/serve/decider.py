@@ -54,7 +54,7 @@ from distillguard.fingerprints import hash_api_key, hash_ip, prompt_hash, skelet
 from distillguard.ingest.normalise import content_text, last_user_text
 from distillguard.serve.audit import AuditLog
 from distillguard.serve.state import Hit, StateError, StateStore
-from distillguard.wire import clean_identifier, clean_text
+from distillguard.wire import DEFAULT_MAX_CHARS, clean_identifier, clean_text
 
 log = logging.getLogger("distillguard.serve")
 
@@ -185,8 +185,11 @@ def _last_text(items: Sequence[Any]) -> str | None:
     return None
 
 
-def read_prompt(body: Mapping[str, Any] | None) -> PromptView:
-    """The prompt and the fields degrade can withhold, from chat, responses or completions bodies."""
+def read_prompt(body: Mapping[str, Any] | None, *, max_chars: int = DEFAULT_MAX_CHARS) -> PromptView:
+    """The prompt and the fields degrade can withhold, from chat, responses or completions bodies.
+
+    The prompt passes ``wire.clean_text`` with ``max_chars`` (setting ``max_text_chars``), as
+    ingest's text does, so the live score and hashes equal the scan's."""
     if not body:
         return PromptView()
     text: str | None = None
@@ -202,7 +205,7 @@ def read_prompt(body: Mapping[str, Any] | None) -> PromptView:
     elif isinstance(given, dict):
         text, count = content_text(given.get("content")), 1
     if text is not None:
-        text = clean_text(text) if isinstance(text, str) else None
+        text = clean_text(text, max_chars=max_chars) if isinstance(text, str) else None
     tools = body.get("tools", body.get("functions"))
     max_tokens = next(
         (
@@ -315,6 +318,7 @@ class Decider:
             maxsize=HASH_CACHE_SIZE
         )(partial(hash_ip, secret))
         self.store_text = config.text_storage == "store"
+        self.max_text_chars = int(config.max_text_chars)
         self.country_headers = tuple(h.lower() for h in country_headers)
         self.on_behalf_of_headers = tuple(h.lower() for h in on_behalf_of_headers)
         self.asn_headers = tuple(h.lower() for h in asn_headers)
@@ -421,7 +425,7 @@ class Decider:
         headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
         key_hash = self.hash_key(request.api_key_id)
         ip_hash, prefix_hash = self.hash_ip(request.client_ip)
-        prompt = read_prompt(request.request)
+        prompt = read_prompt(request.request, max_chars=self.max_text_chars)
         match = match_prompt(prompt.text, tool_count=prompt.tool_count) if prompt.text else PromptMatch()
         audit.update(api_key_hash=key_hash, client_ip_hash=ip_hash, ip_prefix_hash=prefix_hash)
         audit.update(prompt=prompt, match=match)
