@@ -94,9 +94,9 @@ def test_numbers_are_checked_against_the_column_types() -> None:
     assert (number_problem({"seed": -(2**63) - 1}) or "").startswith("seed:")
     assert "not a finite number" in (number_problem({"cost_usd": float("inf")}) or "")
     assert "4097 bits" in (number_problem({"input_tokens": 2**4096}) or "")
-    with pytest.raises(RecordError, match="temperature: .* not a finite number"):
+    with pytest.raises(RecordError, match=r"temperature: .* not a finite number"):
         as_float("NaN", "temperature")
-    with pytest.raises(RecordError, match="max_tokens: .* not a finite number"):
+    with pytest.raises(RecordError, match=r"max_tokens: .* not a finite number"):
         as_int("1e400", "max_tokens")
     with pytest.raises(RecordError, match="out of range for a float"):
         as_float(10**400, "top_p")
