@@ -29,6 +29,7 @@ no copy is made when there is nothing to change.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Final
 
@@ -70,11 +71,17 @@ def clean_optional(value: object, *, max_chars: int = DEFAULT_MAX_CHARS) -> str 
 
 
 def clean_identifier(value: object) -> str | None:
-    """An account id, key id or header value: cleaned, stripped, cut to IDENTIFIER_MAX_CHARS; '' is None."""
-    text = clean_optional(value, max_chars=IDENTIFIER_MAX_CHARS)
-    if text is None:
+    """An account id, key id or header value: cleaned and stripped; '' is None.
+
+    One longer than IDENTIFIER_MAX_CHARS keeps its start and gains a digest of the whole, so two
+    long ids never become one (a cut alone would let one id stand for another).
+    """
+    if value is None:
         return None
-    text = text.strip()
+    text = clean_text(value if isinstance(value, str | bytes) else str(value)).strip()
+    if len(text) > IDENTIFIER_MAX_CHARS:
+        digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+        text = f"{text[: IDENTIFIER_MAX_CHARS - 40]}...#{digest}"
     return text or None
 
 
