@@ -87,29 +87,35 @@ def _message(role: Any, content: Any) -> dict[str, Any]:
 
 
 roles = st.sampled_from(["user", "assistant", "system", "developer", "tool"]) | json_values
-contents = (
+shallow_contents = (
     hostile_text
     | st.lists(st.fixed_dictionaries({"type": st.just("text"), "text": hostile_text}), max_size=3)
     | json_values
-    | st.builds(_nest, hostile_text, st.integers(0, 3000))
 )
-bodies = st.one_of(
-    st.none(),
-    st.fixed_dictionaries(
-        {"messages": st.lists(st.builds(_message, roles, contents), max_size=5)},
-        optional={
-            "model": json_values,
-            "max_tokens": scalars,
-            "logprobs": scalars,
-            "tools": json_values,
-            "reasoning": json_values,
-            "temperature": scalars,
-        },
-    ),
-    st.fixed_dictionaries({"input": json_values | contents}),
-    st.fixed_dictionaries({"prompt": json_values | contents}),
-    st.dictionaries(hostile_text, json_values, max_size=6),
-)
+contents = shallow_contents | st.builds(_nest, hostile_text, st.integers(0, 3000))
+
+
+def bodies_of(contents: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.none(),
+        st.fixed_dictionaries(
+            {"messages": st.lists(st.builds(_message, roles, contents), max_size=5)},
+            optional={
+                "model": json_values,
+                "max_tokens": scalars,
+                "logprobs": scalars,
+                "tools": json_values,
+                "reasoning": json_values,
+                "temperature": scalars,
+            },
+        ),
+        st.fixed_dictionaries({"input": json_values | contents}),
+        st.fixed_dictionaries({"prompt": json_values | contents}),
+        st.dictionaries(hostile_text, json_values, max_size=6),
+    )
+
+
+bodies = bodies_of(contents)
 headers = st.dictionaries(
     hostile_text | st.sampled_from(["CF-IPCountry", "User-Agent", "X-Client-ASN", "X-On-Behalf-Of-Country"]),
     hostile_text,
@@ -201,10 +207,17 @@ def http(config: Config, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
         yield client, Path(planted.db_path).with_name("dg.audit.jsonl")
 
 
-def _raw_body(account: Any, body: Any, key: Any, sent_headers: Any) -> bytes:
+DEEP_MARK = "__deep__"
+
+
+def _raw_body(account: Any, body: Any, key: Any, sent_headers: Any, depth: int) -> bytes:
     payload = {"account_id": account, "api_key_id": key, "request": body, "headers": sent_headers}
     # ensure_ascii: the JSON escapes are how a client sends lone surrogates and NULs
-    return json.dumps(payload, ensure_ascii=True, allow_nan=True).encode()
+    text = json.dumps(payload, ensure_ascii=True, allow_nan=True)
+    if depth and isinstance(body, dict):  # nesting deeper than json.dumps writes, written by hand
+        deep = '{"messages": [{"role": "user", "content": ' + "[" * depth + "1" + "]" * depth + "}]}"
+        text = json.dumps({**payload, "request": DEEP_MARK}).replace(f'"{DEEP_MARK}"', deep)
+    return text.encode()
 
 
 @settings(
@@ -219,15 +232,22 @@ def _raw_body(account: Any, body: Any, key: Any, sent_headers: Any) -> bytes:
 @given(
     account=st.sampled_from([CAMPAIGN]) | identities | json_values,
     key=st.none() | st.sampled_from([CAMPAIGN_KEY]) | json_values,
-    body=bodies | json_values,
+    body=bodies_of(shallow_contents) | json_values,
     sent_headers=headers | json_values,
     mangle=st.none() | st.integers(0, 400),
+    depth=st.just(0) | st.integers(0, 5000),
 )
 def test_over_http_every_answer_is_a_verdict_or_a_4xx_and_a_block_stays_a_block(
-    http: tuple[TestClient, Path], account: Any, key: Any, body: Any, sent_headers: Any, mangle: int | None
+    http: tuple[TestClient, Path],
+    account: Any,
+    key: Any,
+    body: Any,
+    sent_headers: Any,
+    mangle: int | None,
+    depth: int,
 ) -> None:
     client, _ = http
-    raw = _raw_body(account, body, key, sent_headers)
+    raw = _raw_body(account, body, key, sent_headers, depth)
     if mangle is not None:
         raw = raw[:mangle]  # a cut-off body
     answer = client.post("/v1/decide", content=raw, headers={"Content-Type": "application/json"})
