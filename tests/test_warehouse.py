@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -82,3 +83,15 @@ def test_reopening_the_file_keeps_the_data(config: Config) -> None:
         wh.insert_events(_events(["a"]))
     with Warehouse.open(config.db_path) as wh:
         assert wh.count("events") == 1
+
+
+def test_a_warehouse_path_with_a_quote_opens_and_spills_beside_it(tmp_path: Path) -> None:
+    """Issue 13, finding 6: the path was pasted into ``SET temp_directory = '...'``."""
+    from distillguard.engine import sql_string
+
+    folder = tmp_path / "it's here; DROP TABLE events; --"
+    with Warehouse.open(folder / "w.duckdb") as warehouse:
+        spill = warehouse.engine.scalar("SELECT current_setting('temp_directory')")
+        assert str(spill).endswith("it's here; DROP TABLE events; --/w.tmp")
+        assert warehouse.count("events") == 0
+    assert sql_string("a'b") == "'a''b'"

@@ -70,6 +70,13 @@ SETTINGS: tuple[Setting, ...] = (
         "database; empty keeps the engine's.",
     ),
     Setting(
+        "max_text_chars",
+        1_000_000,
+        "Text longer than this is cut at the trust boundary (wire.clean_text) by ingest and the decision "
+        "service alike, before it is fingerprinted or matched: bounds memory and time for one hostile "
+        "record. The original length stays in prompt_chars/response_chars.",
+    ),
+    Setting(
         "max_record_bytes",
         64_000_000,
         "A single input record (line) larger than this is quarantined unread, so memory stays bounded.",
@@ -154,6 +161,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("serve_audit_fsync_interval_ms", 100, "Audit records are fsynced at least this often."),
     Setting(
+        "serve_audit_spool_records",
+        100_000,
+        "Audit records the service keeps in memory while the disk refuses writes, retried in order; "
+        "past this many the oldest are dropped (counted in /metrics). About a minute of peak traffic.",
+    ),
+    Setting(
         "serve_max_body_bytes", 1_000_000, "Requests to the decision service with larger bodies get 413."
     ),
     Setting(
@@ -172,6 +185,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("serve_policy_check_interval_ms", 1000, "How often the policy file is checked for changes."),
     Setting("serve_admin_token", "", "Bearer token required by /v1/admin/* endpoints; empty: loopback only."),
+    Setting(
+        "serve_gateway_tokens",
+        "",
+        "Comma-separated bearer tokens, one per gateway, required by /v1/decide and /v1/auth. Empty: "
+        "loopback callers only, and serve refuses to listen on any other address (docs/security.md).",
+    ),
+    Setting(
+        "serve_trust_identity_headers",
+        False,
+        "Whether /v1/auth takes the account from X-Account-Id / X-Api-Key-Id. Only for a gateway that "
+        "authenticates clients itself and strips their copies; by default the account comes from the "
+        "client's API key, forwarded as X-Client-Authorization.",
+    ),
+    Setting("serve_tls_cert_path", "", "TLS certificate (PEM) for serve; empty serves plain HTTP."),
+    Setting("serve_tls_key_path", "", "Private key (PEM) of serve_tls_cert_path."),
+    Setting(
+        "serve_tls_client_ca_path",
+        "",
+        "CA (PEM) whose client certificates gateways must present (mutual TLS); counts as the "
+        "gateway credential. Needs serve_tls_cert_path.",
+    ),
     Setting("serve_verdict_ttl_hours", 72, "Verdicts published from a scan expire after this many hours."),
 )
 

@@ -6,6 +6,10 @@ for timelines, through the engine interface only, so it works on any engine.
 
 - ``accounts.csv``: one row per account seen in traffic or scored.
 - ``clusters.csv``: one row per hydra cluster, riskiest first.
+
+Text cells that a spreadsheet would run as a formula (leading ``=``, ``+``, ``-``, ``@``,
+tab or carriage return) are written with a leading ``'``, OWASP's rule for CSV injection:
+account ids and reasons come from traffic, so a hostile client chooses them.
 - ``campaigns.json``: each campaign with its timeline, capability focus,
   accounts, clusters, model switches and evidence.
 """
@@ -162,13 +166,26 @@ def cluster_rows(warehouse: Warehouse) -> Iterator[dict[str, Any]]:
         yield row
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell that starts with one of these as a formula.
+# Account ids and reasons come from traffic, so an attacker chooses them.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: formula-leading text gets a leading ``'``
+    (OWASP's rule). Numbers are left alone (a negative number is no formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict[str, Any]]) -> int:
     written = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({name: csv_cell(value) for name, value in row.items()})
             written += 1
     return written
 

@@ -201,3 +201,11 @@ def intel_config(config: Config) -> Config:
 @pytest.fixture
 def planted(warehouse: Warehouse, intel_config: Config) -> Planted:
     return plant(warehouse, intel_config)
+
+
+def just_now() -> str:
+    """A STIX timestamp for "now": a newer version than any planted one, never in the future
+    (the importer refuses timestamps ahead of its clock)."""
+    from distillguard.intel.stix_export import stix_time
+
+    return stix_time(datetime.now(UTC))

@@ -16,7 +16,7 @@ from distillguard.intel.exchange import export_bundle
 from distillguard.intel.stix_import import BundleRejected, import_bundle
 from distillguard.warehouse import Warehouse
 
-from .conftest import Planted
+from .conftest import Planted, just_now
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_revocation_sticks_even_when_an_older_version_arrives_later(
     partner_wh: Warehouse, bundle: dict
 ) -> None:
     original = _indicator(bundle)
-    revoked = {**original, "revoked": True, "modified": "2030-01-01T00:00:00.000Z"}
+    revoked = {**original, "revoked": True, "modified": just_now()}
     import_bundle(partner_wh, json.dumps({**bundle, "objects": [*bundle["objects"], revoked]}), source="r")
     import_bundle(partner_wh, json.dumps(bundle), source="old-again")
     state = partner_wh.engine.to_arrow(
@@ -94,6 +94,36 @@ def _hostile_cases(bundle: dict) -> dict[str, tuple[list[dict], str]]:
             "malformed",
         ),
         "id of another type": ([{**ind, "id": f"campaign--{uuid.uuid4()}"}], "identifier"),
+        # issue 13, finding 4: each of these was accepted before
+        "confidence 1000": ([{**ind, "id": f"indicator--{uuid.uuid4()}", "confidence": 1000}], "confidence"),
+        "confidence -50": ([{**ind, "id": f"indicator--{uuid.uuid4()}", "confidence": -50}], "confidence"),
+        "confidence NaN": (
+            [{**ind, "id": f"indicator--{uuid.uuid4()}", "confidence": float("nan")}],
+            "non-finite",
+        ),
+        "valid_until before valid_from": (
+            [{**ind, "id": f"indicator--{uuid.uuid4()}", "valid_until": "2001-01-01T00:00:00Z"}],
+            "valid_until is not after valid_from",
+        ),
+        "CIDR out of range": (
+            [{**ind, "id": f"indicator--{uuid.uuid4()}", "pattern": "[ipv4-addr:value = '999.1.1.1/99']"}],
+            "999.1.1.1/99",
+        ),
+        "modified in the future": (
+            [{**ind, "id": f"indicator--{uuid.uuid4()}", "modified": "2099-01-01T00:00:00.000Z"}],
+            "in the future",
+        ),
+        "another creator's object": (
+            [
+                {
+                    **ind,
+                    "created_by_ref": f"identity--{uuid.uuid4()}",
+                    "modified": just_now(),
+                    "revoked": True,
+                }
+            ],
+            "only its creator may write new versions or revoke it",
+        ),
     }
 
 
@@ -108,6 +138,13 @@ def _hostile_cases(bundle: dict) -> dict[str, tuple[list[dict], str]]:
         "dangling reference",
         "malformed reference",
         "id of another type",
+        "confidence 1000",
+        "confidence -50",
+        "confidence NaN",
+        "valid_until before valid_from",
+        "CIDR out of range",
+        "modified in the future",
+        "another creator's object",
     ],
 )
 def test_hostile_objects_are_quarantined_with_a_reason_and_nothing_stored_is_lost(
@@ -127,6 +164,25 @@ def test_hostile_objects_are_quarantined_with_a_reason_and_nothing_stored_is_los
         assert [r["indicator_id"] for r in after] == [r["indicator_id"] for r in before]
     else:
         assert after == before
+
+
+def test_a_bound_partner_identity_must_have_created_every_object(partner_wh: Warehouse, bundle: dict) -> None:
+    someone_else = f"identity--{uuid.uuid4()}"
+    report = import_bundle(partner_wh, json.dumps(bundle), source="b.json", partner_identity=someone_else)
+    mine = [o for o in bundle["objects"] if o.get("created_by_ref") == _indicator(bundle)["created_by_ref"]]
+    assert len(report.quarantined) == len(mine) + 1  # and the creator's own identity object
+    assert all("is not the writing partner's identity" in q.reason for q in report.quarantined)
+    assert partner_wh.count("partner_indicators") == 0
+
+
+def test_strings_are_normalised_before_they_are_stored(partner_wh: Warehouse, bundle: dict) -> None:
+    ind = _indicator(bundle)
+    odd = {**ind, "id": f"indicator--{uuid.uuid4()}", "description": "lone \udfff half\u0000 and NUL"}
+    raw = json.dumps({"type": "bundle", "id": "bundle--y", "objects": [*bundle["objects"], odd]})
+    report = import_bundle(partner_wh, raw, source="odd")
+    assert not report.quarantined
+    body = partner_wh.engine.to_arrow("SELECT body FROM partner_objects WHERE object_id = ?", [odd["id"]])
+    assert json.loads(body.column(0)[0].as_py())["description"] == "lone \ufffd half and NUL"
 
 
 @pytest.mark.parametrize(

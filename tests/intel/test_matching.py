@@ -15,7 +15,7 @@ from distillguard.intel.matching import PartnerIndex, match_warehouse, partner_d
 from distillguard.intel.stix_import import import_bundle
 from distillguard.warehouse import Warehouse
 
-from .conftest import START, TEMPLATES, Planted, plant
+from .conftest import START, TEMPLATES, Planted, just_now, plant
 
 
 @pytest.fixture
@@ -51,9 +51,7 @@ def test_expired_and_revoked_indicators_do_not_match(provider_b) -> None:
     wh, config_b, _, bundle = provider_b
     assert match_warehouse(wh, config_b, now=datetime(2031, 1, 1, tzinfo=UTC)).matches == 0
     revoked = [
-        {**o, "revoked": True, "modified": "2030-01-01T00:00:00.000Z"}
-        for o in bundle["objects"]
-        if o["type"] == "indicator"
+        {**o, "revoked": True, "modified": just_now()} for o in bundle["objects"] if o["type"] == "indicator"
     ]
     import_bundle(
         wh, json.dumps({"type": "bundle", "id": "bundle--r", "objects": revoked}), source="revocation"

@@ -23,16 +23,19 @@ from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
 from distillguard.config import Config
 from distillguard.intel.exchange import export_bundle
+from distillguard.intel.stix_export import stix_id
 from distillguard.intel.taxii_client import TaxiiClient, pull_into
 from distillguard.warehouse import Warehouse
 from support.servers import free_port, running
 
-from .conftest import COMMUNITY_KEY, plant
+from .conftest import COMMUNITY_KEY, just_now, plant
 
 BIN = Path(sys.executable).parent
 SHARED = str(uuid.UUID("9f1c2b3a-4d5e-4f60-8a7b-1c2d3e4f5a60"))
 PRIVATE_B = str(uuid.UUID("2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"))
 KEYS = {"lab-a": "key-a-0123456789", "lab-b": "key-b-0123456789", "lab-c": "key-c-0123456789"}
+NAMES = {"lab-a": "lab a provider", "lab-b": "lab b provider"}
+IDENTITIES = {lab: stix_id("identity", name) for lab, name in NAMES.items()}  # what each exports as
 
 
 class Bearer(requests.auth.AuthBase):
@@ -48,7 +51,8 @@ class Bearer(requests.auth.AuthBase):
 class Taxii:
     base: str
     api_root: str
-    bundle: dict
+    bundle: dict  # lab-a's
+    bundle_b: dict
     verify: bool | str = True
 
 
@@ -62,12 +66,19 @@ def _partners_file(path: Path) -> Path:
                     {"id": PRIVATE_B, "title": "lab-b private", "private_to": "lab-b"},
                 ],
                 "partners": [
-                    {"name": "lab-a", "api_key": KEYS["lab-a"], "read": ["*"], "write": [SHARED]},
+                    {
+                        "name": "lab-a",
+                        "api_key": KEYS["lab-a"],
+                        "identity": IDENTITIES["lab-a"],
+                        "read": ["*"],
+                        "write": [SHARED],
+                    },
                     {
                         "name": "lab-b",
                         "api_key": KEYS["lab-b"],
+                        "identity": IDENTITIES["lab-b"],
                         "read": [SHARED, PRIVATE_B],
-                        "write": [PRIVATE_B],
+                        "write": [SHARED, PRIVATE_B],
                     },
                     {"name": "lab-c", "api_key": KEYS["lab-c"], "read": [SHARED], "write": []},
                 ],
@@ -77,11 +88,14 @@ def _partners_file(path: Path) -> Path:
     return path
 
 
-def _bundle(tmp: Path) -> dict:
+def _bundle(tmp: Path, lab: str = "lab-a") -> dict:
     from distillguard.config import load_config
 
     config = load_config(
-        db_path=str(tmp / "a.duckdb"), hmac_secret="a-secret", intel_community_key=COMMUNITY_KEY
+        db_path=str(tmp / f"{lab}.duckdb"),
+        hmac_secret=f"{lab}-secret",
+        intel_community_key=COMMUNITY_KEY,
+        intel_identity_name=NAMES[lab],
     )
     with Warehouse.open(config.db_path) as wh:
         plant(wh, config)
@@ -115,7 +129,7 @@ def taxii(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Taxii]:
     )
     with running(_serve(tmp, port), port, env=env):
         base = f"http://127.0.0.1:{port}"
-        yield Taxii(base, f"{base}/intel/", _bundle(tmp))
+        yield Taxii(base, f"{base}/intel/", _bundle(tmp), _bundle(tmp, "lab-b"))
 
 
 def test_taxii2_client_reads_and_writes_our_server(taxii: Taxii) -> None:
@@ -196,9 +210,43 @@ def test_hostile_push_is_refused_in_the_status_not_stored(taxii: Taxii) -> None:
         assert all(bad["id"] not in json.dumps(env) for env, _ in pages)
 
 
+def test_partner_b_cannot_revoke_partner_as_indicator_but_may_sight_it(taxii: Taxii) -> None:
+    """Issue 13, finding 4: B pushed A's indicator id with a later ``modified`` and ``revoked`` and
+    it was accepted; A then read its own indicator as revoked."""
+    with TaxiiClient(taxii.api_root, api_key=KEYS["lab-a"]) as lab_a:
+        assert lab_a.push(SHARED, taxii.bundle["objects"]).failed == 0
+    indicator = next(o for o in taxii.bundle["objects"] if o["type"] == "indicator")
+    as_a = {**indicator, "modified": just_now(), "revoked": True}
+    as_b = {**as_a, "created_by_ref": IDENTITIES["lab-b"]}
+    identity_b = next(o for o in taxii.bundle_b["objects"] if o["id"] == IDENTITIES["lab-b"])
+    sighting = {
+        "type": "sighting",
+        "spec_version": "2.1",
+        "id": f"sighting--{uuid.uuid4()}",
+        "created_by_ref": IDENTITIES["lab-b"],
+        "created": just_now(),
+        "modified": just_now(),
+        "sighting_of_ref": indicator["id"],
+        "where_sighted_refs": [IDENTITIES["lab-b"]],
+        "count": 3,
+    }
+    with TaxiiClient(taxii.api_root, api_key=KEYS["lab-b"]) as lab_b:
+        result = lab_b.push(SHARED, [as_a, as_b, identity_b, sighting])
+    failures = {f["message"] for status in result.statuses for f in status["failures"]}
+    assert result.failed == 2
+    assert any("is not the writing partner's identity" in m for m in failures)
+    assert any("only its creator may write new versions or revoke it" in m for m in failures)
+    url = f"{taxii.api_root}collections/{SHARED}/objects/{indicator['id']}/"
+    headers = {"Authorization": f"Bearer {KEYS['lab-a']}", "Accept": "application/taxii+json;version=2.1"}
+    latest = httpx.get(url, headers=headers).json()["objects"]
+    assert latest == [indicator] and not latest[0].get("revoked")
+    sightings = httpx.get(f"{taxii.api_root}collections/{SHARED}/objects/{sighting['id']}/", headers=headers)
+    assert sightings.json()["objects"][0]["created_by_ref"] == IDENTITIES["lab-b"]
+
+
 def test_cli_push_then_incremental_pull(taxii: Taxii, tmp_path: Path, intel_config: Config) -> None:
     bundle_file = tmp_path / "bundle.json"
-    bundle_file.write_text(json.dumps(taxii.bundle))
+    bundle_file.write_text(json.dumps(taxii.bundle_b))
     env = dict(os.environ, DISTILLGUARD_HMAC_SECRET="b-secret", DISTILLGUARD_TAXII_API_KEY=KEYS["lab-b"])
     push = subprocess.run(
         [
@@ -232,7 +280,7 @@ def test_cli_push_then_incremental_pull(taxii: Taxii, tmp_path: Path, intel_conf
     assert first.returncode == 0, first.stderr
     with Warehouse.open(db) as wh:
         indicators = wh.count("partner_indicators")
-    assert indicators == sum(1 for o in taxii.bundle["objects"] if o["type"] == "indicator")
+    assert indicators == sum(1 for o in taxii.bundle_b["objects"] if o["type"] == "indicator")
     again = subprocess.run(pull_cmd, capture_output=True, text=True, env=env, timeout=120)
     assert again.returncode == 0 and "0 new objects" in again.stderr.replace("\n", " "), again.stderr
 
@@ -356,4 +404,4 @@ def test_our_client_against_medallion(tmp_path: Path, taxii: Taxii, intel_config
                 reports = pull_into(wh, client, collection, partner="medallion-peer")
                 assert len(reports) > 1, "expected several pages (max_page_size 10)"
                 indicators = wh.count("partner_indicators")
-    assert indicators == sum(1 for o in taxii.bundle["objects"] if o["type"] == "indicator")
+    assert indicators == sum(1 for o in taxii.bundle_b["objects"] if o["type"] == "indicator")

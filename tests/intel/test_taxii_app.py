@@ -13,21 +13,25 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx is
 
 from distillguard.config import Config
 from distillguard.intel.exchange import export_bundle
+from distillguard.intel.stix_export import stix_id
 from distillguard.intel.taxii_server import Collection, Partner, ServerSettings, create_app, hash_key
 from distillguard.warehouse import Warehouse
 
-from .conftest import Planted
+from .conftest import Planted, just_now
 
 MEDIA = "application/taxii+json;version=2.1"
 SHARED = str(uuid.uuid4())
+# lab-a pushes what the planted warehouse exports under the default identity name
+IDENTITY_A = stix_id("identity", "distillguard provider")
+IDENTITY_B = stix_id("identity", "lab b")
 
 
 def _client(tmp_path: Path, *, closed_discovery: bool) -> TestClient:
     settings = ServerSettings(
         collections=[Collection(SHARED, "shared")],
         partners=[
-            Partner("lab-a", hash_key("key-a"), frozenset({SHARED}), frozenset({SHARED})),
-            Partner("lab-b", hash_key("key-b"), frozenset({SHARED}), frozenset({SHARED})),
+            Partner("lab-a", hash_key("key-a"), frozenset({SHARED}), frozenset({SHARED}), IDENTITY_A),
+            Partner("lab-b", hash_key("key-b"), frozenset({SHARED}), frozenset({SHARED}), IDENTITY_B),
         ],
         discovery_requires_auth=closed_discovery,
     )
@@ -57,7 +61,7 @@ def test_status_belongs_to_its_writer_and_versions_are_listed(
     assert client.get(status_url, headers=_headers("key-a")).json()["success_count"] == len(objects)
     assert client.get(status_url, headers=_headers("key-b")).status_code == 404
     indicator = next(o for o in objects if o["type"] == "indicator")
-    newer = {**indicator, "modified": "2030-01-01T00:00:00.000Z", "revoked": True}
+    newer = {**indicator, "modified": just_now(), "revoked": True}
     client.post(url, headers=_headers("key-a"), content=json.dumps({"objects": [newer]}))
     versions = client.get(f"{url}{indicator['id']}/versions/", headers=_headers("key-b")).json()["versions"]
     assert versions == sorted([indicator["modified"], newer["modified"]])

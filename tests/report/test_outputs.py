@@ -103,3 +103,20 @@ def test_model_switch_ignores_models_used_from_the_start() -> None:
 def test_outputs_refuse_a_warehouse_that_was_never_scanned(warehouse: Warehouse, tmp_path: Path) -> None:
     with pytest.raises(MissingScanError, match="run `distillguard scan` first"):
         write_outputs(warehouse, tmp_path, watch=0.5, extraction=0.8)
+
+
+@pytest.mark.parametrize(
+    "hostile", ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1"]
+)
+def test_formula_leading_account_ids_are_written_as_text(
+    warehouse: Warehouse, planted: Planted, tmp_path: Path, hostile: str
+) -> None:
+    """Issue 13, finding 6: account ids come from traffic; a spreadsheet ran them as formulas."""
+    for table in ("account_scores", "events"):
+        warehouse.engine.execute(
+            f"UPDATE {table} SET account_id = ? WHERE account_id = ?", [hostile, planted.attackers[0]]
+        )
+    rows = _read_csv(write_outputs(warehouse, tmp_path, watch=0.5, extraction=0.8).accounts_csv)
+    ids = {row["account_id"] for row in rows}
+    assert "'" + hostile in ids and hostile not in ids
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())

@@ -8,7 +8,9 @@ Accounts (the scan's verdicts):
 - ``acct-ordinary``: scored low, not published.
 
 ``acct-campaign`` used the API key ``key-campaign``, which nobody else used, so the
-scan flags the key too; a fresh account presenting that key is caught by it.
+scan flags the key too; a fresh account presenting that key is caught by it. The
+logs tie each of those two keys to its one account (``KEYS``), so ``/v1/auth`` finds
+the account from the key a client presents.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ from distillguard.warehouse import Warehouse
 
 CAMPAIGN, HARVESTER, ORDINARY = "acct-campaign", "acct-harvester", "acct-ordinary"
 CAMPAIGN_KEY = "key-campaign"
+KEYS = {CAMPAIGN: CAMPAIGN_KEY, ORDINARY: "key-ordinary"}
+
+
+def client_key(account: str) -> dict[str, str]:
+    """The header a gateway forwards to /v1/auth for a client of ``account`` (its API key)."""
+    return {"X-Client-Authorization": f"Bearer {KEYS[account]}"}
+
+
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 CHAT_ELICITING = {
@@ -80,7 +90,10 @@ def plant_verdicts(config: Config) -> None:
         )
         events = []
         for i, (account, key, ip) in enumerate(
-            [(CAMPAIGN, CAMPAIGN_KEY, "198.51.100.7"), (ORDINARY, "key-ordinary", "203.0.113.9")]
+            [
+                (CAMPAIGN, CAMPAIGN_KEY, "198.51.100.7"),
+                (ORDINARY, KEYS[ORDINARY], "203.0.113.9"),
+            ]
         ):
             events.append(
                 {

@@ -28,6 +28,7 @@ from .support_app import (
     CHAT_ELICITING,
     HARVESTER,
     ORDINARY,
+    client_key,
     plant_verdicts,
     write_policy,
 )
@@ -114,7 +115,7 @@ def test_shadow_mode_decides_and_logs_but_enforces_allow(planted: Config, tmp_pa
         assert answer.headers["X-Distillguard-Shadow-Action"] == "block"
         body = answer.json()
         assert (body["action"], body["decided_action"], body["shadow"]) == ("allow", "block", True)
-        auth = client.get("/v1/auth", headers={"X-Account-Id": CAMPAIGN})
+        auth = client.get("/v1/auth", headers=client_key(CAMPAIGN))
         assert auth.status_code == 204
     record = _audit(config)[0]
     assert (record["action"], record["enforced_action"], record["shadow"]) == ("block", "allow", True)
@@ -267,9 +268,7 @@ def test_one_audit_record_per_decision_durable_after_shutdown_and_a_restart_has_
                     "decision_id"
                 ]
             )
-        ids.append(
-            client.get("/v1/auth", headers={"X-Account-Id": CAMPAIGN}).headers["X-Distillguard-Decision-Id"]
-        )
+        ids.append(client.get("/v1/auth", headers=client_key(CAMPAIGN)).headers["X-Distillguard-Decision-Id"])
         client.post("/v1/decide", content=b"{}")  # refused: no decision, no record
     records = _audit(planted)
     assert [r["decision_id"] for r in records] == ids
@@ -306,7 +305,7 @@ def test_overload_is_answered_at_once_by_on_error(
         answer = client.post("/v1/decide", json={"account_id": ORDINARY})
         body = answer.json()
         assert answer.status_code == 200 and body["action"] == action and "overloaded" in body["error"]
-        auth = client.get("/v1/auth", headers={"X-Account-Id": ORDINARY})
+        auth = client.get("/v1/auth", headers=client_key(ORDINARY))
         assert auth.status_code == (204 if action == "allow" else 403)
         shed = 'distillguard_shed_requests_total{cause="inflight"}'
         assert _metric(client.get("/metrics").text, shed) == 2.0
@@ -396,16 +395,27 @@ def test_an_internal_error_answers_by_on_error_with_the_error_recorded(
 
 # ---------------------------------------------------------------- nginx auth
 def test_auth_answers_in_status_and_headers(client: TestClient) -> None:
-    blocked = client.get("/v1/auth", headers={"X-Account-Id": CAMPAIGN, "X-Real-IP": "198.51.100.7"})
+    blocked = client.get("/v1/auth", headers={**client_key(CAMPAIGN), "X-Real-IP": "198.51.100.7"})
     assert blocked.status_code == 403 and blocked.headers["X-Distillguard-Action"] == "block"
     assert blocked.content == b""
-    assert client.get("/v1/auth", headers={"X-Account-Id": ORDINARY}).status_code == 204
-    by_key = client.get("/v1/auth", headers={"X-Api-Key-Id": CAMPAIGN_KEY})
-    assert by_key.status_code == 403 and by_key.headers["X-Distillguard-Action"] == "block"
-    statuses = [client.get("/v1/auth", headers={"X-Account-Id": HARVESTER}).status_code for _ in range(3)]
-    assert statuses == [204, 204, 429]
+    assert client.get("/v1/auth", headers=client_key(ORDINARY)).status_code == 204
+    unseen_key = client.get("/v1/auth", headers={"X-Client-Authorization": "Bearer sk-never-seen"})
+    assert unseen_key.status_code == 204
     missing = client.get("/v1/auth")
-    assert missing.status_code == 401 and "X-Account-Id" in missing.json()["error"]
+    assert missing.status_code == 401 and "X-Client-Authorization" in missing.json()["error"]
+
+
+def test_auth_takes_identity_headers_only_when_told_the_gateway_sets_them(planted: Config) -> None:
+    config = planted.with_overrides(serve_trust_identity_headers=True)
+    with TestClient(create_app(config), client=LOOPBACK) as client:
+        assert client.get("/v1/auth", headers={"X-Account-Id": CAMPAIGN}).status_code == 403
+        assert client.get("/v1/auth", headers={"X-Account-Id": ORDINARY}).status_code == 204
+        statuses = [client.get("/v1/auth", headers={"X-Account-Id": HARVESTER}).status_code for _ in range(3)]
+        assert statuses == [204, 204, 429]
+        by_key = client.get("/v1/auth", headers={"X-Api-Key-Id": CAMPAIGN_KEY})
+        assert by_key.status_code == 403 and by_key.headers["X-Distillguard-Action"] == "block"
+        missing = client.get("/v1/auth")
+        assert missing.status_code == 401 and "X-Account-Id" in missing.json()["error"]
 
 
 # ------------------------------------------------------------- admin reload

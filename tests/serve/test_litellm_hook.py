@@ -65,25 +65,28 @@ def test_module_imports_only_stdlib_httpx_and_litellm() -> None:
     assert outside == set(), f"litellm_hook imports {outside}"
 
 
-def test_account_prefers_org_team_user_then_request_user_then_header_then_key() -> None:
+def test_account_comes_from_the_authenticated_key_never_from_client_fields() -> None:
+    # Issue 13: a request body's ``user`` or an X-Account-Id header is written by the client;
+    # taking either let a flagged client be checked under someone else's name.
+    data = {"user": "acct-body", "messages": CHAT["messages"]}
     headers = {"x-account-id": "acct-header"}
-    data = {"user": "acct-body"}
-    assert hook.account_id(key(org_id="org", team_id="t", user_id="u"), data, headers) == "org"
-    assert hook.account_id(key(team_id="t", user_id="u"), data, headers) == "t"
-    assert hook.account_id(key(user_id="u"), data, headers) == "u"
-    assert hook.account_id(key(), data, headers) == "acct-body"
-    assert hook.account_id(key(), {}, headers) == "acct-header"
+    assert hook.account_id(key(org_id="org", team_id="t", user_id="u"), data) == "org"
+    assert hook.account_id(key(team_id="t", user_id="u"), data) == "t"
+    assert hook.account_id(key(user_id="u"), data) == "u"
     hashed = "a" * 64
-    assert hook.account_id(key(token=hashed), {}, {}) == hashed
-    assert hook.account_id(key(), {}, {}) == "anonymous"
+    assert hook.account_id(key(token=hashed), data) == hashed
+    assert hook.account_id(key(), data) == "anonymous"
+    payload = hook.decide_payload(key(token=hashed), proxied(data, headers))
+    assert payload["account_id"] == hashed
 
 
 def test_master_key_placeholders_never_name_the_account() -> None:
-    """With the master key LiteLLM fills user_id/token with the admin's stand-ins."""
+    """With the master key LiteLLM fills user_id/token with the admin's stand-ins; the operator's
+    own backend, which alone holds that key, names the account in the body's ``user``."""
     admin = key(
         user_id="default_user_id", token="litellm_proxy_master_key", api_key="litellm_proxy_master_key"
     )
-    assert hook.account_id(admin, {"user": "acct-7"}, {}) == "acct-7"
+    assert hook.account_id(admin, {"user": "acct-7"}) == "acct-7"
     assert hook.key_id(admin) is None
 
 
@@ -93,12 +96,42 @@ def test_key_id_is_never_the_raw_secret() -> None:
     assert hook.key_id(key(token=hashed, api_key="sk-live-secret")) == hashed
 
 
-def test_account_fields_are_configurable() -> None:
-    settings = hook.HookSettings.from_env({"DISTILLGUARD_ACCOUNT_FIELDS": "x-tenant, user_id"})
-    assert settings.account_fields == ("x-tenant", "user_id")
-    assert (
-        hook.account_id(key(user_id="u"), {}, {"x-tenant": "tenant-9"}, settings.account_fields) == "tenant-9"
-    )
+def test_account_fields_are_configurable_among_the_keys_own_attributes() -> None:
+    settings = hook.HookSettings.from_env({"DISTILLGUARD_ACCOUNT_FIELDS": "team_id, user_id"})
+    assert settings.account_fields == ("team_id", "user_id")
+    assert hook.account_id(key(user_id="u", team_id="t"), {}, settings.account_fields) == "t"
+    for client_field in ("user", "x-tenant"):
+        with pytest.raises(ValueError, match="written by the client"):
+            hook.HookSettings.from_env({"DISTILLGUARD_ACCOUNT_FIELDS": client_field})
+
+
+def test_a_lone_surrogate_in_the_prompt_still_reaches_the_service_with_the_gateway_token() -> None:
+    # Issue 13, finding 1: json=payload encoded the prompt as UTF-8 and raised before any call,
+    # so the hook fell to its fail mode (open by default) for a flagged account.
+    gate = gate_with({"action": "block", "reasons": ["flagged"], "decision_id": "d1"})
+    gate.settings.gateway_token = "litellm-gateway-token-0123"
+    seen_headers: list[str] = []
+    original = gate._http
+
+    def spy() -> httpx.AsyncClient:
+        client = original()
+        client.event_hooks["request"] = [_remember_auth(seen_headers)]
+        return client
+
+    gate._http = spy  # type: ignore[method-assign]
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi \udfff there"}]}
+    with pytest.raises(Exception) as refused:
+        run(gate, proxied(body))
+    assert getattr(refused.value, "status_code", None) == 403
+    assert gate.seen[0]["request"]["messages"][0]["content"] == "hi \udfff there"  # type: ignore[attr-defined]
+    assert seen_headers == ["Bearer litellm-gateway-token-0123"]
+
+
+def _remember_auth(into: list[str]) -> Any:
+    async def hook_(request: httpx.Request) -> None:
+        into.append(request.headers.get("authorization", ""))
+
+    return hook_
 
 
 def test_client_ip_trusts_only_the_configured_proxy_hops() -> None:

@@ -347,10 +347,9 @@ def test_ordinary_account_gets_the_upstream_completion_unchanged(stack: Stack) -
 
 def test_flagged_account_is_refused_with_403_and_the_reasons(stack: Stack) -> None:
     before = len(stack.upstream.received)
-    by_user = chat(stack, user=FLAGGED, ip="203.0.113.7")
-    by_header = chat(stack, headers={"X-Account-Id": FLAGGED}, ip="203.0.113.8")
+    by_user = chat(stack, user=FLAGGED, ip="203.0.113.7")  # the master key's backend names the account
     streamed = chat(stack, user=FLAGGED, ip="203.0.113.9", stream=True)  # decided before streaming
-    for response in (by_user, by_header, streamed):
+    for response in (by_user, streamed):
         assert response.status_code == 403, response.text
         error = error_of(response)
         assert error["message"].startswith("Request blocked by distillguard")
@@ -361,11 +360,18 @@ def test_flagged_account_is_refused_with_403_and_the_reasons(stack: Stack) -> No
         assert response.headers.get("x-distillguard-action") == "block"
     assert len(stack.upstream.received) == before, "a blocked request reached the model"
     blocked = [r for r in audit_records(stack) if r.get("account_id") == FLAGGED]
-    assert len(blocked) == 3 and {r["enforced_action"] for r in blocked} == {"block"}
+    assert len(blocked) == 2 and {r["enforced_action"] for r in blocked} == {"block"}
     assert {r["decision_id"] for r in blocked} == {
-        error_of(r)["provider_specific_fields"]["distillguard"]["decision_id"]
-        for r in (by_user, by_header, streamed)
+        error_of(r)["provider_specific_fields"]["distillguard"]["decision_id"] for r in (by_user, streamed)
     }
+
+
+def test_a_client_header_cannot_name_the_account(stack: Stack) -> None:
+    """Issue 13: X-Account-Id is written by the client, so it names nobody (it used to be trusted)."""
+    before = len(audit_records(stack))
+    response = chat(stack, headers={"X-Account-Id": FLAGGED}, ip="203.0.113.8")
+    assert response.status_code == 200, response.text
+    assert [r["account_id"] for r in audit_records(stack)[before:]] == ["anonymous"]
 
 
 def test_watched_account_is_degraded_then_throttled(stack: Stack) -> None:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from distillguard.cli.common import config_for, console, fail, user_errors
+from distillguard.engine import sql_string
 
 FORMAT_HELP = (
     "Force the input format (litellm | otel | openai | langfuse | canonical | distillguard-audit) "
@@ -170,11 +171,11 @@ def export_command(
     if not Path(config.db_path).exists():
         raise fail(f"{config.db_path}: no warehouse here yet (run `distillguard ingest` first)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    target = str(out).replace("'", "''")
+    target = sql_string(out)
     options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT json"
     with user_errors(), Warehouse.open(config.db_path, read_only=True) as warehouse:
         count = warehouse.count("events")
         warehouse.engine.execute(
-            f"COPY (SELECT * FROM events ORDER BY ts_start, event_id) TO '{target}' ({options})"
+            f"COPY (SELECT * FROM events ORDER BY ts_start, event_id) TO {target} ({options})"
         )
     console.print(f"exported {count:,} events to {out}", highlight=False)

@@ -93,6 +93,13 @@ def import_command(
     partner: Annotated[
         str | None, typer.Option(help="Partner name (default: the bundle's identity).")
     ] = None,
+    partner_identity: Annotated[
+        str | None,
+        typer.Option(
+            help="The partner's STIX identity id: objects created by anyone else are quarantined "
+            "(objects another creator already stored are refused either way)."
+        ),
+    ] = None,
 ) -> None:
     """Import partners' bundles: checked, quarantined with reasons, idempotent."""
     from distillguard.intel.stix_import import BundleRejected, import_bundle
@@ -108,6 +115,7 @@ def import_command(
                         path.read_bytes(),
                         source=str(path),
                         partner=partner,
+                        partner_identity=partner_identity,
                         max_bundle_bytes=int(config.intel_max_bundle_bytes),
                         max_object_bytes=int(config.intel_max_object_bytes),
                     )

@@ -34,6 +34,7 @@ def serve_command(
     import uvicorn
 
     from distillguard.serve.app import build_decider, create_app
+    from distillguard.serve.gateway_auth import check_bind, tls_options
 
     overrides: dict[str, object] = {"serve_host": host, "serve_port": port}
     if policy is not None:
@@ -42,6 +43,8 @@ def serve_command(
         overrides["serve_state_url"] = state
     config = config_for(db, config_file, **overrides)
     with user_errors():
+        check_bind(config)  # a reachable, unauthenticated decision endpoint: refuse, naming the fix
+        tls = tls_options(config)
         decider = build_decider(config)  # a missing or broken policy file stops here, naming its line
     loaded = decider.policy.current()
     app = create_app(
@@ -58,7 +61,7 @@ def serve_command(
         soft_wrap=True,
     )
     console.print(
-        f"distillguard serve listening on http://{config.serve_host}:{config.serve_port}",
+        f"distillguard serve listening on {'https' if tls else 'http'}://{config.serve_host}:{config.serve_port}",
         highlight=False,
         soft_wrap=True,
     )
@@ -70,6 +73,7 @@ def serve_command(
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=5,
+        **tls,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -49,6 +50,19 @@ class SqlStep:
     materialise: bool = True
     scratch: bool = False
     functions: tuple[SqlFunction, ...] = ()  # registered on the engine before the step runs
+
+
+def sql_string(value: str | Path) -> str:
+    """``value`` as a SQL string literal, quotes doubled.
+
+    For the few statements that take no parameters (``SET``, ``ATTACH``, ``COPY ... TO``,
+    table functions' file arguments): a path or setting containing ``'`` must stay one
+    string, never end it and start SQL of its own.
+    """
+    text = value.as_posix() if isinstance(value, Path) else str(value)
+    if "\x00" in text:
+        raise ValueError("a SQL string cannot hold a NUL character")
+    return "'" + text.replace("'", "''") + "'"
 
 
 class SqlError(RuntimeError):

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 from duckdb.func import PythonUDFType
 
-from distillguard.engine.base import SqlError, SqlFunction
+from distillguard.engine.base import SqlError, SqlFunction, sql_string
 
 log = logging.getLogger("distillguard.sql")
 
@@ -33,13 +33,13 @@ class DuckDBEngine:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.connection = duckdb.connect(self.path, read_only=read_only)
         if memory_limit:
-            self.connection.execute(f"SET memory_limit = '{memory_limit}'")
+            self.connection.execute(f"SET memory_limit = {sql_string(memory_limit)}")
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
         # Spill to a temp directory beside the database instead of failing large scans.
         if self.path != ":memory:" and not read_only:
             spill = Path(self.path).with_suffix(".tmp")
-            self.connection.execute(f"SET temp_directory = '{spill.as_posix()}'")
+            self.connection.execute(f"SET temp_directory = {sql_string(spill)}")
         self.connection.execute("SET TimeZone = 'UTC'")
         self._functions: set[str] = set()
 
@@ -106,11 +106,11 @@ class DuckDBEngine:
             yield
             return
         previous = self.scalar("SELECT current_setting('memory_limit')")
-        self.execute(f"SET memory_limit = '{limit}'")
+        self.execute(f"SET memory_limit = {sql_string(limit)}")
         try:
             yield
         finally:
-            self.execute(f"SET memory_limit = '{previous}'")
+            self.execute(f"SET memory_limit = {sql_string(str(previous))}")
 
     def close(self) -> None:
         self.connection.close()

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
+from distillguard.engine import sql_string
 from distillguard.ingest.batches import PrefixHasher
 from distillguard.ingest.parallel import fingerprint_chunks, worker_count
 from distillguard.schema import EVENTS, QUARANTINE, column_names
@@ -114,7 +115,7 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
         f"CASE WHEN {check} THEN '{name} ' ELSE '' END"
         for check, name in zip(raw_checks, [*_INTS, *_FLOATS, *_BOOLS], strict=True)
     )
-    file = str(path).replace("'", "''")
+    file = sql_string(path)
     return (
         _MACROS
         + f"""
@@ -137,7 +138,7 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
                THEN 'attrs: expected an object of strings'
            END AS _reason,
            CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt
-    FROM read_json('{file}', format = 'newline_delimited', compression = '{_compression(path)}',
+    FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
                    columns = {_columns()}, maximum_object_size = {int(max_record_bytes)}) AS raw;
     """
     )
@@ -152,7 +153,7 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
         staging = duckdb.connect(str(stage_db))
         try:
             staging.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")
-            staging.execute(f"SET temp_directory = '{Path(work) / 'spill'}'")
+            staging.execute(f"SET temp_directory = {sql_string(Path(work) / 'spill')}")
             staging.execute("SET TimeZone = 'UTC'")
             staging.execute("SET preserve_insertion_order = true")
             staging.execute("SET enable_progress_bar = false")
@@ -319,7 +320,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     alias = "_dg_stage"
     before = warehouse.count("events")
     bar = engine.scalar("SELECT current_setting('enable_progress_bar')")
-    engine.execute(f"ATTACH '{stage_db.as_posix()}' AS {alias} (READ_ONLY)")
+    engine.execute(f"ATTACH {sql_string(stage_db)} AS {alias} (READ_ONLY)")
     engine.execute("SET enable_progress_bar = false")
     file_literal = "'" + str(path).replace("'", "''") + "'"
     chunk = max(1000, int(config.batch_size_rows))

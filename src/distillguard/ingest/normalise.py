@@ -110,6 +110,8 @@ def required_text(value: Any, field: str) -> str:
 
 
 def as_int(value: Any, field: str) -> int | None:
+    """An integer, or None when absent. Range against the column is checked per row
+    (``ingest.limits.number_problem``), where the column's type is known."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -120,17 +122,25 @@ def as_int(value: Any, field: str) -> int | None:
         return int(value)
     if isinstance(value, str):
         try:
-            return int(float(value.strip()))
+            number = float(value.strip())
         except ValueError:
             pass
+        else:
+            if not math.isfinite(number):
+                raise RecordError(f"{field}: {_show(value)} is not a finite number")
+            return int(number)
     raise RecordError(f"{field}: expected an integer, got {_show(value)}")
 
 
 def as_float(value: Any, field: str) -> float | None:
+    """A finite float, or None when absent; NaN and infinities are refused with the field named."""
     if value is None or value == "":
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise RecordError(f"{field}: {_show(value)} is out of range for a float") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -138,7 +148,9 @@ def as_float(value: Any, field: str) -> float | None:
             raise RecordError(f"{field}: expected a number, got {_show(value)}") from None
     else:
         raise RecordError(f"{field}: expected a number, got {_show(value)}")
-    return number if math.isfinite(number) else None
+    if not math.isfinite(number):
+        raise RecordError(f"{field}: {_show(value)} is not a finite number")
+    return number
 
 
 def as_bool(value: Any) -> bool | None:
@@ -152,6 +164,8 @@ def as_bool(value: Any) -> bool | None:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # repr of a huge int is slow, then refused
+        return f"an integer of {value.bit_length()} bits"
     return repr(value)[:40] if not isinstance(value, dict | list) else type(value).__name__
 
 

@@ -3,6 +3,11 @@
 Every record read ends in exactly one of three places: stored, duplicate (its
 event id is already in the warehouse or earlier in the run), or quarantine (with
 file, line, byte offset and reason). Memory is bounded by ``batch_size_rows``.
+
+No record and no file can stop the run: numbers the warehouse cannot hold are
+quarantined with the field named (``limits.number_problem``) before they reach a
+batch, and should a file still fail (a bug, an I/O error), its rows not yet stored
+are quarantined with the cause, its report says ``error``, and the next file is read.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from distillguard.config import Config, memory_limit
 from distillguard.engine import SqlError
 from distillguard.ingest import audit_log, canonical, fastpath, langfuse, litellm, openai_log, otel
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
+from distillguard.ingest.limits import clean_strings, number_problem
 from distillguard.ingest.normalise import RecordError
 from distillguard.ingest.sniff import FORMATS, RawRecord, expand_paths, iter_records, sniff_file
 from distillguard.schema import INGEST_RUNS
@@ -50,6 +56,7 @@ class FileReport:
     duplicates: int = 0
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    error: str | None = None  # set when the file failed part-way (the rest of the run went on)
 
 
 @dataclass
@@ -130,9 +137,13 @@ def ingest_paths(
                     advance(position - done[0])
                     done[0] = position
 
-                result = ingest_file(
-                    warehouse, path, config=config, source_format=source_format, on_position=moved
-                )
+                try:
+                    result = ingest_file(
+                        warehouse, path, config=config, source_format=source_format, on_position=moved
+                    )
+                except Exception as exc:  # nothing in one file may cost the others
+                    log.exception("ingesting %s failed; going on with the next file", path)
+                    result = _unreadable_file(warehouse, path, source_format, exc)
                 report.files.append(result)
                 moved(path.stat().st_size)
         if accounts is not None:
@@ -171,9 +182,13 @@ def ingest_file(
             return report
     run = _FileRun(warehouse, config, report)
     adapter = ADAPTERS.get(fmt) if fmt else None
-    for record in iter_records(path, max_record_bytes=max_bytes, on_position=on_position):
-        run.consume(record, adapter)
-    run.flush()
+    try:
+        for record in iter_records(path, max_record_bytes=max_bytes, on_position=on_position):
+            run.consume(record, adapter)
+        run.flush()
+    except Exception as exc:
+        log.exception("ingesting %s failed part-way; its unstored rows are quarantined", path)
+        run.abandon(exc)
     moved = min(partial, report.duplicates)
     report.stored, report.duplicates = report.stored + moved, report.duplicates - moved
     _record_run(warehouse, report)
@@ -186,6 +201,8 @@ class _FileRun:
         self.config = config
         self.report = report
         self.batcher = EventBatcher(config)
+        self.max_text_chars = int(config.max_text_chars)
+        self.in_flight: list[dict[str, Any]] = []
         self.quarantine: list[dict[str, Any]] = []
 
     def consume(self, record: RawRecord, adapter: ModuleType | None) -> None:
@@ -238,6 +255,11 @@ class _FileRun:
             if isinstance(result, RecordError):
                 self.reject(record, str(result))
                 continue
+            problem = number_problem(result)
+            if problem is not None:
+                self.reject(record, problem)
+                continue
+            clean_strings(result, max_chars=self.max_text_chars)
             result["ingest_file"] = self.report.file
             result["ingest_line"] = record.line
             self.report.read += 1
@@ -261,16 +283,50 @@ class _FileRun:
 
     def flush(self) -> None:
         if self.batcher.rows:
+            self.in_flight = self.batcher.rows  # until stored: abandon() must still see them
             table = self.batcher.take()
             result = self.warehouse.insert_events(table)
+            self.in_flight = []
             self.report.stored += result.stored
             self.report.duplicates += result.duplicates
+        self._flush_quarantine()
+
+    def abandon(self, exc: Exception) -> None:
+        """The file failed: every row read but not stored is quarantined with the cause."""
+        cause = f"{type(exc).__name__}: {exc}"[:300]
+        self.report.error = cause
+        pending = [*self.in_flight, *self.batcher.rows]
+        self.in_flight, self.batcher.rows = [], []
+        for row in pending:
+            reason = f"file failed before this record was stored ({cause})"
+            self.report.quarantined += 1
+            self.quarantine.append(
+                quarantine_row(
+                    self.report.file, row.get("ingest_line"), None, self.report.source_format, reason, None
+                )
+            )
         self._flush_quarantine()
 
     def _flush_quarantine(self) -> None:
         if self.quarantine:
             add_quarantine_once(self.warehouse, quarantine_table(self.quarantine))
             self.quarantine = []
+
+
+def _unreadable_file(
+    warehouse: Warehouse, path: Path, source_format: str | None, exc: Exception
+) -> FileReport:
+    """The trace of a file that failed before any record was counted: one quarantined entry."""
+    cause = f"{type(exc).__name__}: {exc}"[:300]
+    report = FileReport(str(path), source_format, read=1, quarantined=1, error=cause)
+    report.reasons["file failed"] = 1
+    row = quarantine_row(str(path), None, None, source_format, f"file failed: {cause}", None)
+    try:
+        add_quarantine_once(warehouse, quarantine_table([row]))
+        _record_run(warehouse, report)
+    except Exception:
+        log.exception("could not record the failure of %s", path)
+    return report
 
 
 def add_quarantine_once(warehouse: Warehouse, table: pa.Table) -> None:

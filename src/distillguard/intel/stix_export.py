@@ -89,6 +89,12 @@ class _Builder:
             "object_marking_refs": self.marking_ids,
         }
 
+    def sid(self, object_type: str, *key: str) -> str:
+        """An id for an object we create, scoped by our identity: two providers that both see the
+        same proxy network or the same community hash still publish different ids, so neither's
+        object can collide with (and be refused as) the other's."""
+        return stix_id(object_type, self.identity_id, *key)
+
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.objects.append(obj)
         return obj
@@ -97,7 +103,7 @@ class _Builder:
         self.add(
             {
                 **self.common(
-                    "relationship", stix_id("relationship", source, kind, target), created, modified
+                    "relationship", self.sid("relationship", source, kind, target), created, modified
                 ),
                 "relationship_type": kind,
                 "source_ref": source,
@@ -115,7 +121,7 @@ class _Builder:
         self.add(
             {**ident, "name": self.identity_name, "identity_class": "organization", "sectors": ["technology"]}
         )
-        extract = stix_id("attack-pattern", ATLAS_EXTRACT_MODEL["external_id"])
+        extract = self.sid("attack-pattern", ATLAS_EXTRACT_MODEL["external_id"])
         self.add(
             {
                 **self.common("attack-pattern", extract, stix_time(_EPOCH), stix_time(_EPOCH)),
@@ -154,7 +160,7 @@ def build_bundle(
 
 def _technique(b: _Builder, name: str, technique_ids: dict[str, str]) -> str:
     if name not in technique_ids:
-        object_id = stix_id("attack-pattern", "distillguard-technique", name)
+        object_id = b.sid("attack-pattern", "distillguard-technique", name)
         b.add(
             {
                 **b.common("attack-pattern", object_id, stix_time(_EPOCH), stix_time(_EPOCH)),
@@ -173,7 +179,7 @@ def _add_group(
     # The local campaign id never leaves: the STIX id is derived from its community hash.
     token = community_hash(b.policy.key, "campaign", group.group_id)
     first, last = stix_time(group.first_seen), stix_time(group.last_seen)
-    campaign_id = stix_id("campaign", token)
+    campaign_id = b.sid("campaign", token)
     focus = ", ".join(group.capability_focus) or "unknown"
     b.add(
         {
@@ -201,12 +207,12 @@ def _add_group(
     for technique in group.techniques:
         b.relationship(campaign_id, "uses", _technique(b, technique, technique_ids), first, last)
     if actor:
-        actor_id = stix_id("intrusion-set", actor)
+        actor_id = b.sid("intrusion-set", actor)
         b.add({**b.common("intrusion-set", actor_id, first, last), "name": actor})
         b.relationship(campaign_id, "attributed-to", actor_id, first, last)
     infra_id = None
     if any(i.kind in {"asn", "ip_prefix"} for i in group.indicators):
-        infra_id = stix_id("infrastructure", token)
+        infra_id = b.sid("infrastructure", token)
         b.add(
             {
                 **b.common("infrastructure", infra_id, first, last),
@@ -221,7 +227,7 @@ def _add_group(
         _add_indicator(b, indicator, token, campaign_id, infra_id, first)
     b.add(
         {
-            **b.common("sighting", stix_id("sighting", token), first, last),
+            **b.common("sighting", b.sid("sighting", token), first, last),
             "sighting_of_ref": campaign_id,
             "where_sighted_refs": [b.identity_id],
             "first_seen": first,
@@ -239,7 +245,7 @@ def _add_indicator(
     # Valid for the policy's window after the last sighting, and always after valid_from.
     last_dt = indicator.last_seen or datetime.fromisoformat(first.replace("Z", "+00:00"))
     valid_until = stix_time(last_dt + timedelta(days=max(b.policy.validity_days, 0), seconds=1))
-    object_id = stix_id("indicator", token, indicator.kind, indicator.value)
+    object_id = b.sid("indicator", token, indicator.kind, indicator.value)
     ext: dict[str, Any] = {
         "fingerprint_kind": indicator.kind,
         "value_form": indicator.value_form,

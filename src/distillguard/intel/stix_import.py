@@ -1,11 +1,24 @@
 """Reading partners' STIX bundles without trusting them.
 
 A bundle is checked as a whole (size, JSON, a ``bundle`` with a list of objects,
-not STIX 2.0) and then object by object. An object that is too big, of another
-spec version, of a type we do not know, a second copy of an id and version, with
-a malformed or dangling reference, or an indicator whose pattern does not parse is
+not STIX 2.0) and then object by object. Every string first goes through
+``wire.clean_text`` (the trust-boundary normalisation ingest and the decision
+service use). An object that is too big, of another spec version, of a type we do
+not know, a second copy of an id and version, with a malformed or dangling
+reference, a non-finite number, a confidence outside 0-100, ``created`` or
+``modified`` in the future beyond ``MAX_CLOCK_SKEW``, an indicator whose
+``valid_until`` is not after its ``valid_from`` or whose pattern does not parse
+(always through the STIX pattern parser, and IP values through ``ipaddress``) is
 *quarantined* with its reason in ``intel_quarantine``; the rest is stored. Writes
 happen in one transaction, so a failure leaves what was stored before untouched.
+
+Partners speak only for themselves. With ``writer_identity`` (the identity bound to
+the writing partner's credential), every object must be created by it
+(``created_by_ref``), be that identity itself, be an SCO (no creator), or be one of
+the shared community objects (TLP markings, the distillguard project's identity and
+extension definition). Whoever writes, an object id already stored with another
+creator is refused: only its creator may publish new versions of it (or revoke it).
+To comment on another partner's indicator, a partner writes its own sighting.
 
 Imports are idempotent: objects are keyed by (id, modified); an indicator keeps
 its newest version, and once revoked it stays revoked (STIX 2.1 section 3.6).
@@ -13,18 +26,23 @@ its newest version, and once revoked it stays revoked (STIX 2.1 section 3.6).
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
 
-from distillguard.intel.extension import FINGERPRINT_SCO, read_extension
+from distillguard.intel.extension import FINGERPRINT_SCO, PROJECT_IDENTITY_ID, read_extension
 from distillguard.intel.privacy import TLP2_MARKING_IDS
 from distillguard.schema import INTEL_QUARANTINE, PARTNER_INDICATORS, PARTNER_OBJECTS, TABLES
 from distillguard.warehouse import Warehouse
+from distillguard.wire import clean_json
 
 SDO_TYPES = {
     "attack-pattern",
@@ -79,6 +97,10 @@ _OUR_PATTERN = re.compile(
 )
 _ASN_PATTERN = re.compile(r"^\[autonomous-system:number = (\d+)\]$")
 _IP_PATTERN = re.compile(r"^\[ipv([46])-addr:value (?:=|ISSUBSET) '([0-9a-fA-F:./]+)'\]$")
+# How far ahead of our clock a partner's created/modified may be: clocks on NTP agree within
+# seconds; a later timestamp would let an object win every future "newest version" merge.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+CONFIDENCE_RANGE = (0, 100)  # STIX 2.1 section 3.2: an integer from 0 to 100
 
 
 class BundleRejected(ValueError):
@@ -154,15 +176,36 @@ def _version(obj: dict[str, Any]) -> str:
 
 
 def check_objects(
-    objects: list[Any], *, max_object_bytes: int, known_ids: set[str]
+    objects: list[Any],
+    *,
+    max_object_bytes: int,
+    known_ids: set[str],
+    writer_identity: str | None = None,
+    owners: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], list[Quarantined]]:
-    """Split a bundle's objects into accepted and quarantined (with reasons)."""
+    """Split a bundle's objects into accepted and quarantined (with reasons).
+
+    ``writer_identity``: the identity bound to the writer's credential (see the module
+    docstring); ``owners``: stored object id -> its creator's identity id.
+    """
+    now = now or _now()
+    owners = owners or {}
     bad: list[Quarantined] = []
     first_pass: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    for obj in objects:
-        reason = _object_problem(obj, max_object_bytes)
+    for raw in objects:
+        try:
+            obj = clean_json(raw)
+        except RecursionError:
+            bad.append(_quarantine(None, "object nested too deeply"))
+            continue
+        reason = _object_problem(obj, max_object_bytes, now)
         if reason is None:
+            assert isinstance(obj, dict)
+            reason = _ownership_problem(obj, writer_identity, owners)
+        if reason is None:
+            assert isinstance(obj, dict)
             key = (obj["id"], _version(obj))
             if key in seen:
                 reason = "duplicate id and version in one bundle"
@@ -170,6 +213,7 @@ def check_objects(
         if reason:
             bad.append(_quarantine(obj, reason))
         else:
+            assert isinstance(obj, dict)
             first_pass.append(obj)
     # References resolve against what this bundle carries, what was stored before,
     # and the published TLP markings; relationships and sightings need both ends.
@@ -186,13 +230,40 @@ def check_objects(
     return accepted, bad
 
 
-def _object_problem(obj: object, max_object_bytes: int) -> str | None:
+def _is_community_object(obj: dict[str, Any]) -> bool:
+    """Objects every partner's bundle carries alike: TLP markings, the project identity and extension."""
+    return (
+        obj["id"] in TLP2_MARKING_IDS.values()
+        or obj["id"] == PROJECT_IDENTITY_ID
+        or (obj["type"] == "extension-definition" and obj.get("created_by_ref") == PROJECT_IDENTITY_ID)
+    )
+
+
+def _ownership_problem(obj: dict[str, Any], writer: str | None, owners: Mapping[str, str]) -> str | None:
+    if obj["type"] in SCO_TYPES or _is_community_object(obj):
+        return None
+    creator = obj["id"] if obj["type"] == "identity" and obj.get("created_by_ref") is None else None
+    creator = creator or obj.get("created_by_ref")
+    if writer is not None and creator != writer:
+        return (
+            f"created_by_ref {str(creator)[:80]!r} is not the writing partner's identity {writer}: "
+            "a partner may only write its own objects (or its own sighting of another's)"
+        )
+    owner = owners.get(obj["id"])
+    if owner is not None and owner != creator:
+        return f"object {obj['id']} belongs to {owner}: only its creator may write new versions or revoke it"
+    return None
+
+
+def _object_problem(obj: object, max_object_bytes: int, now: datetime | None = None) -> str | None:
     if not isinstance(obj, dict):
         return "not a JSON object"
     try:
-        size = len(json.dumps(obj, ensure_ascii=False))
-    except (RecursionError, ValueError):
+        size = len(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+    except RecursionError:
         return "object cannot be serialised (nested too deeply)"
+    except ValueError:
+        return "non-finite number (NaN or Infinity) in the object"
     if size > max_object_bytes:
         return f"object is {size} bytes, over the {max_object_bytes}-byte limit"
     object_type, object_id = obj.get("type"), obj.get("id")
@@ -209,9 +280,23 @@ def _object_problem(obj: object, max_object_bytes: int) -> str | None:
         if not isinstance(ref, str) or not _ID.match(ref):
             return f"malformed reference {str(ref)[:80]!r}"
     if object_type not in SCO_TYPES and object_type != "marking-definition":
+        latest = (now or _now()) + MAX_CLOCK_SKEW
         for key in ("created", "modified"):
-            if parse_ts(obj.get(key)) is None:
+            stamp = parse_ts(obj.get(key))
+            if stamp is None:
                 return f"{key} is not a STIX timestamp"
+            if stamp > latest:
+                return f"{key} {obj[key]} is in the future (more than {MAX_CLOCK_SKEW} ahead of our clock)"
+    if "confidence" in obj:
+        confidence = obj["confidence"]
+        low, high = CONFIDENCE_RANGE
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, int | float)
+            or not math.isfinite(confidence)
+            or not low <= confidence <= high
+        ):
+            return f"confidence {str(confidence)[:20]} is not a number from {low} to {high}"
     if object_type == "indicator":
         return _indicator_problem(obj)
     return None
@@ -221,14 +306,35 @@ def _indicator_problem(obj: dict[str, Any]) -> str | None:
     pattern = obj.get("pattern")
     if not isinstance(pattern, str) or not pattern:
         return "indicator without a pattern"
-    if parse_ts(obj.get("valid_from")) is None:
+    valid_from = parse_ts(obj.get("valid_from"))
+    if valid_from is None:
         return "indicator valid_from is not a STIX timestamp"
-    if obj.get("valid_until") is not None and parse_ts(obj.get("valid_until")) is None:
-        return "indicator valid_until is not a STIX timestamp"
+    if obj.get("valid_until") is not None:
+        valid_until = parse_ts(obj.get("valid_until"))
+        if valid_until is None:
+            return "indicator valid_until is not a STIX timestamp"
+        if valid_until <= valid_from:
+            return "indicator valid_until is not after valid_from"
     if obj.get("pattern_type") != "stix":
         return None  # kept, but never matched: we only evaluate STIX patterns
-    if _OUR_PATTERN.match(pattern) or _ASN_PATTERN.match(pattern) or _IP_PATTERN.match(pattern):
-        return None
+    problem = pattern_problem(pattern)
+    if problem:
+        return problem
+    ip = _IP_PATTERN.match(pattern)
+    if ip:
+        try:
+            network = ipaddress.ip_network(ip.group(2), strict=False)
+        except ValueError:
+            return f"pattern value {ip.group(2)[:60]!r} is not an IP address or CIDR block"
+        if network.version != int(ip.group(1)):
+            return f"pattern value {ip.group(2)[:60]!r} is not an IPv{ip.group(1)} address"
+    return None
+
+
+@lru_cache(maxsize=65_536)
+def pattern_problem(pattern: str) -> str | None:
+    """The STIX pattern parser's first complaint, or None. Every pattern goes through it (no
+    fast path: a pattern our matcher reads by regex must still be a valid pattern)."""
     from stix2patterns.validator import run_validator
 
     errors = run_validator(pattern, stix_version="2.1")
@@ -276,16 +382,35 @@ def known_object_ids(warehouse: Warehouse) -> set[str]:
     }
 
 
+def object_owners(warehouse: Warehouse) -> dict[str, str]:
+    """Stored object id -> the identity that created it (its own id for an identity object)."""
+    _ensure(warehouse)
+    rows = warehouse.engine.to_arrow(
+        """
+        SELECT object_id,
+               coalesce(any_value(json_extract_string(body, '$.created_by_ref')),
+                        CASE WHEN any_value(object_type) = 'identity' THEN object_id END) AS owner
+        FROM partner_objects GROUP BY object_id
+        """
+    ).to_pylist()
+    return {str(r["object_id"]): str(r["owner"]) for r in rows if r["owner"] is not None}
+
+
 def import_bundle(
     warehouse: Warehouse,
     raw: bytes | str,
     *,
     source: str,
     partner: str | None = None,
+    partner_identity: str | None = None,
     max_bundle_bytes: int = 64_000_000,
     max_object_bytes: int = 262_144,
 ) -> ImportReport:
-    """Check, quarantine and store one bundle; raises BundleRejected for unusable ones."""
+    """Check, quarantine and store one bundle; raises BundleRejected for unusable ones.
+
+    ``partner_identity``: when given, every object must be created by that identity (see
+    the module docstring); either way no stored object of another creator is overwritten.
+    """
     report = ImportReport(source=source)
     try:
         data = load_bundle(raw, max_bytes=max_bundle_bytes)
@@ -295,7 +420,11 @@ def import_bundle(
         raise
     report.objects = len(data["objects"])
     accepted, bad = check_objects(
-        data["objects"], max_object_bytes=max_object_bytes, known_ids=known_object_ids(warehouse)
+        data["objects"],
+        max_object_bytes=max_object_bytes,
+        known_ids=known_object_ids(warehouse),
+        writer_identity=partner_identity,
+        owners=object_owners(warehouse),
     )
     report.quarantined = bad
     store_objects(warehouse, accepted, report, source=source, partner=partner)

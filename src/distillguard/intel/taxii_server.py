@@ -12,6 +12,13 @@ key. A collection may be ``private_to`` one partner: nobody else can see it, eve
 with a ``*`` grant, and a collection a partner may not read answers 404, so its
 existence does not leak either. Request bodies over ``taxii_max_request_bytes``
 get 413 before they are parsed.
+
+A partner speaks only for itself: each partner with write access has the STIX
+identity its key is bound to (``identity`` in the server file), and every object it
+pushes must be created by that identity (``created_by_ref``) or be its own sighting;
+an object id another partner created is refused with a reason in the status
+resource, so nobody can publish a new version of (or revoke) someone else's
+indicator. The rest of the checks are ``stix_import.check_objects``'.
 """
 
 from __future__ import annotations
@@ -36,7 +43,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from distillguard.intel.stix_export import stix_time
-from distillguard.intel.stix_import import ImportReport, check_objects, parse_ts, store_objects
+from distillguard.intel.stix_import import (
+    ImportReport,
+    check_objects,
+    object_owners,
+    parse_ts,
+    store_objects,
+)
 from distillguard.schema import TABLES, TAXII_OBJECTS, TAXII_STATUS
 from distillguard.warehouse import Warehouse
 
@@ -50,6 +63,7 @@ class Partner:
     key_sha256: str
     read: frozenset[str]
     write: frozenset[str]
+    identity: str | None = None  # the STIX identity this partner's key speaks for
 
 
 @dataclass(frozen=True)
@@ -93,9 +107,16 @@ def load_server_settings(path: str | Path, **overrides: Any) -> ServerSettings:
             digest = p.get("api_key_sha256") or (hash_key(p["api_key"]) if p.get("api_key") else None)
             if not digest:
                 raise ValueError(f"partner {p.get('name')!r} has no api_key_sha256")
+            identity = p.get("identity")
+            if identity is not None and not (isinstance(identity, str) and identity.startswith("identity--")):
+                raise ValueError(f"partner {p.get('name')!r}: identity must be an identity--<uuid> id")
             partners.append(
                 Partner(
-                    str(p["name"]), str(digest), frozenset(p.get("read", [])), frozenset(p.get("write", []))
+                    str(p["name"]),
+                    str(digest),
+                    frozenset(p.get("read", [])),
+                    frozenset(p.get("write", [])),
+                    identity,
                 )
             )
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -179,6 +200,21 @@ class TaxiiStore:
                 "SELECT DISTINCT object_id FROM taxii_objects WHERE collection_id = ?", [collection_id]
             )
         return {str(v) for v in rows.column(0).to_pylist()}
+
+    def owners(self, collection_id: str) -> dict[str, str]:
+        """Object id -> its creator's identity, for what the collection (and the import tables) hold."""
+        with self.lock:
+            rows = self.warehouse.engine.to_arrow(
+                """
+                SELECT object_id,
+                       coalesce(any_value(json_extract_string(body, '$.created_by_ref')),
+                                CASE WHEN any_value(object_type) = 'identity' THEN object_id END) AS owner
+                FROM taxii_objects WHERE collection_id = ? GROUP BY object_id
+                """,
+                [collection_id],
+            ).to_pylist()
+            owners = {str(r["object_id"]): str(r["owner"]) for r in rows if r["owner"] is not None}
+            return {**object_owners(self.warehouse), **owners}
 
     def add(self, collection_id: str, objects: list[dict[str, Any]], partner: str) -> tuple[int, int]:
         """Insert new (id, version) pairs; returns (added, already present)."""
@@ -482,6 +518,12 @@ class TaxiiApp:
         c = self.visible(partner, request.path_params["collection_id"])
         if not self.can_write(partner, c):
             raise TaxiiError(403, "no write access to this collection")
+        if partner.identity is None:
+            raise TaxiiError(
+                403,
+                "no identity bound to this partner",
+                f'the server file names no STIX identity for partner {partner.name!r}; add "identity"',
+            )
         content_type = request.headers.get("content-type", "").replace(" ", "").lower()
         if not content_type.startswith(("application/taxii+json", "application/json")):
             raise TaxiiError(415, "unsupported media type", f"send Content-Type: {TAXII_MEDIA}")
@@ -493,8 +535,13 @@ class TaxiiApp:
         if not isinstance(envelope, dict) or not isinstance(envelope.get("objects"), list):
             raise TaxiiError(400, "body is not a TAXII envelope with an 'objects' list")
         known = await run_in_threadpool(self.store.known_ids, c.id)
+        owners = await run_in_threadpool(self.store.owners, c.id)
         accepted, rejected = check_objects(
-            envelope["objects"], max_object_bytes=self.settings.max_object_bytes, known_ids=known
+            envelope["objects"],
+            max_object_bytes=self.settings.max_object_bytes,
+            known_ids=known,
+            writer_identity=partner.identity,
+            owners=owners,
         )
         await run_in_threadpool(self.store.add, c.id, accepted, partner.name)
         if self.settings.import_writes and accepted:

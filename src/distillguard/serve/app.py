@@ -4,7 +4,10 @@ Endpoints (docs/serve.md has examples; ``/openapi.json`` describes them):
 
 * ``POST /v1/decide``: a JSON request in, the verdict as JSON and headers out;
 * ``GET /v1/auth``: the same decision from headers only, for nginx ``auth_request``
-  (204 allow/degrade/shadow, 403 block/challenge, 429 throttle);
+  (204 allow/degrade/shadow, 403 block/challenge, 429 throttle); the account comes
+  from the client's API key the gateway forwards, never from a client's header;
+* both answer only an authenticated gateway (``serve.gateway_auth``): a bearer token
+  from ``serve_gateway_tokens``, mutual TLS, or loopback when neither is configured;
 * ``POST /v1/admin/reload``: re-read the warehouse's verdicts (read-only) and publish
   them into the state; bearer ``serve_admin_token``, loopback only without one;
 * ``GET /healthz``, ``GET /metrics`` (Prometheus, per-app registry), ``GET /openapi.json``.
@@ -40,10 +43,6 @@ from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     generate_latest,
 )
 from starlette.applications import Starlette
@@ -56,29 +55,20 @@ from distillguard.config import Config
 from distillguard.decisions.policy import PolicyWatcher
 from distillguard.serve.audit import AuditLog, audit_path
 from distillguard.serve.decider import Decider, DecideRequest, DecideResult, valid_ip
+from distillguard.serve.gateway_auth import (
+    CLIENT_CREDENTIAL_HEADER,
+    GatewayAuth,
+    GatewayRefused,
+    client_api_key,
+)
+from distillguard.serve.metrics import Metrics
 from distillguard.serve.openapi import openapi_document
-from distillguard.serve.publish import publish, verdict_snapshot
+from distillguard.serve.publish import key_owners, publish, verdict_snapshot
 from distillguard.serve.state import StateError, StateStore, open_state
 from distillguard.warehouse import Warehouse
 
 log = logging.getLogger("distillguard.serve")
 
-LATENCY_BUCKETS = (
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.00075,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.5,
-    1.0,
-)
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 AUTH_STATUS = {"allow": 204, "degrade": 204, "challenge": 403, "block": 403, "throttle": 429}
 _STRING_FIELDS = ("api_key_id", "end_user_id", "client_ip", "model", "request_id")
@@ -183,59 +173,6 @@ def parse_decide(raw: bytes) -> DecideRequest:
     )
 
 
-class Metrics:
-    """Prometheus metrics in a registry of their own (tests create many apps)."""
-
-    def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.decisions = Counter(
-            "distillguard_decisions",
-            "Decisions by decided and enforced action.",
-            ["action", "enforced_action"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "distillguard_decision_latency_seconds",
-            "Time in the handler per decision.",
-            ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.errors = Counter("distillguard_decision_errors", "Decisions answered by on_error.", registry=r)
-        self.shed = Counter(
-            "distillguard_shed_requests",
-            "Requests shed past serve_max_inflight or serve_shed_lag_ms.",
-            ["cause"],
-            registry=r,
-        )
-        self.loop_lag = Gauge(
-            "distillguard_event_loop_lag_seconds", "How far behind the event loop runs.", registry=r
-        )
-        self.bad_requests = Counter("distillguard_bad_requests", "Refused requests.", ["status"], registry=r)
-        self.reloads = Counter("distillguard_verdict_reloads", "Warehouse reloads.", ["outcome"], registry=r)
-        self.inflight = Gauge("distillguard_inflight_decisions", "Decisions in progress.", registry=r)
-        self.state_degraded = Gauge(
-            "distillguard_state_degraded",
-            "1 when the state store runs degraded (e.g. Redis down).",
-            registry=r,
-        )
-        self.subjects = Gauge("distillguard_subjects_loaded", "Subjects in the state store.", registry=r)
-        self.policy_failing = Gauge(
-            "distillguard_policy_reload_failing",
-            "1 when the last policy file edit failed to load.",
-            registry=r,
-        )
-        self.audit_failures = Gauge(
-            "distillguard_audit_write_failures", "Audit records that could not be written.", registry=r
-        )
-
-    def count(self, result: DecideResult, endpoint: str, started: float) -> None:
-        self.decisions.labels(result.decided_action, result.action).inc()
-        self.latency.labels(endpoint).observe(time.perf_counter() - started)
-        if result.error:
-            self.errors.inc()
-
-
 @dataclass(frozen=True)
 class LoadOutcome:
     subjects: int
@@ -243,6 +180,7 @@ class LoadOutcome:
     seconds: float
     # set when this replica took the verdicts but could not share them (Redis down)
     warning: str | None = None
+    key_owners: dict[str, str] | None = None  # keyed API-key hash -> its one account
 
 
 def load_verdicts(config: Config, state: StateStore) -> LoadOutcome:
@@ -253,11 +191,13 @@ def load_verdicts(config: Config, state: StateStore) -> LoadOutcome:
         raise FileNotFoundError(f"{path}: no warehouse (run distillguard scan first)")
     with Warehouse.open(path, read_only=True) as warehouse:
         snapshot = verdict_snapshot(warehouse, config)
+        owners = key_owners(warehouse)
     try:
         subjects, warning = publish(snapshot, state), None
     except StateError as exc:  # the local copy was replaced; only sharing it failed
         subjects, warning = len(snapshot.decisions), f"not shared with other replicas: {exc}"
-    return LoadOutcome(subjects, snapshot.generation, round(time.perf_counter() - started, 3), warning)
+    seconds = round(time.perf_counter() - started, 3)
+    return LoadOutcome(subjects, snapshot.generation, seconds, warning, owners)
 
 
 def build_decider(config: Config, *, state: StateStore | None = None) -> Decider:
@@ -267,7 +207,11 @@ def build_decider(config: Config, *, state: StateStore | None = None) -> Decider
     )
     if state is None:
         state = open_state(config.serve_state_url, timeout_ms=int(config.serve_redis_timeout_ms))
-    audit = AuditLog(audit_path(config), fsync_interval_ms=int(config.serve_audit_fsync_interval_ms))
+    audit = AuditLog(
+        audit_path(config),
+        fsync_interval_ms=int(config.serve_audit_fsync_interval_ms),
+        spool_records=int(config.serve_audit_spool_records),
+    )
     return Decider(config, policy=policy, state=state, audit=audit)
 
 
@@ -284,9 +228,19 @@ class Service:
         self.shed_lag_s = int(config.serve_shed_lag_ms) / 1000
         self.lag = LoopLag()
         self.admin_token = str(config.serve_admin_token or "")
+        self.gateway_auth = GatewayAuth.from_config(config)
+        self.trust_identity_headers = bool(config.serve_trust_identity_headers)
+        self.key_owners: dict[str, str] = {}
         self.reload_lock = threading.Lock()
         self.last_reload: dict[str, Any] = {"at": None, "error": None, "subjects": None, "generation": None}
         self.started_at = datetime.now(UTC)
+
+    def authenticate(self, request: Request) -> None:
+        """Refuse (401/403) a caller of a decision endpoint that is not an authenticated gateway."""
+        try:
+            self.gateway_auth.check(request)
+        except GatewayRefused as refused:
+            raise ServeError(refused.status, refused.message) from None
 
     # ------------------------------------------------------------------ reload
     def reload(self) -> LoadOutcome:
@@ -301,6 +255,8 @@ class Service:
             self.last_reload.update(
                 error=outcome.warning, subjects=outcome.subjects, generation=outcome.generation
             )
+            if outcome.key_owners is not None:
+                self.key_owners = outcome.key_owners
             self.metrics.reloads.labels("ok").inc()
             return outcome
 
@@ -310,7 +266,15 @@ class Service:
         watcher = self.decider.policy
         policy = self.decider.current_policy()
         audit = self.decider.audit
-        degraded = (not state.ok) or bool(watcher.last_error) or bool(self.last_reload["error"])
+        spooled = int(getattr(audit, "pending", 0)) if audit else 0
+        dropped = int(getattr(audit, "dropped", 0)) if audit else 0
+        degraded = (
+            (not state.ok)
+            or bool(watcher.last_error)
+            or bool(self.last_reload["error"])
+            or spooled > 0  # the audit trail is incomplete on disk until the spool drains
+            or dropped > 0
+        )
         return {
             "status": "degraded" if degraded else "ok",
             "policy": {
@@ -332,6 +296,8 @@ class Service:
             "audit": {
                 "path": str(getattr(audit, "path", "")) if audit else None,
                 "write_failures": self.decider.audit_failures,
+                "spooled": spooled,
+                "dropped": dropped,
             },
             "inflight": self.inflight,
             "max_inflight": self.max_inflight,
@@ -348,6 +314,9 @@ class Service:
         m.loop_lag.set(self.lag.lag_s)
         m.policy_failing.set(1 if self.decider.policy.last_error else 0)
         m.audit_failures.set(self.decider.audit_failures)
+        audit = self.decider.audit
+        m.audit_spooled.set(int(getattr(audit, "pending", 0)) if audit else 0)
+        m.audit_dropped.set(int(getattr(audit, "dropped", 0)) if audit else 0)
 
     # ----------------------------------------------------------------- closing
     def close(self) -> None:
@@ -357,25 +326,46 @@ class Service:
         self.decider.state.close()
 
 
-def _account_request(request: Request, decider: Decider) -> DecideRequest:
-    """A DecideRequest from the headers nginx forwards to ``/v1/auth``."""
+def _account_request(request: Request, service: Service) -> DecideRequest:
+    """A DecideRequest from the headers an authenticated gateway sends to ``/v1/auth``.
+
+    The subject is the client's own credential: its API key, forwarded by the gateway as
+    ``X-Client-Authorization``, hashed with the deployment secret and mapped to the account
+    the logs saw use it. ``X-Account-Id`` / ``X-Api-Key-Id`` count only when
+    ``serve_trust_identity_headers`` says the gateway set them itself.
+    """
     h = request.headers
-    account = (h.get("x-account-id") or "").strip()
-    key_id = (h.get("x-api-key-id") or "").strip() or None
-    if not account:
-        if key_id is None:
-            raise ServeError(401, "send X-Account-Id or X-Api-Key-Id", "X-Account-Id")
-        # No account id: the key speaks for it, by its keyed hash (never the raw key id).
-        account = "key:" + str(decider.hash_key(key_id))
-    ip = (h.get("x-real-ip") or h.get("x-forwarded-for", "").split(",")[0]).strip() or None
+    decider = service.decider
+    key_id = client_api_key(h.get(CLIENT_CREDENTIAL_HEADER))
+    if key_id is not None:
+        key_hash = str(decider.hash_key(key_id))
+        account = service.key_owners.get(key_hash) or "key:" + key_hash
+    elif service.trust_identity_headers:
+        account = (h.get("x-account-id") or "").strip()
+        key_id = (h.get("x-api-key-id") or "").strip() or None
+        if not account:
+            if key_id is None:
+                raise ServeError(401, "send X-Account-Id or X-Api-Key-Id", "X-Account-Id")
+            # No account id: the key speaks for it, by its keyed hash (never the raw key id).
+            account = "key:" + str(decider.hash_key(key_id))
+    else:
+        raise ServeError(
+            401,
+            "no client credential: the gateway must forward the client's Authorization header as "
+            "X-Client-Authorization (docs/gateway-nginx.md)",
+            "X-Client-Authorization",
+        )
+    # Only the address the gateway itself saw; X-Forwarded-For is whatever the client wrote.
+    ip = (h.get("x-real-ip") or "").strip() or None
     if ip is not None and not valid_ip(ip):
         ip = None
+    headers = {k: v for k, v in h.items() if k not in ("authorization", CLIENT_CREDENTIAL_HEADER)}
     return DecideRequest(
         account_id=account,
         api_key_id=key_id,
         end_user_id=h.get("x-end-user-id"),
         client_ip=ip,
-        headers=dict(h.items()),
+        headers=headers,
         model=h.get("x-model"),
         request_id=h.get("x-request-id"),
     )
@@ -394,7 +384,9 @@ def _routes(service: Service) -> list[Route]:
             return None
         metrics.shed.labels(cause).inc()
         shed = DecideRequest(
-            account_id=request.headers.get("x-account-id", ""), request_id=request.headers.get("x-request-id")
+            # not read: shedding must stay cheap, and a header is the client's claim anyway
+            account_id="",
+            request_id=request.headers.get("x-request-id"),
         )
         result = decider.fallback(shed, why)
         metrics.decisions.labels(result.decided_action, result.action).inc()
@@ -403,6 +395,7 @@ def _routes(service: Service) -> list[Route]:
 
     async def decide(request: Request) -> Response:
         started = time.perf_counter()
+        service.authenticate(request)
         shed = admit(request, "decide", started)
         if shed is not None:
             return _json(shed.to_json(), headers=shed.headers)
@@ -417,9 +410,10 @@ def _routes(service: Service) -> list[Route]:
 
     async def auth(request: Request) -> Response:
         started = time.perf_counter()
+        service.authenticate(request)
         result = admit(request, "auth", started)
         if result is None:
-            result = decider.decide(_account_request(request, decider))
+            result = decider.decide(_account_request(request, service))
             metrics.count(result, "auth", started)
         return Response(status_code=AUTH_STATUS[result.action], headers=result.headers)
 

@@ -4,7 +4,13 @@ Durability: each record is handed to the operating system with one ``write`` on
 an ``O_APPEND`` descriptor before ``write`` returns, so a crash of the service
 loses nothing it wrote; a background thread fsyncs at least every
 ``fsync_interval_ms`` (0: after every record), so a power loss costs at most that
-window; ``close`` fsyncs. Reopening appends. A line torn by a power loss is ended
+window; ``close`` fsyncs. Reopening appends.
+
+A write that the disk refuses (full, read-only, I/O error) is not dropped: the line
+waits in a bounded in-memory spool (``spool_records``) and is retried, in order, before
+the next record and by the fsync thread; ``pending`` says how many wait, and the
+service reports itself degraded while any do. Only past the spool's bound are
+records dropped, and then counted in ``dropped``. A line torn by a power loss is ended
 with a newline on reopen, so it costs only itself (ingest quarantines it with its
 file and line) and never the record after it.
 
@@ -18,6 +24,7 @@ import json
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -83,16 +90,27 @@ def _plain(value: Any) -> Any:
 
 
 def encode(record: Mapping[str, Any]) -> bytes:
-    """One line: the documented fields first, in order, then any others."""
+    """One line: the documented fields first, in order, then any others.
+
+    Text reaching here has been through ``wire.clean_text``; should a string that was not
+    slip in (a lone surrogate cannot be written as UTF-8), the line is written with JSON
+    escapes instead, so no character can cost the record.
+    """
     ordered = dict(sorted(record.items(), key=lambda item: _ORDER.get(item[0], len(_ORDER))))
     text = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"), default=_plain)
-    return (text + "\n").encode("utf-8")
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        escaped = json.dumps(ordered, ensure_ascii=True, separators=(",", ":"), default=_plain)
+        return (escaped + "\n").encode("ascii")
 
 
 class AuditLog:
     """Thread-safe append-only JSONL, durable as the module docstring says."""
 
-    def __init__(self, path: str | Path, *, fsync_interval_ms: int = 100) -> None:
+    def __init__(
+        self, path: str | Path, *, fsync_interval_ms: int = 100, spool_records: int = 100_000
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fsync_interval_s = max(0, int(fsync_interval_ms)) / 1000.0
@@ -103,6 +121,11 @@ class AuditLog:
         self._closed = False
         self.records = 0  # written by this instance
         self.fsync_failures = 0
+        self.write_failures = 0  # writes the disk refused (the record went to the spool)
+        self.dropped = 0  # records lost because the spool was full
+        self._spool: deque[bytes] = deque()
+        self._torn = False
+        self.spool_records = max(1, int(spool_records))
         self._end_torn_line()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,18 +146,46 @@ class AuditLog:
             log.warning("%s ended in a partial line (an earlier crash); it is closed off", self.path)
             _write_all(self._fd, b"\n")
 
-    def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record; when this returns the record survives a crash of this process."""
+    def write(self, record: Mapping[str, Any]) -> bool:
+        """Append one record; True when it reached the file (it then survives a crash of this
+        process), False when the disk refused it and it waits in the spool."""
         line = encode(record)
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.path}: the audit log is closed")
-            _write_all(self._fd, line)
-            self.records += 1
-            if self.fsync_interval_s == 0:
+            self._spool.append(line)
+            if len(self._spool) > self.spool_records:
+                self._spool.popleft()
+                self.dropped += 1
+            written = self._drain_locked()
+            if written and self.fsync_interval_s == 0:
                 os.fsync(self._fd)
-            else:
-                self._dirty = True
+            return written
+
+    @property
+    def pending(self) -> int:
+        """Records waiting in the spool for the disk to take them."""
+        return len(self._spool)
+
+    def _drain_locked(self) -> bool:
+        """Write the spool in order; False (the rest kept) at the first write the disk refuses."""
+        while self._spool:
+            line = self._spool[0]
+            if self._torn:  # an earlier attempt left part of a line: end it first
+                line = b"\n" + line
+            progress = _Progress()
+            try:
+                _write_all(self._fd, line, progress)
+                self._torn = False
+            except OSError as exc:
+                self._torn = self._torn or progress.written > 0
+                self.write_failures += 1
+                log.error("writing to %s failed (%s); %d records spooled", self.path, exc, len(self._spool))
+                return False
+            self._spool.popleft()
+            self.records += 1
+            self._dirty = True
+        return True
 
     def flush(self) -> None:
         """Fsync now (what the background thread does every interval)."""
@@ -142,7 +193,11 @@ class AuditLog:
         # inside the sync lock, which close() takes too: the descriptor stays open meanwhile.
         with self._sync_lock:
             with self._lock:
-                if self._closed or not self._dirty:
+                if self._closed:
+                    return
+                if self._spool:
+                    self._drain_locked()
+                if not self._dirty:
                     return
                 self._dirty = False
             try:
@@ -164,6 +219,12 @@ class AuditLog:
         with self._sync_lock, self._lock:
             if self._closed:
                 return
+            self._drain_locked()
+            if self._spool:
+                self.dropped += len(self._spool)
+                log.error(
+                    "%s: %d spooled audit records could not be written at close", self.path, len(self._spool)
+                )
             self._closed = True
             try:
                 os.fsync(self._fd)
@@ -177,8 +238,16 @@ class AuditLog:
         self.close()
 
 
-def _write_all(fd: int, data: bytes) -> None:
+class _Progress:
+    """How many bytes of one line reached the file before a write failed."""
+
+    written = 0
+
+
+def _write_all(fd: int, data: bytes, progress: _Progress | None = None) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
+        if progress is not None:
+            progress.written += written

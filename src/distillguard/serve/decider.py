@@ -16,8 +16,14 @@ ASGI middleware and the LiteLLM hook:
 6. write one audit record and, when a live rule produced a live row, share it
    with the other replicas through the state store.
 
-It never raises for a bad or failing request: any internal error becomes the
-policy's ``on_error`` answer with ``error`` set, so a gateway always gets a verdict.
+It never raises. Every string of the request (identity fields, headers, the prompt)
+passes ``wire.clean_text`` first, as ingest's do, so the live score equals the scan's.
+Fail-open is a policy for outages, never for input: an error the request itself
+causes is answered by deciding again as if the body held no prompt (the subject's
+published and live rows still apply, so a blocked account stays blocked); only a
+state-store fault, or a failure that survives that retry, takes the policy's
+``on_error`` answer. Either way ``error`` is set and exactly one audit record is
+written (or spooled, and /healthz says degraded).
 
 Request headers read (case-insensitive, first present wins; see docs/serve.md):
 country from ``CF-IPCountry``, ``X-Country`` or ``X-Client-Country``; the end
@@ -33,7 +39,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
@@ -45,11 +51,28 @@ from distillguard.decisions.model import Decision, Resolution, resolve
 from distillguard.decisions.policy import Policy, PolicyWatcher, default_policy
 from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
 from distillguard.fingerprints import hash_api_key, hash_ip, prompt_hash, skeleton_hash
-from distillguard.ingest.normalise import content_text, last_user_text
 from distillguard.serve.audit import AuditLog
-from distillguard.serve.state import Hit, StateStore
+from distillguard.serve.prompt_view import (  # re-exported: the request-reading half of a decision
+    FINGERPRINT_PARAMETERS,
+    PromptView,
+    read_prompt,
+    read_prompt_safely,
+    request_fingerprint,
+)
+from distillguard.serve.state import Hit, StateError, StateStore
+from distillguard.wire import clean_identifier, clean_text
 
 log = logging.getLogger("distillguard.serve")
+__all__ = [
+    "FINGERPRINT_PARAMETERS",
+    "DecideRequest",
+    "DecideResult",
+    "Decider",
+    "PromptView",
+    "read_prompt",
+    "read_prompt_safely",
+    "request_fingerprint",
+]
 
 COUNTRY_HEADERS = ("cf-ipcountry", "x-country", "x-client-country")
 ON_BEHALF_OF_HEADERS = ("x-on-behalf-of-country", "x-end-user-country")
@@ -121,110 +144,6 @@ class DecideResult:
             "policy_version": self.policy_version,
             "error": self.error,
         }
-
-
-@dataclass(frozen=True)
-class PromptView:
-    """What the decision needs from an API request body."""
-
-    text: str | None = None
-    message_count: int = 0
-    tool_count: int = 0
-    max_tokens: int | None = None
-    logprobs: bool = False
-    reasoning_requested: bool = False
-    # model and explicit generation parameters: what a harvesting script sets once and
-    # reuses on every account it drives; None when the request sets none of them
-    fingerprint: str | None = None
-
-
-# Parameters a client chooses per call; their combination is the request's fingerprint.
-FINGERPRINT_PARAMETERS = (
-    "max_tokens",
-    "max_completion_tokens",
-    "max_output_tokens",
-    "temperature",
-    "top_p",
-    "reasoning_effort",
-)
-
-
-def request_fingerprint(body: Mapping[str, Any]) -> str | None:
-    """``model|name=value|...`` over the explicit generation parameters, or None without any.
-
-    Requests that leave every parameter at the SDK's default share one fingerprint with
-    most ordinary traffic, so they get none: the live rule must not lump them together.
-    """
-    explicit = [
-        f"{name}={body[name]}"
-        for name in FINGERPRINT_PARAMETERS
-        if isinstance(body.get(name), (int, float, str)) and not isinstance(body.get(name), bool)
-    ]
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, Mapping) and isinstance(reasoning.get("effort"), str):
-        explicit.append(f"reasoning.effort={reasoning['effort']}")
-    if not explicit:
-        return None
-    return "|".join([str(body.get("model") or ""), *explicit])
-
-
-def _last_text(items: Sequence[Any]) -> str | None:
-    text = last_user_text(items)
-    if text is not None:
-        return text
-    for item in reversed(items):  # bare strings in a list (completions batches, responses input)
-        if isinstance(item, str):
-            return item
-    return None
-
-
-def read_prompt(body: Mapping[str, Any] | None) -> PromptView:
-    """The prompt and the fields degrade can withhold, from chat, responses or completions bodies."""
-    if not body:
-        return PromptView()
-    text: str | None = None
-    count = 0
-    messages = body.get("messages")
-    given = body.get("input", body.get("prompt"))
-    if isinstance(messages, list):
-        text, count = last_user_text(messages), len(messages)
-    elif isinstance(given, str):
-        text, count = given, 1
-    elif isinstance(given, list):
-        text, count = _last_text(given), len(given)
-    elif isinstance(given, dict):
-        text, count = content_text(given.get("content")), 1
-    tools = body.get("tools", body.get("functions"))
-    max_tokens = next(
-        (
-            body[name]
-            for name in ("max_tokens", "max_completion_tokens", "max_output_tokens")
-            if isinstance(body.get(name), int) and not isinstance(body.get(name), bool)
-        ),
-        None,
-    )
-    include = body.get("include")
-    logprobs = bool(body.get("logprobs")) or bool(body.get("top_logprobs"))
-    if isinstance(include, list):
-        logprobs = logprobs or any(isinstance(i, str) and "logprobs" in i for i in include)
-    thinking = body.get("thinking")
-    effort = body.get("reasoning_effort")
-    reasoning = body.get("reasoning")
-    reasoning_requested = (
-        (isinstance(thinking, Mapping) and thinking.get("type") != "disabled")
-        or (isinstance(effort, str) and effort not in ("none", "minimal"))
-        or (isinstance(reasoning, Mapping) and reasoning.get("effort") not in ("none",))
-        or bool(body.get("include_reasoning"))
-    )
-    return PromptView(
-        text=text,
-        message_count=count,
-        tool_count=len(tools) if isinstance(tools, list) else 0,
-        max_tokens=max_tokens,
-        logprobs=logprobs,
-        reasoning_requested=reasoning_requested,
-        fingerprint=request_fingerprint(body),
-    )
 
 
 def _first(headers: Mapping[str, str], names: Sequence[str]) -> str | None:
@@ -306,6 +225,7 @@ class Decider:
             maxsize=HASH_CACHE_SIZE
         )(partial(hash_ip, secret))
         self.store_text = config.text_storage == "store"
+        self.max_text_chars = int(config.max_text_chars)
         self.country_headers = tuple(h.lower() for h in country_headers)
         self.on_behalf_of_headers = tuple(h.lower() for h in on_behalf_of_headers)
         self.asn_headers = tuple(h.lower() for h in asn_headers)
@@ -332,12 +252,44 @@ class Decider:
         decision_id = str(uuid.uuid4())
         audit: dict[str, Any] = {}
         try:
+            request = clean_request(request)
             result = self._decide(request, policy, decision_id, now, audit, started)
-        except Exception as exc:
+        except StateError as exc:  # an outage: the policy's on_error choice
             log.exception("decision %s failed; answering by on_error=%s", decision_id, policy.on_error)
             result = self._on_error(policy, decision_id, f"{type(exc).__name__}: {exc}", started)
+        except Exception as exc:
+            result = self._without_body(request, policy, decision_id, now, audit, started, exc)
         self._audit(request, result, now, audit)
         return result
+
+    def _without_body(
+        self,
+        request: DecideRequest,
+        policy: Policy,
+        decision_id: str,
+        now: datetime,
+        audit: dict[str, Any],
+        started: int,
+        cause: Exception,
+    ) -> DecideResult:
+        """The decision for the same subjects as if the body held no prompt (see the module docstring)."""
+        problem = f"{type(cause).__name__}: {cause}"
+        log.warning(
+            "decision %s: the request could not be read (%s); deciding without its body", decision_id, problem
+        )
+        first = dict(audit)  # what the first try read (the prompt, if it got that far) stays audited
+        audit.clear()
+        try:
+            bare = clean_request(replace(request, request=None, headers={}))
+            result = self._decide(bare, policy, decision_id, now, audit, started)
+        except Exception as exc:
+            log.exception("decision %s failed; answering by on_error=%s", decision_id, policy.on_error)
+            audit.clear()
+            audit.update(first)
+            return self._on_error(policy, decision_id, f"{type(exc).__name__}: {exc}", started)
+        audit.update({k: v for k, v in first.items() if k in ("prompt", "match")})
+        reasons = [*result.reasons, f"request not readable, decided without its body ({problem})"]
+        return replace(result, reasons=reasons, error=f"request not readable: {problem}")
 
     def fallback(self, request: DecideRequest, reason: str, *, now: datetime | None = None) -> DecideResult:
         """The on_error answer without deciding (overload, timeouts); audited like any decision."""
@@ -380,7 +332,7 @@ class Decider:
         headers = {str(k).lower(): str(v) for k, v in request.headers.items()}
         key_hash = self.hash_key(request.api_key_id)
         ip_hash, prefix_hash = self.hash_ip(request.client_ip)
-        prompt = read_prompt(request.request)
+        prompt = read_prompt(request.request, max_chars=self.max_text_chars)
         match = match_prompt(prompt.text, tool_count=prompt.tool_count) if prompt.text else PromptMatch()
         audit.update(api_key_hash=key_hash, client_ip_hash=ip_hash, ip_prefix_hash=prefix_hash)
         audit.update(prompt=prompt, match=match)
@@ -480,14 +432,46 @@ class Decider:
     def _audit(
         self, request: DecideRequest, result: DecideResult, now: datetime, seen: Mapping[str, Any]
     ) -> None:
+        """Exactly one record per decision: the full one, or a minimal one should building it fail.
+
+        A record the disk refuses waits in the audit log's spool (``AuditLog.write``), counted
+        here and in /healthz and /metrics until it is written.
+        """
         if self.audit is None:
             return
         try:
-            self.audit.write(self._audit_record(request, result, now, seen))
+            record = self._audit_record(request, result, now, seen)
+        except Exception as exc:
+            log.exception("building the audit record of decision %s failed", result.decision_id)
+            record = self._minimal_audit_record(request, result, now, exc)
+        try:
+            written = self.audit.write(record)
         except Exception:
-            # The verdict still goes out; a failing audit disk shows in the log and /healthz.
-            self.audit_failures += 1
+            written = False
             log.exception("writing the audit record of decision %s failed", result.decision_id)
+        if not written:
+            self.audit_failures += 1
+
+    @staticmethod
+    def _minimal_audit_record(
+        request: DecideRequest, result: DecideResult, now: datetime, exc: Exception
+    ) -> dict[str, Any]:
+        return {
+            "decision_id": result.decision_id,
+            "ts": now.astimezone(UTC).isoformat(),
+            "account_id": clean_identifier(request.account_id),
+            "action": result.decided_action,
+            "enforced_action": result.action,
+            "shadow": result.shadow,
+            "risk": result.risk,
+            "reasons": [clean_text(r) for r in result.reasons],
+            "source": result.source,
+            "subject_kind": result.subject_kind,
+            "subject_id": clean_identifier(result.subject_id),
+            "policy_version": result.policy_version,
+            "error": clean_text(f"audit record incomplete: {type(exc).__name__}: {exc}"),
+            "latency_us": result.latency_us,
+        }
 
     def _audit_record(
         self, request: DecideRequest, result: DecideResult, now: datetime, seen: Mapping[str, Any]
@@ -544,12 +528,28 @@ class Decider:
         }
 
 
-def read_prompt_safely(body: Mapping[str, Any] | None) -> PromptView:
-    """``read_prompt`` for the audit of a failed decision: never raises."""
-    try:
-        return read_prompt(body)
-    except Exception:
-        return PromptView()
+def clean_request(request: DecideRequest) -> DecideRequest:
+    """``request`` with every identity field and header through ``wire.clean_text``.
+
+    The body is left as sent: ``read_prompt`` cleans the prompt it takes from it, and the
+    degrade rewrite only names fields.
+    """
+    account = clean_identifier(request.account_id) or "anonymous"
+    headers = {}
+    for name, value in request.headers.items():
+        key = clean_identifier(name)
+        if key is not None:
+            headers[key] = clean_identifier(value) or ""
+    return replace(
+        request,
+        account_id=account,
+        api_key_id=clean_identifier(request.api_key_id),
+        end_user_id=clean_identifier(request.end_user_id),
+        client_ip=clean_identifier(request.client_ip),
+        headers=headers,
+        model=clean_identifier(request.model),
+        request_id=clean_identifier(request.request_id),
+    )
 
 
 def _model(request: DecideRequest) -> str | None:
@@ -558,7 +558,7 @@ def _model(request: DecideRequest) -> str | None:
         return request.model
     body = request.request
     model = body.get("model") if body else None
-    return model if isinstance(model, str) else None
+    return clean_identifier(model) if isinstance(model, str) else None
 
 
 def _is_new(account: AccountRecord | None, now: datetime, age: timedelta) -> bool:

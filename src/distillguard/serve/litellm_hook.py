@@ -23,13 +23,23 @@ environment, which has LiteLLM's pins and not ours. It needs only the standard l
 LiteLLM dependency) and litellm itself, imported lazily so distillguard's own tests and mypy can
 import this file without LiteLLM installed.
 
+Whose request it is comes from the key LiteLLM authenticated (its org, team, user, or the key
+itself), never from a field the client writes: a request body's ``user`` or an ``X-Account-Id``
+header would let a flagged client name someone else (docs/security.md). The one exception is
+LiteLLM's master key, held by the operator's own backend: its requests name their account in
+the body's ``user``. The payload is sent as ASCII-escaped JSON, so no character in a prompt (a
+lone surrogate, say) can stop it from being sent; the service normalises the text.
+
 Environment (read when the instance is created, i.e. when the proxy loads its config):
 
 ``DISTILLGUARD_DECIDE_URL``      base URL of ``distillguard serve`` (default http://127.0.0.1:8787)
 ``DISTILLGUARD_TIMEOUT_MS``      whole round trip budget, default 50
 ``DISTILLGUARD_FAIL_MODE``       ``open`` (default) or ``closed``
-``DISTILLGUARD_ACCOUNT_FIELDS``  where the account id comes from, first non-empty wins (default
-                                 ``org_id,team_id,user_id,user,x-account-id,api_key``)
+``DISTILLGUARD_GATEWAY_TOKEN``   this proxy's bearer token, one of the service's serve_gateway_tokens
+                                 (needed unless the service runs on loopback without tokens)
+``DISTILLGUARD_ACCOUNT_FIELDS``  where the account id comes from, first non-empty wins, among the
+                                 authenticated key's own attributes only (default
+                                 ``org_id,team_id,user_id,api_key``)
 ``DISTILLGUARD_PROXY_HOPS``      proxies in front of LiteLLM that append to X-Forwarded-For
                                  (default 1; 0 ignores the header and uses the socket peer)
 ``DISTILLGUARD_MAX_BODY_BYTES``  request bodies larger than this are slimmed before sending
@@ -57,7 +67,9 @@ ACTIONS = ("allow", "challenge", "throttle", "degrade", "block")
 STATUS_FOR_ACTION = {"block": 403, "challenge": 403, "throttle": 429}
 FAIL_CLOSED_STATUS = 503
 DEFAULT_RETRY_AFTER_S = 60
-DEFAULT_ACCOUNT_FIELDS = ("org_id", "team_id", "user_id", "user", "x-account-id", "api_key")
+DEFAULT_ACCOUNT_FIELDS = ("org_id", "team_id", "user_id", "api_key")
+# Attributes of LiteLLM's authenticated key (UserAPIKeyAuth) that may name the account.
+KEY_ACCOUNT_FIELDS = frozenset({"org_id", "team_id", "user_id", "api_key", "end_user_id", "key_alias"})
 # Headers that carry credentials never leave the proxy, even though LiteLLM already redacts most.
 CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-goog-api-key"}
@@ -89,7 +101,15 @@ class HookSettings:
         account_fields: tuple[str, ...] = DEFAULT_ACCOUNT_FIELDS,
         proxy_hops: int = 1,
         max_body_bytes: int = 900_000,
+        gateway_token: str = "",
     ) -> None:
+        unknown = [f for f in account_fields if f not in KEY_ACCOUNT_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"DISTILLGUARD_ACCOUNT_FIELDS: {', '.join(unknown)} would be written by the client; "
+                f"use attributes of the authenticated key: {', '.join(sorted(KEY_ACCOUNT_FIELDS))}"
+            )
+        self.gateway_token = gateway_token
         self.decide_url = decide_url
         self.timeout_ms = timeout_ms
         self.fail_mode = fail_mode
@@ -115,6 +135,7 @@ class HookSettings:
             account_fields=fields or DEFAULT_ACCOUNT_FIELDS,
             proxy_hops=_positive_int(env, "DISTILLGUARD_PROXY_HOPS", 1, minimum=0),
             max_body_bytes=_positive_int(env, "DISTILLGUARD_MAX_BODY_BYTES", 900_000),
+            gateway_token=env.get("DISTILLGUARD_GATEWAY_TOKEN", "").strip(),
         )
 
 
@@ -179,27 +200,32 @@ def key_id(user_api_key_dict: Any) -> str | None:
 def account_id(
     user_api_key_dict: Any,
     data: Mapping[str, Any],
-    headers: Mapping[str, str],
     fields: Sequence[str] = DEFAULT_ACCOUNT_FIELDS,
 ) -> str:
-    """The account the decision is about: the first non-empty of ``fields``.
+    """The account the decision is about: the first non-empty of ``fields`` on the authenticated key.
 
     ``org_id``/``team_id``/``user_id`` come from the key (the same order distillguard's LiteLLM
-    log ingest uses, so scan verdicts name the same accounts), ``user`` is the request body's
-    field, a name with a dash is a request header, ``api_key`` the key's hash.
+    log ingest uses, so scan verdicts name the same accounts), ``api_key`` is the key's hash.
+    Nothing the client writes counts, except under LiteLLM's master key (the operator's own
+    backend), whose requests name their account in the body's ``user``.
     """
     for name in fields:
         if name == "api_key":
             value = key_id(user_api_key_dict)
-        elif name == "user":
-            value = _text(data.get("user"))
-        elif "-" in name:
-            value = _text(headers.get(name))
         else:
             value = _identity(getattr(user_api_key_dict, name, None))
         if value:
             return value
+    if _is_master_key(user_api_key_dict):
+        return _text(data.get("user")) or "anonymous"
     return "anonymous"
+
+
+def _is_master_key(user_api_key_dict: Any) -> bool:
+    return any(
+        _text(getattr(user_api_key_dict, attr, None)) in PLACEHOLDER_IDENTITIES
+        for attr in ("token", "api_key", "user_id")
+    )
 
 
 def client_ip(data: Mapping[str, Any], headers: Mapping[str, str], proxy_hops: int = 1) -> str | None:
@@ -291,11 +317,11 @@ def decide_payload(
     settings = settings or HookSettings()
     headers = request_headers(data)
     body = request_body(data)
-    if len(json.dumps(body, separators=(",", ":"))) > settings.max_body_bytes:
+    if len(json.dumps(body, ensure_ascii=True, separators=(",", ":"))) > settings.max_body_bytes:
         body = slim_body(body)
     end_user = _text(data.get("user")) or _text(getattr(user_api_key_dict, "end_user_id", None))
     payload: dict[str, Any] = {
-        "account_id": account_id(user_api_key_dict, data, headers, settings.account_fields),
+        "account_id": account_id(user_api_key_dict, data, settings.account_fields),
         "api_key_id": key_id(user_api_key_dict),
         "end_user_id": end_user,
         "client_ip": client_ip(data, headers, settings.proxy_hops),
@@ -440,8 +466,13 @@ class DistillguardGate:
         """The service's decision, or the fail-mode decision (with ``error`` set) when none came."""
         started = time.perf_counter()
         try:
+            # ASCII-escaped JSON: valid whatever the prompt holds (a lone surrogate cannot be UTF-8)
+            content = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+            headers = {"Content-Type": "application/json"}
+            if self.settings.gateway_token:
+                headers["Authorization"] = f"Bearer {self.settings.gateway_token}"
             response = await asyncio.wait_for(
-                self._http().post(self.settings.decide_url, json=payload),
+                self._http().post(self.settings.decide_url, content=content, headers=headers),
                 timeout=self.settings.timeout_ms / 1000,
             )
             if response.status_code != 200:

@@ -2,8 +2,9 @@
 
 ::
 
-    app = DecisionMiddleware(app, decider=build_decider(config))          # in process
-    app = DecisionMiddleware(app, service_url="http://127.0.0.1:8787")    # over HTTP
+    app = DecisionMiddleware(app, decider=build_decider(config), account_of=who)      # in process
+    app = DecisionMiddleware(app, service_url="http://127.0.0.1:8787", account_of=who,
+                             service_token=token)                                 # over HTTP
 
 For each HTTP request under ``paths`` it reads the body (refusing one over
 ``max_body_bytes`` with 413), asks for a decision, and then:
@@ -14,8 +15,13 @@ For each HTTP request under ``paths`` it reads the body (refusing one over
   withheld as the policy says) before the app sees it;
 * every response carries the verdict headers (``X-Distillguard-Action`` ...).
 
-The account comes from the ``X-Account-Id`` header (or ``account_of(headers)``, for
-apps that know it from their own authentication); a request without one gets 401.
+The account comes from ``account_of(headers)``: the app's own authentication (its API
+key lookup, its session), never a header the client writes, which would let a flagged
+client be checked under someone else's name (docs/security.md); ``None`` gets 401.
+The API key id is the client's own ``Authorization`` credential (hashed by the decider).
+Over HTTP the middleware presents ``service_token`` (one of the service's
+``serve_gateway_tokens``) and sends ASCII-escaped JSON, so no character in a prompt
+can stop the request from being sent.
 The client address is the socket peer, or ``X-Forwarded-For``'s first entry when
 ``trust_forwarded`` (only behind a proxy that sets it). When the service URL
 cannot be reached in ``timeout_s``, ``on_unavailable`` decides: "allow" (fail open,
@@ -35,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from distillguard.decisions.degrade import apply_patch
 from distillguard.serve.decider import HEADER_ACTION, Decider, DecideRequest, valid_ip
+from distillguard.serve.gateway_auth import client_api_key
 
 DENY_STATUS = {"block": 403, "challenge": 403, "throttle": 429}
 DENY_MESSAGE = {
@@ -69,6 +76,7 @@ class DecisionMiddleware:
         paths: Sequence[str] = ("/",),
         max_body_bytes: int = 1_000_000,
         account_of: Callable[[Headers], str | None] | None = None,
+        service_token: str | None = None,
         trust_forwarded: bool = False,
         timeout_s: float = 0.05,
         on_unavailable: str = "allow",
@@ -83,7 +91,13 @@ class DecisionMiddleware:
         self.service_url = service_url.rstrip("/") + "/v1/decide" if service_url else None
         self.paths = tuple(paths)
         self.max_body_bytes = max_body_bytes
-        self.account_of = account_of or (lambda headers: headers.get("x-account-id"))
+        if account_of is None:
+            raise ValueError(
+                "account_of is required: the account your app authenticated for this request "
+                "(a header the client writes, such as X-Account-Id, would let it choose; docs/security.md)"
+            )
+        self.account_of = account_of
+        self.service_token = service_token
         self.trust_forwarded = trust_forwarded
         self.timeout_s = timeout_s
         self.on_unavailable = on_unavailable
@@ -113,7 +127,7 @@ class DecisionMiddleware:
             await _reply(
                 send,
                 401,
-                {"error": {"message": "no account: send X-Account-Id", "type": "authentication_error"}},
+                {"error": {"message": "no authenticated account", "type": "authentication_error"}},
             )
             return
         body = _json_object(raw, headers)
@@ -163,7 +177,7 @@ class DecisionMiddleware:
             ip = None
         return DecideRequest(
             account_id=account,
-            api_key_id=headers.get("x-api-key-id"),
+            api_key_id=client_api_key(headers.get("authorization")),
             end_user_id=headers.get("x-end-user-id"),
             client_ip=ip,
             headers=dict(headers.items()),
@@ -190,7 +204,13 @@ class DecisionMiddleware:
         try:
             client = self._client or httpx.AsyncClient()
             try:
-                answer = await client.post(self.service_url, json=payload, timeout=self.timeout_s)
+                headers = {"Content-Type": "application/json"}
+                if self.service_token:
+                    headers["Authorization"] = f"Bearer {self.service_token}"
+                content = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+                answer = await client.post(
+                    self.service_url, content=content, headers=headers, timeout=self.timeout_s
+                )
             finally:
                 if self._client is None:
                     await client.aclose()

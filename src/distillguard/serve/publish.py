@@ -208,6 +208,27 @@ def _api_keys(warehouse: Warehouse, expires: datetime) -> list[Decision]:
     ]
 
 
+_KEY_OWNERS_SQL = """
+SELECT api_key_hash AS key_hash, min(account_id) AS account_id
+FROM events
+WHERE api_key_hash IS NOT NULL AND account_id IS NOT NULL
+GROUP BY api_key_hash
+HAVING count(DISTINCT account_id) = 1
+"""
+
+
+def key_owners(warehouse: Warehouse) -> dict[str, str]:
+    """Keyed API-key hash -> the one account the logs saw use it.
+
+    ``/v1/auth`` derives the account from the client's own key through this map; a key that
+    several accounts share (a team key) or that the logs never saw is its own subject
+    (``key:<hash>``) instead, so no client can choose whose name it is checked under.
+    """
+    if not warehouse.engine.exists("events"):
+        return {}
+    return {r["key_hash"]: r["account_id"] for r in _rows(warehouse, _KEY_OWNERS_SQL)}
+
+
 def _ip_prefixes(warehouse: Warehouse, expires: datetime) -> list[Decision]:
     rows = _shared(warehouse, "ip_prefix_hash", min_flagged=PREFIX_MIN_FLAGGED, min_share=PREFIX_MIN_SHARE)
     return [
