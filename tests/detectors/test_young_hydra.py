@@ -11,8 +11,9 @@ shape, plus a prefix for some pairs). At a checkpoint four hours after onset (14
 requests) they are one cluster at ``extraction`` (the member whose one request was
 ordinary at least at ``watch``); the hard negatives stay ``ok``. A ninth account sits below the
 membership gate (two multi-turn requests with big limits, nothing training-shaped) but
-uses the same pool, client build and settings: it joins as a young satellite and is at
-least ``watch``; a new developer on one of the pool's prefixes, with his own client and
+uses the same pool, client build and settings: it joins as a young satellite and its
+cluster lifts it well above an ordinary account, though not to ``extraction`` (it shows
+nothing training-shaped itself); a new developer on one of the pool's prefixes, with his own client and
 ordinary settings, joins nothing.
 
 A variant shares the client build only (every account its own wording, shape and
@@ -168,7 +169,10 @@ def test_young_hydra_is_one_cluster_at_extraction_at_an_early_checkpoint(
         "SELECT behaviour, gate FROM account_behaviour WHERE account_id = 'acct-yq'"
     ).to_pylist()[0]
     assert not behaviour["gate"] and behaviour["behaviour"] >= 0.2, behaviour
-    assert scores["acct-yq"]["verdict"] != "ok", scores["acct-yq"]
+    # Its cluster adds to it, but with nothing training-shaped of its own (a fresh sign-up with
+    # big limits is all it shows) membership raises it without deciding it.
+    assert scores["acct-yq"]["cluster_id"] is not None
+    assert 0.3 <= scores["acct-yq"]["risk"] < 0.8, scores["acct-yq"]
     clusters = {r["cluster_id"] for r in rows}
     assert len(clusters) == 1 and None not in clusters
     assert scores["acct-ynew"]["cluster_id"] is None

@@ -52,6 +52,8 @@ CLUSTER_RISK = DetectorSpec(
         "established_member_events": 6,
         "young_member_days": 14.0,
         "min_young_tie_kinds": 2,
+        "member_own_low": -4.5,
+        "member_own_high": -3.0,
         "light_member_events": 30,
         "fit_behaviour": 0.6,
         "fit_content": 0.5,
@@ -86,6 +88,11 @@ CLUSTER_RISK = DetectorSpec(
         "(under thirty requests) is judged by its cluster: a swarm of fresh accounts, each with its own "
         "card and address, shares only its script, and that is the tie to see",
         "light_member_events": "thirty requests over the window is still a light account",
+        "member_own_low": "membership needs its own evidence: a member whose own log-odds sit near the "
+        "background (no training-shaped content, no harvesting plumbing, one weak signal) gains nothing "
+        "from its cluster, however strong the cluster",
+        "member_own_high": "a member showing a couple of pieces of its own evidence (a fresh sign-up asking "
+        "for a reasoning trace with big limits) gains the cluster's full weight",
         "min_young_tie_kinds": "a young, light member still needs two kinds of pure shared value (a "
         "scaffold and a request shape, a prefix and a client build): one popular default setting is a "
         "coincidence",
@@ -164,7 +171,7 @@ def member_tie_families_step() -> SqlStep:
     sharing it with a hydra is no tie at all.
     """
     family = " ".join(
-        f"WHEN i.kind IN ({', '.join(repr(k) for k in kinds)}) THEN '{name}'"
+        f"WHEN h.kind IN ({', '.join(repr(k) for k in kinds)}) THEN '{name}'"
         for name, kinds in TIE_FAMILIES.items()
     )
     return SqlStep(
@@ -175,16 +182,25 @@ def member_tie_families_step() -> SqlStep:
             WHERE suspicious_holders >= 2 AND suspicious_holders >= {MIN_PURITY} * holders
             UNION
             SELECT kind, value FROM indicator_purity
+        ),
+        held AS (
+            SELECT m.account_id, m.cluster_id, i.kind, i.value
+            FROM cluster_members m
+            JOIN account_indicators i ON i.account_id = m.account_id
+            JOIN pure p ON p.kind = i.kind AND p.value = i.value
+        ),
+        -- values two or more members of one cluster hold (a young member's single use counts)
+        shared AS (
+            SELECT cluster_id, kind, value FROM held
+            GROUP BY cluster_id, kind, value HAVING count(DISTINCT account_id) >= 2
         )
-        SELECT m.account_id, m.cluster_id,
+        SELECT h.account_id, h.cluster_id,
                count(DISTINCT CASE {family} END) AS families,
-               count(DISTINCT i.kind) AS kinds,
-               list_sort(list(DISTINCT i.kind)) AS tie_kinds
-        FROM cluster_members m
-        JOIN account_indicators i ON i.account_id = m.account_id
-        JOIN pure p ON p.kind = i.kind AND p.value = i.value
-        JOIN cluster_shared c ON c.cluster_id = m.cluster_id AND c.kind = i.kind AND c.value = i.value
-        GROUP BY m.account_id, m.cluster_id
+               count(DISTINCT h.kind) AS kinds,
+               list_sort(list(DISTINCT h.kind)) AS tie_kinds
+        FROM held h
+        JOIN shared s ON s.cluster_id = h.cluster_id AND s.kind = h.kind AND s.value = h.value
+        GROUP BY h.account_id, h.cluster_id
         """,
     )
 

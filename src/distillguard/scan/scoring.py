@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation
+from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation, ramp_py
 from distillguard.detectors.cluster_features import CLUSTER_RISK, ClusterStrength, cluster_strength
 from distillguard.detectors.cohort import SPEC as COHORT
 from distillguard.detectors.cohort import cohort_strength, member_fit
@@ -214,7 +214,9 @@ def add_cluster_evidence(
             events=subject.events,
             cluster_mean_proxy=float(f.get("mean_proxy") or 0.0),
         )
-        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit
+        # membership needs its own evidence: at background odds a member gains nothing
+        own = ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"])
+        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own
 
 
 def add_cohort_evidence(
