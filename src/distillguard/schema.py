@@ -66,7 +66,9 @@ EVENTS = pa.schema(
         pa.field("status_code", pa.int32()),
         pa.field("finish_reason", pa.string()),
         # content (text is nullable: privacy setting) -------------------------
-        pa.field("prompt_text", pa.string()),
+        pa.field("prompt_text", pa.string()),  # the last user turn (what the fingerprints hash)
+        # the system prompt and every user turn before the last, in order, joined by a blank line
+        pa.field("context_text", pa.string()),
         pa.field("response_text", pa.string()),
         pa.field("prompt_chars", pa.int64()),
         pa.field("response_chars", pa.int64()),

@@ -12,6 +12,7 @@ from distillguard.ingest.normalise import (
     as_int,
     as_text,
     content_text,
+    context_text,
     dig,
     first,
     last_user_text,
@@ -65,6 +66,7 @@ def request_fields(body: Any, *, anthropic: bool) -> dict[str, Any]:
         "message_count": len(messages) + (1 if anthropic and system else 0),
         "prompt_text": last_user_text(messages),
         "system_text": system,
+        "context_text": context_text(messages, system),
         "end_user_id": as_text(first(body.get("user"), dig(body, "metadata", "user_id"))),
     }
     thinking = body.get("thinking")
