@@ -154,7 +154,8 @@ HELDOUT: dict[str, dict[str, list[str]]] = {
             "Поставь этому ответу модели балл от 1 до 5 за точность.",
         ],
         "censorship_rewrite": [
-            "Перепиши этот политически чувствительный вопрос так, чтобы он звучал нейтрально и прошёл цензуру.",
+            "Перепиши этот политически чувствительный вопрос так, чтобы он звучал нейтрально "
+            "и прошёл цензуру.",
             "Переформулируй комментарий о правительстве так, чтобы модераторы его не удалили.",
             "Сделай безопасную, допустимую версию этого текста о Тяньаньмэнь.",
         ],
@@ -279,14 +280,21 @@ RESPONSES: list[tuple[str, bool]] = [
         True,
     ),
     ('{"score": 4, "reasoning": "Mostly correct, but the second step divides by the wrong total."}', True),
-    ("Verdict: [[B]]\nExplanation: Response B follows the instruction to use bullet points; A does not.", True),
     (
-        "Rewritten version: \"Some residents have raised questions about the events in the square and "
-        "how they have been remembered.\"",
+        "Verdict: [[B]]\nExplanation: Response B follows the instruction to use bullet points; A does not.",
+        True,
+    ),
+    (
+        'Rewritten version: "Some residents have raised questions about the events in the square and '
+        'how they have been remembered."',
         True,
     ),
     ("<思考>\n首先计算总数……等等，我算错了，重新算一遍。\n</思考>\n答案是 16。", True),
-    ("Razonamiento: Primero calculo el total. Espera, me equivoqué; lo recalculo. Por lo tanto, la respuesta final es 8.", True),
+    (
+        "Razonamiento: Primero calculo el total. Espera, me equivoqué; lo recalculo. "
+        "Por lo tanto, la respuesta final es 8.",
+        True,
+    ),
     ("Paris is the capital of France.", False),
     (
         "To change a tyre: 1. Loosen the nuts. 2. Jack up the car. 3. Remove the wheel. 4. Fit the spare. "
@@ -306,7 +314,11 @@ RESPONSES: list[tuple[str, bool]] = [
         "spreading ideas of citizenship, secular government and legal equality across the continent.",
         False,
     ),
-    ("Sure! Your email looks good. I fixed two typos: 'recieve' → 'receive' and 'definately' → 'definitely'.", False),
+    (
+        "Sure! Your email looks good. I fixed two typos: 'recieve' → 'receive' and "
+        "'definately' → 'definitely'.",
+        False,
+    ),
     ("2x - 7 = 11, so 2x = 18 and x = 9.", False),
     ("巴黎是法国的首都。", False),
     ("Я бы порекомендовал сначала обжарить лук, затем добавить свёклу.", False),

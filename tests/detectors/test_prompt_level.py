@@ -58,7 +58,7 @@ QUESTION = "A farmer has 17 sheep and buys 5 more each week; how many after 6 we
 def test_elicitation_wrappers_are_caught_with_evidence(template: str) -> None:
     found = match_prompt(template.format(q=QUESTION))
     assert found.cot_elicitation >= 0.5
-    assert any(item.startswith("cot_elicitation/") for item in found.evidence)
+    assert any(item.startswith("last:cot_elicitation/") for item in found.evidence)
 
 
 @pytest.mark.parametrize("text", GRADING)
