@@ -74,6 +74,11 @@ def _load(name: str) -> dict[str, object]:
     return data
 
 
+def clip_text_parameters() -> dict[str, object]:
+    """The clipping every lexicon is matched under: part of each lexicon's spec."""
+    return {"head_chars": HEAD_CHARS, "tail_chars": TAIL_CHARS, "max_weight": MAX_WEIGHT}
+
+
 def _spec(data: dict[str, object]) -> DetectorSpec:
     return DetectorSpec(
         id=str(data["id"]),
@@ -82,6 +87,7 @@ def _spec(data: dict[str, object]) -> DetectorSpec:
         description=" ".join(str(data["description"]).split()),
         known_false_positives=tuple(str(x) for x in data.get("known_false_positives", []) or []),  # type: ignore[attr-defined]
         references=tuple(str(x) for x in data.get("references", []) or []),  # type: ignore[attr-defined]
+        parameters={"part": str(data.get("part", "request")), **clip_text_parameters()},
     )
 
 
