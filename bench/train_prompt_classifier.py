@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/train_prompt_classifier.py [--extra labelled.jsonl ...] [--corpus DIR]
 
-Reads the hand-written examples in training/prompt_classifier/examples.yaml, composes each
+Reads the hand-written examples in training/prompt_classifier/*.yaml (examples.yaml, then the
+others in name order, lists under the same key appended), composes each
 instruction with neutral questions and answers (so the model learns the request, not the
 subject), fits one logistic regression per class, and writes only the non-zero buckets.
 ``--extra`` adds a provider's own labelled prompts, one JSON object a line:
-``{"text": "...", "label": "cot_elicitation" | "rubric_grading" | "censorship_rewrite" | "ordinary"}``.
+``{"text": "...", "label": L}`` where L is a class of ``prompt_classifier.CLASSES`` or "ordinary".
 
 Prints metrics on a held-out fifth of the instructions (trained again on everything
 afterwards), on the paraphrase sets in tests/detectors (never trained on), and with
@@ -36,7 +37,7 @@ from distillguard.detectors import prompt_matcher
 from distillguard.detectors.patterns import clip_text
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "training" / "prompt_classifier" / "examples.yaml"
+EXAMPLES = ROOT / "training" / "prompt_classifier"
 OUTPUT = ROOT / "src" / "distillguard" / "data" / pc.MODEL_FILE
 LABELS = (*pc.CLASSES, "ordinary")
 SEED = 20261125
@@ -44,7 +45,7 @@ C = 4.0  # inverse L2 strength; 1-10 gave the same held-out recall, higher overf
 # The probability at which a class score reaches 0.5: high, so the classifier alone calls a
 # prompt caught only when confident; chosen so that at most ~0.05 % of the real corpus's
 # ordinary prompts newly reach 0.5 in any class (docs/detectors.md has the numbers).
-THRESHOLDS = {"cot_elicitation": 0.965, "rubric_grading": 0.92, "censorship_rewrite": 0.9}
+THRESHOLDS = {"cot_elicitation": 0.98, "rubric_grading": 0.92, "censorship_rewrite": 0.9, "critique": 0.95}
 
 
 def _is_chinese(text: str) -> bool:
@@ -76,6 +77,16 @@ def compose(data: dict[str, list[str]], seed: int = SEED) -> list[tuple[str, str
     # the material alone is ordinary too: code, numbers and tables are most of a real prompt
     rows += [(context, "ordinary", index + i) for i, context in enumerate(contexts)]
     return rows
+
+
+def read_examples(folder: Path = EXAMPLES) -> dict[str, list[str]]:
+    """Every examples file merged: examples.yaml first, then the others by name."""
+    files = sorted(folder.glob("*.yaml"), key=lambda path: (path.name != "examples.yaml", path.name))
+    merged: dict[str, list[str]] = {}
+    for path in files:
+        for key, values in (yaml.safe_load(path.read_text("utf-8")) or {}).items():
+            merged.setdefault(key, []).extend(values or [])
+    return merged
 
 
 def read_extra(paths: list[Path]) -> list[tuple[str, str, int]]:
@@ -191,10 +202,30 @@ def paraphrase_report(model: pc.Model) -> None:
             for t in texts
         )
         print(f"  {title:20s} n={len(texts):3d}  lexicon {lexicon}  classifier {alone}  combined {both}")
+    multilingual_report(model)
     ordinary = cot.ORDINARY + held.UNSEEN_ORDINARY
     for name in pc.CLASSES:
         wrong = [t for t in ordinary if _caught(model, t, name)]
         print(f"  ordinary look-alikes at >= 0.5 on {name}: {len(wrong)}/{len(ordinary)} {wrong[:3]}")
+
+
+def multilingual_report(model: pc.Model) -> None:
+    """Held-out recall per language and class (tests/detectors/multilingual_heldout.py)."""
+    try:
+        import multilingual_heldout as ml
+    except ImportError:
+        return
+    for lang, per_class in ml.HELDOUT.items():
+        cells = []
+        for name, texts in per_class.items():
+            lexicon = sum(getattr(match_prompt(t), name) >= 0.5 for t in texts)
+            both = sum(
+                max(getattr(match_prompt(t), name), pc.classify(clip_text(t), model)[name].score) >= 0.5
+                for t in texts
+            )
+            cells.append(f"{name} {lexicon}->{both}/{len(texts)}")
+        wrong = [t for t in ml.ORDINARY[lang] if any(_caught(model, t, name) for name in pc.CLASSES)]
+        print(f"  {lang}: {'  '.join(cells)}  ordinary caught {len(wrong)}/{len(ml.ORDINARY[lang])}")
 
 
 def corpus_report(model: pc.Model, corpus: Path) -> None:
@@ -247,7 +278,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args()
-    data = yaml.safe_load(EXAMPLES.read_text("utf-8"))
+    data = read_examples()
     rows = compose(data) + read_extra(args.extra)
     print(f"{len(rows)} training rows")
     heldout_report(rows)

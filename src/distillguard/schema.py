@@ -66,7 +66,9 @@ EVENTS = pa.schema(
         pa.field("status_code", pa.int32()),
         pa.field("finish_reason", pa.string()),
         # content (text is nullable: privacy setting) -------------------------
-        pa.field("prompt_text", pa.string()),
+        pa.field("prompt_text", pa.string()),  # the last user turn (what the fingerprints hash)
+        # the system prompt and every user turn before the last, in order, joined by a blank line
+        pa.field("context_text", pa.string()),
         pa.field("response_text", pa.string()),
         pa.field("prompt_chars", pa.int64()),
         pa.field("response_chars", pa.int64()),
@@ -133,7 +135,8 @@ INGEST_RUNS = pa.schema(
 
 # ------------------------------------------------------------------ detection output
 # Prompt level: one row per event. Scores are in [0, 1]; evidence is the matched
-# spans as "detector:start-end:excerpt" strings, so a reviewer sees why.
+# spans as "part:detector/rule:start-end:excerpt" strings, so a reviewer sees why, where
+# part is last (the last user turn), context (system prompt and earlier turns) or response.
 PROMPT_SIGNALS = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),
@@ -142,6 +145,10 @@ PROMPT_SIGNALS = pa.schema(
         pa.field("cot_elicitation", pa.float64()),
         pa.field("rubric_grading", pa.float64()),
         pa.field("censorship_rewrite", pa.float64()),
+        pa.field("critique", pa.float64()),  # critique of a reasoning trace, autograding
+        pa.field(
+            "response_trace", pa.float64()
+        ),  # the RESPONSE is a training artefact (trace, grade, rewrite)
         pa.field("capability", pa.string()),
         pa.field("template_family", pa.string()),
         pa.field("evidence", pa.list_(pa.string())),

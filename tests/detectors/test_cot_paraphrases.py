@@ -37,7 +37,7 @@ def _with_question(text: str) -> str:
 def test_paraphrased_reasoning_requests_are_caught(text: str) -> None:
     found = match_prompt(_with_question(text))
     assert found.cot_elicitation >= 0.5, found.evidence
-    assert any(item.startswith("cot_elicitation/") for item in found.evidence)
+    assert any(item.startswith("last:cot_elicitation/") for item in found.evidence)
 
 
 @pytest.mark.parametrize("text", ORDINARY)

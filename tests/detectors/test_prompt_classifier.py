@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from distillguard.detectors import prompt_classifier as pc
 from distillguard.detectors import prompt_matcher
@@ -64,8 +63,8 @@ def test_weights_load_from_the_installed_package() -> None:
 def test_the_classifier_catches_held_out_wordings_the_lexicon_misses(text: str, name: str) -> None:
     found = match_prompt(text)
     assert getattr(found, name) >= 0.5, found
-    assert any(item.startswith(f"{name}/classifier=") for item in found.evidence), found.evidence
-    assert not any(item.startswith(f"{name}/") and "classifier" not in item for item in found.evidence)
+    assert any(item.startswith(f"last:{name}/classifier=") for item in found.evidence), found.evidence
+    assert not any(item.startswith(f"last:{name}/") and "classifier" not in item for item in found.evidence)
 
 
 def test_lexicon_plus_classifier_catch_more_of_each_held_out_set(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +118,7 @@ def test_training_is_deterministic(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     import train_prompt_classifier as train
 
-    data = yaml.safe_load(train.EXAMPLES.read_text("utf-8"))
+    data = train.read_examples()
     small = {key: values[:12] for key, values in data.items()}
     rows = train.compose(small)
     first, second = train.fit(rows), train.fit(rows)

@@ -13,6 +13,7 @@ import sqlglot
 from distillguard import fingerprints as fp
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.catalogue import render_markdown
+from distillguard.detectors.patterns import TRAINING_SIGNAL_COLUMNS
 from distillguard.detectors.prompt_matcher import match_prompt
 from distillguard.engine import run_steps
 from distillguard.engine.dialect import to_spark
@@ -58,7 +59,7 @@ QUESTION = "A farmer has 17 sheep and buys 5 more each week; how many after 6 we
 def test_elicitation_wrappers_are_caught_with_evidence(template: str) -> None:
     found = match_prompt(template.format(q=QUESTION))
     assert found.cot_elicitation >= 0.5
-    assert any(item.startswith("cot_elicitation/") for item in found.evidence)
+    assert any(item.startswith("last:cot_elicitation/") for item in found.evidence)
 
 
 @pytest.mark.parametrize("text", GRADING)
@@ -99,10 +100,14 @@ def test_capability_categories(text: str, tools: int, capability: str) -> None:
     assert match_prompt(text, tool_count=tools).capability == capability
 
 
-def _events(texts: list[tuple[str, str, int]]) -> pa.Table:
+def _events(
+    texts: list[tuple[str, str, int]], exchanges: list[tuple[str | None, str | None]] | None = None
+) -> pa.Table:
+    """Events with these (account, last turn, tool count), and optionally (context, response)."""
     start = datetime(2026, 2, 1, tzinfo=UTC)
     rows = []
     for i, (account, text, tools) in enumerate(texts):
+        context, response = exchanges[i] if exchanges else (None, None)
         prompt, skel, sig = fp.fingerprint(text)
         rows.append(
             {
@@ -111,6 +116,8 @@ def _events(texts: list[tuple[str, str, int]]) -> pa.Table:
                 "ts_start": start + timedelta(minutes=i),
                 "account_id": account,
                 "prompt_text": text,
+                "context_text": context,
+                "response_text": response,
                 "tool_count": tools,
                 "prompt_hash": prompt,
                 "skeleton_hash": skel,
@@ -120,8 +127,12 @@ def _events(texts: list[tuple[str, str, int]]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=EVENTS)
 
 
-def _scan(warehouse: Warehouse, texts: list[tuple[str, str, int]]) -> list[dict[str, object]]:
-    warehouse.insert_events(_events(texts))
+def _scan(
+    warehouse: Warehouse,
+    texts: list[tuple[str, str, int]],
+    exchanges: list[tuple[str | None, str | None]] | None = None,
+) -> list[dict[str, object]]:
+    warehouse.insert_events(_events(texts, exchanges))
     run_steps(warehouse.engine, prompt_steps())
     return warehouse.engine.to_arrow("SELECT * FROM prompt_signals ORDER BY ts_start").to_pylist()
 
@@ -139,6 +150,58 @@ def test_sql_and_python_agree_on_every_prompt(warehouse: Warehouse) -> None:
         assert sql["censorship_rewrite"] == pytest.approx(python.censorship_rewrite, abs=1e-6), text
         assert sql["capability"] == python.capability, text
         assert sql["evidence"] == python.evidence, text
+
+
+SYSTEM_WRAPPER = "You are a data generator. For every question, write out your complete reasoning first."
+CRITIQUE = "Below is a model's solution. Find the first step that contains an error."
+TRACE = (
+    "<think>\nFirst I add the numbers. Wait, let me double-check the second term: it is 7, "
+    "not 5. Recompute: 3 + 7 = 10.\n</think>\nThe final answer: 10."
+)
+GRADE = "Score: 8/10\nJustification: accurate and complete, slightly verbose."
+
+
+def test_sql_and_python_agree_on_whole_exchanges(warehouse: Warehouse) -> None:
+    """Context and response too: same scores and evidence, from any part, in both back ends."""
+    exchanges: list[tuple[str, str | None, str | None]] = [
+        (QUESTION, SYSTEM_WRAPPER, None),
+        (QUESTION, f"You are a helpful tutor.\n\n{CRITIQUE}", TRACE),
+        ("请给下面的回答打分。", None, GRADE),
+        (QUESTION, "Responde siempre en español.", "La respuesta es 47."),
+        (BENIGN[0], None, "Canberra."),
+        ("Califica la respuesta del asistente del 1 al 10.", "x" * 3000 + " " + SYSTEM_WRAPPER, TRACE * 40),
+        ("", SYSTEM_WRAPPER, ""),
+    ]
+    rows = _scan(
+        warehouse,
+        [("a", text, i % 2) for i, (text, _, _) in enumerate(exchanges)],
+        [(context, response) for _, context, response in exchanges],
+    )
+    by_id = {row["event_id"]: row for row in rows}
+    for i, (text, context, response) in enumerate(exchanges):
+        python = match_prompt(text, tool_count=i % 2, context=context, response=response)
+        sql = by_id[f"e{i}"]
+        for name in TRAINING_SIGNAL_COLUMNS:
+            assert sql[name] == pytest.approx(getattr(python, name), abs=1e-6), (i, name)
+        assert sql["capability"] == python.capability, i
+        assert sql["evidence"] == python.evidence, i
+
+
+def test_an_instruction_in_the_system_prompt_counts_and_says_where_it_was() -> None:
+    alone = match_prompt(QUESTION)
+    whole = match_prompt(QUESTION, context=SYSTEM_WRAPPER)
+    assert alone.cot_elicitation < 0.5 <= whole.cot_elicitation
+    assert any(item.startswith("context:cot_elicitation/") for item in whole.evidence)
+    assert not any(item.startswith("last:cot_elicitation/") for item in whole.evidence)
+
+
+def test_critique_and_response_artefacts_score_on_their_own_part() -> None:
+    found = match_prompt(CRITIQUE, response=TRACE)
+    assert found.critique >= 0.5 and found.response_trace >= 0.5
+    assert found.cot_elicitation < 0.5  # a request to judge a trace is not a request to write one
+    assert any(item.startswith("response:response_trace/") for item in found.evidence)
+    assert match_prompt("Rate my essay", response=GRADE).response_trace >= 0.5
+    assert match_prompt(QUESTION, response="There are 47 sheep after six weeks.").response_trace == 0.0
 
 
 def test_prompt_signals_has_the_schema_columns(warehouse: Warehouse) -> None:
@@ -182,6 +245,6 @@ def test_every_step_transpiles_to_spark() -> None:
 
 def test_the_catalogue_documents_every_prompt_detector() -> None:
     text = render_markdown()
-    detectors = ("cot_elicitation", "rubric_grading", "censorship_rewrite", "capability", "template_family")
+    detectors = (*TRAINING_SIGNAL_COLUMNS, "capability", "template_family")
     for detector in detectors:
         assert f"`{detector}`" in text

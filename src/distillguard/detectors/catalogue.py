@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from distillguard.detectors.patterns import SCORED_DETECTORS, capability_lexicon, lexicon
+from dataclasses import replace
+
+from distillguard.detectors import prompt_classifier
+from distillguard.detectors.patterns import (
+    RESPONSE_DETECTORS,
+    SCORED_DETECTORS,
+    capability_lexicon,
+    lexicon,
+)
 from distillguard.detectors.prompt_level import TEMPLATE_FAMILY_SPEC
 from distillguard.detectors.spec import DetectorSpec
 
 
+def _with_classifier(spec: DetectorSpec) -> DetectorSpec:
+    """A request-side class's spec with the classifier's operating point beside its lexicon's."""
+    fitted = prompt_classifier.model()
+    return replace(
+        spec,
+        parameters={
+            **spec.parameters,
+            "classifier_threshold": fitted.thresholds[spec.id],
+            "classifier_window_chars": prompt_classifier.WINDOW,
+            "classifier_floor": prompt_classifier.FLOOR,
+        },
+    )
+
+
 def prompt_level_specs() -> list[DetectorSpec]:
     return [
-        *(lexicon(name).spec for name in SCORED_DETECTORS),
+        *(_with_classifier(lexicon(name).spec) for name in SCORED_DETECTORS),
+        *(lexicon(name).spec for name in RESPONSE_DETECTORS),
         capability_lexicon()[0],
         TEMPLATE_FAMILY_SPEC,
     ]
@@ -20,7 +43,7 @@ def render_markdown() -> str:
     lines: list[str] = []
     for spec in prompt_level_specs():
         lines += [f"### `{spec.id}`: {spec.title}", "", spec.description, ""]
-        if spec.id in SCORED_DETECTORS:
+        if spec.id in (*SCORED_DETECTORS, *RESPONSE_DETECTORS):
             langs: dict[str, int] = {}
             for pattern in lexicon(spec.id).patterns:
                 langs[pattern.lang] = langs.get(pattern.lang, 0) + 1

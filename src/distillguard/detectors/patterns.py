@@ -4,6 +4,10 @@ The same compiled pattern objects feed both back ends, so the batch scan and the
 real-time service can never disagree about a rule. Scores combine matched
 pattern weights with a noisy-or: 1 - prod(1 - w). Texts are lower-cased and long
 texts are cut to their head and tail (wrappers sit at either end of a prompt).
+
+Request-side classes (``SCORED_DETECTORS``) score the whole request: the last user turn
+and the context before it (system prompt and earlier turns, ``events.context_text``),
+each part on its own, the larger counting. ``RESPONSE_DETECTORS`` score the response.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ import yaml
 
 from distillguard.detectors.spec import DetectorSpec
 
-SCORED_DETECTORS = ("cot_elicitation", "rubric_grading", "censorship_rewrite")
+# Request-side classes, each a lexicon (patterns/<name>.yaml) plus the classifier's class.
+SCORED_DETECTORS = ("cot_elicitation", "rubric_grading", "censorship_rewrite", "critique")
+# Response-side classes: a lexicon over the response text.
+RESPONSE_DETECTORS = ("response_trace",)
+# The per-event training-shaped classes the account level combines (greatest of them).
+TRAINING_SIGNAL_COLUMNS = (*SCORED_DETECTORS, *RESPONSE_DETECTORS)
+# Which part of the exchange a piece of evidence came from (the prefix of its string).
+PART_LAST, PART_CONTEXT, PART_RESPONSE = "last", "context", "response"
 HEAD_CHARS = 1500
 TAIL_CHARS = 500
 MAX_WEIGHT = 0.99  # keeps ln(1 - w) finite in SQL
@@ -63,6 +74,11 @@ def _load(name: str) -> dict[str, object]:
     return data
 
 
+def clip_text_parameters() -> dict[str, object]:
+    """The clipping every lexicon is matched under: part of each lexicon's spec."""
+    return {"head_chars": HEAD_CHARS, "tail_chars": TAIL_CHARS, "max_weight": MAX_WEIGHT}
+
+
 def _spec(data: dict[str, object]) -> DetectorSpec:
     return DetectorSpec(
         id=str(data["id"]),
@@ -71,6 +87,7 @@ def _spec(data: dict[str, object]) -> DetectorSpec:
         description=" ".join(str(data["description"]).split()),
         known_false_positives=tuple(str(x) for x in data.get("known_false_positives", []) or []),  # type: ignore[attr-defined]
         references=tuple(str(x) for x in data.get("references", []) or []),  # type: ignore[attr-defined]
+        parameters={"part": str(data.get("part", "request")), **clip_text_parameters()},
     )
 
 
@@ -85,7 +102,7 @@ def _pattern(detector: str, raw: dict[str, object]) -> Pattern:
 
 @cache
 def lexicon(name: str) -> Lexicon:
-    """A scored detector's spec and patterns (cot_elicitation, rubric_grading, censorship_rewrite)."""
+    """A scored detector's spec and patterns (``SCORED_DETECTORS`` and ``RESPONSE_DETECTORS``)."""
     data = _load(name)
     raw_patterns = data["patterns"]
     assert isinstance(raw_patterns, list)

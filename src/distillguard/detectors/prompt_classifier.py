@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-CLASSES = ("cot_elicitation", "rubric_grading", "censorship_rewrite")
+CLASSES = ("cot_elicitation", "rubric_grading", "censorship_rewrite", "critique")
 N_FEATURES = 2**18
 NGRAMS = (2, 3, 4)
 WINDOW = 320  # characters per scored window: a request and a little around it
@@ -284,7 +284,7 @@ def scores_and_evidence(clipped: str) -> tuple[dict[str, float], list[str]]:
 # The batch scan's entry point: DuckDB calls it once per distinct clipped text.
 PROMPT_CLASSIFIER_SQL = "distillguard_prompt_classifier"
 PROMPT_CLASSIFIER_RETURNS = (
-    "STRUCT(cot_elicitation DOUBLE, rubric_grading DOUBLE, censorship_rewrite DOUBLE, evidence VARCHAR[])"
+    "STRUCT(" + ", ".join(f"{name} DOUBLE" for name in CLASSES) + ", evidence VARCHAR[])"
 )
 
 

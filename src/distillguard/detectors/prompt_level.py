@@ -8,11 +8,11 @@ question) once it recurs with enough distinct fillings, else the skeleton hash.
 
 from __future__ import annotations
 
-import re._constants as sre_constants
-import re._parser as sre_parser
-from typing import Any
-
 from distillguard.detectors.patterns import (
+    PART_CONTEXT,
+    PART_LAST,
+    PART_RESPONSE,
+    RESPONSE_DETECTORS,
     SCORED_DETECTORS,
     Pattern,
     capability_lexicon,
@@ -26,6 +26,8 @@ from distillguard.detectors.prompt_classifier import (
     classify_for_sql_arrow,
 )
 from distillguard.detectors.prompt_matcher import EVIDENCE_EXCERPT_CHARS, TOOL_REQUEST_WEIGHT
+from distillguard.detectors.regex_gates import atoms_regex, required_atoms
+from distillguard.detectors.regex_gates import needs_non_ascii as _needs_non_ascii
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlFunction, SqlStep
 
@@ -71,7 +73,8 @@ def _column(pattern: Pattern) -> str:
 
 
 def _all_patterns() -> list[Pattern]:
-    scored = [p for name in SCORED_DETECTORS for p in lexicon(name).patterns]
+    """Every pattern the prompt level runs: request-side, response-side and capability."""
+    scored = [p for name in (*SCORED_DETECTORS, *RESPONSE_DETECTORS) for p in lexicon(name).patterns]
     _, categories = capability_lexicon()
     return scored + [p for patterns in categories.values() for p in patterns]
 
@@ -93,50 +96,6 @@ def _score_sql(patterns: tuple[Pattern, ...], *, extra: str | None = None) -> st
 def _literal_float(weight: float) -> str:
     # ln(1 - w) precomputed in SQL from the literal so both back ends use the same number
     return f"ln(1 - {weight!r})"
-
-
-# Syntax that RE2 and Python's parser read differently (POSIX classes, quoting, Unicode
-# classes, braced hex): a pattern using any of it is never gated.
-_UNSHARED_SYNTAX = ("[:", "\\Q", "\\p", "\\P", "\\x{", "\\C")
-
-
-def _needs_non_ascii(regex: str) -> bool:
-    """Whether every match of ``regex`` contains a non-ASCII character (a Chinese rule, say).
-
-    Read conservatively from the parsed pattern: anything not understood counts as "no",
-    so a pattern is only ever gated when no ASCII-only text can match it.
-    """
-    if any(token in regex for token in _UNSHARED_SYNTAX):
-        return False
-    try:
-        parsed = sre_parser.parse(regex)
-    except Exception:  # RE2-only syntax Python cannot read: simply not gated
-        return False
-    if parsed.state.flags & ~sre_constants.SRE_FLAG_UNICODE:  # (?i) may fold a non-ASCII letter to ASCII
-        return False
-    return _items_need_non_ascii(list(parsed))
-
-
-def _items_need_non_ascii(items: list[tuple[Any, Any]]) -> bool:
-    """A sequence needs a non-ASCII character when one of its parts does."""
-    return any(_item_needs_non_ascii(op, arg) for op, arg in items)
-
-
-def _item_needs_non_ascii(op: Any, arg: Any) -> bool:
-    c = sre_constants
-    if op is c.LITERAL:
-        return bool(arg > 127)
-    if op is c.IN:  # a class of non-ASCII characters only
-        return bool(arg) and all(
-            (kind is c.LITERAL and value > 127) or (kind is c.RANGE and value[0] > 127) for kind, value in arg
-        )
-    if op is c.BRANCH:
-        return all(_items_need_non_ascii(list(branch)) for branch in arg[1])
-    if op is c.SUBPATTERN:  # (?i:...) and other scoped flags: not gated, as above
-        return not arg[1] and not arg[2] and _items_need_non_ascii(list(arg[3]))
-    if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-        return bool(arg[0] >= 1) and _items_need_non_ascii(list(arg[2]))
-    return False
 
 
 def _match_sql(pattern: Pattern) -> str:
@@ -197,70 +156,170 @@ def _scaffold_key_sql(side: str) -> str:
     )
 
 
+GATE_PATTERNS = 12  # patterns per gate: one RE2 pass instead of twelve where none matches
+
+
+def _gates(patterns: list[Pattern]) -> tuple[dict[str, str], dict[str, str]]:
+    """Gate columns (one alternation of up to ``GATE_PATTERNS`` rules each) and each rule's gate.
+
+    Most distinct texts match no rule at all; one pass of the rules' alternation settles that
+    for a dozen of them at once, and a rule runs on its own only where its gate matched
+    (``A|B`` matches exactly where ``A`` or ``B`` does, so the scores cannot change). Where
+    every rule of a gate has required literals (``regex_gates.required_atoms``), a pass over
+    those literals alone comes first: it is a plain string search, far cheaper than the rules'
+    bounded repeats, and a text without any of them cannot match. Rules are gated with their
+    own lexicon and script, so the non-ASCII skip still applies.
+    """
+    groups: dict[tuple[str, bool, bool], list[tuple[Pattern, frozenset[str] | None]]] = {}
+    for pattern in patterns:
+        atoms = required_atoms(pattern.regex)
+        key = (pattern.detector, _needs_non_ascii(pattern.regex), atoms is not None)
+        groups.setdefault(key, []).append((pattern, atoms))
+    gates: dict[str, str] = {}
+    gate_of: dict[str, str] = {}
+    for (detector, non_ascii, has_atoms), members in groups.items():
+        for start in range(0, len(members), GATE_PATTERNS):
+            chunk = members[start : start + GATE_PATTERNS]
+            label = "".join(ch if ch.isalnum() else "_" for ch in detector)
+            name = f"g_{label}_{int(non_ascii)}{int(has_atoms)}_{start}"
+            union = "|".join(f"(?:{p.regex})" for p, _ in chunk)
+            found = f"regexp_matches(t, {_literal(union)})"
+            conditions = ["non_ascii"] if non_ascii else []
+            if has_atoms:
+                literals = frozenset().union(*(atoms or frozenset() for _, atoms in chunk))
+                conditions.append(f"regexp_matches(t, {_literal(atoms_regex(literals))})")
+            gates[name] = (
+                f"CASE WHEN {' AND '.join(conditions)} THEN {found} ELSE false END" if conditions else found
+            )
+            gate_of.update({p.label: name for p, _ in chunk})
+    return gates, gate_of
+
+
+def _part_steps(
+    part: str,
+    texts_sql: str,
+    names: tuple[str, ...],
+    *,
+    classifier: bool,
+    capability: bool = False,
+) -> list[SqlStep]:
+    """Matches, then scores and evidence, for each distinct clipped text of one part.
+
+    ``texts_sql`` selects the distinct texts as ``t`` (with ``tool_count`` when the
+    capability is scored, since it depends on the request's tools). Each distinct text is
+    matched once: campaigns (and chat apps) repeat prompts, and the regexes are most of the
+    prompt level's time. Scores and evidence are a separate step, so each regex column is
+    computed once and only read there, and each matched text is extracted once per text.
+    The output is keyed by ``k``, the md5 of the clipped text, so events join back to it
+    without carrying the texts themselves.
+    """
+    scored = [p for name in names for p in lexicon(name).patterns]
+    patterns = scored + ([p for ps in capability_lexicon()[1].values() for p in ps] if capability else [])
+    gates, gate_of = _gates(patterns)
+    gate_columns = ",\n  ".join(f"{sql} AS {name}" for name, sql in gates.items())
+    matches = ",\n  ".join(
+        f"CASE WHEN {gate_of[p.label]} THEN {_match_sql(p)} ELSE false END AS {_column(p)}" for p in patterns
+    )
+    keys = "t, tool_count" if capability else "t"
+    clf = f",\n  {PROMPT_CLASSIFIER_SQL}(t) AS clf" if classifier else ""
+    score_columns = ",\n                   ".join(
+        (
+            f"greatest({_score_sql(lexicon(name).patterns)}, clf.{name})"
+            if classifier
+            else _score_sql(lexicon(name).patterns)
+        )
+        + f" AS {name}"
+        for name in names
+    )
+    evidence_items = ", ".join(_evidence_sql(p) for p in scored)
+    learned = "clf.evidence" if classifier else "[]::VARCHAR[]"
+    found = ",\n                       ".join(_found_sql(p) for p in scored)
+    capability_column = f"{_capability_sql()} AS capability," if capability else ""
+    return [
+        SqlStep(
+            f"_{part}_matches",
+            f"""
+            WITH texts AS ({texts_sql}),
+            flagged AS (SELECT *, octet_length(encode(t)) > length(t) AS non_ascii FROM texts),
+            gated AS (SELECT *,\n  {gate_columns}\nFROM flagged)
+            SELECT {keys},\n  {matches}{clf}\nFROM gated
+            """,
+            functions=(CLASSIFIER_FUNCTION,) if classifier else (),
+        ),
+        SqlStep(
+            f"_{part}_scores",
+            f"""
+            SELECT md5(t) AS k, {"tool_count," if capability else ""}
+                   {score_columns},
+                   {capability_column}
+                   list_concat(list_filter([{evidence_items}], x -> x IS NOT NULL), {learned}) AS evidence
+            FROM (
+                SELECT *,
+                       {found}
+                FROM _{part}_matches
+            ) AS m
+            """,
+        ),
+    ]
+
+
+def _distinct_clipped_sql(column: str, where: str) -> str:
+    """The distinct clipped non-empty texts of an events column, as ``t``."""
+    joiner = "AND" if where else "WHERE"
+    return (
+        f"SELECT DISTINCT {clip_text_sql(column)} AS t FROM events {where} "
+        f"{joiner} {column} IS NOT NULL AND {column} <> ''"
+    )
+
+
+def _part_key_sql(column: str) -> str:
+    return f"CASE WHEN {column} IS NOT NULL AND {column} <> '' THEN md5({clip_text_sql(column)}) END"
+
+
 def prompt_steps(config: object | None = None, *, until_literal: str | None = None) -> list[SqlStep]:
     """SQL steps from ``events`` to ``prompt_signals`` (schema.PROMPT_SIGNALS).
 
-    ``until_literal`` (a SQL timestamp expression) limits the work to events up to a
-    streaming checkpoint, so template families only count what had been seen by then.
+    Request-side classes score the last user turn and the context (system prompt and
+    earlier turns) each on its own and take the larger; ``response_trace`` scores the
+    response. ``until_literal`` (a SQL timestamp expression) limits the work to events up
+    to a streaming checkpoint, so template families only count what had been seen by then.
     """
     where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
-    patterns = _all_patterns()
-    matches = ",\n  ".join(f"{_match_sql(p)} AS {_column(p)}" for p in patterns)
-    # a class scores the larger of its lexicon's noisy-or and the classifier (prompt_classifier)
-    scored = {
-        name: f"greatest({_score_sql(lexicon(name).patterns)}, clf.{name})" for name in SCORED_DETECTORS
-    }
-    scored_patterns = [p for name in SCORED_DETECTORS for p in lexicon(name).patterns]
-    evidence_items = ", ".join(_evidence_sql(p) for p in scored_patterns)
-    found = ",\n                       ".join(_found_sql(p) for p in scored_patterns)
+    # The last turns and the contexts are matched in one pass over their distinct texts: one
+    # set of rules (compiled once), and a text that is both is matched once. The capability
+    # depends on the request's tools, so a last turn is keyed with whether it had any; a
+    # context is matched as a text without tools (its capability is not read).
+    request_texts = f"""
+        SELECT DISTINCT t, CASE WHEN tool_count > 0 THEN 1 ELSE 0 END AS tool_count FROM _prompt_text
+        UNION
+        SELECT t, 0 AS tool_count FROM ({_distinct_clipped_sql("context_text", where)}) AS contexts
+    """
+    greatest = ",\n                   ".join(
+        f"greatest(s.{name}, coalesce(cs.{name}, 0.0)) AS {name}" for name in SCORED_DETECTORS
+    )
+    responses = ",\n                   ".join(
+        f"coalesce(rs.{name}, 0.0) AS {name}" for name in RESPONSE_DETECTORS
+    )
     return [
         # prompt_text itself is not carried: everything downstream reads the clipped text
-        # or the scaffold keys, and a million full prompts are the widest column here.
+        # or the scaffold keys, and a million full prompts are the widest column here. The
+        # context and response are carried as keys of their clipped texts only.
         SqlStep(
             "_prompt_text",
             f"""
             SELECT event_id, account_id, ts_start, coalesce(tool_count, 0) AS tool_count,
                    skeleton_hash, prompt_hash,
                    coalesce({clip_text_sql("prompt_text")}, '') AS t,
+                   {_part_key_sql("context_text")} AS context_key,
+                   {_part_key_sql("response_text")} AS response_key,
                    {_scaffold_key_sql("left")} AS head_key,
                    {_scaffold_key_sql("right")} AS tail_key
             FROM events {where}
             """,
         ),
-        # Each distinct clipped text is matched once: campaigns (and chat apps) repeat
-        # prompts, and the regexes are most of the prompt level's time. Whether the request
-        # carried tools is kept with the text because the capability depends on it.
-        SqlStep(
-            "_prompt_matches",
-            f"""
-            WITH texts AS (
-                SELECT DISTINCT t, CASE WHEN tool_count > 0 THEN 1 ELSE 0 END AS tool_count
-                FROM _prompt_text
-            ),
-            flagged AS (SELECT t, tool_count, octet_length(encode(t)) > length(t) AS non_ascii FROM texts)
-            SELECT t, tool_count,\n  {matches},\n  {PROMPT_CLASSIFIER_SQL}(t) AS clf\nFROM flagged
-            """,
-            functions=(CLASSIFIER_FUNCTION,),
-        ),
-        # Scores and evidence per distinct text too (a separate step, so each regex column
-        # is computed once and only read here): the evidence extracts run once per text
-        # instead of once per event, and once per pattern (the inner select) instead of
-        # once for each of the four places the evidence string uses the matched text.
-        SqlStep(
-            "_prompt_scores",
-            f"""
-            SELECT t, tool_count,
-                   {scored["cot_elicitation"]} AS cot_elicitation,
-                   {scored["rubric_grading"]} AS rubric_grading,
-                   {scored["censorship_rewrite"]} AS censorship_rewrite,
-                   {_capability_sql()} AS capability,
-                   list_concat(list_filter([{evidence_items}], x -> x IS NOT NULL), clf.evidence) AS evidence
-            FROM (
-                SELECT *,
-                       {found}
-                FROM _prompt_matches
-            ) AS m
-            """,
+        *_part_steps("request", request_texts, SCORED_DETECTORS, classifier=True, capability=True),
+        *_part_steps(
+            PART_RESPONSE, _distinct_clipped_sql("response_text", where), RESPONSE_DETECTORS, classifier=False
         ),
         SqlStep(
             "_scaffold_variants",
@@ -277,7 +336,9 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
             "prompt_signals",
             f"""
             SELECT m.event_id, m.account_id, m.ts_start,
-                   s.cot_elicitation, s.rubric_grading, s.censorship_rewrite, s.capability,
+                   {greatest},
+                   {responses},
+                   s.capability,
                    CASE
                      WHEN coalesce(h.variants, 0) >= {SCAFFOLD_MIN_VARIANTS}
                           AND coalesce(h.variants, 0) >= coalesce(tl.variants, 0)
@@ -285,10 +346,16 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                      WHEN coalesce(tl.variants, 0) >= {SCAFFOLD_MIN_VARIANTS} THEN 't' || left(m.tail_key, 16)
                      WHEN m.skeleton_hash IS NOT NULL THEN 's' || left(m.skeleton_hash, 16)
                    END AS template_family,
-                   s.evidence
+                   list_concat(
+                       list_transform(s.evidence, x -> {_literal(PART_LAST + ":")} || x),
+                       list_transform(coalesce(cs.evidence, []), x -> {_literal(PART_CONTEXT + ":")} || x),
+                       list_transform(coalesce(rs.evidence, []), x -> {_literal(PART_RESPONSE + ":")} || x)
+                   ) AS evidence
             FROM _prompt_text AS m
-            JOIN _prompt_scores AS s
-              ON s.t = m.t AND s.tool_count = CASE WHEN m.tool_count > 0 THEN 1 ELSE 0 END
+            JOIN _request_scores AS s
+              ON s.k = md5(m.t) AND s.tool_count = CASE WHEN m.tool_count > 0 THEN 1 ELSE 0 END
+            LEFT JOIN _request_scores AS cs ON cs.k = m.context_key AND cs.tool_count = 0
+            LEFT JOIN _response_scores AS rs ON rs.k = m.response_key
             LEFT JOIN _scaffold_variants AS h ON h.key = 'h' || m.head_key
             LEFT JOIN _scaffold_variants AS tl ON tl.key = 't' || m.tail_key
             """,
@@ -296,4 +363,8 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
     ]
 
 
-PROMPT_WORK_TABLES = ("_prompt_text", "_prompt_matches", "_prompt_scores", "_scaffold_variants")
+PROMPT_WORK_TABLES = (
+    "_prompt_text",
+    *(f"_{part}_{kind}" for part in ("request", PART_RESPONSE) for kind in ("matches", "scores")),
+    "_scaffold_variants",
+)

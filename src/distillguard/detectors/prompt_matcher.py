@@ -1,7 +1,14 @@
 """The prompt-level rules in Python, for the real-time decision service.
 
 Compiled from the same YAML lexicons as the SQL in ``prompt_level``; a parity
-test runs both on the same prompts.
+test runs both on the same exchanges.
+
+A request is scored whole: the last user turn and its context (the system prompt and
+the earlier user turns, joined as ``events.context_text`` is) are each scored on their
+own and a class takes the larger, so an instruction parked in the system prompt counts
+as much as one in the last message. Each piece of evidence starts with the part it came
+from (``last:``, ``context:``, ``response:``). The response, when the caller has it, is
+scored for ``response_trace`` (a harvested trace, grade or rewrite).
 """
 
 from __future__ import annotations
@@ -10,6 +17,10 @@ import math
 from dataclasses import dataclass, field
 
 from distillguard.detectors.patterns import (
+    PART_CONTEXT,
+    PART_LAST,
+    PART_RESPONSE,
+    RESPONSE_DETECTORS,
     SCORED_DETECTORS,
     Pattern,
     capability_lexicon,
@@ -29,6 +40,19 @@ class PromptMatch:
     censorship_rewrite: float = 0.0
     capability: str = "general"
     evidence: list[str] = field(default_factory=list)
+    critique: float = 0.0
+    response_trace: float = 0.0
+
+    @property
+    def training_signal(self) -> float:
+        """The strongest training-shaped class (``patterns.TRAINING_SIGNAL_COLUMNS``)."""
+        return max(
+            self.cot_elicitation,
+            self.rubric_grading,
+            self.censorship_rewrite,
+            self.critique,
+            self.response_trace,
+        )
 
 
 def _noisy_or(weights: list[float]) -> float:
@@ -56,14 +80,11 @@ def capability_of(text: str, *, tool_count: int = 0) -> str:
     return best
 
 
-def match_prompt(text: str | None, *, tool_count: int = 0) -> PromptMatch:
-    """Scores in [0, 1] for each elicitation class, the capability, and evidence spans."""
-    if not text:
-        return PromptMatch(capability="tool_use" if tool_count > 0 else "general")
-    clipped = clip_text(text)
+def _lexicon_scores(names: tuple[str, ...], clipped: str) -> tuple[dict[str, float], list[str]]:
+    """Each lexicon's noisy-or over the patterns that match, and their evidence, in rule order."""
     scores: dict[str, float] = {}
     evidence: list[str] = []
-    for name in SCORED_DETECTORS:
+    for name in names:
         weights = []
         for pattern in lexicon(name).patterns:
             found = _evidence(pattern, clipped)
@@ -71,14 +92,68 @@ def match_prompt(text: str | None, *, tool_count: int = 0) -> PromptMatch:
                 weights.append(pattern.weight)
                 evidence.append(found)
         scores[name] = round(_noisy_or(weights), 6) if weights else 0.0
-    # the classifier's score beside the lexicon's (the larger counts) and its window as evidence
+    return scores, evidence
+
+
+def score_request_part(text: str | None) -> tuple[dict[str, float], list[str]]:
+    """Request-side class scores of one part (last turn or context) and its unprefixed evidence.
+
+    A class scores the larger of its lexicon's noisy-or and the classifier (both read the
+    same cue, so adding them would count it twice).
+    """
+    if not text:
+        return dict.fromkeys(SCORED_DETECTORS, 0.0), []
+    clipped = clip_text(text)
+    scores, evidence = _lexicon_scores(SCORED_DETECTORS, clipped)
     learned, learned_evidence = scores_and_evidence(clipped)
-    scores = {name: max(score, learned[name]) for name, score in scores.items()}
-    evidence.extend(learned_evidence)
+    return {name: max(score, learned[name]) for name, score in scores.items()}, evidence + learned_evidence
+
+
+def response_trace_score(response: str | None) -> float:
+    """How much the response looks like a harvested training artefact (0 when there is none)."""
+    return score_response(response)[0]["response_trace"]
+
+
+def score_response(response: str | None) -> tuple[dict[str, float], list[str]]:
+    if not response:
+        return dict.fromkeys(RESPONSE_DETECTORS, 0.0), []
+    return _lexicon_scores(RESPONSE_DETECTORS, clip_text(response))
+
+
+def match_prompt(
+    text: str | None,
+    *,
+    tool_count: int = 0,
+    context: str | None = None,
+    response: str | None = None,
+) -> PromptMatch:
+    """Scores in [0, 1] for each class, the capability, and evidence spans.
+
+    ``text`` is the last user turn; ``context`` the system prompt and earlier user turns
+    joined as ``events.context_text`` is (``ingest.bodies.request_context_text`` builds it
+    from a request body); ``response`` the model's output when known (the batch scan has it,
+    a gateway deciding before the call does not). Without them the scores are the last
+    turn's alone, as before.
+    """
+    last_scores, last_evidence = score_request_part(text)
+    context_scores, context_evidence = score_request_part(context)
+    response_scores, response_evidence = score_response(response)
+    scores = {name: max(last_scores[name], context_scores[name]) for name in SCORED_DETECTORS}
+    evidence = [
+        *(f"{PART_LAST}:{item}" for item in last_evidence),
+        *(f"{PART_CONTEXT}:{item}" for item in context_evidence),
+        *(f"{PART_RESPONSE}:{item}" for item in response_evidence),
+    ]
+    if text:
+        capability = capability_of(clip_text(text), tool_count=tool_count)
+    else:
+        capability = "tool_use" if tool_count > 0 else "general"
     return PromptMatch(
         cot_elicitation=scores["cot_elicitation"],
         rubric_grading=scores["rubric_grading"],
         censorship_rewrite=scores["censorship_rewrite"],
-        capability=capability_of(clipped, tool_count=tool_count),
+        critique=scores["critique"],
+        response_trace=response_scores["response_trace"],
+        capability=capability,
         evidence=evidence,
     )

@@ -148,7 +148,7 @@ class EventBatcher:
                 row["fingerprint_version"] = fingerprints.FINGERPRINT_VERSION
 
     def _privacy(self, row: dict[str, Any]) -> None:
-        for column in ("prompt_text", "response_text"):
+        for column in ("prompt_text", "context_text", "response_text"):
             text = row.get(column)
             if text is None:
                 continue

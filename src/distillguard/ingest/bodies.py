@@ -12,6 +12,7 @@ from distillguard.ingest.normalise import (
     as_int,
     as_text,
     content_text,
+    context_text,
     dig,
     first,
     last_user_text,
@@ -65,6 +66,7 @@ def request_fields(body: Any, *, anthropic: bool) -> dict[str, Any]:
         "message_count": len(messages) + (1 if anthropic and system else 0),
         "prompt_text": last_user_text(messages),
         "system_text": system,
+        "context_text": context_text(messages, system),
         "end_user_id": as_text(first(body.get("user"), dig(body, "metadata", "user_id"))),
     }
     thinking = body.get("thinking")
@@ -115,3 +117,24 @@ def merge(row: dict[str, Any], fields: dict[str, Any]) -> None:
     for key, value in fields.items():
         if row.get(key) is None and value is not None:
             row[key] = value
+
+
+def request_context_text(body: Any) -> str | None:
+    """``events.context_text`` of a request body as a gateway sees it, for the live matcher.
+
+    Chat Completions and Messages (``system`` / ``developer`` turns or Anthropic's top-level
+    ``system``), and the Responses API (``instructions`` plus an ``input`` message list): the
+    system prompt, then every user turn before the last. Ingest stores exactly this, so a
+    request scores the same at the gateway as in the next scan.
+    """
+    if not isinstance(body, dict):
+        return None
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        given = body.get("input")
+        messages = given if isinstance(given, list) else []
+    system = system_text(messages)
+    top_level = first(body.get("system"), body.get("instructions"))
+    if top_level is not None:
+        system = top_level if isinstance(top_level, str) else content_text(top_level)
+    return context_text(messages, system)

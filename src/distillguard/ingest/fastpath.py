@@ -302,6 +302,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
         "ip_prefix_community_hash": "coalesce(s.ip_prefix_community_hash, ips.i_community)",
         "prompt_text": text("prompt_text"),
+        "context_text": text("context_text"),
         "response_text": text("response_text"),
         "prompt_chars": "coalesce(s.prompt_chars, length(s.prompt_text))",
         "response_chars": "coalesce(s.response_chars, length(s.response_text))",

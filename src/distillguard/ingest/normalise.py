@@ -242,6 +242,39 @@ def system_text(messages: Iterable[Any]) -> str | None:
     return joined or None
 
 
+CONTEXT_SEPARATOR = "\n\n"
+
+
+def user_turn_texts(messages: Iterable[Any]) -> list[str]:
+    """The text of every user turn, oldest first (tool results sent as user turns are skipped)."""
+    texts = []
+    for message in messages:
+        if isinstance(message, dict) and message.get("role") == "user":
+            text = content_text(message.get("content", message.get("parts")))
+            if text is not None:
+                texts.append(text)
+    return texts
+
+
+def join_context(system: str | None, earlier_turns: Iterable[str]) -> str | None:
+    """The request around its last user turn: the system prompt, then each earlier user turn,
+    joined by a blank line. One definition for ingest and the live matcher, so a request
+    scores the same in the scan and at the gateway."""
+    parts = [part for part in (system, *earlier_turns) if part]
+    return CONTEXT_SEPARATOR.join(parts) or None
+
+
+def context_text(messages: Iterable[Any], system: str | None = None) -> str | None:
+    """``events.context_text``: the system prompt and every user turn before the last one.
+
+    An instruction to write out the reasoning, or to grade, sits as often in the system
+    prompt or an earlier turn as in the last message; ``prompt_text`` (the last turn, which
+    the fingerprints hash) stays as it was.
+    """
+    turns = user_turn_texts(list(messages))
+    return join_context(system, turns[:-1])
+
+
 def message_list(value: Any) -> list[Any]:
     """Messages from a list, a JSON string holding one, or a {"messages": [...]} wrapper."""
     if isinstance(value, str):

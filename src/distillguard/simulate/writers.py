@@ -45,6 +45,16 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def _context_text(ex: Exchange) -> str | None:
+    """``events.context_text`` as ingest builds it from the other formats: the system prompt,
+    then every user turn before the last, joined by a blank line."""
+    turns = [
+        m["content"] for m in ex["messages"] if m.get("role") == "user" and isinstance(m.get("content"), str)
+    ]
+    parts = [part for part in (ex["system"], *turns[:-1]) if part]
+    return "\n\n".join(parts) or None
+
+
 def _chat_messages(ex: Exchange) -> list[dict[str, Any]]:
     msgs: list[dict[str, Any]] = [{"role": "system", "content": ex["system"]}] if ex["system"] else []
     msgs.extend(ex["messages"])
@@ -156,6 +166,7 @@ def canonical_line(ex: Exchange) -> dict[str, Any]:
         "status_code": ex["status_code"],
         "finish_reason": ex["finish_reason"],
         "prompt_text": prompt,
+        "context_text": _context_text(ex),
         "response_text": response,
         "prompt_chars": len(prompt) if prompt is not None else None,
         "response_chars": len(response) if response is not None else None,

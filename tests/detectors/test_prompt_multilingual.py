@@ -1,0 +1,67 @@
+"""Held-out paraphrases in nine languages (multilingual_heldout.py, written before the rules and
+training examples and never trained on): what the prompt level reaches in each language and
+class, what it leaves alone, and what the response-side detector sees in an output."""
+
+from __future__ import annotations
+
+import pytest
+
+from distillguard.detectors.patterns import SCORED_DETECTORS, TRAINING_SIGNAL_COLUMNS
+from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
+
+from multilingual_heldout import HELDOUT, LANGS, ORDINARY, RESPONSES  # isort: skip
+
+# A language counts as covered when at least two thirds of its held-out wordings (all classes
+# together) reach 0.5, the line the account level counts as caught, and every class catches
+# some: a campaign sends hundreds of prompts, so two in three caught is plenty to see it, and
+# one miss in three leaves the rules room to stay narrow (each class has 3 to 6 wordings, so
+# per-class figures move in steps of a third; docs/prompt-level.md has them).
+MIN_RECALL = 2 / 3
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_held_out_wordings_are_caught_in_every_language(lang: str) -> None:
+    caught, total, missed = 0, 0, []
+    for name, texts in HELDOUT[lang].items():
+        hits = [getattr(match_prompt(t), name) >= 0.5 for t in texts]
+        assert any(hits), (name, texts)
+        caught, total = caught + sum(hits), total + len(texts)
+        missed += [t for t, hit in zip(texts, hits, strict=True) if not hit]
+    assert caught / total >= MIN_RECALL, missed
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_ordinary_requests_in_each_language_stay_below_the_line(lang: str) -> None:
+    for text in ORDINARY[lang]:
+        found = match_prompt(text)
+        assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
+
+
+def test_the_languages_the_brief_names_are_all_covered() -> None:
+    assert set(LANGS) >= {"en", "zh", "es", "fr", "de", "ja", "ru"}
+    for lang in LANGS:
+        if lang not in ("en", "zh"):
+            assert set(HELDOUT[lang]) == set(SCORED_DETECTORS), lang
+
+
+def test_response_artefacts_outscore_ordinary_answers_and_ordinary_answers_stay_low() -> None:
+    artefacts = [match_prompt("", response=text).response_trace for text, artefact in RESPONSES if artefact]
+    ordinary = [
+        match_prompt("", response=text).response_trace for text, artefact in RESPONSES if not artefact
+    ]
+    assert max(ordinary) < 0.3  # numbered steps, code, long prose: no marker, no score
+    assert sum(score >= 0.5 for score in artefacts) >= len(artefacts) / 2
+    assert min(artefacts) > max(ordinary)
+
+
+def test_length_alone_is_not_evidence_of_a_trace() -> None:
+    essay = "The French Revolution reshaped Europe. " * 200
+    steps = "\n".join(f"{i}. Do the next part of the recipe carefully." for i in range(1, 40))
+    assert match_prompt("", response=essay).response_trace == 0.0
+    assert match_prompt("", response=steps).response_trace == 0.0
+
+
+def test_the_training_signal_is_the_strongest_training_shaped_class() -> None:
+    found = match_prompt("Califica la respuesta del asistente del 1 al 10 según la rúbrica.")
+    assert found.training_signal == max(getattr(found, name) for name in TRAINING_SIGNAL_COLUMNS)
+    assert PromptMatch().training_signal == 0.0
