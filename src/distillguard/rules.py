@@ -17,9 +17,36 @@ from typing import Any
 # class's scores are noisy-or probabilities; 0.5 is "more likely than not").
 ELICITATION_THRESHOLD = 0.5
 
-# The per-event prompt-signal columns whose maximum makes an exchange "training-shaped":
-# reasoning traces, rubric grades, censorship-safe rewrites.
-TRAINING_SIGNAL_COLUMNS: tuple[str, ...] = ("cot_elicitation", "rubric_grading", "censorship_rewrite")
+# The prompt-signal classes. Request side: what the system prompt and user turns ask for
+# (reasoning traces, rubric grades, censorship-safe rewrites, critique and autograding).
+# Response side: the output itself is a training artefact (a trace, a grade, a rewrite).
+REQUEST_SIGNAL_COLUMNS: tuple[str, ...] = (
+    "cot_elicitation",
+    "rubric_grading",
+    "censorship_rewrite",
+    "critique",
+)
+RESPONSE_SIGNAL_COLUMNS: tuple[str, ...] = ("response_trace",)
+TRAINING_SIGNAL_COLUMNS: tuple[str, ...] = (*REQUEST_SIGNAL_COLUMNS, *RESPONSE_SIGNAL_COLUMNS)
+# A response-side score counts at this fraction when deciding whether an exchange is
+# training-shaped: a graded or step-by-step answer is also what evaluation harnesses,
+# classes and developers receive every day (about one benign exchange in twenty on the
+# simulator), so it takes a strong response signal (>= 0.625) to count on its own.
+RESPONSE_EVIDENCE_FACTOR = 0.8
+
+
+def training_score(scores: Mapping[str, float]) -> float:
+    """How training-shaped one exchange is: the strongest request class or discounted response class."""
+    request = max((float(scores.get(c) or 0.0) for c in REQUEST_SIGNAL_COLUMNS), default=0.0)
+    response = max((float(scores.get(c) or 0.0) for c in RESPONSE_SIGNAL_COLUMNS), default=0.0)
+    return max(request, RESPONSE_EVIDENCE_FACTOR * response)
+
+
+def training_score_sql(prefix: str = "") -> str:
+    """The same as SQL over prompt-signal columns (``prefix`` e.g. ``'p.'``)."""
+    terms = [f"coalesce({prefix}{c}, 0.0)" for c in REQUEST_SIGNAL_COLUMNS]
+    terms += [f"{RESPONSE_EVIDENCE_FACTOR!r} * coalesce({prefix}{c}, 0.0)" for c in RESPONSE_SIGNAL_COLUMNS]
+    return "greatest(" + ", ".join(terms) + ")"
 
 VERDICTS = ("ok", "watch", "extraction")
 
@@ -103,11 +130,16 @@ def redact_sample(text: str | None, prompt_hash: str | None, *, text_storage: st
 __all__ = [
     "ELICITATION_THRESHOLD",
     "REQUEST_SHAPE_FIELDS",
+    "REQUEST_SIGNAL_COLUMNS",
+    "RESPONSE_EVIDENCE_FACTOR",
+    "RESPONSE_SIGNAL_COLUMNS",
     "TRAINING_SIGNAL_COLUMNS",
     "VERDICTS",
     "redact_sample",
     "redact_text",
     "request_shape",
     "request_shape_sql",
+    "training_score",
+    "training_score_sql",
     "verdict",
 ]

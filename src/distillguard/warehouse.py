@@ -45,14 +45,38 @@ class Warehouse:
 
     # ----------------------------------------------------------------- tables
     def ensure_table(self, name: str, schema: pa.Schema) -> None:
-        """Create ``name`` with exactly ``schema``'s columns and types if missing."""
+        """Create ``name`` with exactly ``schema``'s columns and types if missing.
+
+        A table a previous version created gains the columns added since (NULL for the rows it
+        already holds), so a warehouse from before an upgrade keeps working; writers insert by
+        column name, so the order of columns does not matter.
+        """
         if self.engine.exists(name):
+            self._add_missing_columns(name, schema)
             return
         self.engine.register(_STAGE, schema.empty_table())
         try:
             self.engine.execute(f"CREATE TABLE {name} AS SELECT * FROM {_STAGE} LIMIT 0")
         finally:
             self.engine.unregister(_STAGE)
+
+    def _add_missing_columns(self, name: str, schema: pa.Schema) -> None:
+        if getattr(self.engine, "read_only", False):
+            return
+        have = {
+            r["column_name"]
+            for r in self.engine.to_arrow(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [name]
+            ).to_pylist()
+        }
+        for field in (f for f in schema if f.name not in have):
+            # the engine's own type for the Arrow type, read off an empty staged column
+            self.engine.register(_STAGE, pa.table({field.name: pa.array([], field.type)}))
+            try:
+                described = self.engine.to_arrow(f"DESCRIBE SELECT {field.name} FROM {_STAGE}").to_pylist()
+            finally:
+                self.engine.unregister(_STAGE)
+            self.engine.execute(f"ALTER TABLE {name} ADD COLUMN {field.name} {described[0]['column_type']}")
 
     def replace_table(self, name: str, table: pa.Table) -> None:
         """Replace a derived table (detector output) with ``table``."""
@@ -78,7 +102,7 @@ class Warehouse:
         try:
             self.engine.execute(
                 f"""
-                INSERT INTO events
+                INSERT INTO events ({columns})
                 SELECT {columns} FROM (
                     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingest_line) AS _dup
                     FROM {_STAGE}

@@ -8,6 +8,7 @@ import pytest
 
 from distillguard.detectors.patterns import SCORED_DETECTORS, TRAINING_SIGNAL_COLUMNS
 from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
+from distillguard.rules import training_score
 
 from multilingual_heldout import HELDOUT, LANGS, ORDINARY, RESPONSES  # isort: skip
 
@@ -63,5 +64,5 @@ def test_length_alone_is_not_evidence_of_a_trace() -> None:
 
 def test_the_training_signal_is_the_strongest_training_shaped_class() -> None:
     found = match_prompt("Califica la respuesta del asistente del 1 al 10 según la rúbrica.")
-    assert found.training_signal == max(getattr(found, name) for name in TRAINING_SIGNAL_COLUMNS)
+    assert found.training_signal == training_score({n: getattr(found, n) for n in TRAINING_SIGNAL_COLUMNS})
     assert PromptMatch().training_signal == 0.0

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from distillguard.decisions.model import Decision
+from distillguard.rules import ELICITATION_THRESHOLD
 
 # A prompt counts as elicitation (reasoning traces, grading, rewrites) from this score on,
-# in the live counters and the live rules alike: the 0.5 at which the prompt detectors'
-# false-positive rate on real prompts is measured (docs/detectors.md).
-ELICITATION_COUNTED = 0.5
+# in the live counters and the live rules alike: the scan's own threshold (rules).
+ELICITATION_COUNTED = ELICITATION_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from distillguard.engine.base import SqlStep
-from distillguard.rules import ELICITATION_THRESHOLD, TRAINING_SIGNAL_COLUMNS
+from distillguard.rules import ELICITATION_THRESHOLD, training_score_sql
 
 # Events columns the detectors read, carried into ``scan_events`` (and ``end_user_events``).
 SCAN_EVENT_COLUMNS = (
@@ -33,7 +33,7 @@ def scan_events_step(*, until_literal: str | None, has_prompt_signals: bool) -> 
     where = f"WHERE e.ts_start <= {until_literal}" if until_literal else ""
     if has_prompt_signals:
         classes = {alias: f"coalesce(p.{column}, 0.0)" for column, alias in _CLASS_ALIASES.items()}
-        training = "greatest(" + ", ".join(f"coalesce(p.{c}, 0.0)" for c in TRAINING_SIGNAL_COLUMNS) + ")"
+        training = training_score_sql("p.")
         signals = (
             ", ".join(f"{expr} AS {alias}" for alias, expr in classes.items())
             + f", {training} AS training, coalesce(p.capability, 'general') AS capability,"

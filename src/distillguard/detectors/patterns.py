@@ -21,13 +21,12 @@ import re2  # google-re2
 import yaml
 
 from distillguard.detectors.spec import DetectorSpec
+from distillguard.rules import REQUEST_SIGNAL_COLUMNS, RESPONSE_SIGNAL_COLUMNS
 
-# Request-side classes, each a lexicon (patterns/<name>.yaml) plus the classifier's class.
-SCORED_DETECTORS = ("cot_elicitation", "rubric_grading", "censorship_rewrite", "critique")
-# Response-side classes: a lexicon over the response text.
-RESPONSE_DETECTORS = ("response_trace",)
-# The per-event training-shaped classes the account level combines (greatest of them).
-TRAINING_SIGNAL_COLUMNS = (*SCORED_DETECTORS, *RESPONSE_DETECTORS)
+# Request-side classes, each a lexicon (patterns/<name>.yaml) plus the classifier's class;
+# response-side classes, a lexicon over the response text (lists defined once, in rules).
+SCORED_DETECTORS = REQUEST_SIGNAL_COLUMNS
+RESPONSE_DETECTORS = RESPONSE_SIGNAL_COLUMNS
 # Which part of the exchange a piece of evidence came from (the prefix of its string).
 PART_LAST, PART_CONTEXT, PART_RESPONSE = "last", "context", "response"
 HEAD_CHARS = 1500

@@ -28,6 +28,7 @@ from distillguard.detectors.patterns import (
     lexicon,
 )
 from distillguard.detectors.prompt_classifier import scores_and_evidence
+from distillguard.rules import REQUEST_SIGNAL_COLUMNS, RESPONSE_SIGNAL_COLUMNS, training_score
 
 TOOL_REQUEST_WEIGHT = 0.8  # a request that carries tool schemas is tool use, whatever its text says
 EVIDENCE_EXCERPT_CHARS = 80
@@ -45,13 +46,9 @@ class PromptMatch:
 
     @property
     def training_signal(self) -> float:
-        """The strongest training-shaped class (``patterns.TRAINING_SIGNAL_COLUMNS``)."""
-        return max(
-            self.cot_elicitation,
-            self.rubric_grading,
-            self.censorship_rewrite,
-            self.critique,
-            self.response_trace,
+        """How training-shaped this exchange is (``rules.training_score``, as the scan computes it)."""
+        return training_score(
+            {name: getattr(self, name) for name in (*REQUEST_SIGNAL_COLUMNS, *RESPONSE_SIGNAL_COLUMNS)}
         )
 
 

@@ -31,6 +31,7 @@ class DuckDBEngine:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self.connection = duckdb.connect(self.path, read_only=read_only)
         if memory_limit:
             self.connection.execute(f"SET memory_limit = {sql_string(memory_limit)}")

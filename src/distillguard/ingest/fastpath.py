@@ -335,7 +335,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
                 high = low + chunk - 1
                 engine.execute(
                     f"""
-                    INSERT INTO events
+                    INSERT INTO events ({", ".join(names)})
                     SELECT {select}
                     FROM {alias}.stage s
                     SEMI JOIN (

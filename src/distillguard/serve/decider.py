@@ -51,6 +51,7 @@ from distillguard.decisions.model import Decision, Resolution, resolve
 from distillguard.decisions.policy import Policy, PolicyWatcher, default_policy
 from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
 from distillguard.fingerprints import hash_api_key, hash_ip, prompt_hash, skeleton_hash
+from distillguard.ingest.bodies import request_context_text
 from distillguard.serve.audit import AuditLog
 from distillguard.serve.prompt_view import (  # re-exported: the request-reading half of a decision
     FINGERPRINT_PARAMETERS,
@@ -333,7 +334,11 @@ class Decider:
         key_hash = self.hash_key(request.api_key_id)
         ip_hash, prefix_hash = self.hash_ip(request.client_ip)
         prompt = read_prompt(request.request, max_chars=self.max_text_chars)
-        match = match_prompt(prompt.text, tool_count=prompt.tool_count) if prompt.text else PromptMatch()
+        # the whole request as ingest stores it: the system prompt and earlier turns too, so an
+        # instruction carried there scores the same here as in the next scan
+        context = request_context_text(request.request)
+        context = clean_text(context, max_chars=self.max_text_chars) if context else None
+        match = match_prompt(prompt.text or "", tool_count=prompt.tool_count, context=context)
         audit.update(api_key_hash=key_hash, client_ip_hash=ip_hash, ip_prefix_hash=prefix_hash)
         audit.update(prompt=prompt, match=match)
 
