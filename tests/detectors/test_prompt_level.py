@@ -13,10 +13,10 @@ import sqlglot
 from distillguard import fingerprints as fp
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.catalogue import render_markdown
-from distillguard.detectors.patterns import TRAINING_SIGNAL_COLUMNS
 from distillguard.detectors.prompt_matcher import match_prompt
 from distillguard.engine import run_steps
 from distillguard.engine.dialect import to_spark
+from distillguard.rules import TRAINING_SIGNAL_COLUMNS
 from distillguard.schema import EVENTS, PROMPT_SIGNALS, column_names
 from distillguard.warehouse import Warehouse
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from distillguard.detectors.patterns import SCORED_DETECTORS, TRAINING_SIGNAL_COLUMNS
+from distillguard.detectors.patterns import SCORED_DETECTORS
 from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
-from distillguard.rules import training_score
+from distillguard.rules import TRAINING_SIGNAL_COLUMNS, training_score
 
 from multilingual_heldout import HELDOUT, LANGS, ORDINARY, RESPONSES  # isort: skip
 

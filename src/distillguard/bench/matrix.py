@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from distillguard.bench.matrix_report import summarise, write_reports
-from distillguard.bench.matrix_score import Label, read_verdicts, score
+from distillguard.bench.matrix_score import Label, benign_rate_at, read_verdicts, score
 from distillguard.simulate import simulate
 from distillguard.simulate.randomize import draw_scenario, dump_scenario
 
@@ -119,7 +119,8 @@ def run_scenario(seed: int, options: MatrixOptions, progress: Progress) -> dict[
         "lookalikes": sorted(p.label() for p in scenario.populations if p.name),
         "simulate_seconds": round(sim_seconds, 1),
         "scan_seconds": round(scan_seconds, 1),
-        **score(labels, requests, read_verdicts(verdicts_path)),
+        **score(labels, requests, verdicts := read_verdicts(verdicts_path)),
+        "benign_rate_at": benign_rate_at(labels, verdicts),
     }
     _clean(work, options.keep)
     return row

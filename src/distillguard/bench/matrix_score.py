@@ -118,3 +118,33 @@ def score(
         "campaigns": campaign_recall,
         "populations": population_fpr,
     }
+
+
+# Candidate thresholds at which each randomised run records its benign flag rate: the
+# table scan calibration reads (bench/calibrate_thresholds.py -> data/calibration.json).
+CALIBRATION_GRID: tuple[float, ...] = (
+    0.5,
+    0.55,
+    0.6,
+    0.65,
+    0.7,
+    0.75,
+    0.8,
+    0.85,
+    0.9,
+    0.925,
+    0.95,
+    0.97,
+    0.98,
+    0.99,
+    0.995,
+    0.999,
+)
+
+
+def benign_rate_at(labels: dict[str, Label], verdicts: dict[str, Verdict]) -> dict[str, float]:
+    """Share of benign accounts whose risk is at or above each grid threshold."""
+    risks = [verdicts[a].risk if a in verdicts else 0.0 for a, label in labels.items() if not label.attacker]
+    if not risks:
+        return {}
+    return {f"{t:g}": sum(1 for r in risks if r >= t) / len(risks) for t in CALIBRATION_GRID}
