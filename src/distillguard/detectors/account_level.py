@@ -193,12 +193,18 @@ def account_feature_steps(
                    max(CASE WHEN kind = 'u' THEN top END) AS top_end_user_share,
                    max(CASE WHEN kind = 's' THEN top END) AS top_system_prompt_share
             FROM (
-                SELECT account_id, kind, max(uses) / sum(uses) AS top FROM (
-                    SELECT account_id, 'u' AS kind, end_user_id AS value, count(*) AS uses
+                SELECT account_id, kind,
+                       -- end users: of the traffic that names one; system prompts: of all traffic
+                       max(uses) / CASE WHEN kind = 'u' THEN sum(uses) ELSE max(total) END AS top
+                FROM (
+                    SELECT account_id, 'u' AS kind, end_user_id AS value, count(*) AS uses, 0 AS total
                     FROM {source} WHERE end_user_id IS NOT NULL GROUP BY account_id, end_user_id
                     UNION ALL
-                    SELECT account_id, 's', coalesce(system_prompt_hash, '-'), count(*)
-                    FROM {source} GROUP BY account_id, coalesce(system_prompt_hash, '-')
+                    SELECT e.account_id, 's', e.system_prompt_hash, count(*), max(t.total)
+                    FROM {source} e
+                    JOIN (SELECT account_id, count(*) AS total FROM {source} GROUP BY account_id) AS t
+                      ON t.account_id = e.account_id
+                    WHERE e.system_prompt_hash IS NOT NULL GROUP BY e.account_id, e.system_prompt_hash
                 ) AS v GROUP BY account_id, kind
             ) AS c GROUP BY account_id
             """,
@@ -231,16 +237,20 @@ def account_feature_steps(
                 """,
             ),
         )
-    record_key = f"f.{parent_column}" if parent_column else "f.account_id"
+    record_key = "f.account_id"
+    # An end user has no sign-up record of its own: the account's age, plan and card say
+    # nothing about who is behind one of its end-user ids.
     account_cols = (
         "a.created_at, a.plan, a.verification, a.payment_fingerprint, "
         "date_diff('hour', a.created_at, f.first_seen) / 24.0 AS signup_age_days"
-        if has_accounts
+        if has_accounts and not parent_column
         else "CAST(NULL AS TIMESTAMPTZ) AS created_at, CAST(NULL AS VARCHAR) AS plan, "
         "CAST(NULL AS VARCHAR) AS verification, CAST(NULL AS VARCHAR) AS payment_fingerprint, "
         "CAST(NULL AS DOUBLE) AS signup_age_days"
     )
-    account_join = f"LEFT JOIN accounts a ON a.account_id = {record_key}" if has_accounts else ""
+    account_join = (
+        f"LEFT JOIN accounts a ON a.account_id = {record_key}" if has_accounts and not parent_column else ""
+    )
     parent = f"any_value({parent_column}) AS {parent_column}," if parent_column else ""
     extra = "".join(f"\n                       {a}," for a in aggregates)
     steps.append(

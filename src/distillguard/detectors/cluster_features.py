@@ -15,6 +15,7 @@ from distillguard.detectors.account import ramp_py
 from distillguard.detectors.graph_edges import MIN_PURITY
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
+from distillguard.rules import ELICITATION_THRESHOLD
 
 CLUSTER_RISK = DetectorSpec(
     "cluster.risk",
@@ -45,6 +46,8 @@ CLUSTER_RISK = DetectorSpec(
         "fresh_training_high": 0.5,
         "lockstep_low": 2.0,
         "lockstep_high": 6.0,
+        "coverage_low": 0.3,
+        "coverage_high": 0.7,
         "size_weight": 5.0,
         "coordination_weight": 2.0,
         "weight": 1.0,
@@ -75,6 +78,10 @@ CLUSTER_RISK = DetectorSpec(
         "still ramping up, whatever its size",
         "lockstep_low": "independent accounts share busy ten-minute buckets by chance",
         "lockstep_high": "six times chance is one scheduler",
+        "coverage_low": "when most of a cluster's training-shaped requests re-ask items its members already "
+        "asked, it is a class sharing exercises or a test suite, not a harvest",
+        "coverage_high": "a cluster covering mostly new items is collecting a data set (sampling a few "
+        "answers per item still passes)",
         "size_weight": "log-odds a member gains when many harvesting accounts move together: the hydra "
         "pattern, strong enough to carry a thin member (two requests) that shows little on its own",
         "coordination_weight": "log-odds for shared cards, scaffolds and lockstep on top: they confirm "
@@ -151,6 +158,8 @@ def cluster_strength(
         float(row.get("mean_training") or 0.0), p["fresh_training_low"], p["fresh_training_high"]
     )
     harvesting = max(behaviour * harvest, own, pooled * harvest)
+    # ... of new items: members re-asking each other's items are a class or a test suite
+    harvesting *= ramp_py(float(row.get("pooled_distinct", 1.0) or 0.0), p["coverage_low"], p["coverage_high"])
     # In log-odds, what the cluster adds to a member is its coordination (how many move
     # together, how tightly tied), as far as its members harvest: a member's own harvesting
     # is already in its own evidence and is not counted twice.
@@ -209,7 +218,7 @@ def cluster_features_step() -> SqlStep:
     """``cluster_features``: one row per cluster with behaviour averages and tie strengths."""
     return SqlStep(
         "cluster_features",
-        """
+        f"""
         WITH base AS (
             SELECT m.cluster_id, count(*) AS accounts, sum(f.events) AS events,
                    avg(b.behaviour) AS mean_behaviour, avg(b.content) AS mean_content,
@@ -244,6 +253,15 @@ def cluster_features_step() -> SqlStep:
         -- how much of the cluster's traffic comes from its busiest network prefix: a team
         -- behind one office or campus network sends nearly all of it from one; a hydra's
         -- accounts reach us through many, however few requests each member has sent yet
+        -- pooled coverage: of the members' training-shaped requests, the share asking an item no
+        -- earlier request of the cluster asked (a class shares its exercises; a harvest does not)
+        coverage AS (
+            SELECT m.cluster_id,
+                   count(DISTINCT e.prompt_hash) / greatest(1.0, count(e.prompt_hash)) AS pooled_distinct
+            FROM cluster_members m JOIN scan_events e ON e.account_id = m.account_id
+            WHERE e.training >= {ELICITATION_THRESHOLD}
+            GROUP BY m.cluster_id
+        ),
         network AS (
             SELECT cluster_id, max(uses) AS top_prefix_events FROM (
                 SELECT m.cluster_id, i.value, sum(i.uses) AS uses
@@ -257,10 +275,12 @@ def cluster_features_step() -> SqlStep:
                coalesce(t.record_tied, 0) / b.accounts AS record_tie,
                coalesce(t.infra_tied, 0) / b.accounts AS infra_tie,
                coalesce(l.lockstep_ratio, 0.0) AS lockstep_ratio, l.peak_active,
-               coalesce(n.top_prefix_events, 0) / greatest(b.events, 1) AS top_prefix_share
+               coalesce(n.top_prefix_events, 0) / greatest(b.events, 1) AS top_prefix_share,
+               coalesce(cv.pooled_distinct, 1.0) AS pooled_distinct
         FROM base b
         LEFT JOIN ties t ON t.cluster_id = b.cluster_id
         LEFT JOIN cluster_lockstep l ON l.cluster_id = b.cluster_id
         LEFT JOIN network n ON n.cluster_id = b.cluster_id
+        LEFT JOIN coverage cv ON cv.cluster_id = b.cluster_id
         """,
     )

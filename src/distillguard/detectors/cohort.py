@@ -25,10 +25,10 @@ SPEC = DetectorSpec(
     "cohort.training_swarm",
     "Swarm of new, light accounts harvesting the same kind of content",
     "cohort",
-    "Young accounts with few requests, first seen in the same window, grouped by the training-shaped "
-    "class they mostly ask for. A cohort scores by its size, its training-shaped share and its "
-    "coverage (distinct items); each member adds that score to its own log-odds in proportion to its "
-    "own training-shaped share.",
+    "Young accounts with few requests, first seen in the same window, whose training-shaped items no "
+    "other young account asked, grouped by the class they mostly ask for. A cohort scores by its size, "
+    "its training-shaped share and its coverage (distinct items); each member adds that score to its "
+    "own log-odds in proportion to its own training-shaped share.",
     (
         "a course or hackathon week (hundreds of new accounts, but the same exercises: low coverage)",
         "a tutoring app's users (they are end users of one account, not accounts)",
@@ -38,13 +38,14 @@ SPEC = DetectorSpec(
         "young_max_days": 14.0,
         "window_hours": 24,
         "size_low": 10,
-        "size_high": 100,
+        "size_high": 50,
         "training_low": 0.3,
         "training_high": 0.7,
         "distinct_low": 0.8,
         "distinct_high": 0.98,
         "member_training_low": 0.3,
         "member_training_high": 0.8,
+        "member_novelty_min": 0.8,
         "weight": 4.0,
     },
     why={
@@ -53,13 +54,17 @@ SPEC = DetectorSpec(
         "young_max_days": "accounts created within two weeks of their traffic (or with no sign-up record)",
         "window_hours": "a day: the disclosed spikes ran thousands of accounts within hours",
         "size_low": "ten new accounts asking for the same kind of trace in one day can be a study group",
-        "size_high": "a hundred is an operation, not a coincidence",
+        "size_high": "fifty fresh accounts in one day asking for traces on items none of them repeats "
+        "is an operation, not a coincidence",
         "training_low": "new users ask for step-by-step answers now and then",
         "training_high": "most of what the cohort asks is training-shaped",
         "distinct_low": "classes, hackathons and benchmarks repeat their items across accounts",
         "distinct_high": "practically no item asked twice across the whole cohort is a data set",
         "member_training_low": "a member with only ordinary prompts gains nothing from its cohort",
         "member_training_high": "most of its own few requests training-shaped: it gains it all",
+        "member_novelty_min": "a member belongs to a harvesting cohort when at least four in five of its "
+        "training-shaped items were asked by no other young account: a swarm splits its data set "
+        "between accounts, a class or a hackathon sends everyone the same exercises",
         "weight": "a full-strength cohort is as strong as a coordinated cluster: a swarm is a campaign",
     },
 )
@@ -78,12 +83,25 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             WHERE f.events <= {int(p["light_max_events"])}
               AND coalesce(f.signup_age_days, 0.0) <= {float(p["young_max_days"])}
               AND f.training_share >= {float(p["member_training_low"])}
+        ),
+        asked AS (
+            SELECT e.account_id, e.prompt_hash
+            FROM scan_events e JOIN young y ON y.account_id = e.account_id
+            WHERE e.training >= {t} AND e.prompt_hash IS NOT NULL
+        ),
+        -- how many young accounts asked each item: a class or a hackathon shares its exercises
+        items AS (SELECT prompt_hash, count(DISTINCT account_id) AS askers FROM asked GROUP BY prompt_hash),
+        novelty AS (
+            SELECT a.account_id, avg(CASE WHEN i.askers = 1 THEN 1.0 ELSE 0.0 END) AS novelty
+            FROM asked a JOIN items i ON i.prompt_hash = a.prompt_hash
+            GROUP BY a.account_id
         )
-        SELECT account_id, training_share,
-               concat('co-', kind, '-',
-                      CAST(CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS VARCHAR))
+        SELECT y.account_id, y.training_share, n.novelty,
+               concat('co-', y.kind, '-',
+                      CAST(CAST(floor(epoch(y.first_seen) / {window_s}) AS BIGINT) AS VARCHAR))
                    AS cohort_id
-        FROM young
+        FROM young y JOIN novelty n ON n.account_id = y.account_id
+        WHERE n.novelty >= {float(p["member_novelty_min"])}
     """
     features = f"""
         SELECT m.cohort_id, count(DISTINCT m.account_id) AS accounts, count(*) AS events,
