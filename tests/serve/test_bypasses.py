@@ -96,7 +96,7 @@ def test_an_error_the_body_causes_decides_as_if_it_held_no_prompt(
 ) -> None:
     from distillguard.serve import decider as decider_module
 
-    def choke(text: str | None, *, tool_count: int = 0) -> Any:
+    def choke(text: str | None, *, tool_count: int = 0, context: str | None = None) -> Any:
         raise ValueError("the matcher choked on this prompt")
 
     app = create_app(planted)

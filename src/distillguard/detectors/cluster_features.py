@@ -159,7 +159,8 @@ def cluster_strength(
     )
     harvesting = max(behaviour * harvest, own, pooled * harvest)
     # ... of new items: members re-asking each other's items are a class or a test suite
-    harvesting *= ramp_py(float(row.get("pooled_distinct", 1.0) or 0.0), p["coverage_low"], p["coverage_high"])
+    coverage = float(row.get("pooled_distinct", 1.0) or 0.0)
+    harvesting *= ramp_py(coverage, p["coverage_low"], p["coverage_high"])
     # In log-odds, what the cluster adds to a member is its coordination (how many move
     # together, how tightly tied), as far as its members harvest: a member's own harvesting
     # is already in its own evidence and is not counted twice.
