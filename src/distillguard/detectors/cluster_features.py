@@ -254,13 +254,14 @@ def cluster_features_step() -> SqlStep:
         -- how much of the cluster's traffic comes from its busiest network prefix: a team
         -- behind one office or campus network sends nearly all of it from one; a hydra's
         -- accounts reach us through many, however few requests each member has sent yet
-        -- pooled coverage: of the members' training-shaped requests, the share asking an item no
-        -- earlier request of the cluster asked (a class shares its exercises; a harvest does not)
+        -- pooled coverage: of the members' one-shot training-shaped requests, the share asking an
+        -- item no other request of the cluster asked (a class shares its exercises; a harvest does
+        -- not). Multi-turn requests are left out: an agent loop's last turn repeats boilerplate.
         coverage AS (
             SELECT m.cluster_id,
                    count(DISTINCT e.prompt_hash) / greatest(1.0, count(e.prompt_hash)) AS pooled_distinct
             FROM cluster_members m JOIN scan_events e ON e.account_id = m.account_id
-            WHERE e.training >= {ELICITATION_THRESHOLD}
+            WHERE e.training >= {ELICITATION_THRESHOLD} AND coalesce(e.message_count, 1) <= 1
             GROUP BY m.cluster_id
         ),
         network AS (

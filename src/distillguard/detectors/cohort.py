@@ -88,6 +88,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             SELECT e.account_id, e.prompt_hash
             FROM scan_events e JOIN young y ON y.account_id = e.account_id
             WHERE e.training >= {t} AND e.prompt_hash IS NOT NULL
+              AND coalesce(e.message_count, 1) <= 1  -- an agent loop's last turn repeats boilerplate
         ),
         -- how many young accounts asked each item: a class or a hackathon shares its exercises
         items AS (SELECT prompt_hash, count(DISTINCT account_id) AS askers FROM asked GROUP BY prompt_hash),

@@ -338,7 +338,11 @@ class Decider:
         # instruction carried there scores the same here as in the next scan
         context = request_context_text(request.request)
         context = clean_text(context, max_chars=self.max_text_chars) if context else None
-        match = match_prompt(prompt.text or "", tool_count=prompt.tool_count, context=context)
+        match = (
+            match_prompt(prompt.text or "", tool_count=prompt.tool_count, context=context)
+            if prompt.text or context
+            else PromptMatch()  # nothing to read (and a body-less re-decision never touches the matcher)
+        )
         audit.update(api_key_hash=key_hash, client_ip_hash=ip_hash, ip_prefix_hash=prefix_hash)
         audit.update(prompt=prompt, match=match)
 

@@ -13,8 +13,9 @@ SPEC = DetectorSpec(
     "account.coverage",
     "Non-repeating coverage",
     "account",
-    "Among the subject's training-shaped exchanges, the share of distinct prompts: collecting a data "
-    "set means covering new items, while evaluation jobs, CI and classes repeat the same ones.",
+    "Among the subject's one-shot training-shaped exchanges, the share of distinct prompts: "
+    "collecting a data set means covering new items, while evaluation jobs, CI and classes repeat "
+    "the same ones.",
     ("research teams building their own benchmark", "question-answering products"),
     {"distinct_low": 0.8, "distinct_high": 0.98, "min_events_low": 10, "min_events_high": 50, "weight": 0.8},
     why={
@@ -26,9 +27,12 @@ SPEC = DetectorSpec(
     },
 )
 
+# One-shot requests only: in a multi-turn agent loop the last user turn (what prompt_hash
+# fingerprints) repeats boilerplate while every conversation is new.
+_ONE_SHOT_TRAINING = f"training >= {ELICITATION_THRESHOLD} AND coalesce(message_count, 1) <= 1"
 AGGREGATES = (
-    f"count(DISTINCT CASE WHEN training >= {ELICITATION_THRESHOLD} THEN prompt_hash END) "
-    f"/ greatest(1.0, sum(CASE WHEN training >= {ELICITATION_THRESHOLD} AND prompt_hash IS NOT NULL "
+    f"count(DISTINCT CASE WHEN {_ONE_SHOT_TRAINING} THEN prompt_hash END) "
+    f"/ greatest(1.0, sum(CASE WHEN {_ONE_SHOT_TRAINING} AND prompt_hash IS NOT NULL "
     "THEN 1 ELSE 0 END)) AS training_distinct_share",
 )
 
