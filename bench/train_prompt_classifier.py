@@ -44,7 +44,7 @@ SEED = 20261125
 C = 4.0  # inverse L2 strength; 1-10 gave the same held-out recall, higher overfits the few phrasings
 # The probability at which a class score reaches 0.5: high, so the classifier alone calls a
 # prompt caught only when confident; chosen so that at most ~0.05 % of the real corpus's
-# ordinary prompts newly reach 0.5 in any class (docs/detectors.md has the numbers).
+# ordinary prompts newly reach 0.5 in any class (docs/prompt-level.md has the numbers).
 THRESHOLDS = {"cot_elicitation": 0.98, "rubric_grading": 0.92, "censorship_rewrite": 0.9, "critique": 0.95}
 
 

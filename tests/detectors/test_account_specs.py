@@ -30,3 +30,10 @@ def test_detector_ids_are_unique_and_levelled() -> None:
     for spec in every:
         if spec.level in ("account", "cluster", "cohort", "campaign", "end_user"):
             assert spec.id.split(".")[0] in (spec.level, "graph"), spec.id
+
+
+def test_every_parameter_of_every_detector_the_scan_runs_has_a_reason() -> None:
+    for _, specs in catalogue():
+        for spec in specs:
+            missing = set(spec.parameters) - set(spec.why)
+            assert not missing, f"{spec.id}: parameters without a reason: {sorted(missing)}"

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from distillguard.detectors import prompt_classifier
 from distillguard.detectors.patterns import (
+    CLASSIFIER_WHY,
     RESPONSE_DETECTORS,
     SCORED_DETECTORS,
     capability_lexicon,
@@ -26,6 +27,7 @@ def _with_classifier(spec: DetectorSpec) -> DetectorSpec:
             "classifier_window_chars": prompt_classifier.WINDOW,
             "classifier_floor": prompt_classifier.FLOOR,
         },
+        why={**spec.why, **CLASSIFIER_WHY},
     )
 
 

@@ -78,6 +78,24 @@ def clip_text_parameters() -> dict[str, object]:
     return {"head_chars": HEAD_CHARS, "tail_chars": TAIL_CHARS, "max_weight": MAX_WEIGHT}
 
 
+# Why the clipping and weight cap every lexicon shares have their values.
+CLIP_WHY = {
+    "part": "which part of the exchange the lexicon reads: the request (system prompt, every user turn) "
+    "or the response",
+    "head_chars": "the instruction of a harvesting wrapper sits at the start of a prompt; 1,500 characters "
+    "hold it with the start of the item, and bound the regex cost of long pastes",
+    "tail_chars": "or at its end (\"...then answer: <item>\" or \"<item> Now explain your reasoning\")",
+    "max_weight": "no single pattern is certain; the cap keeps ln(1 - w) finite in SQL",
+}
+CLASSIFIER_WHY = {
+    "classifier_threshold": "the classifier's score at which it counts, chosen at training so that ordinary "
+    "corpus prompts stay within the false-positive budget (docs/prompt-level.md)",
+    "classifier_window_chars": "the n-gram model reads windows of this size, so a short instruction inside "
+    "a long paste is not averaged away",
+    "classifier_floor": "below this score the classifier contributes nothing (its noise on ordinary text)",
+}
+
+
 def _spec(data: dict[str, object]) -> DetectorSpec:
     return DetectorSpec(
         id=str(data["id"]),
@@ -87,6 +105,7 @@ def _spec(data: dict[str, object]) -> DetectorSpec:
         known_false_positives=tuple(str(x) for x in data.get("known_false_positives", []) or []),  # type: ignore[attr-defined]
         references=tuple(str(x) for x in data.get("references", []) or []),  # type: ignore[attr-defined]
         parameters={"part": str(data.get("part", "request")), **clip_text_parameters()},
+        why=dict(CLIP_WHY),
     )
 
 

@@ -15,7 +15,7 @@ overlapping) and a class takes its best window: the request is not diluted by th
 around it, and the window is the evidence span. The window's probability ``p`` becomes a
 class score ``sigmoid(logit(p) - logit(threshold))``, which reaches 0.5, the line the
 account level counts as caught, exactly at the class's operating point (chosen on real
-ordinary prompts, see docs/detectors.md); below ``FLOOR`` it contributes nothing. The
+ordinary prompts, see docs/prompt-level.md); below ``FLOOR`` it contributes nothing. The
 prompt's class score is the larger of the lexicon's and this one: both read the same
 cue, so adding them (noisy-or) would count it twice.
 

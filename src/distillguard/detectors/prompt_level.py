@@ -61,6 +61,13 @@ TEMPLATE_FAMILY_SPEC = DetectorSpec(
         "scaffold_min_prompt_chars": SCAFFOLD_MIN_PROMPT_CHARS,
         "scaffold_min_variants": SCAFFOLD_MIN_VARIANTS,
     },
+    why={
+        "scaffold_chars": "a harvesting wrapper's fixed instruction fits in the first or last forty "
+        "characters, around a varying item",
+        "scaffold_min_prompt_chars": "shorter prompts are all scaffold: their masked skeleton is the family",
+        "scaffold_min_variants": "an opening shared by five different prompts is a template, not a "
+        "coincidence of phrasing",
+    },
 )
 
 
