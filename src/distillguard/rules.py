@@ -48,9 +48,6 @@ def training_score_sql(prefix: str = "") -> str:
     terms += [f"{RESPONSE_EVIDENCE_FACTOR!r} * coalesce({prefix}{c}, 0.0)" for c in RESPONSE_SIGNAL_COLUMNS]
     return "greatest(" + ", ".join(terms) + ")"
 
-VERDICTS = ("ok", "watch", "extraction")
-
-
 def verdict(risk: float, *, watch: float, extraction: float) -> str:
     """The verdict for a risk under the scan's thresholds (the same rule everywhere)."""
     if risk >= extraction:
@@ -134,7 +131,6 @@ __all__ = [
     "RESPONSE_EVIDENCE_FACTOR",
     "RESPONSE_SIGNAL_COLUMNS",
     "TRAINING_SIGNAL_COLUMNS",
-    "VERDICTS",
     "redact_sample",
     "redact_text",
     "request_shape",

@@ -183,18 +183,13 @@ ACCOUNT_SCORES = pa.schema(
     ]
 )
 
-# Every scored subject: accounts and the end users of accounts that serve many.
+# Every scored subject: accounts and the end users of accounts that serve many. The same
+# columns as ACCOUNT_SCORES, with the subject named and ``account_id`` the account it is in.
 SUBJECT_SCORES = pa.schema(
     [
         pa.field("subject_kind", pa.string(), nullable=False),  # account | end_user
         pa.field("subject_id", pa.string(), nullable=False),  # account id, or "<account>/<end user>"
-        pa.field("account_id", pa.string(), nullable=False),
-        pa.field("risk", pa.float64(), nullable=False),
-        pa.field("verdict", pa.string(), nullable=False),
-        pa.field("cluster_id", pa.string()),
-        pa.field("campaign_id", pa.string()),
-        pa.field("events", pa.int64()),
-        pa.field("reasons", pa.list_(pa.string())),
+        *ACCOUNT_SCORES,
     ]
 )
 
