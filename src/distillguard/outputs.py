@@ -118,6 +118,14 @@ def require_scan(warehouse: Warehouse) -> None:
         )
 
 
+def expected_rate(warehouse: Warehouse) -> float | None:
+    """The benign flag rate the last scan's calibration expects at its extraction threshold."""
+    if not warehouse.engine.exists("scan_thresholds"):
+        return None
+    rows = warehouse.engine.to_arrow("SELECT expected_benign_flag_rate AS r FROM scan_thresholds").to_pylist()
+    return float(rows[0]["r"]) if rows and rows[0]["r"] is not None else None
+
+
 def scan_thresholds(warehouse: Warehouse, config: Config) -> tuple[float, float]:
     """(watch, extraction) as the last scan calibrated them; the settings' floors before any scan."""
     if warehouse.engine.exists("scan_thresholds"):

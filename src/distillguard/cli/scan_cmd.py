@@ -172,6 +172,9 @@ def run_scan(
         "campaigns": data.summary.campaigns,
         "clusters": data.summary.clusters,
         "flagged_clusters": data.summary.flagged_clusters,
+        "watch_threshold": data.watch_threshold,
+        "extraction_threshold": data.extraction_threshold,
+        "expected_benign_flag_rate": data.expected_benign_flag_rate,
     }
     campaigns = [
         {
@@ -217,6 +220,16 @@ def _print_outcome(outcome: ScanOutcome) -> None:
         f"[bold red]{s['flagged']:,} at extraction[/], "
         f"{s['watch']:,} at watch, {s['campaigns']:,} campaign(s), {s['flagged_clusters']:,} of "
         f"{s['clusters']:,} clusters at extraction ({outcome.seconds:.1f} s)",
+        highlight=False,
+    )
+    expected = s.get("expected_benign_flag_rate")
+    console.print(
+        f"thresholds: extraction at risk {s['extraction_threshold']:.3g}, watch at {s['watch_threshold']:.3g}"
+        + (
+            f" (benign flag rate expected at most {expected:.3%}, worst randomised scenario)"
+            if expected is not None
+            else " (the floor settings: no calibration table)"
+        ),
         highlight=False,
     )
     console.print(

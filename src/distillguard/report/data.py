@@ -17,6 +17,7 @@ from distillguard.outputs import (
     CampaignDetail,
     bucket_for,
     campaign_details,
+    expected_rate,
     iso,
     require_scan,
     scan_thresholds,
@@ -77,6 +78,7 @@ class ReportData:
     summary: Summary
     watch_threshold: float
     extraction_threshold: float
+    expected_benign_flag_rate: float | None
     text_storage: str
     campaigns: list[CampaignDetail]
     clusters: list[dict[str, Any]]
@@ -295,6 +297,7 @@ def collect(warehouse: Warehouse, config: Config, *, source: str = "") -> Report
         summary=head,
         watch_threshold=watch,
         extraction_threshold=extraction,
+        expected_benign_flag_rate=expected_rate(warehouse),
         text_storage=str(config.text_storage),
         campaigns=campaign_details(warehouse, watch=watch, extraction=extraction),
         clusters=top_clusters(warehouse, int(config.report_max_clusters_rows)),
