@@ -39,14 +39,14 @@ SPEC = DetectorSpec(
         "window_hours": 24,
         "size_low": 10,
         "size_high": 50,
-        "training_low": 0.3,
-        "training_high": 0.7,
+        "training_low": 0.15,
+        "training_high": 0.35,
         "distinct_low": 0.8,
         "distinct_high": 0.98,
-        "member_training_low": 0.3,
-        "member_training_high": 0.8,
-        "member_novelty_min": 0.8,
-        "weight": 4.0,
+        "member_training_low": 0.1,
+        "member_training_high": 0.3,
+        "member_novelty_min": 0.5,
+        "weight": 6.0,
     },
     why={
         "light_max_events": "the disclosed swarms ran at two to six requests per account per day; "
@@ -56,16 +56,24 @@ SPEC = DetectorSpec(
         "size_low": "ten new accounts asking for the same kind of trace in one day can be a study group",
         "size_high": "fifty fresh accounts in one day asking for traces on items none of them repeats "
         "is an operation, not a coincidence",
-        "training_low": "new users ask for step-by-step answers now and then",
-        "training_high": "most of what the cohort asks is training-shaped",
+        "training_low": "the cohort's training-shaped share above the provider's typical established "
+        "customer's (the median): new users ask for step-by-step answers now and then",
+        "training_high": "a third more of everything asked being training-shaped than the typical "
+        "customer is a collection, even when half the cohort's requests are ordinary cover",
         "distinct_low": "classes, hackathons and benchmarks repeat their items across accounts",
         "distinct_high": "practically no item asked twice across the whole cohort is a data set",
-        "member_training_low": "a member with only ordinary prompts gains nothing from its cohort",
-        "member_training_high": "most of its own few requests training-shaped: it gains it all",
-        "member_novelty_min": "a member belongs to a harvesting cohort when at least four in five of its "
+        "member_training_low": "a member whose few requests are nearly all ordinary gains nothing from its "
+        "cohort (it may be a new customer who signed up that day)",
+        "member_training_high": "a member's two to six requests are a small sample of its cohort's mix: "
+        "one training-shaped request in three is what a member of a swarm that hides its harvest among "
+        "ordinary prompts shows, so it gains it all",
+        "member_novelty_min": "a member belongs to a harvesting cohort when at least half of its "
         "training-shaped items were asked by no other young account: a swarm splits its data set "
-        "between accounts, a class or a hackathon sends everyone the same exercises",
-        "weight": "a full-strength cohort is as strong as a coordinated cluster: a swarm is a campaign",
+        "between accounts (drawing from public sets, it repeats an item now and then), a class or a "
+        "hackathon sends everyone the same exercises",
+        "weight": "a full-strength cohort (fifty or more fresh accounts in a day, a third more "
+        "training-shaped than the typical customer, items not repeated) carries a member whose two "
+        "requests alone say little: a swarm is a campaign",
     },
 )
 
@@ -110,8 +118,14 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
                count(DISTINCT CASE WHEN e.training >= {t} THEN e.prompt_hash END)
                  / greatest(1.0, sum(CASE WHEN e.training >= {t} AND e.prompt_hash IS NOT NULL
                                           THEN 1 ELSE 0 END)) AS distinct_share,
-               min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen
+               min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen,
+               -- what the provider's established customers ask (median: robust to a few harvesters)
+               max(b.baseline) AS baseline_training_share
         FROM cohort_members m JOIN scan_events e ON e.account_id = m.account_id
+        CROSS JOIN (
+            SELECT coalesce(median(training_share), 0.0) AS baseline FROM account_features
+            WHERE signup_age_days > {float(p["young_max_days"])}  -- customers older than any swarm
+        ) AS b
         GROUP BY m.cohort_id
     """
     return [SqlStep("cohort_members", members), SqlStep("cohort_features", features)]
@@ -121,7 +135,11 @@ def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.paramete
     """How strongly a cohort as a whole looks like a data set being collected, in [0, 1]."""
     return (
         ramp_py(float(row["accounts"] or 0), p["size_low"], p["size_high"])
-        * ramp_py(float(row["training_share"] or 0.0), p["training_low"], p["training_high"])
+        * ramp_py(
+            float(row["training_share"] or 0.0) - float(row.get("baseline_training_share") or 0.0),
+            p["training_low"],
+            p["training_high"],
+        )
         * ramp_py(float(row["distinct_share"] or 0.0), p["distinct_low"], p["distinct_high"])
     )
 
