@@ -46,8 +46,8 @@ CLUSTER_RISK = DetectorSpec(
         "fresh_training_high": 0.5,
         "lockstep_low": 2.0,
         "lockstep_high": 6.0,
-        "coverage_low": 0.3,
-        "coverage_high": 0.7,
+        "coverage_low": 0.1,
+        "coverage_high": 0.4,
         "size_weight": 5.0,
         "coordination_weight": 2.0,
         "weight": 1.0,
@@ -78,10 +78,10 @@ CLUSTER_RISK = DetectorSpec(
         "still ramping up, whatever its size",
         "lockstep_low": "independent accounts share busy ten-minute buckets by chance",
         "lockstep_high": "six times chance is one scheduler",
-        "coverage_low": "when most of a cluster's training-shaped requests re-ask items its members already "
-        "asked, it is a class sharing exercises or a test suite, not a harvest",
-        "coverage_high": "a cluster covering mostly new items is collecting a data set (sampling a few "
-        "answers per item still passes)",
+        "coverage_low": "when nine in ten of a cluster's one-shot training-shaped requests re-ask items its "
+        "members already asked, it is a class sharing a handful of exercises or a test suite, not a harvest",
+        "coverage_high": "a harvest may sample two or three answers per item (a known distillation "
+        "technique), so from four new items in ten it counts in full",
         "size_weight": "log-odds a member gains when many harvesting accounts move together: the hydra "
         "pattern, strong enough to carry a thin member (two requests) that shows little on its own",
         "coordination_weight": "log-odds for shared cards, scaffolds and lockstep on top: they confirm "
@@ -95,9 +95,9 @@ CLUSTER_RISK = DetectorSpec(
         "(under thirty requests) is judged by its cluster: a swarm of fresh accounts, each with its own "
         "card and address, shares only its script, and that is the tie to see",
         "light_member_events": "thirty requests over the window is still a light account",
-        "member_own_low": "membership needs its own evidence: a member whose own log-odds sit near the "
-        "background (no training-shaped content, no harvesting plumbing, one weak signal) gains nothing "
-        "from its cluster, however strong the cluster",
+        "member_own_low": "membership needs its own evidence: a member with history whose own log-odds sit "
+        "near the background (no training-shaped content, no harvesting plumbing, one weak signal) gains "
+        "nothing from its cluster, however strong the cluster (young, light members are judged by it)",
         "member_own_high": "a member showing a couple of pieces of its own evidence (a fresh sign-up asking "
         "for a reasoning trace with big limits) gains the cluster's full weight",
         "min_young_tie_kinds": "a young, light member still needs two kinds of pure shared value (a "

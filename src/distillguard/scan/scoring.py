@@ -193,10 +193,9 @@ def add_cluster_evidence(
         row = behaviour.get(account_id, {})
         tie = ties.get(account_id, {})
         age = row.get("signup_age_days")
-        young_and_light = (
-            age is not None
-            and float(age) <= p["young_member_days"]
-            and subject.events < p["light_member_events"]
+        # without a sign-up record the window is all we know of the account: light is young
+        young_and_light = subject.events < p["light_member_events"] and (
+            age is None or float(age) <= p["young_member_days"]
         )
         established = subject.events >= p["established_member_events"] and not young_and_light
         if established and int(tie.get("families") or 0) < p["min_tie_families"]:
@@ -214,8 +213,12 @@ def add_cluster_evidence(
             events=subject.events,
             cluster_mean_proxy=float(f.get("mean_proxy") or 0.0),
         )
-        # membership needs its own evidence: at background odds a member gains nothing
-        own = ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"])
+        # Membership needs its own evidence: a member with history at background odds gains
+        # nothing. A young, light member has had no chance to show any: its cluster (two kinds
+        # of pure shared value at least) is the evidence.
+        own = (
+            1.0 if young_and_light else ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"])
+        )
         subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own
 
 
