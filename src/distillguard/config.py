@@ -101,7 +101,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "risk_watch_threshold",
-        0.5,
+        0.4,
         "Floor under the calibrated watch threshold: no lower risk is ever 'watch'.",
     ),
     Setting(
@@ -111,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "risk_extraction_threshold",
-        0.8,
+        0.6,
         "Floor under the calibrated extraction threshold: no lower risk is ever 'extraction'.",
     ),
     # report -----------------------------------------------------------------

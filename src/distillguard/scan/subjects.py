@@ -18,12 +18,12 @@ END_USERS = DetectorSpec(
     "every account-level signal; the account carries its riskiest end user's risk, scaled by the roll-up "
     "share, with that end user named in the reasons (subject_scores and findings list the end user).",
     ("an app whose single power user is a harvesting script (the account is answerable for it)",),
-    {"min_end_users": 5, "rollup_share": 0.75},
+    {"min_end_users": 5, "rollup_share": 0.55},
     why={
         "min_end_users": "below five ids the account is its own subject: a team or a test",
         "rollup_share": "an account is answerable for what its end users collect through it, but a "
         "reseller is a customer: a harvesting end user is named for action and puts the account on watch "
-        "(0.75 of a near-certain end user sits between the watch and extraction floors), while the "
+        "(0.55 of a near-certain end user sits between the watch and extraction floors), while the "
         "account's own evidence decides whether it is extraction itself",
     },
 )
