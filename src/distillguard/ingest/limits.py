@@ -64,6 +64,23 @@ def clean_strings(row: dict[str, Any], *, max_chars: int) -> None:
             if length_column and len(value) > max_chars and row.get(length_column) is None:
                 row[length_column] = len(value)
             row[name] = clean_text(value, max_chars=max_chars)
+        elif isinstance(value, dict | list):  # attrs maps and the like reach Arrow too
+            row[name] = _clean_nested(value, max_chars=max_chars)
+
+
+def _clean_nested(value: Any, *, max_chars: int) -> Any:
+    if isinstance(value, str):
+        return clean_text(value, max_chars=max_chars)
+    if isinstance(value, dict):
+        return {
+            (clean_text(k, max_chars=max_chars) if isinstance(k, str) else k): _clean_nested(
+                v, max_chars=max_chars
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_clean_nested(v, max_chars=max_chars) for v in value]
+    return value
 
 
 def _short(value: int) -> str:
