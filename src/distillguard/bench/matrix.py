@@ -120,7 +120,7 @@ def run_scenario(seed: int, options: MatrixOptions, progress: Progress) -> dict[
         "simulate_seconds": round(sim_seconds, 1),
         "scan_seconds": round(scan_seconds, 1),
         **score(labels, requests, verdicts := read_verdicts(verdicts_path)),
-        "benign_rate_at": benign_rate_at(labels, verdicts),
+        "benign_rate_at": benign_rate_at(labels, verdicts, requests),
     }
     _clean(work, options.keep)
     return row

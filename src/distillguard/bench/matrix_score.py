@@ -142,9 +142,15 @@ CALIBRATION_GRID: tuple[float, ...] = (
 )
 
 
-def benign_rate_at(labels: dict[str, Label], verdicts: dict[str, Verdict]) -> dict[str, float]:
-    """Share of benign accounts whose risk is at or above each grid threshold."""
-    risks = [verdicts[a].risk if a in verdicts else 0.0 for a, label in labels.items() if not label.attacker]
+def benign_rate_at(
+    labels: dict[str, Label], verdicts: dict[str, Verdict], requests: dict[str, int]
+) -> dict[str, float]:
+    """Share of benign accounts with traffic (as ``score`` counts them) at or above each threshold."""
+    risks = [
+        verdicts[a].risk if a in verdicts else 0.0
+        for a, label in labels.items()
+        if not label.attacker and requests.get(a, 0) > 0
+    ]
     if not risks:
         return {}
     return {f"{t:g}": sum(1 for r in risks if r >= t) / len(risks) for t in CALIBRATION_GRID}
