@@ -12,11 +12,12 @@ import sqlglot
 
 from distillguard import fingerprints as fp
 from distillguard.detectors import prompt_steps
-from distillguard.detectors.catalogue import render_markdown
+from distillguard.detectors.catalogue import prompt_level_specs
 from distillguard.detectors.prompt_matcher import match_prompt
 from distillguard.engine import run_steps
 from distillguard.engine.dialect import to_spark
 from distillguard.rules import TRAINING_SIGNAL_COLUMNS
+from distillguard.scan.docs import render
 from distillguard.schema import EVENTS, PROMPT_SIGNALS, column_names
 from distillguard.warehouse import Warehouse
 
@@ -244,7 +245,7 @@ def test_every_step_transpiles_to_spark() -> None:
 
 
 def test_the_catalogue_documents_every_prompt_detector() -> None:
-    text = render_markdown()
+    text = render([("Prompt level", prompt_level_specs())])
     detectors = (*TRAINING_SIGNAL_COLUMNS, "capability", "template_family")
     for detector in detectors:
         assert f"`{detector}`" in text

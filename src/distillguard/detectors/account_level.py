@@ -1,12 +1,11 @@
-"""Account level: what one account does over the scanned window.
+"""Subject features: what one account (or one end user of an account) does over the window.
 
-A single distillation prompt looks harmless; an account that sends hundreds of
-them in the same shape, single-turn, with the longest outputs it can buy, at
-machine-regular intervals, right after signing up through an education or
-startup pathway, does not. These builders turn ``scan_events`` (events joined
-to ``prompt_signals``) into one row of features per account (``account_features``)
-and per account and day (``account_daily``). They return SQL only; the pipeline
-runs it and scoring turns the numbers into risk with reasons.
+A single distillation prompt looks harmless; an account that sends hundreds of them in
+the same shape, single-turn, with the longest outputs it can buy, right after signing up,
+does not. These builders turn ``scan_events`` (events joined to ``prompt_signals``) into
+one row of features per subject (``account_features``; ``end_user_features`` over
+``end_user_events``). They return SQL only; the signals in ``detectors/account/`` score
+the features and ``scan/scoring.py`` turns the scores into risk with reasons.
 """
 
 from __future__ import annotations

@@ -40,24 +40,6 @@ def prompt_level_specs() -> list[DetectorSpec]:
     ]
 
 
-def render_markdown() -> str:
-    """The prompt-level catalogue as Markdown (pattern counts per language included)."""
-    lines: list[str] = []
-    for spec in prompt_level_specs():
-        lines += [f"### `{spec.id}`: {spec.title}", "", spec.description, ""]
-        if spec.id in (*SCORED_DETECTORS, *RESPONSE_DETECTORS):
-            langs: dict[str, int] = {}
-            for pattern in lexicon(spec.id).patterns:
-                langs[pattern.lang] = langs.get(pattern.lang, 0) + 1
-            counts = ", ".join(f"{n} {lang}" for lang, n in sorted(langs.items()))
-            lines += [f"Patterns: {counts} (`src/distillguard/detectors/patterns/{spec.id}.yaml`).", ""]
-        if spec.parameters:
-            lines += ["Parameters: " + ", ".join(f"`{k}` = {v}" for k, v in spec.parameters.items()), ""]
-        if spec.known_false_positives:
-            lines += ["Known false positives:", *(f"- {fp}" for fp in spec.known_false_positives), ""]
-    return "\n".join(lines)
-
-
 def lexicon_counts(detector_id: str) -> str:
     """'N en, M zh' pattern counts for a scored prompt lexicon ('' for other detectors)."""
     if detector_id not in SCORED_DETECTORS:
