@@ -36,17 +36,24 @@ RESPONSE_EVIDENCE_FACTOR = 0.8
 
 
 def training_score(scores: Mapping[str, float]) -> float:
-    """How training-shaped one exchange is: the strongest request class or discounted response class."""
+    """How training-shaped one exchange is: request and (discounted) response evidence, combined.
+
+    The request and the response are separate witnesses: a request that reads somewhat like
+    grading and a response that is a grade with its rationale agree, and together say more
+    than either (noisy-or). Neither alone is lowered, so an exchange is never less
+    training-shaped than its strongest side.
+    """
     request = max((float(scores.get(c) or 0.0) for c in REQUEST_SIGNAL_COLUMNS), default=0.0)
     response = max((float(scores.get(c) or 0.0) for c in RESPONSE_SIGNAL_COLUMNS), default=0.0)
-    return max(request, RESPONSE_EVIDENCE_FACTOR * response)
+    return 1.0 - (1.0 - request) * (1.0 - RESPONSE_EVIDENCE_FACTOR * response)
 
 
 def training_score_sql(prefix: str = "") -> str:
     """The same as SQL over prompt-signal columns (``prefix`` e.g. ``'p.'``)."""
-    terms = [f"coalesce({prefix}{c}, 0.0)" for c in REQUEST_SIGNAL_COLUMNS]
-    terms += [f"{RESPONSE_EVIDENCE_FACTOR!r} * coalesce({prefix}{c}, 0.0)" for c in RESPONSE_SIGNAL_COLUMNS]
-    return "greatest(" + ", ".join(terms) + ")"
+    request = "greatest(" + ", ".join(f"coalesce({prefix}{c}, 0.0)" for c in REQUEST_SIGNAL_COLUMNS) + ")"
+    response = "greatest(" + ", ".join(f"coalesce({prefix}{c}, 0.0)" for c in RESPONSE_SIGNAL_COLUMNS) + ")"
+    return f"(1.0 - (1.0 - {request}) * (1.0 - {RESPONSE_EVIDENCE_FACTOR!r} * {response}))"
+
 
 def verdict(risk: float, *, watch: float, extraction: float) -> str:
     """The verdict for a risk under the scan's thresholds (the same rule everywhere)."""
