@@ -1,14 +1,16 @@
-"""Cohorts: many new, light accounts asking for the same kind of training-shaped content in the
-same window, with no item asked twice.
+"""Cohorts: many new, light accounts collecting the same kind of content in the same
+window, with no item asked twice.
 
 The 2026 campaigns moved to thousands of accounts at two to six requests each, every one
 with its own card, client and residential address: nothing ties them pairwise, so the
 graph never sees them, and each alone is too light to judge. Together they are a data
 set being collected. A cohort groups the young, light accounts first seen in the same
-window by the training-shaped class they mostly ask for, and is judged as a whole: how
-many there are, how much of what they ask is training-shaped, and whether they cover
-new items (a harvest) or repeat the same ones (a class, a hackathon, a benchmark).
-A member gains from its cohort only in proportion to its own training-shaped share.
+window by what they mostly collect (reasoning traces, grades, rewrites, or agent and
+tool-use transcripts, which the disclosures name as harvested capabilities), and is
+judged as a whole: how many there are, how much more of what they ask is of that kind
+than the provider's established customers ask, and whether they cover new items (a
+harvest) or repeat the same ones (a class, a hackathon, a benchmark). A member gains
+from its cohort only in proportion to its own share of the cohort's kind.
 """
 
 from __future__ import annotations
@@ -17,21 +19,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import ramp_py
+from distillguard.detectors.account.harvest_volume import TOOL_WORK
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
 from distillguard.rules import ELICITATION_THRESHOLD
 
 SPEC = DetectorSpec(
     "cohort.training_swarm",
-    "Swarm of new, light accounts harvesting the same kind of content",
+    "Swarm of new, light accounts harvesting the same kind of content (traces, grades, rewrites, agent work)",
     "cohort",
-    "Young accounts with few requests, first seen in the same window, whose training-shaped items no "
-    "other young account asked, grouped by the class they mostly ask for. A cohort scores by its size, "
-    "its training-shaped share and its coverage (distinct items); each member adds that score to its "
-    "own log-odds in proportion to its own training-shaped share.",
+    "Young accounts with few requests, first seen in the same window, whose harvested items no "
+    "other young account asked, grouped by what they mostly collect: a training-shaped class, or agent "
+    "and tool-use work. A cohort scores by its size, its share of that kind above the provider's "
+    "established customers' median, and its coverage (distinct items); each member adds that score to "
+    "its own log-odds in proportion to its own share of the kind.",
     (
         "a course or hackathon week (hundreds of new accounts, but the same exercises: low coverage)",
         "a tutoring app's users (they are end users of one account, not accounts)",
+        "a coding-agent launch day: many new accounts each running a few agent sessions on their own "
+        "code (judged by how far above the established customers' agent share the cohort sits)",
     ),
     {
         "light_max_events": 30,
@@ -46,6 +52,8 @@ SPEC = DetectorSpec(
         "member_training_low": 0.1,
         "member_training_high": 0.3,
         "member_novelty_min": 0.5,
+        "member_burst_floor_hours": 6.0,
+        "member_burst_factor": 3.0,
         "weight": 6.0,
     },
     why={
@@ -53,17 +61,20 @@ SPEC = DetectorSpec(
         "thirty over the window is still light",
         "young_max_days": "accounts created within two weeks of their traffic (or with no sign-up record)",
         "window_hours": "a day: the disclosed spikes ran thousands of accounts within hours",
-        "size_low": "ten new accounts asking for the same kind of trace in one day can be a study group",
-        "size_high": "fifty fresh accounts in one day asking for traces on items none of them repeats "
-        "is an operation, not a coincidence",
-        "training_low": "the cohort's training-shaped share above the provider's typical established "
-        "customer's (the median): new users ask for step-by-step answers now and then",
+        "size_low": "ten new accounts collecting the same kind of item in one day can be a study group",
+        "size_high": "fifty fresh accounts in one day collecting items none of them repeats, far more of "
+        "that kind than the provider's established customers ask, is an operation, not a coincidence "
+        "(an absolute count: a provider with thousands of sign-ups a day may raise it; a baseline from "
+        "the provider's own quiet days needs more history than one scan holds)",
+        "training_low": "the cohort's share of its kind above the provider's typical established "
+        "customer's (the median): new users ask for step-by-step answers, and run agents, now and then",
         "training_high": "a third more of everything asked being training-shaped than the typical "
         "customer is a collection, even when half the cohort's requests are ordinary cover",
         "distinct_low": "classes, hackathons and benchmarks repeat their items across accounts",
         "distinct_high": "practically no item asked twice across the whole cohort is a data set",
-        "member_training_low": "a member whose few requests are nearly all ordinary gains nothing from its "
-        "cohort (it may be a new customer who signed up that day)",
+        "member_training_low": "a member whose few requests are nearly all ordinary (neither "
+        "training-shaped nor agent work) gains nothing from its cohort (it may be a new customer who "
+        "signed up that day)",
         "member_training_high": "a member's two to six requests are a small sample of its cohort's mix: "
         "one training-shaped request in three is what a member of a swarm that hides its harvest among "
         "ordinary prompts shows, so it gains it all",
@@ -71,6 +82,12 @@ SPEC = DetectorSpec(
         "training-shaped items were asked by no other young account: a swarm splits its data set "
         "between accounts (drawing from public sets, it repeats an item now and then), a class or a "
         "hackathon sends everyone the same exercises",
+        "member_burst_floor_hours": "a member whose requests all fall within six hours (a working "
+        "session) is used the way a swarm uses its accounts, whatever its cohort's pace",
+        "member_burst_factor": "a member active over three times as long as its cohort's typical account "
+        "(and longer than the floor) is a returning customer, not one of the cohort's single-use "
+        "accounts; it gains nothing from the cohort. A swarm that keeps each account for days has a "
+        "typical account that long, so its members still fit",
         "weight": "a full-strength cohort (fifty or more fresh accounts in a day, a third more "
         "training-shaped than the typical customer, items not repeated) carries a member whose two "
         "requests alone say little: a swarm is a campaign",
@@ -78,25 +95,49 @@ SPEC = DetectorSpec(
 )
 
 
+# What each cohort kind counts as a harvested item, over ``scan_events``.
+def _harvest_item(kind_column: str) -> str:
+    return (
+        f"CASE WHEN {kind_column} = 'tool' THEN {TOOL_WORK} "
+        f"ELSE training >= {ELICITATION_THRESHOLD} END"
+    )
+
+
 def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
-    """``cohort_members`` (account, cohort) and ``cohort_features`` (one row per cohort)."""
+    """``cohort_members`` (account, cohort, kind) and ``cohort_features`` (one row per cohort)."""
     t = ELICITATION_THRESHOLD
     window_s = int(p["window_hours"]) * 3600
+    young_days = float(p["young_max_days"])
     members = f"""
-        WITH young AS (
-            SELECT f.account_id, f.first_seen, f.training_share,
-                   CASE WHEN f.cot_share >= greatest(f.grading_share, f.rewrite_share) THEN 'cot'
-                        WHEN f.grading_share >= f.rewrite_share THEN 'grading' ELSE 'rewrite' END AS kind
+        WITH light AS (
+            SELECT f.account_id, f.first_seen, f.training_share, f.cot_share, f.grading_share, f.rewrite_share,
+                   (epoch(f.last_seen) - epoch(f.first_seen)) / 3600.0 AS active_hours
             FROM account_features f
             WHERE f.events <= {int(p["light_max_events"])}
-              AND coalesce(f.signup_age_days, 0.0) <= {float(p["young_max_days"])}
-              AND f.training_share >= {float(p["member_training_low"])}
+              AND coalesce(f.signup_age_days, 0.0) <= {young_days}
+        ),
+        tools AS (
+            SELECT e.account_id, avg(CASE WHEN {TOOL_WORK} THEN 1.0 ELSE 0.0 END) AS tool_share
+            FROM scan_events e JOIN light l ON l.account_id = e.account_id
+            GROUP BY e.account_id
+        ),
+        -- the kind an account mostly collects: agent and tool work, or a training-shaped class
+        young AS (
+            SELECT l.account_id, l.first_seen, l.active_hours,
+                   greatest(l.training_share, t.tool_share) AS harvest_share,
+                   CASE WHEN t.tool_share > l.training_share THEN 'tool'
+                        WHEN l.cot_share >= greatest(l.grading_share, l.rewrite_share) THEN 'cot'
+                        WHEN l.grading_share >= l.rewrite_share THEN 'grading' ELSE 'rewrite' END AS kind
+            FROM light l JOIN tools t ON t.account_id = l.account_id
+            WHERE greatest(l.training_share, t.tool_share) >= {float(p["member_training_low"])}
         ),
         asked AS (
-            SELECT e.account_id, e.prompt_hash
+            SELECT e.account_id, y.kind, e.prompt_hash
             FROM scan_events e JOIN young y ON y.account_id = e.account_id
-            WHERE e.training >= {t} AND e.prompt_hash IS NOT NULL
-              AND coalesce(e.message_count, 1) <= 1  -- an agent loop's last turn repeats boilerplate
+            WHERE e.prompt_hash IS NOT NULL
+              AND CASE WHEN y.kind = 'tool' THEN {TOOL_WORK}
+                       -- an agent loop's last turn repeats boilerplate; a harvested item is a first turn
+                       ELSE e.training >= {t} AND coalesce(e.message_count, 1) <= 1 END
         ),
         -- how many young accounts asked each item: a class or a hackathon shares its exercises
         items AS (SELECT prompt_hash, count(DISTINCT account_id) AS askers FROM asked GROUP BY prompt_hash),
@@ -105,7 +146,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             FROM asked a JOIN items i ON i.prompt_hash = a.prompt_hash
             GROUP BY a.account_id
         )
-        SELECT y.account_id, y.training_share, n.novelty,
+        SELECT y.account_id, y.harvest_share, n.novelty, y.kind, y.active_hours,
                concat('co-', y.kind, '-',
                       CAST(CAST(floor(epoch(y.first_seen) / {window_s}) AS BIGINT) AS VARCHAR))
                    AS cohort_id
@@ -113,19 +154,34 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         WHERE n.novelty >= {float(p["member_novelty_min"])}
     """
     features = f"""
-        SELECT m.cohort_id, count(DISTINCT m.account_id) AS accounts, count(*) AS events,
-               avg(CASE WHEN e.training >= {t} THEN 1.0 ELSE 0.0 END) AS training_share,
-               count(DISTINCT CASE WHEN e.training >= {t} THEN e.prompt_hash END)
-                 / greatest(1.0, sum(CASE WHEN e.training >= {t} AND e.prompt_hash IS NOT NULL
+        WITH established AS (
+            -- what the provider's established customers ask (median: robust to a few harvesters)
+            SELECT f.account_id, f.training_share,
+                   avg(CASE WHEN {TOOL_WORK} THEN 1.0 ELSE 0.0 END) AS tool_share
+            FROM account_features f JOIN scan_events e ON e.account_id = f.account_id
+            WHERE f.signup_age_days > {young_days}  -- customers older than any swarm
+            GROUP BY f.account_id, f.training_share
+        ),
+        baseline AS (
+            SELECT coalesce(median(training_share), 0.0) AS training_baseline,
+                   coalesce(median(tool_share), 0.0) AS tool_baseline
+            FROM established
+        )
+        SELECT m.cohort_id, any_value(m.kind) AS kind,
+               count(DISTINCT m.account_id) AS accounts, count(*) AS events,
+               avg(CASE WHEN {_harvest_item("m.kind")} THEN 1.0 ELSE 0.0 END) AS harvest_share,
+               count(DISTINCT CASE WHEN {_harvest_item("m.kind")} THEN e.prompt_hash END)
+                 / greatest(1.0, sum(CASE WHEN {_harvest_item("m.kind")} AND e.prompt_hash IS NOT NULL
                                           THEN 1 ELSE 0 END)) AS distinct_share,
                min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen,
-               -- what the provider's established customers ask (median: robust to a few harvesters)
-               max(b.baseline) AS baseline_training_share
+               -- how long the cohort typically uses an account (over accounts, not requests)
+               max(u.median_active_hours) AS median_active_hours,
+               max(CASE WHEN m.kind = 'tool' THEN b.tool_baseline ELSE b.training_baseline END) AS baseline_share
         FROM cohort_members m JOIN scan_events e ON e.account_id = m.account_id
-        CROSS JOIN (
-            SELECT coalesce(median(training_share), 0.0) AS baseline FROM account_features
-            WHERE signup_age_days > {float(p["young_max_days"])}  -- customers older than any swarm
-        ) AS b
+        CROSS JOIN baseline AS b
+        JOIN (
+            SELECT cohort_id, median(active_hours) AS median_active_hours FROM cohort_members GROUP BY cohort_id
+        ) AS u ON u.cohort_id = m.cohort_id
         GROUP BY m.cohort_id
     """
     return [SqlStep("cohort_members", members), SqlStep("cohort_features", features)]
@@ -136,7 +192,7 @@ def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.paramete
     return (
         ramp_py(float(row["accounts"] or 0), p["size_low"], p["size_high"])
         * ramp_py(
-            float(row["training_share"] or 0.0) - float(row.get("baseline_training_share") or 0.0),
+            float(row["harvest_share"] or 0.0) - float(row.get("baseline_share") or 0.0),
             p["training_low"],
             p["training_high"],
         )
@@ -144,6 +200,28 @@ def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.paramete
     )
 
 
-def member_fit(training_share: float, p: Mapping[str, Any] = SPEC.parameters) -> float:
-    """How much of its cohort's strength a member takes, by its own training-shaped share."""
-    return ramp_py(training_share, p["member_training_low"], p["member_training_high"])
+def member_fit(
+    harvest_share: float,
+    active_hours: float = 0.0,
+    cohort_median_hours: float = 0.0,
+    p: Mapping[str, Any] = SPEC.parameters,
+) -> float:
+    """How much of its cohort's strength a member takes: by its own share of the cohort's kind,
+    and nothing when it has been active far longer than the cohort uses its accounts."""
+    longest = max(float(p["member_burst_floor_hours"]), float(p["member_burst_factor"]) * cohort_median_hours)
+    if active_hours > longest:
+        return 0.0
+    return ramp_py(harvest_share, p["member_training_low"], p["member_training_high"])
+
+
+_KIND_LABELS = {
+    "cot": "reasoning traces",
+    "grading": "grades",
+    "rewrite": "rewrites",
+    "tool": "agent and tool-use transcripts",
+}
+
+
+def cohort_kind_label(kind: object) -> str:
+    """What a cohort of this kind collects, in words for reasons and findings."""
+    return _KIND_LABELS.get(str(kind), "training-shaped content")

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from distillguard.detectors.cohort import cohort_kind_label
 from distillguard.rules import redact_sample
 from distillguard.scan.rows import Campaign, Finding, GroupScore, SubjectScore
 
@@ -118,7 +119,8 @@ def _group_findings(out: FindingsWriter, group: GroupScore) -> None:
             group.risk,
             float(group.accounts),
             f"{group.accounts} new, light accounts first seen together, {group.events} requests; "
-            f"{group.parts['training_share']:.0%} training-shaped, {group.parts['distinct_share']:.0%} "
+            f"{group.parts['harvest_share']:.0%} {cohort_kind_label(f.get('kind'))}, "
+            f"{group.parts['distinct_share']:.0%} "
             "of items asked once",
         )
         return

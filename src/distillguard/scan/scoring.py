@@ -27,7 +27,7 @@ from typing import Any
 from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation, ramp_py
 from distillguard.detectors.cluster_features import CLUSTER_RISK, ClusterStrength, cluster_strength
 from distillguard.detectors.cohort import SPEC as COHORT
-from distillguard.detectors.cohort import cohort_strength, member_fit
+from distillguard.detectors.cohort import cohort_kind_label, cohort_strength, member_fit
 from distillguard.rules import verdict
 from distillguard.scan.calibration import Thresholds
 from distillguard.scan.registry import ACCOUNT_SIGNALS
@@ -127,7 +127,7 @@ def cohorts_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, GroupScore
             events=int(row["events"] or 0),
             strength=strength,
             parts={
-                "training_share": float(row["training_share"] or 0.0),
+                "harvest_share": float(row["harvest_share"] or 0.0),
                 "distinct_share": float(row["distinct_share"] or 0.0),
             },
             features=dict(row),
@@ -227,7 +227,8 @@ def add_cohort_evidence(
     cohorts: Mapping[str, GroupScore],
     members: Iterable[Mapping[str, Any]],
 ) -> None:
-    """Each swarm member's cohort log-odds: cohort strength x weight x its own training share."""
+    """Each swarm member's cohort log-odds: cohort strength x weight x how well it fits (its own
+    share of the cohort's kind, used for a burst as the cohort uses its accounts)."""
     for row in members:
         subject = accounts.get(str(row["account_id"]))
         cohort = cohorts.get(str(row["cohort_id"]))
@@ -236,7 +237,13 @@ def add_cohort_evidence(
         cohort.members.append(subject.subject_id)
         subject.cohort_id = cohort.group_id
         subject.cohort_logit = (
-            float(COHORT["weight"]) * cohort.strength * member_fit(float(row["training_share"] or 0.0))
+            float(COHORT["weight"])
+            * cohort.strength
+            * member_fit(
+                float(row["harvest_share"] or 0.0),
+                float(row.get("active_hours") or 0.0),
+                float(cohort.features.get("median_active_hours") or 0.0),
+            )
         )
 
 
@@ -309,8 +316,8 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
     if cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
         reasons.append(
             f"cohort.member ({subject.cohort_logit:+.1f}): one of {cohort.accounts} new, light accounts "
-            f"first seen together asking for training-shaped content "
-            f"({cohort.parts['training_share']:.0%} of their requests, "
+            f"first seen together collecting {cohort_kind_label(cohort.features.get('kind'))} "
+            f"({cohort.parts['harvest_share']:.0%} of their requests, "
             f"{cohort.parts['distinct_share']:.0%} of items asked once)"
         )
     if subject.worst_end_user is not None:
