@@ -110,7 +110,8 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     young_days = float(p["young_max_days"])
     members = f"""
         WITH light AS (
-            SELECT f.account_id, f.first_seen, f.training_share, f.cot_share, f.grading_share, f.rewrite_share,
+            SELECT f.account_id, f.first_seen, f.training_share,
+                   f.cot_share, f.grading_share, f.rewrite_share,
                    (epoch(f.last_seen) - epoch(f.first_seen)) / 3600.0 AS active_hours
             FROM account_features f
             WHERE f.events <= {int(p["light_max_events"])}
@@ -176,11 +177,13 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
                min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen,
                -- how long the cohort typically uses an account (over accounts, not requests)
                max(u.median_active_hours) AS median_active_hours,
-               max(CASE WHEN m.kind = 'tool' THEN b.tool_baseline ELSE b.training_baseline END) AS baseline_share
+               max(CASE WHEN m.kind = 'tool' THEN b.tool_baseline ELSE b.training_baseline END)
+                   AS baseline_share
         FROM cohort_members m JOIN scan_events e ON e.account_id = m.account_id
         CROSS JOIN baseline AS b
         JOIN (
-            SELECT cohort_id, median(active_hours) AS median_active_hours FROM cohort_members GROUP BY cohort_id
+            SELECT cohort_id, median(active_hours) AS median_active_hours
+            FROM cohort_members GROUP BY cohort_id
         ) AS u ON u.cohort_id = m.cohort_id
         GROUP BY m.cohort_id
     """
