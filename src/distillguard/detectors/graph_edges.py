@@ -24,6 +24,7 @@ Two uses, deliberately different:
 
 from __future__ import annotations
 
+from distillguard.detectors.lifecycle_ties import lifecycle_indicator_sql, scan_span_sql
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.detectors.young_ties import corroboration_having, created_indicator_sql
 from distillguard.engine.base import SqlStep
@@ -39,7 +40,15 @@ GRAPH_LINKS = DetectorSpec(
     "coincidences at once. Connected components of the ties are clusters.",
     ("a popular framework's default settings (not pure: ordinary accounts send them too)",),
     {
-        "link_weights": (("template", 1.0), ("payment", 1.0), ("ip_prefix", 1.0), ("signup", 0.3)),
+        "link_weights": (
+            ("template", 1.0),
+            ("payment", 1.0),
+            ("ip_prefix", 1.0),
+            ("signup", 0.3),
+            ("handoff", 0.4),
+            ("pivot", 0.3),
+            ("surge", 0.3),
+        ),
         "shape_weight": 1.0,
         "shape_corroborating_kinds": ("ip_prefix",),
         "evidence_kind_weights": (
@@ -49,6 +58,9 @@ GRAPH_LINKS = DetectorSpec(
             ("ip_prefix", 0.7),
             ("signup", 0.6),
             ("shape", 0.5),
+            ("handoff", 0.5),
+            ("pivot", 0.4),
+            ("surge", 0.3),
             ("sdk", 0.3),
             ("asn", 0.3),
         ),
@@ -68,7 +80,9 @@ GRAPH_LINKS = DetectorSpec(
     why={
         "link_weights": "a shared scaffold, card or proxy prefix each ties a pair on its own once pure; "
         "a sign-up window is weak (classes enrol together). Client IPs are left to their /24 prefix: "
-        "residential pools make them nearly unique",
+        "residential pools make them nearly unique. Lifecycle values (graph.lifecycle_ties) tie only "
+        "beside another: a hand-off is two accounts meeting at one moment (0.4), a synchronised pivot "
+        "or surge a moment many share (0.3)",
         "shape_weight": "a script sets the same generation parameters on every call, but unrelated scripts "
         "pick popular settings too, so a shared shape counts only beside a shared pure prefix",
         "shape_corroborating_kinds": "two independent coincidences, each too weak alone",
@@ -161,6 +175,9 @@ GRAPH_DETECTORS: tuple[DetectorSpec, ...] = (
 # One event's request shape: the generation parameters its client set ('-' when absent),
 # the same string the decision service computes for a live request (rules.request_shape).
 SHAPE_SQL = request_shape_sql()
+# Kinds an account holds one value of (a card, a sign-up window, a moment): one shared value
+# is the whole tie, where a network or scaffold tie needs two in common.
+SINGLE_VALUE_KINDS = "'payment', 'signup', 'shape', 'pivot', 'handoff', 'surge'"
 # Kinds an account holds only when it used the value at least twice (one stray
 # prompt or one stray request is not a habit).
 REPEATED_KINDS = "'template', 'shape'"
@@ -203,6 +220,7 @@ def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list
             FROM scan_events WHERE template_family IS NOT NULL
             UNION ALL
             SELECT account_id, 'shape', {SHAPE_SQL}, 1 FROM scan_events
+            {lifecycle_indicator_sql()}
             {record_kinds}
         ) AS i
         GROUP BY account_id, kind, value
@@ -220,7 +238,11 @@ def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list
         GROUP BY i.kind, i.value, n.accounts
         HAVING count(*) >= 2
     """
-    return [SqlStep("account_indicators", indicators), SqlStep("indicator_stats", stats)]
+    return [
+        SqlStep("scan_span", scan_span_sql()),
+        SqlStep("account_indicators", indicators),
+        SqlStep("indicator_stats", stats),
+    ]
 
 
 def link_steps() -> list[SqlStep]:
@@ -297,7 +319,7 @@ def link_steps() -> list[SqlStep]:
         -- comparison twice.
         scored AS (
             SELECT src, dst, kind, n,
-                   CASE WHEN kind NOT IN ('payment', 'signup', 'shape') AND n < 2 THEN 0.0
+                   CASE WHEN kind NOT IN ({SINGLE_VALUE_KINDS}) AND n < 2 THEN 0.0
                         ELSE n / least(src_n, dst_n) END AS overlap
             FROM shared
         )

@@ -32,6 +32,7 @@ from distillguard.detectors.account.evidence import MEMBERSHIP, OWN_RISK
 from distillguard.detectors.catalogue import prompt_level_specs
 from distillguard.detectors.cluster_features import CLUSTER_RISK
 from distillguard.detectors.graph_edges import GRAPH_DETECTORS, GRAPH_LINKS
+from distillguard.detectors.lifecycle_ties import LIFECYCLE_TIES
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.scan.calibration import CALIBRATION
 from distillguard.scan.subjects import END_USERS
@@ -70,7 +71,7 @@ def catalogue() -> list[tuple[str, list[DetectorSpec]]]:
     return [
         ("Prompt level", prompt_level_specs()),
         ("Subject level: accounts and end users", [OWN_RISK, *(s.spec for s in ACCOUNT_SIGNALS), END_USERS]),
-        ("Cluster level", [MEMBERSHIP, GRAPH_LINKS, *GRAPH_DETECTORS, CLUSTER_RISK]),
+        ("Cluster level", [MEMBERSHIP, GRAPH_LINKS, LIFECYCLE_TIES, *GRAPH_DETECTORS, CLUSTER_RISK]),
         ("Cohort level", [cohort.SPEC]),
         ("Verdicts", [CALIBRATION]),
     ]
