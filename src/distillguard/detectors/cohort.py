@@ -55,6 +55,10 @@ SPEC = DetectorSpec(
         "member_burst_floor_hours": 6.0,
         "member_burst_factor": 3.0,
         "weight": 6.0,
+        "silent_min_events": 2,
+        "silent_purity_low": 0.5,
+        "silent_purity_high": 0.8,
+        "silent_weight": 4.5,
     },
     why={
         "light_max_events": "the disclosed swarms ran at two to six requests per account per day; "
@@ -88,6 +92,16 @@ SPEC = DetectorSpec(
         "(and longer than the floor) is a returning customer, not one of the cohort's single-use "
         "accounts; it gains nothing from the cohort. A swarm that keeps each account for days has a "
         "typical account that long, so its members still fit",
+        "silent_min_events": "a silent member (nothing it sent is of the cohort's kind) is judged only "
+        "once it has used its account at least twice: one request says nothing about how it is used",
+        "silent_purity_low": "below half, the window's new accounts used in a burst are mostly not "
+        "harvesting, and a silent one is more likely an ordinary new customer",
+        "silent_purity_high": "when four in five of the window's new, light accounts used in a burst "
+        "are members of the harvesting cohort, a silent one used the same way is more likely than "
+        "not one of them: a swarm hides a third of its accounts' requests among ordinary prompts",
+        "silent_weight": "lands a silent member of a full-strength, pure window at watch, never "
+        "extraction on its own: nothing it sent is evidence, so it is asked to verify rather than "
+        "blocked (its own or its cluster's evidence can still take it further)",
         "weight": "a full-strength cohort (fifty or more fresh accounts in a day, a third more "
         "training-shaped than the typical customer, items not repeated) carries a member whose two "
         "requests alone say little: a swarm is a campaign",
@@ -187,7 +201,46 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         ) AS u ON u.cohort_id = m.cohort_id
         GROUP BY m.cohort_id
     """
-    return [SqlStep("cohort_members", members), SqlStep("cohort_features", features)]
+    # New, light accounts first seen in a cohort's window that sent nothing of its kind (or too
+    # little to join), with how many of the window's such accounts are members: the purity.
+    silent = f"""
+        WITH window_of AS (
+            SELECT account_id, CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS window_no,
+                   events, (epoch(last_seen) - epoch(first_seen)) / 3600.0 AS active_hours
+            FROM account_features
+            WHERE events <= {int(p["light_max_events"])}
+              AND coalesce(signup_age_days, 0.0) <= {young_days}
+        ),
+        member_windows AS (
+            SELECT w.window_no, count(*) AS members
+            FROM cohort_members m JOIN window_of w ON w.account_id = m.account_id
+            GROUP BY w.window_no
+        ),
+        candidates AS (
+            SELECT w.* FROM window_of w
+            JOIN member_windows mw ON mw.window_no = w.window_no
+            WHERE w.events >= {int(p["silent_min_events"])}
+              AND w.account_id NOT IN (SELECT account_id FROM cohort_members)
+        )
+        SELECT c.account_id, c.window_no, c.events, c.active_hours,
+               mw.members / (mw.members + count(*) OVER (PARTITION BY c.window_no)) AS purity
+        FROM candidates c JOIN member_windows mw ON mw.window_no = c.window_no
+    """
+    return [
+        SqlStep("cohort_members", members),
+        SqlStep("cohort_features", features),
+        SqlStep("cohort_silent_members", silent),
+    ]
+
+
+def cohort_window(cohort_id: str) -> int:
+    """The window number a cohort id ends in (``co-<kind>-<window>``)."""
+    return int(cohort_id.rsplit("-", 1)[1])
+
+
+def silent_fit(purity: float, p: Mapping[str, Any] = SPEC.parameters) -> float:
+    """How much of its window's strongest cohort a silent account takes, by the window's purity."""
+    return ramp_py(purity, p["silent_purity_low"], p["silent_purity_high"])
 
 
 def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.parameters) -> float:

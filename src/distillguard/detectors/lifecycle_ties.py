@@ -41,6 +41,7 @@ LIFECYCLE_TIES = DetectorSpec(
         "pivot_bucket_hours": 6,
         "handoff_bucket_hours": 12,
         "handoff_quiet_hours": 48,
+        "handoff_min_lifetime_hours": 24,
         "surge_min_active_days": 3,
         "surge_factor": 3.0,
     },
@@ -52,6 +53,9 @@ LIFECYCLE_TIES = DetectorSpec(
         "handoff_quiet_hours": "an account counts as having stopped, or started, only when the scanned "
         "traffic holds two quiet days after its last (or before its first) request; accounts active "
         "across the whole window hand nothing off",
+        "handoff_min_lifetime_hours": "succession replaces accounts that each lived for days; an "
+        "account used for one burst is a swarm's (the cohorts judge those), and new customers who try "
+        "the API once would otherwise all share the moment they started",
         "surge_min_active_days": "a surge needs a usual volume to stand out from: three active days",
         "surge_factor": "the busiest day at three times the account's median active day is a surge, "
         "not day-to-day noise",
@@ -67,6 +71,7 @@ def lifecycle_indicator_sql() -> str:
     pivot_width = int(p["pivot_bucket_hours"]) * 3600
     handoff_width = int(p["handoff_bucket_hours"]) * 3600
     quiet_s = int(p["handoff_quiet_hours"]) * 3600
+    lifetime_s = int(p["handoff_min_lifetime_hours"]) * 3600
     return f"""
         UNION ALL
         SELECT e.account_id, 'pivot' AS kind,
@@ -89,9 +94,11 @@ def lifecycle_indicator_sql() -> str:
             -- the moment an account stopped for good, or started, inside the scanned traffic
             SELECT f.account_id, epoch(f.last_seen) AS at FROM account_features f, scan_span s
             WHERE epoch(f.last_seen) <= s.last_at - {quiet_s}
+              AND epoch(f.last_seen) - epoch(f.first_seen) >= {lifetime_s}
             UNION ALL
             SELECT f.account_id, epoch(f.first_seen) AS at FROM account_features f, scan_span s
             WHERE epoch(f.first_seen) >= s.first_at + {quiet_s}
+              AND epoch(f.last_seen) - epoch(f.first_seen) >= {lifetime_s}
         ) AS l
         CROSS JOIN (SELECT 'a' AS grid, 0 AS shift UNION ALL SELECT 'b', {handoff_width // 2}) AS g
         UNION ALL

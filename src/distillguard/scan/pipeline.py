@@ -287,6 +287,9 @@ def _score(
     scoring.add_cohort_evidence(
         accounts, cohorts, engine.to_arrow("SELECT * FROM cohort_members").to_pylist()
     )
+    scoring.add_silent_cohort_evidence(
+        accounts, cohorts, engine.to_arrow("SELECT * FROM cohort_silent_members").to_pylist()
+    )
     scoring.settle_risk(accounts, end_users, _partner_evidence(engine, cut))
     for group in clusters.values():
         # a cluster is as risky as its members together: its strength, or its riskiest member

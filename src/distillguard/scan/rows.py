@@ -27,6 +27,7 @@ class SubjectScore:
     cluster_logit: float = 0.0
     cohort_id: str | None = None
     cohort_logit: float = 0.0
+    cohort_silent_purity: float | None = None  # set when it joined its cohort's window by how it was used
     worst_end_user: SubjectScore | None = None
     sightings: list[tuple[float, str]] = field(default_factory=list)
     risk: float = 0.0

@@ -27,7 +27,13 @@ from typing import Any
 from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation, ramp_py
 from distillguard.detectors.cluster_features import CLUSTER_RISK, ClusterStrength, cluster_strength
 from distillguard.detectors.cohort import SPEC as COHORT
-from distillguard.detectors.cohort import cohort_kind_label, cohort_strength, member_fit
+from distillguard.detectors.cohort import (
+    cohort_kind_label,
+    cohort_strength,
+    cohort_window,
+    member_fit,
+    silent_fit,
+)
 from distillguard.rules import verdict
 from distillguard.scan.calibration import Thresholds
 from distillguard.scan.registry import ACCOUNT_SIGNALS
@@ -247,6 +253,38 @@ def add_cohort_evidence(
         )
 
 
+def add_silent_cohort_evidence(
+    accounts: Mapping[str, SubjectScore],
+    cohorts: Mapping[str, GroupScore],
+    silent: Iterable[Mapping[str, Any]],
+) -> None:
+    """Accounts first seen in a harvesting cohort's window, used the same way, that sent nothing of
+    its kind: the window's strongest cohort x how pure the window is, at ``silent_weight``."""
+    strongest: dict[int, GroupScore] = {}
+    for cohort in cohorts.values():
+        window = cohort_window(cohort.group_id)
+        if window not in strongest or cohort.strength > strongest[window].strength:
+            strongest[window] = cohort
+    for row in silent:
+        subject = accounts.get(str(row["account_id"]))
+        window_cohort = strongest.get(int(row["window_no"]))
+        if subject is None or window_cohort is None or subject.cohort_id is not None:
+            continue
+        cohort = window_cohort
+        burst = member_fit(
+            1.0,
+            float(row.get("active_hours") or 0.0),
+            float(cohort.features.get("median_active_hours") or 0.0),
+        )
+        logit = float(COHORT["silent_weight"]) * cohort.strength * burst * silent_fit(float(row["purity"]))
+        if logit <= 0:
+            continue
+        cohort.members.append(subject.subject_id)
+        subject.cohort_id = cohort.group_id
+        subject.cohort_logit = logit
+        subject.cohort_silent_purity = float(row["purity"])
+
+
 def combine_partner(risk: float, confidences: Sequence[float]) -> float:
     """A partner sighting raises risk like independent evidence (noisy-or at half weight)."""
     for confidence in confidences:
@@ -313,7 +351,15 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
         )
         reasons.extend(f"cluster.shared: {text}" for text in cluster.indicators[:3])
     cohort = groups.get(subject.cohort_id or "")
-    if cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
+    if cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION and subject.cohort_silent_purity:
+        reasons.append(
+            f"cohort.silent_member ({subject.cohort_logit:+.1f}): first seen in the window of "
+            f"{cohort.group_id}, {cohort.accounts} new, light accounts collecting "
+            f"{cohort_kind_label(cohort.features.get('kind'))}, and used the same way ({subject.events} "
+            f"requests in a burst); {subject.cohort_silent_purity:.0%} of that window's such accounts "
+            "are members. Nothing it sent is of that kind, so this alone asks it to verify"
+        )
+    elif cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
         reasons.append(
             f"cohort.member ({subject.cohort_logit:+.1f}): one of {cohort.accounts} new, light accounts "
             f"first seen together collecting {cohort_kind_label(cohort.features.get('kind'))} "
