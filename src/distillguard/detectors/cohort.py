@@ -99,9 +99,10 @@ SPEC = DetectorSpec(
         "silent_purity_high": "when four in five of the window's new, light accounts used in a burst "
         "are members of the harvesting cohort, a silent one used the same way is more likely than "
         "not one of them: a swarm hides a third of its accounts' requests among ordinary prompts",
-        "silent_weight": "lands a silent member of a full-strength, pure window at watch, never "
-        "extraction on its own: nothing it sent is evidence, so it is asked to verify rather than "
-        "blocked (its own or its cluster's evidence can still take it further)",
+        "silent_weight": "lands a silent member of a full-strength, pure window with nothing of its own "
+        "at watch, not extraction: nothing it sent is evidence, so the company it keeps asks it to "
+        "verify; its own signals (a fresh sign-up, big token limits) or its cluster's can take it "
+        "further",
         "weight": "a full-strength cohort (fifty or more fresh accounts in a day, a third more "
         "training-shaped than the typical customer, items not repeated) carries a member whose two "
         "requests alone say little: a swarm is a campaign",
@@ -202,7 +203,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         GROUP BY m.cohort_id
     """
     # New, light accounts first seen in a cohort's window that sent nothing of its kind (or too
-    # little to join), with how many of the window's such accounts are members: the purity.
+    # little to join), with the number of the window's members (scoring takes the purity).
     silent = f"""
         WITH window_of AS (
             SELECT account_id, CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS window_no,
@@ -222,8 +223,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             WHERE w.events >= {int(p["silent_min_events"])}
               AND w.account_id NOT IN (SELECT account_id FROM cohort_members)
         )
-        SELECT c.account_id, c.window_no, c.events, c.active_hours,
-               mw.members / (mw.members + count(*) OVER (PARTITION BY c.window_no)) AS purity
+        SELECT c.account_id, c.window_no, c.events, c.active_hours, mw.members
         FROM candidates c JOIN member_windows mw ON mw.window_no = c.window_no
     """
     return [

@@ -265,24 +265,30 @@ def add_silent_cohort_evidence(
         window = cohort_window(cohort.group_id)
         if window not in strongest or cohort.strength > strongest[window].strength:
             strongest[window] = cohort
+    # Candidates used for a burst as their window's strongest cohort uses its accounts; the
+    # window's purity is the share of such accounts (members and these) that are members.
+    used_alike: dict[int, list[tuple[SubjectScore, Mapping[str, Any]]]] = {}
     for row in silent:
         subject = accounts.get(str(row["account_id"]))
-        window_cohort = strongest.get(int(row["window_no"]))
+        window = int(row["window_no"])
+        window_cohort = strongest.get(window)
         if subject is None or window_cohort is None or subject.cohort_id is not None:
             continue
-        cohort = window_cohort
-        burst = member_fit(
-            1.0,
-            float(row.get("active_hours") or 0.0),
-            float(cohort.features.get("median_active_hours") or 0.0),
-        )
-        logit = float(COHORT["silent_weight"]) * cohort.strength * burst * silent_fit(float(row["purity"]))
+        median_hours = float(window_cohort.features.get("median_active_hours") or 0.0)
+        if member_fit(1.0, float(row.get("active_hours") or 0.0), median_hours) > 0:
+            used_alike.setdefault(window, []).append((subject, row))
+    for window, candidates in used_alike.items():
+        strongest_cohort = strongest[window]
+        members = float(candidates[0][1]["members"] or 0)
+        purity = members / (members + len(candidates))
+        logit = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
         if logit <= 0:
             continue
-        cohort.members.append(subject.subject_id)
-        subject.cohort_id = cohort.group_id
-        subject.cohort_logit = logit
-        subject.cohort_silent_purity = float(row["purity"])
+        for subject, _ in candidates:
+            strongest_cohort.members.append(subject.subject_id)
+            subject.cohort_id = strongest_cohort.group_id
+            subject.cohort_logit = logit
+            subject.cohort_silent_purity = purity
 
 
 def combine_partner(risk: float, confidences: Sequence[float]) -> float:
@@ -357,7 +363,7 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
             f"{cohort.group_id}, {cohort.accounts} new, light accounts collecting "
             f"{cohort_kind_label(cohort.features.get('kind'))}, and used the same way ({subject.events} "
             f"requests in a burst); {subject.cohort_silent_purity:.0%} of that window's such accounts "
-            "are members. Nothing it sent is of that kind, so this alone asks it to verify"
+            "are members. Nothing it sent is of that kind: alone, this asks it to verify"
         )
     elif cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
         reasons.append(

@@ -1,0 +1,146 @@
+"""A swarm harvesting agent transcripts, its silent members, and the developers beside it.
+
+- Fresh accounts, two to four requests each within an hour or two, every one from its own
+  address and client, each asking an agent task no other account asked: a cohort of the
+  'tool' kind, flagged as a campaign, though nothing they send is a reasoning trace or a grade.
+- Swarm accounts of the same window whose requests were all ordinary (the cover a swarm hides
+  among): at least watched, by the company they keep and how they were used (with nothing of
+  their own that alone is watch; here their fresh sign-ups and big token limits add to it).
+- Developers who signed up the same day and use tools over several days: not members, `ok`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from tests.detectors.test_pipeline_planted import (
+    START,
+    Planted,
+    _Builder,
+    account_scores,
+    build,
+    extend,
+    load,
+    stand_in_prompt_level,
+)
+
+from distillguard.config import Config
+from distillguard.scan import pipeline
+from distillguard.warehouse import Warehouse
+
+PLAIN = (0.0, 0.0, 0.0)
+# The cover a swarm hides among: ordinary requests with nothing in common between accounts.
+COVER = (
+    "What is a good name for a bakery?",
+    "Translate good morning into Italian",
+    "How long should I boil an egg",
+    "Recommend a sci-fi novel about oceans",
+    "Why is the sky blue at noon but red at dusk",
+    "Draft a two-line birthday note for my aunt",
+    "Which is bigger, a liter or a quart",
+    "Give me three stretches for a stiff neck",
+    "What year did the Berlin wall fall",
+    "Suggest a weekend hike near a lake",
+    "How do plants drink water",
+    "Convert 30 miles to kilometers",
+)
+
+
+def _agent_swarm(b: _Builder, *, size: int = 70, silent_every: int = 7) -> tuple[list[str], list[str]]:
+    harvesting, silent = [], []
+    for i in range(size):
+        account = b.account(
+            f"acct-ag{i:03d}",
+            created=START - timedelta(hours=20, minutes=-3 * i),
+            plan=("free", "paygo")[i % 2],
+            verification="email",
+            payment=f"card-ag-{i}",
+        )
+        quiet = i % silent_every == 0
+        (silent if quiet else harvesting).append(account)
+        for k in range(2 + i % 3):
+            b.event(
+                account,
+                START + timedelta(hours=2 + (i % 20), minutes=k * 17),
+                COVER[(i // silent_every + 5 * k) % len(COVER)]
+                if quiet
+                else f"Use the tools to fix the failing test in repo {i}, module {k}, then explain the patch",
+                ip=f"100.{64 + i % 60}.{i}.{k + 10}",  # each its own residential address
+                scores=PLAIN,
+                capability="general" if quiet else "tool_use",
+                template=None,
+                max_tokens=16000 + 31 * i,  # every account its own settings: no shared shape
+                temperature=round(0.4 + 0.005 * i, 3),
+                output_tokens=1800,
+                messages=1 if quiet else 6,
+                sdk=f"agent-client/{i % 13}.{k}",
+                asn=f"AS{66000 + i}",
+            )
+    return harvesting, silent
+
+
+def _returning_developers(b: _Builder, count: int = 6) -> list[str]:
+    ids = []
+    for i in range(count):
+        account = b.account(
+            f"acct-dev{i}",
+            created=START - timedelta(hours=18),
+            plan="paygo",
+            verification="phone",
+            payment=f"card-dev-{i}",
+        )
+        ids.append(account)
+        for day in range(3):
+            for k in range(2):
+                b.event(
+                    account,
+                    START + timedelta(days=day, hours=3 + i, minutes=40 * k),
+                    f"Wire tool {k} into my CLI project {i} (day {day})",
+                    ip=f"198.51.{100 + i}.{7 + k}",
+                    scores=PLAIN,
+                    capability="tool_use",
+                    template=None,
+                    max_tokens=4096,
+                    temperature=0.2,
+                    output_tokens=700,
+                    messages=5,
+                    session=f"s-dev{i}-{day}",
+                    sdk="python/1.40.2;darwin;arm64",
+                    asn="AS64501",
+                )
+    return ids
+
+
+@pytest.fixture
+def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> tuple[Planted, dict[str, list[str]]]:
+    data = build()
+    b = extend(data)
+    harvesting, silent = _agent_swarm(b)
+    groups = {"harvesting": harvesting, "silent": silent, "developers": _returning_developers(b)}
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    return data, groups
+
+
+def test_an_agent_swarm_is_a_campaign_its_silent_members_are_watched_and_developers_are_not(
+    warehouse: Warehouse, config: Config, planted: tuple[Planted, dict[str, list[str]]]
+) -> None:
+    _, groups = planted
+    pipeline.scan(warehouse, config)
+    scores = account_scores(warehouse)
+
+    harvesting = [scores[a] for a in groups["harvesting"]]
+    flagged = [r for r in harvesting if r["verdict"] == "extraction"]
+    assert len(flagged) >= 0.9 * len(harvesting), sorted(r["risk"] for r in harvesting)[:10]
+    assert all(
+        any("agent and tool-use transcripts" in x for x in r["reasons"] if x.startswith("cohort.member"))
+        for r in flagged
+    ), flagged[0]["reasons"]
+
+    silent = [scores[a] for a in groups["silent"]]
+    assert "ok" not in {r["verdict"] for r in silent}, [(r["account_id"], r["reasons"]) for r in silent][:2]
+    assert all(any(x.startswith("cohort.silent_member") for x in r["reasons"]) for r in silent)
+
+    developers = [scores[a] for a in groups["developers"]]
+    assert {r["verdict"] for r in developers} == {"ok"}, [(r["account_id"], r["reasons"]) for r in developers]
