@@ -6,6 +6,7 @@ import typer
 
 from distillguard.cli import (
     bench_cmd,
+    collect_cmd,
     ingest_cmd,
     intel_cmd,
     scan_cmd,
@@ -36,7 +37,7 @@ def settings_command() -> None:
     console.print(table)
 
 
-for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd):
+for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd, collect_cmd):
     module.register(app)
 
 
