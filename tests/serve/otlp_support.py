@@ -12,11 +12,11 @@ from typing import Any
 
 import pyarrow as pa
 import uvicorn
+from tests.support.servers import free_port, wait_for_port
 
 from distillguard.collect import create_collect_app
 from distillguard.config import Config, load_config
 from distillguard.warehouse import Warehouse
-from tests.support.servers import free_port, wait_for_port
 
 TOKEN = "test-collect-token-0123456789"
 

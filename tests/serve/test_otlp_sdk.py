@@ -16,13 +16,12 @@ from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from tests.serve.otlp_support import TOKEN, Running, counts, receiver_config, running_receiver, table
 
 from distillguard import fingerprints
-from tests.serve.otlp_support import TOKEN, Running, counts, receiver_config, running_receiver, table
 
 RESOURCE = Resource.create({"service.name": "llm-gateway", "deployment.environment": "test"})
 
@@ -61,10 +60,20 @@ def record_spans(provider: TracerProvider) -> None:
                 "client.address": "203.0.113.7",
                 "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "You are terse."}]),
                 "gen_ai.input.messages": json.dumps(
-                    [{"role": "user", "parts": [{"type": "text", "content": "Explain step by step why 7 is prime."}]}]
+                    [
+                        {
+                            "role": "user",
+                            "parts": [{"type": "text", "content": "Explain step by step why 7 is prime."}],
+                        }
+                    ]
                 ),
                 "gen_ai.output.messages": json.dumps(
-                    [{"role": "assistant", "parts": [{"type": "text", "content": "It has no divisors but 1 and 7."}]}]
+                    [
+                        {
+                            "role": "assistant",
+                            "parts": [{"type": "text", "content": "It has no divisors but 1 and 7."}],
+                        }
+                    ]
                 ),
             }
         )
@@ -98,11 +107,11 @@ def test_the_sdk_exporter_stores_genai_spans_as_events(receiver: Running, gzip: 
     provider.shutdown()
     ids = {s.name: format(s.context.span_id, "016x") for s in memory.get_finished_spans()}
 
-    events = {
-        r["account_id"]: r
-        for r in table(receiver.config, "SELECT * FROM events").to_pylist()
-    }
-    assert set(events) == {"acct-new-conventions", "acct-legacy-conventions"}  # the health probe is no exchange
+    events = {r["account_id"]: r for r in table(receiver.config, "SELECT * FROM events").to_pylist()}
+    assert set(events) == {
+        "acct-new-conventions",
+        "acct-legacy-conventions",
+    }  # the health probe is no exchange
     new, legacy = events["acct-new-conventions"], events["acct-legacy-conventions"]
     assert new["event_id"] == ids["chat gpt-4o"] and legacy["event_id"] == ids["chat claude"]
     assert new["prompt_text"] == "Explain step by step why 7 is prime."

@@ -56,7 +56,8 @@ class ExportBatch:
     def rejection_message(self) -> str:
         """The partial-success message: each reason with its count, most frequent first."""
         ranked = sorted(self.reasons.items(), key=lambda item: (-item[1], item[0]))
-        return "; ".join(f"{count} x {reason}" for reason, count in ranked)[:1000]
+        listed = "; ".join(f"{count} x {reason}" for reason, count in ranked)
+        return f"{self.rejected} of {self.read} GenAI spans quarantined: {listed}"[:1000]
 
 
 def request_name(sender: str, body: bytes) -> str:
@@ -102,7 +103,7 @@ class SpanConverter:
                 row = self._event(span, resource, scope)
             except RecordError as exc:
                 reason = str(exc)
-                reasons[reason.split(":")[0][:80]] = reasons.get(reason.split(":")[0][:80], 0) + 1
+                reasons[reason[:200]] = reasons.get(reason[:200], 0) + 1
                 quarantine.append(_quarantine(name, position, span, reason))
                 continue
             row["ingest_file"], row["ingest_line"] = name, position
