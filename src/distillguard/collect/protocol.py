@@ -86,9 +86,7 @@ def decode_request(body: bytes, kind: str) -> dict[str, Any]:
             message.ParseFromString(body)
         except (DecodeError, RecursionError) as exc:
             raise ProtocolError(400, f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
-        request = json_format.MessageToDict(message)
-        _ids_to_hex(request)
-        return request
+        return {"resourceSpans": [_resource_spans(rs) for rs in message.resource_spans]}
     try:
         request = json.loads(body)
     except (ValueError, RecursionError):
@@ -101,14 +99,65 @@ def decode_request(body: bytes, kind: str) -> dict[str, Any]:
     return request
 
 
-def _ids_to_hex(request: dict[str, Any]) -> None:
-    """Protobuf's JSON mapping writes bytes as base64; OTLP/JSON (and the files we ingest) use hex."""
-    for resource_spans in request.get("resourceSpans", []):
-        for scope_spans in resource_spans.get("scopeSpans", []):
-            for span in scope_spans.get("spans", []):
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = base64.b64decode(span[key]).hex()
+# Protobuf -> OTLP/JSON by hand: json_format.MessageToDict is generic and about 4x slower.
+# Proto3 JSON leaves out fields at their default (an unset start time, an empty span id),
+# so these do too: the adapter then quarantines such a span exactly as it would from a file.
+def _resource_spans(rs: Any) -> dict[str, Any]:
+    return {
+        "resource": {"attributes": _key_values(rs.resource.attributes)},
+        "scopeSpans": [
+            {
+                "scope": {"name": ss.scope.name, "version": ss.scope.version},
+                "spans": [_span(span) for span in ss.spans],
+            }
+            for ss in rs.scope_spans
+        ],
+    }
+
+
+def _span(span: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": span.name, "kind": span.kind}
+    for key, value in (
+        ("traceId", span.trace_id),
+        ("spanId", span.span_id),
+        ("parentSpanId", span.parent_span_id),
+    ):
+        if value:
+            out[key] = value.hex()
+    if span.start_time_unix_nano:
+        out["startTimeUnixNano"] = str(span.start_time_unix_nano)
+    if span.end_time_unix_nano:
+        out["endTimeUnixNano"] = str(span.end_time_unix_nano)
+    out["attributes"] = _key_values(span.attributes)
+    out["events"] = [
+        {"name": e.name, "timeUnixNano": str(e.time_unix_nano), "attributes": _key_values(e.attributes)}
+        for e in span.events
+    ]
+    out["status"] = {"code": span.status.code, "message": span.status.message} if span.status.code else {}
+    return out
+
+
+def _key_values(items: Any) -> list[dict[str, Any]]:
+    return [{"key": kv.key, "value": _any_value(kv.value)} for kv in items]
+
+
+def _any_value(value: Any) -> dict[str, Any]:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return {"stringValue": value.string_value}
+    if kind == "int_value":
+        return {"intValue": str(value.int_value)}
+    if kind == "double_value":
+        return {"doubleValue": value.double_value}
+    if kind == "bool_value":
+        return {"boolValue": value.bool_value}
+    if kind == "array_value":
+        return {"arrayValue": {"values": [_any_value(v) for v in value.array_value.values]}}
+    if kind == "kvlist_value":
+        return {"kvlistValue": {"values": _key_values(value.kvlist_value.values)}}
+    if kind == "bytes_value":
+        return {"bytesValue": base64.b64encode(value.bytes_value).decode()}
+    return {}
 
 
 @dataclass(frozen=True)
