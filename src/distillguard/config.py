@@ -249,6 +249,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Exports decoded at once; more wait unread on their sockets. Bounds memory to about this many "
         "times collect_max_body_bytes (decoded spans take several times their wire size).",
     ),
+    Setting(
+        "collect_workers",
+        0,
+        "Processes that decode and convert exports (pure Python, so threads would share one core); "
+        "0 = one per CPU core (at most 8), 1 = none: decoding runs in the receiver's own threads.",
+    ),
     Setting("collect_tls_cert_path", "", "TLS certificate (PEM) for collect; empty serves plain HTTP."),
     Setting("collect_tls_key_path", "", "Private key (PEM) of collect_tls_cert_path."),
 )

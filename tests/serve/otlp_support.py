@@ -27,6 +27,7 @@ def receiver_config(tmp_path: Path, **overrides: Any) -> Config:
         "hmac_secret": "collect-test-secret",
         "collect_tokens": TOKEN,
         "collect_flush_interval_ms": 50,  # tests wait for each export's answer: keep it short
+        "collect_workers": 1,  # decode in threads: no worker processes to start for every test
     }
     settings.update(overrides)
     return load_config(None, **settings)

@@ -98,9 +98,15 @@ def events_without_provenance(db: str) -> list[dict[str, Any]]:
         ).to_pylist()
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "worker-processes"])
 def test_exports_in_json_and_protobuf_store_exactly_the_rows_file_ingest_stores(
-    receiver: Running, tmp_path: Path
+    tmp_path: Path, workers: int
 ) -> None:
+    with running_receiver(receiver_config(tmp_path, collect_workers=workers)) as receiver:
+        _exports_store_what_file_ingest_stores(receiver, tmp_path)
+
+
+def _exports_store_what_file_ingest_stores(receiver: Running, tmp_path: Path) -> None:
     scenario = preset("tiny", 0.05)
     scenario.formats = ["otel"]
     simulate(scenario, tmp_path / "sim")

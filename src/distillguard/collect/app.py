@@ -21,7 +21,11 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import multiprocessing
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,18 +36,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from distillguard.collect.protocol import (
-    Answer,
-    ProtocolError,
-    decode_request,
-    decoded_body,
-    failure,
-    media_type,
-    success,
-)
-from distillguard.collect.spans import SpanConverter, request_name
+from distillguard.collect.protocol import Answer, ProtocolError, failure, media_type, success
+from distillguard.collect.spans import ExportBatch, SpanConverter, decode_export, start_worker
 from distillguard.collect.writer import Backlogged, WarehouseWriter, Written
-from distillguard.config import Config, ConfigError, memory_limit
+from distillguard.config import Config, ConfigError, deployment_secret, memory_limit
 
 log = logging.getLogger("distillguard.collect")
 
@@ -62,6 +58,12 @@ def collect_tokens(config: Config) -> tuple[str, ...]:
             "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     return tokens
+
+
+def collect_workers(config: Config) -> int:
+    """Decoding processes: the setting, or one per core (at most 8) when it is 0."""
+    workers = int(config.collect_workers)
+    return workers if workers > 0 else min(8, os.cpu_count() or 1)
 
 
 def check_collect_config(config: Config) -> None:
@@ -102,7 +104,11 @@ class Receiver:
         self.max_body = int(config.collect_max_body_bytes)
         self.ack_timeout_s = int(config.collect_ack_timeout_ms) / 1000
         self.decoding = asyncio.Semaphore(max(1, int(config.collect_max_concurrent_requests)))
+        deployment_secret(config)  # created once here, never by several workers at the same time
+        self.config = config
         self.converter = SpanConverter(config)
+        self.workers = collect_workers(config)
+        self.pool = self._start_pool()
         self.writer = writer or WarehouseWriter(
             config.db_path,
             flush_rows=int(config.batch_size_rows),
@@ -130,13 +136,7 @@ class Receiver:
         sender = request.client.host if request.client else "unknown"
         async with self.decoding:
             raw = await _read_body(request, self.max_body)
-            body = await run_in_threadpool(
-                decoded_body, raw, request.headers.get("content-encoding"), limit=self.max_body
-            )
-            del raw
-            decoded = await run_in_threadpool(decode_request, body, kind)
-            batch = await run_in_threadpool(self.converter.convert, decoded, name=request_name(sender, body))
-            del decoded, body
+            batch = await self._decode(raw, request.headers.get("content-encoding"), kind, sender)
         self.metrics.spans.labels("skipped").inc(batch.skipped)
         if batch.read == 0:
             return success(kind, rejected_spans=0)
@@ -156,6 +156,41 @@ class Receiver:
         self._count(written)
         message = batch.rejection_message() if written.quarantined else ""
         return success(kind, rejected_spans=written.quarantined, error_message=message)
+
+    def _start_pool(self) -> ProcessPoolExecutor | None:
+        if self.workers <= 1:
+            return None
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),  # never fork a process running threads
+            initializer=start_worker,
+            initargs=(dict(self.config.values),),
+        )
+
+    async def _decode(self, raw: bytes, encoding: str | None, kind: str, sender: str) -> ExportBatch:
+        if self.pool is None:
+            return await run_in_threadpool(
+                decode_export,
+                raw,
+                encoding,
+                kind,
+                sender=sender,
+                limit=self.max_body,
+                converter=self.converter,
+            )
+        job = self.pool.submit(decode_export, raw, encoding, kind, sender=sender, limit=self.max_body)
+        try:
+            return await asyncio.wrap_future(job)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): start fresh ones
+            log.error("collect: a decoding worker died; restarting the pool")
+            broken, self.pool = self.pool, self._start_pool()
+            broken.shutdown(wait=False, cancel_futures=True)
+            raise ProtocolError(503, "the decoding worker failed; retry") from None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.writer.close()
 
     def _count(self, written: Written) -> None:
         self.metrics.spans.labels("stored").inc(written.stored)
@@ -222,7 +257,7 @@ def create_collect_app(config: Config, *, writer: WarehouseWriter | None = None)
         try:
             yield
         finally:
-            await run_in_threadpool(receiver.writer.close)
+            await run_in_threadpool(receiver.close)
 
     app = Starlette(
         routes=[

@@ -47,6 +47,9 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.status, self.message = status, message
 
+    def __reduce__(self) -> tuple[type[ProtocolError], tuple[int, str]]:
+        return ProtocolError, (self.status, self.message)  # crosses from decoding worker processes
+
 
 def media_type(content_type: str | None) -> str:
     """The request's media type if OTLP/HTTP defines it; 415 otherwise (parameters ignored)."""

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from distillguard.collect.protocol import decode_request, decoded_body
 from distillguard.config import Config
 from distillguard.ingest import otel
 from distillguard.ingest.batches import EventBatcher, quarantine_row
@@ -161,3 +162,33 @@ def _quarantine(name: str, position: int, span: Any, reason: str) -> dict[str, A
     except (ValueError, RecursionError):
         excerpt = repr(span)[:2048]
     return quarantine_row(name, position, None, otel.FORMAT, reason + where, excerpt)
+
+
+# ------------------------------------------------------------- decoding workers
+# Decoding and converting an export is pure Python under one GIL; worker processes let it use
+# every core (setting collect_workers). Each worker builds its converter once.
+_WORKER_CONVERTER: SpanConverter | None = None
+
+
+def start_worker(settings: dict[str, Any]) -> None:
+    """Pool initializer; takes the settings' values (Config's __getattr__ does not survive pickling)."""
+    global _WORKER_CONVERTER
+    _WORKER_CONVERTER = SpanConverter(Config(dict(settings)))
+
+
+def decode_export(
+    raw: bytes,
+    content_encoding: str | None,
+    kind: str,
+    *,
+    sender: str,
+    limit: int,
+    converter: SpanConverter | None = None,
+) -> ExportBatch:
+    """Raw body -> ExportBatch: inflate (bounded), decode, convert. Raises ProtocolError."""
+    body = decoded_body(raw, content_encoding, limit=limit)
+    request = decode_request(body, kind)
+    chosen = converter or _WORKER_CONVERTER
+    if chosen is None:
+        raise RuntimeError("decode_export needs a converter outside a started worker")
+    return chosen.convert(request, name=request_name(sender, body))
