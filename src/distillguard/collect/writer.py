@@ -20,6 +20,7 @@ export leaves one ``ingest_runs`` row whose file is the request name.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillguard.collect.spans import ExportBatch
-from distillguard.ingest.batches import quarantine_table
+from distillguard.ingest.batches import quarantine_row, quarantine_table
 from distillguard.ingest.run import add_quarantine_once
 from distillguard.schema import INGEST_RUNS
 from distillguard.warehouse import Warehouse
@@ -196,11 +197,20 @@ class WarehouseWriter:
 
     # ------------------------------------------------------------------- write
     def _write(self, taken: list[_Queued]) -> list[Written]:
+        """Write every queued export; an open that fails (locked) raises and all are retried."""
         batches = [q.batch for q in taken]
         warehouse = self._open(self.db_path)
         try:
             with warehouse.engine.memory_limit(self.memory_limit):
-                return _write_batches(warehouse, batches)
+                try:
+                    return _write_batches(warehouse, batches)
+                except Exception:
+                    # The file opened, so the fault is likely in one export's rows: write each alone,
+                    # so one poison export costs only itself, never the queue behind it.
+                    log.exception(
+                        "collect: a flush of %d exports failed; writing them one by one", len(batches)
+                    )
+                    return [_write_alone(warehouse, batch) for batch in batches]
         finally:
             warehouse.close()
 
@@ -239,6 +249,46 @@ def _write_batches(warehouse: Warehouse, batches: list[ExportBatch]) -> list[Wri
         engine.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _write_alone(warehouse: Warehouse, batch: ExportBatch) -> Written:
+    """One export in its own transaction; if it still fails, its spans are quarantined with the cause.
+
+    The same outcome as a file that fails part-way in ``distillguard ingest``: nothing read
+    is lost, the counts still add up. Should even the quarantine fail (the disk is full), the
+    error propagates and the whole queue is retried later.
+    """
+    try:
+        return _write_batches(warehouse, [batch])[0]
+    except Exception as exc:
+        cause = f"{type(exc).__name__}: {exc}"[:300]
+        log.error(
+            "collect: export %s could not be written (%s); its spans are quarantined", batch.request, cause
+        )
+    lines = batch.events.column("ingest_line").to_pylist()
+    span_ids = batch.events.column("event_id").to_pylist()
+    failed = [
+        quarantine_row(
+            batch.request,
+            line,
+            None,
+            "otel",
+            f"export could not be written ({cause}) (span {span})",
+            json.dumps({"spanId": span}),
+        )
+        for line, span in zip(lines, span_ids, strict=True)
+    ]
+    written = Written(batch.read, 0, 0, batch.read)
+    engine = warehouse.engine
+    engine.execute("BEGIN TRANSACTION")
+    try:
+        add_quarantine_once(warehouse, quarantine_table([*batch.quarantine, *failed]))
+        warehouse.record_run(_runs([batch], [written]))
+        engine.execute("COMMIT")
+    except BaseException:
+        engine.execute("ROLLBACK")
+        raise
+    return written
 
 
 def _stored_ids(warehouse: Warehouse, events: pa.Table) -> set[str]:
