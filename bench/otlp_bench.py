@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--senders", type=int, default=2)
     parser.add_argument("--spans-per-export", type=int, default=512)
+    parser.add_argument("--workers", type=int, default=0, help="collect_workers (0: one per core)")
     parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
     args = parser.parse_args()
 
@@ -157,6 +158,7 @@ def main() -> None:
     bodies = exports(files, args.spans_per_export)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLGUARD_")}
     env.update(DISTILLGUARD_COLLECT_TOKENS=TOKEN, DISTILLGUARD_HMAC_SECRET="bench-secret")
+    env["DISTILLGUARD_COLLECT_WORKERS"] = str(args.workers)
     load_before = os.getloadavg()
 
     started = time.perf_counter()
