@@ -154,7 +154,10 @@ class Receiver:
         except Exception as exc:
             raise ProtocolError(503, f"writing the spans failed: {type(exc).__name__}") from None
         self._count(written)
-        message = batch.rejection_message() if written.quarantined else ""
+        message = batch.rejection_message() if batch.rejected else ""
+        if written.quarantined > batch.rejected:  # the write itself failed (see writer._write_alone)
+            unwritten = written.quarantined - batch.rejected
+            message = "; ".join(m for m in (message, f"{unwritten} spans could not be written") if m)
         return success(kind, rejected_spans=written.quarantined, error_message=message)
 
     def _start_pool(self) -> ProcessPoolExecutor | None:
@@ -178,13 +181,16 @@ class Receiver:
                 limit=self.max_body,
                 converter=self.converter,
             )
-        job = self.pool.submit(decode_export, raw, encoding, kind, sender=sender, limit=self.max_body)
+        pool = self.pool
         try:
-            return await asyncio.wrap_future(job)
+            return await asyncio.wrap_future(
+                pool.submit(decode_export, raw, encoding, kind, sender=sender, limit=self.max_body)
+            )
         except BrokenProcessPool:  # a worker died (killed, out of memory): start fresh ones
-            log.error("collect: a decoding worker died; restarting the pool")
-            broken, self.pool = self.pool, self._start_pool()
-            broken.shutdown(wait=False, cancel_futures=True)
+            if self.pool is pool:  # once, however many exports were in flight on the broken pool
+                log.error("collect: a decoding worker died; restarting the pool")
+                self.pool = self._start_pool()
+                pool.shutdown(wait=False, cancel_futures=True)
             raise ProtocolError(503, "the decoding worker failed; retry") from None
 
     def close(self) -> None:
