@@ -131,7 +131,7 @@ class Receiver:
     async def export(self, request: Request) -> Answer:
         self.authenticate(request)
         kind = media_type(request.headers.get("content-type"))
-        if self.writer.pending_bytes >= self.writer.max_pending_bytes:
+        if self.writer.held_bytes >= self.writer.max_pending_bytes:
             raise ProtocolError(503, "the warehouse writer is behind; retry later")
         sender = request.client.host if request.client else "unknown"
         async with self.decoding:
@@ -208,7 +208,7 @@ class Receiver:
         return {
             "status": "degraded" if writer.last_error else "ok",
             "db_path": str(writer.db_path),
-            "pending_bytes": writer.pending_bytes,
+            "pending_bytes": writer.held_bytes,
             "max_pending_bytes": writer.max_pending_bytes,
             "flushes": writer.flushes,
             "last_write_error": writer.last_error,
@@ -254,7 +254,7 @@ def create_collect_app(config: Config, *, writer: WarehouseWriter | None = None)
 
     async def metrics(_: Request) -> Response:
         m = receiver.metrics
-        m.pending_bytes.set(receiver.writer.pending_bytes)
+        m.pending_bytes.set(receiver.writer.held_bytes)
         m.writer_failing.set(1 if receiver.writer.last_error else 0)
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 

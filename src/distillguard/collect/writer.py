@@ -89,7 +89,8 @@ class WarehouseWriter:
         self._open = open_warehouse or (lambda path: Warehouse.open(path))
         self._queue: list[_Queued] = []
         self._pending_rows = 0
-        self.pending_bytes = 0
+        self.pending_bytes = 0  # queued, not yet taken by a flush
+        self.writing_bytes = 0  # taken by the flush in progress
         self._oldest: float | None = None
         self._wake = threading.Condition()
         self._closing = False
@@ -107,9 +108,9 @@ class WarehouseWriter:
         with self._wake:
             if self._closing:
                 raise Backlogged("the receiver is shutting down")
-            if self._queue and self.pending_bytes + size > self.max_pending_bytes:
+            if self._queue and self.held_bytes + size > self.max_pending_bytes:
                 raise Backlogged(
-                    f"{self.pending_bytes} bytes already wait to be written (collect_max_pending_bytes)"
+                    f"{self.held_bytes} bytes already wait to be written (collect_max_pending_bytes)"
                 )
             self._queue.append(_Queued(batch, done))
             self.pending_bytes += size
@@ -120,6 +121,11 @@ class WarehouseWriter:
             elif self._pending_rows >= self.flush_rows:
                 self._wake.notify()
         return done
+
+    @property
+    def held_bytes(self) -> int:
+        """Everything not yet committed: the queue and the flush in progress (the memory bound)."""
+        return self.pending_bytes + self.writing_bytes
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Write what is queued (trying for up to ``timeout_s``), then stop the thread."""
@@ -143,6 +149,7 @@ class WarehouseWriter:
                 closing = self._closing
                 taken, self._queue = self._queue, []
                 taken_bytes, self.pending_bytes = self.pending_bytes, 0
+                self.writing_bytes = taken_bytes
                 self._pending_rows, self._oldest = 0, None
             if not taken:
                 if closing:
@@ -161,6 +168,7 @@ class WarehouseWriter:
                 with self._wake:
                     self._queue = taken + self._queue
                     self.pending_bytes += taken_bytes
+                    self.writing_bytes = 0
                     self._pending_rows += sum(q.batch.events.num_rows + q.batch.rejected for q in taken)
                     self._oldest = self._oldest or time.monotonic()
                     if closing and retry_s >= RETRY_MAX_S:
@@ -170,6 +178,7 @@ class WarehouseWriter:
                 retry_s = min(retry_s * 2, RETRY_MAX_S)
                 continue
             retry_s = RETRY_FIRST_S
+            self.writing_bytes = 0
             self.last_error = None
             self.flushes += 1
             for queued, written in zip(taken, outcomes, strict=True):
