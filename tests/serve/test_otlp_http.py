@@ -235,3 +235,14 @@ def test_bad_requests_get_their_status_and_store_nothing(small_receiver: Running
 def test_after_the_refusals_a_good_export_is_still_stored(small_receiver: Running) -> None:
     assert partial_success(post(small_receiver.traces, GOOD, JSON)) == (0, "")
     assert counts(small_receiver.config)["events"] == 2
+
+
+def test_refusals_decided_in_worker_processes_keep_their_status(tmp_path: Path) -> None:
+    config = receiver_config(tmp_path, collect_workers=2, collect_max_body_bytes=1_000_000)
+    with running_receiver(config) as receiver:
+        for case in ("too large once inflated", "garbage protobuf", "truncated gzip"):
+            body, headers, status = REFUSALS[case]
+            answer = httpx.post(receiver.traces, content=body, headers={**AUTH, **headers}, timeout=60)
+            assert answer.status_code == status, (case, answer.text)
+        assert partial_success(post(receiver.traces, GOOD, JSON)) == (0, "")
+    assert counts(config)["events"] == 2
