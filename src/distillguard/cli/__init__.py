@@ -37,8 +37,10 @@ def settings_command() -> None:
     console.print(table)
 
 
-for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd, collect_cmd):
+for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd):
     module.register(app)
+
+collect_cmd.register(app)
 
 
 def main() -> None:
