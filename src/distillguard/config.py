@@ -207,6 +207,56 @@ SETTINGS: tuple[Setting, ...] = (
         "gateway credential. Needs serve_tls_cert_path.",
     ),
     Setting("serve_verdict_ttl_hours", 72, "Verdicts published from a scan expire after this many hours."),
+    # collect: the OTLP/HTTP receiver (docs/collect.md) ------------------------
+    Setting("collect_host", "127.0.0.1", "Address `distillguard collect` (OTLP/HTTP receiver) listens on."),
+    Setting("collect_port", 4318, "Port `distillguard collect` listens on (4318 is OTLP/HTTP's own port)."),
+    Setting(
+        "collect_tokens",
+        "",
+        "Comma-separated bearer tokens, one per sender (Collector or SDK), required by POST /v1/traces. "
+        "Empty: `distillguard collect` refuses to start, and the receiver refuses every request.",
+    ),
+    Setting(
+        "collect_max_body_bytes",
+        20_971_520,
+        "OTLP requests larger than this, compressed or after gunzip, get 413 (20 MiB, the Collector's own "
+        "default request limit, so a Collector's batches always fit).",
+    ),
+    Setting(
+        "collect_flush_interval_ms",
+        250,
+        "Received spans are written at least this often (sooner when batch_size_rows are waiting). A "
+        "sender's export is answered once its spans are written, so this is latency it adds, and a "
+        "sender that waits for each answer (an SDK's batch processor) sends at most one export per "
+        "interval; each flush opens and closes the warehouse (about 0.1 s), which bounds it below.",
+    ),
+    Setting(
+        "collect_ack_timeout_ms",
+        8000,
+        "An export whose spans are not written within this long (warehouse locked by a scan) gets 503 "
+        "with Retry-After; its spans stay queued and a retry counts them as duplicates. Below the "
+        "exporters' default 10 s timeout, so they see the 503 rather than a timeout.",
+    ),
+    Setting(
+        "collect_max_pending_bytes",
+        268_435_456,
+        "Converted spans waiting to be written are held in memory up to this many bytes (Arrow size); "
+        "beyond it exports get 503 with Retry-After, so a stalled warehouse costs bounded memory.",
+    ),
+    Setting(
+        "collect_max_concurrent_requests",
+        4,
+        "Exports decoded at once; more wait unread on their sockets. Bounds memory to about this many "
+        "times collect_max_body_bytes (decoded spans take several times their wire size).",
+    ),
+    Setting(
+        "collect_workers",
+        0,
+        "Processes that decode and convert exports (pure Python, so threads would share one core); "
+        "0 = one per CPU core (at most 8), 1 = none: decoding runs in the receiver's own threads.",
+    ),
+    Setting("collect_tls_cert_path", "", "TLS certificate (PEM) for collect; empty serves plain HTTP."),
+    Setting("collect_tls_key_path", "", "Private key (PEM) of collect_tls_cert_path."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

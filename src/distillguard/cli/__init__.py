@@ -6,6 +6,7 @@ import typer
 
 from distillguard.cli import (
     bench_cmd,
+    collect_cmd,
     ingest_cmd,
     intel_cmd,
     scan_cmd,
@@ -38,6 +39,8 @@ def settings_command() -> None:
 
 for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd):
     module.register(app)
+
+collect_cmd.register(app)
 
 
 def main() -> None:
