@@ -17,11 +17,12 @@ different versions are refused, never compared (datasketch's history shows why).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import rensa
 
@@ -123,6 +124,109 @@ def jaccard_estimate(a: Sequence[int], b: Sequence[int]) -> float:
     if len(a) != len(b) or not a:
         raise IncompatibleFingerprint("MinHash signatures of different lengths")
     return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
+
+
+# ------------------------------------------------------ the same skeleton in SQL
+# Ingest computes skeletons inside DuckDB (RE2, every core, no Python per prompt). RE2's
+# \w, \s, \d and \b are ASCII and it has no look-behind, so each Python class is spelled
+# out as the exact code-point set this Python's ``re`` uses (str.isalnum, str.isspace,
+# str.isdecimal), \b becomes a consumed neighbour (applied twice, since a neighbour taken by
+# one match hides the next), and the name look-behind becomes a captured prefix put back.
+# Same version string: tests/test_fingerprints.py proves equal skeletons on the corpus and
+# on generated text. Lower-casing and hashing stay in Python (``fingerprint_masked``):
+# DuckDB's lower() uses simple case mapping, Python's full mapping ('İ' -> 'i̇').
+
+
+def _code_point_ranges(member: Callable[[str], bool]) -> str:
+    """RE2 class body (no brackets) of every code point where ``member`` holds."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for point in range(0x110000):
+        inside = not 0xD800 <= point <= 0xDFFF and member(chr(point))  # DuckDB text is valid UTF-8
+        if inside and start is None:
+            start = point
+        elif not inside and start is not None:
+            spans.append((start, point - 1))
+            start = None
+    if start is not None:
+        spans.append((start, 0x10FFFF))
+    return "".join(rf"\x{{{a:x}}}" if a == b else rf"\x{{{a:x}}}-\x{{{b:x}}}" for a, b in spans)
+
+
+@functools.cache
+def _re2_classes() -> dict[str, str]:
+    word = _code_point_ranges(lambda ch: ch.isalnum() or ch == "_")
+    space = _code_point_ranges(str.isspace)
+    digit = _code_point_ranges(str.isdecimal)
+    other_space = _code_point_ranges(lambda ch: ch.isspace() and ch != " ")
+    return {"w": word, "s": space, "d": digit, "s_not_blank": other_space}
+
+
+@functools.cache
+def skeleton_sql_steps() -> tuple[tuple[tuple[str, ...], str, str], ...]:
+    """(needles, RE2 pattern, replacement) per mask, in ``_MASKS`` order.
+
+    A step runs only on texts holding one of its needles (none: every text); the needles are
+    the literal characters every match must contain, so skipping changes nothing.
+    """
+    c = _re2_classes()
+    space, digit = f"[{c['s']}]", f"[{c['d']}]"
+    hex_word = rf"(^|[^{c['w']}])(?i:[0-9a-f]{{8,}})([^{c['w']}]|$)"
+    return (
+        (("```",), r"(?s)```.*?(?:```|$)", " <code> "),
+        (("://", "www."), rf"https?://[^{c['s']}]+|www\.[^{c['s']}]+", " <url> "),
+        (("@",), rf"[{c['w']}.+-]+@[{c['w']}-]+\.[{c['w']}.-]+", " <email> "),
+        (('"', "“", "「"), '"[^"\\n]{1,200}"|“[^”\\n]{1,200}”|「[^」\\n]{1,200}」', " <str> "),
+        ((), hex_word, r"\1 <id> \2"),
+        ((), hex_word, r"\1 <id> \2"),
+        ((), rf"[-+]?{digit}[{c['d']},]*(?:\.{digit}+)?(?:[eE][-+]?{digit}+)?%?", " <num> "),
+        ((), rf"([a-z,;] )[A-Z][a-z]+(?:{space}[A-Z][a-z]+)*", r"\1 <name> "),
+    )
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def normalise_sql(expression: str) -> str:
+    """``normalise_text`` in SQL: whitespace runs to one blank (single blanks untouched), trimmed."""
+    c = _re2_classes()
+    runs = f"[{c['s']}]{{2,}}|[{c['s_not_blank']}]"
+    collapsed = f"regexp_replace({expression}, {_sql_text(runs)}, ' ', 'g')"
+    return f"regexp_replace({collapsed}, '^ | $', '', 'g')"
+
+
+def masked_sql(source: str, column: str) -> str:
+    """A query over ``source`` (a table or subquery) giving, per row of it, ``text`` (the column),
+    ``normalised`` (``normalise_text``) and ``masked`` (the skeleton before lower-casing)."""
+    steps = [f"s0 AS (SELECT {column} AS text, {column} AS x FROM {source})"]
+    for i, (needles, pattern, replacement) in enumerate(skeleton_sql_steps(), start=1):
+        replaced = f"regexp_replace(x, {_sql_text(pattern)}, {_sql_text(replacement)}, 'g')"
+        if needles:
+            found = " OR ".join(f"contains(x, {_sql_text(n)})" for n in needles)
+            replaced = f"CASE WHEN {found} THEN {replaced} ELSE x END"
+        steps.append(f"s{i} AS (SELECT text, {replaced} AS x FROM s{i - 1})")
+    last = f"s{len(steps) - 1}"
+    return (
+        "WITH "
+        + ",\n".join(steps)
+        + f"\nSELECT text, {normalise_sql('text')} AS normalised, {normalise_sql('x')} AS masked FROM {last}"
+    )
+
+
+def fingerprint_masked(
+    normalised: Sequence[str], masked: Sequence[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """(prompt_hash, skeleton_hash, skeleton) from the columns of ``masked_sql``."""
+    skeletons = [m.lower() for m in masked]
+    return [_digest(n) for n in normalised], [_digest(s) for s in skeletons], skeletons
+
+
+def minhash_batch(skeletons: Sequence[str]) -> list[list[int]]:
+    """``minhash`` of each skeleton text, in one rensa call."""
+    token_sets = [shingles(s) or [""] for s in skeletons]
+    digests = rensa.RMinHash.digests_from_token_sets(token_sets, MINHASH_PERMUTATIONS, MINHASH_SEED)
+    return [[int(v) for v in row] for row in digests]
 
 
 # ------------------------------------------------------------ serialisation

@@ -29,7 +29,6 @@ from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
 from distillguard.ingest.batches import PrefixHasher
-from distillguard.ingest.parallel import fingerprint_chunks, worker_count
 from distillguard.schema import EVENTS, QUARANTINE, column_names
 from distillguard.warehouse import Warehouse
 
@@ -213,30 +212,7 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Fingerprints per distinct prompt text, keyed hashes per distinct key and address."""
     secret = deployment_secret(config)
     size = max(1, int(config.batch_size_rows))
-    staging.execute(
-        "CREATE TABLE fp (prompt_text VARCHAR, f_hash VARCHAR, f_skel VARCHAR, f_minhash UINTEGER[])"
-    )
-    version = fingerprints.FINGERPRINT_VERSION
-    sql = f"""SELECT DISTINCT prompt_text FROM stage WHERE _reason IS NULL AND prompt_text IS NOT NULL
-              AND (prompt_hash IS NULL OR fingerprint_version IS DISTINCT FROM '{version}')"""
-    reader = staging.execute(sql).to_arrow_reader(max(1000, min(size, 5000)))
-    chunks = (batch.column(0).to_pylist() for batch in reader)
-    cursor = staging.cursor()
-    for texts, (hashes, skeletons, signatures) in fingerprint_chunks(
-        chunks, workers=worker_count(int(config.ingest_workers))
-    ):
-        table = pa.table(
-            {
-                "prompt_text": pa.array(texts, type=pa.string()),
-                "f_hash": pa.array(hashes, type=pa.string()),
-                "f_skel": pa.array(skeletons, type=pa.string()),
-                "f_minhash": pa.array(signatures, type=pa.list_(pa.uint32())),
-            }
-        )
-        cursor.register("_fp_batch", table)
-        cursor.execute("INSERT INTO fp SELECT * FROM _fp_batch")
-        cursor.unregister("_fp_batch")
-    cursor.close()
+    _fingerprint_distinct(staging, size)
     hash_ip = PrefixHasher(secret)
 
     def key_hashes(values: list[Any]) -> dict[str, list[str | None]]:
@@ -258,6 +234,41 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
         "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
     )
+
+
+def _fingerprint_distinct(staging: duckdb.DuckDBPyConnection, size: int) -> None:
+    """Table ``fp`` (prompt_text, f_hash, f_skel, f_minhash) for each distinct prompt lacking a
+    current fingerprint: skeletons by DuckDB (RE2, all cores), the two blake2b digests in one
+    Python pass over the distinct texts, MinHash once per distinct skeleton in rensa batches."""
+    version = fingerprints.FINGERPRINT_VERSION
+    fresh = f"""(SELECT DISTINCT prompt_text FROM stage WHERE _reason IS NULL AND prompt_text IS NOT NULL
+                AND (prompt_hash IS NULL OR fingerprint_version IS DISTINCT FROM '{version}'))"""
+    staging.execute(f"CREATE TABLE fp_text AS {fingerprints.masked_sql(fresh, 'prompt_text')}")
+    staging.execute("CREATE TABLE fp_hash (k BIGINT, f_hash VARCHAR, f_skel VARCHAR, skeleton VARCHAR)")
+    cursor = staging.cursor()
+    for batch in _batches(staging, "SELECT rowid AS k, normalised, masked FROM fp_text", size):
+        hashes, skeleton_hashes, skeletons = fingerprints.fingerprint_masked(
+            batch.column(1).to_pylist(), batch.column(2).to_pylist()
+        )
+        table = pa.table(
+            {"k": batch.column(0), "f_hash": hashes, "f_skel": skeleton_hashes, "skeleton": skeletons}
+        )
+        cursor.register("_fp_batch", table)
+        cursor.execute("INSERT INTO fp_hash SELECT * FROM _fp_batch")
+        cursor.unregister("_fp_batch")
+    staging.execute("CREATE TABLE fp_minhash (skeleton VARCHAR, f_minhash UINTEGER[])")
+    for batch in _batches(staging, "SELECT DISTINCT skeleton FROM fp_hash", size):
+        skeletons = batch.column(0).to_pylist()
+        signatures = pa.array(fingerprints.minhash_batch(skeletons), type=pa.list_(pa.uint32()))
+        cursor.register("_mh_batch", pa.table({"skeleton": batch.column(0), "f_minhash": signatures}))
+        cursor.execute("INSERT INTO fp_minhash SELECT * FROM _mh_batch")
+        cursor.unregister("_mh_batch")
+    cursor.close()
+    staging.execute(
+        """CREATE TABLE fp AS SELECT t.text AS prompt_text, h.f_hash, h.f_skel, m.f_minhash
+           FROM fp_text t JOIN fp_hash h ON h.k = t.rowid JOIN fp_minhash m USING (skeleton)"""
+    )
+    staging.execute("DROP TABLE fp_text; DROP TABLE fp_hash; DROP TABLE fp_minhash")
 
 
 def _hash_distinct(
