@@ -27,7 +27,6 @@ from __future__ import annotations
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.detectors.young_ties import corroboration_having, created_indicator_sql
 from distillguard.engine.base import SqlStep
-from distillguard.rules import request_shape_sql
 
 GRAPH_LINKS = DetectorSpec(
     "graph.links",
@@ -158,9 +157,6 @@ GRAPH_DETECTORS: tuple[DetectorSpec, ...] = (
 )
 
 
-# One event's request shape: the generation parameters its client set ('-' when absent),
-# the same string the decision service computes for a live request (rules.request_shape).
-SHAPE_SQL = request_shape_sql()
 # Kinds an account holds only when it used the value at least twice (one stray
 # prompt or one stray request is not a habit).
 REPEATED_KINDS = "'template', 'shape'"
@@ -202,7 +198,7 @@ def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list
             SELECT account_id, 'template', template_family, 1
             FROM scan_events WHERE template_family IS NOT NULL
             UNION ALL
-            SELECT account_id, 'shape', {SHAPE_SQL}, 1 FROM scan_events
+            SELECT account_id, 'shape', request_shape, 1 FROM scan_events
             {record_kinds}
         ) AS i
         GROUP BY account_id, kind, value

@@ -29,6 +29,7 @@ from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
 from distillguard.ingest.batches import PrefixHasher
+from distillguard.rules import request_shape_sql
 from distillguard.schema import EVENTS, QUARANTINE, column_names
 from distillguard.warehouse import Warehouse
 
@@ -325,6 +326,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
         "sdk_fingerprint": "coalesce(s.sdk_fingerprint, CASE WHEN s.user_agent IS NOT NULL THEN 'ua=' || "
         "lower(split_part(split_part(trim(s.user_agent), '/', 1), ' ', 1)) END)",
         "attrs": "coalesce(s.attrs, MAP {})",
+        "request_shape": request_shape_sql("s."),
     }
     names = column_names(EVENTS)
     select = ", ".join(f"{computed.get(name, 's.' + name)} AS {name}" for name in names)
