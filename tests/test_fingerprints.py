@@ -138,8 +138,24 @@ def test_sql_skeletons_equal_python_on_the_real_prompt_corpus() -> None:
 
 
 _MASK_ALPHABET = st.sampled_from(
-    list("aAbBcCdDeEfFzZ09 ,;.-+@:/\"'`\n\t_%")
-    + ["```", "http://", "www.", "“", "”", "「", "」", "\u00a0", "\u3000", "٣", "é", "Ü", "中", "İ", "\x0b"]
+    [
+        *"aAbBcCdDeEfFzZ09 ,;.-+@:/\"'`\n\t_%",
+        "```",
+        "http://",
+        "www.",
+        "“",
+        "”",
+        "「",
+        "」",
+        "\u00a0",
+        "\u3000",
+        "٣",
+        "é",
+        "Ü",
+        "中",
+        "İ",
+        "\x0b",
+    ]
 )
 
 

@@ -106,7 +106,8 @@ class Warehouse:
         before = self._count("events")
         columns = ", ".join(column_names(EVENTS))
         derived = ", ".join(
-            f"{DERIVED_EVENT_COLUMNS[c]} AS {c}" if c in DERIVED_EVENT_COLUMNS else c for c in column_names(EVENTS)
+            f"{DERIVED_EVENT_COLUMNS[c]} AS {c}" if c in DERIVED_EVENT_COLUMNS else c
+            for c in column_names(EVENTS)
         )
         self.engine.register(_STAGE, batch)
         try:
