@@ -48,7 +48,6 @@ def training_score_sql(prefix: str = "") -> str:
     terms += [f"{RESPONSE_EVIDENCE_FACTOR!r} * coalesce({prefix}{c}, 0.0)" for c in RESPONSE_SIGNAL_COLUMNS]
     return "greatest(" + ", ".join(terms) + ")"
 
-
 def verdict(risk: float, *, watch: float, extraction: float) -> str:
     """The verdict for a risk under the scan's thresholds (the same rule everywhere)."""
     if risk >= extraction:

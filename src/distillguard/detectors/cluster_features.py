@@ -168,13 +168,8 @@ def cluster_strength(
     top = p["size_weight"] + p["coordination_weight"]
     return ClusterStrength(
         min(1.0, logit / top),
-        {
-            "harvesting": harvesting,
-            "size": size,
-            "coordination": coordination,
-            "colocated": colocated,
-            "logit": logit,
-        },
+        {"harvesting": harvesting, "size": size, "coordination": coordination, "colocated": colocated,
+         "logit": logit},
     )
 
 

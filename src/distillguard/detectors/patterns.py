@@ -84,7 +84,7 @@ CLIP_WHY = {
     "or the response",
     "head_chars": "the instruction of a harvesting wrapper sits at the start of a prompt; 1,500 characters "
     "hold it with the start of the item, and bound the regex cost of long pastes",
-    "tail_chars": 'or at its end ("...then answer: <item>" or "<item> Now explain your reasoning")',
+    "tail_chars": "or at its end (\"...then answer: <item>\" or \"<item> Now explain your reasoning\")",
     "max_weight": "no single pattern is certain; the cap keeps ln(1 - w) finite in SQL",
 }
 CLASSIFIER_WHY = {

@@ -43,7 +43,8 @@ CALIBRATION = DetectorSpec(
     why={
         "target_benign_flag_rate": "one customer in a thousand wrongly called extraction is the most a "
         "provider can review by hand (a setting)",
-        "target_benign_watch_rate": "watch only adds review, so ten times as many may be watched (a setting)",
+        "target_benign_watch_rate": "watch only adds review, so ten times as many may be watched "
+        "(a setting)",
         "extraction_floor": "never call extraction what the evidence does not make more likely than not, "
         "with a margin, whatever the measurements say: on 20 randomised scenarios the worst benign flag "
         "rate at 0.6 was 0.079%, within the 0.1% target (a setting)",
