@@ -162,3 +162,14 @@ _MASK_ALPHABET = st.sampled_from(
 @given(st.lists(st.lists(_MASK_ALPHABET, max_size=40).map("".join), min_size=1, max_size=20))
 def test_sql_skeletons_equal_python_on_generated_text(texts: list[str]) -> None:
     assert _sql_fingerprints(texts) == _python_fingerprints(texts)
+
+
+@pytest.mark.parametrize("secret", [b"k", b"s" * 64, b"long-" * 30], ids=["short", "block", "longer"])
+def test_keyed_hash_in_sql_equals_the_python_hmac(secret: bytes) -> None:
+    import duckdb
+
+    values = ["203.0.113.7", "key-acct-1", "héllo\u3000", ""]
+    con = duckdb.connect()
+    sql = f"SELECT {fp.keyed_hash_sql(secret, 'v', purpose='ip')} FROM (SELECT unnest(?) AS v)"
+    got = [row[0] for row in con.execute(sql, [values]).fetchall()]
+    assert got == [fp.keyed_hash(secret, v, purpose="ip") for v in values]

@@ -196,6 +196,12 @@ def normalise_sql(expression: str) -> str:
     return f"regexp_replace({collapsed}, '^ | $', '', 'g')"
 
 
+def strip_sql(expression: str) -> str:
+    """``str.strip()`` in SQL (the same whitespace set)."""
+    space = _re2_classes()["s"]
+    return f"regexp_replace({expression}, {_sql_text(f'^[{space}]+|[{space}]+$')}, '', 'g')"
+
+
 def masked_sql(source: str, column: str) -> str:
     """A query over ``source`` (a table or subquery) giving, per row of it, ``text`` (the column),
     ``normalised`` (``normalise_text``) and ``masked`` (the skeleton before lower-casing)."""
@@ -255,6 +261,24 @@ def keyed_hash(secret: bytes, value: str, *, purpose: str) -> str:
     """
     mac = hmac.new(secret, f"{purpose}\x1f{value}".encode("utf-8", "surrogatepass"), hashlib.sha256)
     return mac.hexdigest()[:32]
+
+
+def keyed_hash_sql(secret: bytes, value: str, *, purpose: str) -> str:
+    """``keyed_hash`` as a SQL expression over the text expression ``value`` (HMAC spelled out
+    with DuckDB's sha256, so ingest hashes millions of distinct keys and addresses in parallel
+    without a Python call each). NULL stays NULL."""
+    block = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    block = block.ljust(64, b"\0")
+    inner_pad = bytes(b ^ 0x36 for b in block).hex()
+    outer_pad = bytes(b ^ 0x5C for b in block).hex()
+    prefix = (purpose + "\x1f").encode().hex()
+    inner = f"unhex(sha256(unhex('{inner_pad}{prefix}') || encode({value})))"
+    return f"left(sha256(unhex('{outer_pad}') || {inner}), 32)"
+
+
+# A plain dotted-quad IPv4 address (ASCII digits): its /24 is the first three octets, no parse.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_SQL_PATTERN = rf"({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}"
 
 
 def ip_prefix(address: str) -> str | None:

@@ -126,3 +126,30 @@ def test_empty_compressed_canonical_file_leaves_a_trace(
     report = ingest_paths(warehouse, [path], config=config, source_format="canonical", progress=False)
     assert (report.read, report.quarantined) == (1, 1)
     assert "empty file" in quarantine_rows(warehouse)[0]["reason"]
+
+
+def test_both_paths_hash_every_kind_of_address_and_key_alike(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addresses = [
+        "10.1.2.3",
+        " 10.1.2.4\u00a0",
+        "2001:db8:abcd:12::1",
+        "::ffff:198.51.100.9",
+        "010.1.2.3",
+        "nonsense",
+        "  ",
+    ]
+    lines = [
+        _canonical(f"e{i}", client_ip=address, api_key_id=f"key-{i % 3}" if i else "")
+        for i, address in enumerate(addresses)
+    ]
+    path = write_lines(tmp_path / "c.jsonl", lines)
+    config = config.with_overrides(intel_community_key="community-secret")
+    (fast, fast_rows, _), (slow, slow_rows, _) = _both_paths(config, tmp_path, path, monkeypatch)
+    columns = ("api_key_hash", "client_ip_hash", "ip_prefix_hash", "ip_prefix_community_hash")
+    assert fast.stored == slow.stored == len(addresses)
+    for event_id, row in slow_rows.items():
+        assert {c: fast_rows[event_id][c] for c in columns} == {c: row[c] for c in columns}, event_id
+    assert slow_rows["e0"]["ip_prefix_community_hash"] is not None
+    assert slow_rows["e2"]["ip_prefix_hash"] is not None  # IPv6 /48

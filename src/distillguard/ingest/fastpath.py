@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,6 @@ import pyarrow as pa
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
-from distillguard.ingest.batches import PrefixHasher
 from distillguard.rules import request_shape_sql
 from distillguard.schema import EVENTS, QUARANTINE, column_names
 from distillguard.warehouse import Warehouse
@@ -214,23 +212,13 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     secret = deployment_secret(config)
     size = max(1, int(config.batch_size_rows))
     _fingerprint_distinct(staging, size)
-    hash_ip = PrefixHasher(secret)
-
-    def key_hashes(values: list[Any]) -> dict[str, list[str | None]]:
-        return {"k_hash": [fingerprints.hash_api_key(secret, v) for v in values]}
-
     community_key = str(config.intel_community_key or "").encode() or None
-
-    def ip_hashes(values: list[Any]) -> dict[str, list[str | None]]:
-        pairs = [hash_ip(v) for v in values]
-        return {
-            "i_hash": [h for h, _ in pairs],
-            "i_prefix": [prefix for _, prefix in pairs],
-            "i_community": [fingerprints.community_prefix_hash(community_key, v) for v in values],
-        }
-
-    _hash_distinct(staging, "api_key_id", "keys", ("k_hash",), key_hashes, size)
-    _hash_distinct(staging, "client_ip", "ips", ("i_hash", "i_prefix", "i_community"), ip_hashes, size)
+    key_hash = fingerprints.keyed_hash_sql(secret, "api_key_id", purpose="api-key")
+    staging.execute(
+        f"""CREATE TABLE keys AS SELECT api_key_id, CASE WHEN api_key_id <> '' THEN {key_hash} END AS k_hash
+            FROM (SELECT DISTINCT api_key_id FROM stage WHERE api_key_id IS NOT NULL)"""
+    )
+    _hash_addresses(staging, secret, community_key, size)
     staging.execute(
         "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
@@ -272,27 +260,45 @@ def _fingerprint_distinct(staging: duckdb.DuckDBPyConnection, size: int) -> None
     staging.execute("DROP TABLE fp_text; DROP TABLE fp_hash; DROP TABLE fp_minhash")
 
 
-def _hash_distinct(
-    staging: duckdb.DuckDBPyConnection,
-    column: str,
-    table: str,
-    outputs: tuple[str, ...],
-    derive: Callable[[list[Any]], dict[str, list[str | None]]],
-    size: int,
+def _hash_addresses(
+    staging: duckdb.DuckDBPyConnection, secret: bytes, community_key: bytes | None, size: int
 ) -> None:
-    """Table ``table``: each distinct value of ``column`` with its keyed hashes, built in batches
-    (a file of random client addresses has as many distinct values as rows)."""
-    names = [column, *outputs]
-    schema = pa.schema([(name, pa.string()) for name in names])
-    staging.execute(f"CREATE TABLE {table} ({', '.join(f'{n} VARCHAR' for n in names)})")
-    reader = staging.execute(
-        f"SELECT DISTINCT {column} FROM stage WHERE {column} IS NOT NULL"
-    ).to_arrow_reader(size)
+    """Table ``ips``: each distinct client address with its keyed hashes (``fingerprints.hash_ip``
+    and ``community_prefix_hash``). Dotted-quad IPv4, nearly all of them, is hashed by SQL; the
+    rest (IPv6, odd spellings) by the Python functions themselves."""
+    text = fingerprints.strip_sql("client_ip")
+    pattern = "'" + fingerprints.IPV4_SQL_PATTERN + "'"
+    prefix = f"regexp_extract(text, {pattern}, 1) || '.0/24'"
+    community = (
+        fingerprints.keyed_hash_sql(community_key, prefix, purpose="dg-intel-ip_prefix")
+        if community_key
+        else "CAST(NULL AS VARCHAR)"
+    )
+    staging.execute(
+        f"""CREATE TABLE ips AS
+            WITH d AS (SELECT client_ip, {text} AS text FROM (
+                SELECT DISTINCT client_ip FROM stage WHERE client_ip IS NOT NULL AND client_ip <> ''))
+            SELECT client_ip, {fingerprints.keyed_hash_sql(secret, "text", purpose="ip")} AS i_hash,
+                   {fingerprints.keyed_hash_sql(secret, prefix, purpose="ip-prefix")} AS i_prefix,
+                   {community} AS i_community
+            FROM d WHERE regexp_full_match(text, {pattern})"""
+    )
+
+    def by_python(values: list[Any]) -> dict[str, list[str | None]]:
+        pairs = [fingerprints.hash_ip(secret, v) for v in values]
+        return {
+            "i_hash": [h for h, _ in pairs],
+            "i_prefix": [prefix for _, prefix in pairs],
+            "i_community": [fingerprints.community_prefix_hash(community_key, v) for v in values],
+        }
+
+    others = f"""SELECT DISTINCT client_ip FROM stage WHERE client_ip IS NOT NULL AND client_ip <> ''
+                 AND NOT regexp_full_match({text}, {pattern})"""
     cursor = staging.cursor()
-    for batch in reader:
+    for batch in _batches(staging, others, size):
         values = batch.column(0).to_pylist()
-        cursor.register("_hash_batch", pa.table({column: values, **derive(values)}, schema=schema))
-        cursor.execute(f"INSERT INTO {table} SELECT * FROM _hash_batch")
+        cursor.register("_hash_batch", pa.table({"client_ip": values, **by_python(values)}))
+        cursor.execute("INSERT INTO ips SELECT client_ip, i_hash, i_prefix, i_community FROM _hash_batch")
         cursor.unregister("_hash_batch")
     cursor.close()
 
