@@ -343,31 +343,25 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     engine.execute(f"ATTACH {sql_string(stage_db)} AS {alias} (READ_ONLY)")
     engine.execute("SET enable_progress_bar = false")
     file_literal = "'" + str(path).replace("'", "''") + "'"
-    chunk = max(1000, int(config.batch_size_rows))
     try:
         with engine.memory_limit(_STAGING_MEMORY):  # bounded by settings, not by file size
             valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
-            last = engine.scalar(f"SELECT coalesce(max(rowid) + 1, 0) FROM {alias}.stage")
-            # Inserted in slices of lines so no operator ever holds more than one slice of wide rows;
-            # `firsts` (narrow) says which line is the first occurrence of each event id.
-            for low in range(1, (int(last) if isinstance(last, int) else 0) + 1, chunk):
-                high = low + chunk - 1
-                engine.execute(
-                    f"""
-                    INSERT INTO events ({", ".join(names)})
-                    SELECT {select}
-                    FROM {alias}.stage s
-                    SEMI JOIN (
-                        SELECT ingest_line FROM {alias}.firsts WHERE ingest_line BETWEEN {low} AND {high}
-                    ) f ON f.ingest_line = s.rowid + 1
-                    LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
-                    LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
-                    LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
-                    WHERE s.rowid + 1 BETWEEN {low} AND {high}
-                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
-                    ORDER BY s.rowid
-                    """.replace("$file", file_literal)
-                )
+            # One streaming statement: the stage is the probe side of every join, so no operator
+            # holds its wide rows (no ORDER BY: the scan's order is kept by the order-preserving
+            # insert); `firsts` (narrow) names the first line of each event id, and the anti join
+            # drops ids the warehouse already has.
+            engine.execute(
+                f"""
+                INSERT INTO events ({", ".join(names)})
+                SELECT {select}
+                FROM {alias}.stage s
+                SEMI JOIN {alias}.firsts f ON f.ingest_line = s.rowid + 1
+                ANTI JOIN (SELECT event_id FROM events) e ON e.event_id = s.event_id
+                LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
+                LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
+                LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
+                """.replace("$file", file_literal)
+            )
     finally:
         engine.execute(f"DETACH {alias}")
         engine.execute(f"SET enable_progress_bar = {bool(bar)}")
