@@ -153,3 +153,27 @@ def test_both_paths_hash_every_kind_of_address_and_key_alike(
         assert {c: fast_rows[event_id][c] for c in columns} == {c: row[c] for c in columns}, event_id
     assert slow_rows["e0"]["ip_prefix_community_hash"] is not None
     assert slow_rows["e2"]["ip_prefix_hash"] is not None  # IPv6 /48
+
+
+def test_both_paths_clean_control_characters_and_cut_long_text_alike(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirty = "a\x00b\x07c\x85d\u200be"  # NUL, BEL and C1 are dropped; U+200B is not a control character
+    lines = [
+        _canonical("n1", prompt_text=dirty, user_agent="ua\x00x", attrs={"k\x01": "v\x00"}),
+        _canonical("n2", prompt_text="x" * 80, response_text="y" * 90, model_requested="m\x1f"),
+        _canonical("n3\x00", prompt_text="short"),
+    ]
+    path = write_lines(tmp_path / "c.jsonl", lines)
+    config = config.with_overrides(max_text_chars=60)
+    (fast, fast_rows, _), (slow, slow_rows, _) = _both_paths(config, tmp_path, path, monkeypatch)
+    assert fast.stored == slow.stored == 3
+    assert fast_rows.keys() == slow_rows.keys() == {"n1", "n2", "n3"}
+    for event_id, row in slow_rows.items():
+        other = dict(fast_rows[event_id])
+        expected = dict(row)
+        other.pop("ingest_line"), expected.pop("ingest_line")
+        assert other == expected, event_id
+    assert slow_rows["n1"]["prompt_text"] == "abcd\u200be"
+    assert slow_rows["n1"]["attrs"] == {"k": "v"}
+    assert (slow_rows["n2"]["prompt_chars"], len(slow_rows["n2"]["prompt_text"])) == (80, 60)

@@ -27,6 +27,7 @@ import pyarrow as pa
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
+from distillguard.ingest.limits import LENGTH_COLUMNS
 from distillguard.rules import request_shape_sql
 from distillguard.schema import EVENTS, QUARANTINE, column_names
 from distillguard.warehouse import Warehouse
@@ -102,8 +103,32 @@ def _ts(column: str) -> str:
     return f"dg_ts({column})"
 
 
-def _stage_sql(path: Path, max_record_bytes: int) -> str:
-    typed = [f"TRY_CAST({n} AS BIGINT) AS {n}" for n in _INTS]
+# wire.clean_text's control characters (its _CONTROL), as an RE2 class; the cleaning test in
+# tests/ingest/test_fastpath.py holds both paths to the same stored text.
+_CONTROL_RE2 = r"[\x{0}-\x{8}\x{b}\x{c}\x{e}-\x{1f}\x{7f}-\x{9f}]"
+
+
+def _clean_macros(max_text_chars: int) -> str:
+    """``dg_clean``: ``wire.clean_text`` in SQL (cut at ``max_text_chars``, then control
+    characters dropped), so the fast path stores the characters the line path stores. Lone
+    surrogates never get here: DuckDB refuses the file and the line path reads it."""
+    cut = f"CASE WHEN length(x) > {max_text_chars} THEN left(x, {max_text_chars}) ELSE x END"
+    return f"""
+CREATE MACRO dg_cut(x) AS {cut};
+CREATE MACRO dg_clean(x) AS CASE WHEN regexp_matches(dg_cut(x), '{_CONTROL_RE2}')
+    THEN regexp_replace(dg_cut(x), '{_CONTROL_RE2}', '', 'g') ELSE dg_cut(x) END;
+CREATE MACRO dg_clean_map(m) AS map_from_entries(list_transform(map_entries(m),
+    lambda e: {{'key': dg_clean(e.key), 'value': dg_clean(e.value)}}));
+"""
+
+
+def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
+    # A text cut at max_text_chars keeps its original length in its *_chars column (limits.py).
+    cut_length = {
+        chars: f"CASE WHEN length({text}) > {max_text_chars} THEN length({text}) END"
+        for text, chars in LENGTH_COLUMNS.items()
+    }
+    typed = [f"coalesce(TRY_CAST({n} AS BIGINT), {cut_length.get(n, 'NULL')}) AS {n}" for n in _INTS]
     typed += [f"TRY_CAST({n} AS DOUBLE) AS {n}" for n in _FLOATS]
     typed += [f"TRY_CAST({n} AS BOOLEAN) AS {n}" for n in _BOOLS]
     raw_checks = [f"({n} IS NOT NULL AND TRY_CAST({n} AS BIGINT) IS NULL)" for n in _INTS]
@@ -114,15 +139,18 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
         for check, name in zip(raw_checks, [*_INTS, *_FLOATS, *_BOOLS], strict=True)
     )
     file = sql_string(path)
+    texts = ", ".join(f"dg_clean({n}) AS {n}" for n in [*_TEXTS, "api_key_id", "client_ip"])
     return (
         _MACROS
+        + _clean_macros(max_text_chars)
         + f"""
     CREATE TABLE stage AS
-    SELECT event_id, account_id, coalesce(source_format, 'canonical') AS source_format,
+    SELECT dg_clean(event_id) AS event_id, dg_clean(account_id) AS account_id,
+           coalesce(dg_clean(source_format), 'canonical') AS source_format,
            {_ts("ts_start")} AS ts_start, {_ts("ts_end")} AS ts_end,
-           {", ".join(typed)}, {", ".join(n for n in _TEXTS)}, api_key_id, client_ip,
+           {", ".join(typed)}, {texts},
            TRY_CAST(prompt_minhash AS UINTEGER[]) AS prompt_minhash,
-           TRY_CAST(attrs AS MAP(VARCHAR, VARCHAR)) AS attrs,
+           dg_clean_map(TRY_CAST(attrs AS MAP(VARCHAR, VARCHAR))) AS attrs,
            CASE
              WHEN event_id IS NULL OR trim(event_id) = '' THEN 'missing required field event_id'
              WHEN account_id IS NULL OR trim(account_id) = '' THEN 'missing required field account_id'
@@ -156,7 +184,7 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
             staging.execute("SET preserve_insertion_order = true")
             staging.execute("SET enable_progress_bar = false")
             try:
-                staging.execute(_stage_sql(path, int(config.max_record_bytes)))
+                staging.execute(_stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars)))
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
                     return False  # no records: the line-by-line path reports the empty file
                 _derive(staging, config)  # may run out of room: do it before writing anything
