@@ -143,7 +143,8 @@ def time_format(
     ing_s, ing_rss, report = run_child([*cli, "ingest", *map(str, files), "--db", str(db), "--json"], env)
     counts = json.loads(report)
     print(
-        f"{fmt:<9} {len(files)} file(s) ({size_mb:,.0f} MiB, {int(rows):,} records): duckdb read_json {duck_s:.1f} s "
+        f"{fmt:<9} {len(files)} file(s) ({size_mb:,.0f} MiB, {int(rows):,} records): "
+        f"duckdb read_json {duck_s:.1f} s "
         f"/ {duck_rss} MiB; distillguard ingest {ing_s:.1f} s / {ing_rss} MiB "
         f"(stored {counts['stored']:,}, quarantined {counts['quarantined']:,}); "
         f"ratio {ing_s / duck_s:.2f}x, {counts['read'] / ing_s:,.0f} events/s",
