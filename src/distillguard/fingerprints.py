@@ -224,7 +224,7 @@ def fingerprint_masked(
     normalised: Sequence[str], masked: Sequence[str]
 ) -> tuple[list[str], list[str], list[str]]:
     """(prompt_hash, skeleton_hash, skeleton) from the columns of ``masked_sql``."""
-    skeletons = [m.lower() for m in masked]
+    skeletons = [m.lower() for m in masked]  # masked may be empty when only prompt hashes are wanted
     return [_digest(n) for n in normalised], [_digest(s) for s in skeletons], skeletons
 
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
+from distillguard.ingest.declarative import ROUTE_TO_PYTHON
 from distillguard.ingest.limits import LENGTH_COLUMNS
 from distillguard.rules import request_shape_sql
 from distillguard.schema import EVENTS, QUARANTINE, column_names
@@ -163,7 +164,8 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
              WHEN attrs IS NOT NULL AND TRY_CAST(attrs AS MAP(VARCHAR, VARCHAR)) IS NULL
                THEN 'attrs: expected an object of strings'
            END AS _reason,
-           CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt
+           CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt,
+           CAST(NULL AS VARCHAR) AS _system_text
     FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
                    columns = {_columns()}, maximum_object_size = {int(max_record_bytes)}) AS raw;
     """
@@ -172,6 +174,17 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
 
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
     """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
+    stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars))
+    return ingest_staged(warehouse, path, stage, config=config, report=report) is not None
+
+
+def ingest_staged(
+    warehouse: Warehouse, path: Path, stage_sql: str, *, config: Config, report: FileReport
+) -> list[int] | None:
+    """Run ``stage_sql`` (it creates table ``stage`` in the layout of ``_stage_sql``), then
+    derive, quarantine and insert. None (nothing written) when DuckDB cannot read the file;
+    else the record numbers whose ``_reason`` is ``ROUTE_TO_PYTHON``: the caller reads those
+    records with the Python adapter."""
     # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
     beside = Path(config.db_path).resolve().parent
     with tempfile.TemporaryDirectory(prefix=".dg-stage-", dir=beside if beside.is_dir() else None) as work:
@@ -184,9 +197,15 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
             staging.execute("SET preserve_insertion_order = true")
             staging.execute("SET enable_progress_bar = false")
             try:
-                staging.execute(_stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars)))
+                staging.execute(stage_sql)
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
-                    return False  # no records: the line-by-line path reports the empty file
+                    return None  # no records: the line-by-line path reports the empty file
+                routed = [
+                    int(r[0])
+                    for r in staging.execute(
+                        "SELECT rowid + 1 FROM stage WHERE _reason = ? ORDER BY rowid", [ROUTE_TO_PYTHON]
+                    ).fetchall()
+                ]
                 _derive(staging, config)  # may run out of room: do it before writing anything
                 _quarantine(warehouse, staging, path, report)
             except duckdb.Error as exc:
@@ -195,11 +214,11 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
                 log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
                 report.read = report.quarantined = 0
                 report.reasons.clear()
-                return False
+                return None
         finally:
             staging.close()
         _insert(warehouse, stage_db, path, config, report)
-    return True
+    return routed
 
 
 def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
@@ -213,7 +232,8 @@ def _quarantine(
     from distillguard.ingest.run import add_quarantine_once
 
     now = datetime.now(UTC)
-    sql = "SELECT rowid + 1, _reason, _excerpt FROM stage WHERE _reason IS NOT NULL ORDER BY rowid"
+    sql = f"""SELECT rowid + 1, _reason, _excerpt FROM stage
+              WHERE _reason IS NOT NULL AND _reason <> '{ROUTE_TO_PYTHON}' ORDER BY rowid"""
     for batch in _batches(staging, sql, 10_000):
         rows = [
             {
@@ -247,6 +267,7 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
             FROM (SELECT DISTINCT api_key_id FROM stage WHERE api_key_id IS NOT NULL)"""
     )
     _hash_addresses(staging, secret, community_key, size)
+    _hash_system_prompts(staging, size)
     staging.execute(
         "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
@@ -286,6 +307,22 @@ def _fingerprint_distinct(staging: duckdb.DuckDBPyConnection, size: int) -> None
            FROM fp_text t JOIN fp_hash h ON h.k = t.rowid JOIN fp_minhash m USING (skeleton)"""
     )
     staging.execute("DROP TABLE fp_text; DROP TABLE fp_hash; DROP TABLE fp_minhash")
+
+
+def _hash_system_prompts(staging: duckdb.DuckDBPyConnection, size: int) -> None:
+    """Table ``systems``: ``fingerprints.prompt_hash`` of each distinct system prompt an adapter
+    mapping found (normalised by SQL, digested in one Python pass)."""
+    staging.execute("CREATE TABLE systems (_system_text VARCHAR, s_hash VARCHAR)")
+    distinct = f"""SELECT _system_text, {fingerprints.normalise_sql("_system_text")} FROM
+                   (SELECT DISTINCT _system_text FROM stage
+                    WHERE _reason IS NULL AND _system_text IS NOT NULL)"""
+    cursor = staging.cursor()
+    for batch in _batches(staging, distinct, size):
+        hashes, _, _ = fingerprints.fingerprint_masked(batch.column(1).to_pylist(), [])
+        cursor.register("_sys_batch", pa.table({"_system_text": batch.column(0), "s_hash": hashes}))
+        cursor.execute("INSERT INTO systems SELECT * FROM _sys_batch")
+        cursor.unregister("_sys_batch")
+    cursor.close()
 
 
 def _hash_addresses(
@@ -360,6 +397,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
         "sdk_fingerprint": "coalesce(s.sdk_fingerprint, CASE WHEN s.user_agent IS NOT NULL THEN 'ua=' || "
         "lower(split_part(split_part(trim(s.user_agent), '/', 1), ' ', 1)) END)",
         "attrs": "coalesce(s.attrs, MAP {})",
+        "system_prompt_hash": "coalesce(s.system_prompt_hash, systems.s_hash)",
         "request_shape": request_shape_sql("s."),
     }
     names = column_names(EVENTS)
@@ -388,6 +426,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
                 LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
                 LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
                 LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
+                LEFT JOIN {alias}.systems systems ON systems._system_text = s._system_text
                 """.replace("$file", file_literal)
             )
     finally:
