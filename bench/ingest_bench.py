@@ -138,6 +138,8 @@ def time_format(
     files = sorted((out / "traffic").glob("*"))
     size_mb = sum(f.stat().st_size for f in files) / 2**20
     pattern = str(out / "traffic" / "*")  # the simulator may split a format over several files
+    for old in work.glob(f"*-{fmt}.duckdb*"):  # a kept work dir: time fresh databases
+        old.unlink()
     duck_s, duck_rss, rows = run_child([python, "-c", DUCKDB_READ, pattern, str(work / f"bare-{fmt}.duckdb")])
     db = work / f"dg-{fmt}.duckdb"
     ing_s, ing_rss, report = run_child([*cli, "ingest", *map(str, files), "--db", str(db), "--json"], env)

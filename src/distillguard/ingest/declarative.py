@@ -15,7 +15,9 @@ Conventions: ``j`` arguments are DuckDB ``JSON`` values (SQL NULL when the key i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from distillguard.fingerprints import strip_sql
 
@@ -65,7 +67,8 @@ CREATE OR REPLACE MACRO dj_ts(j) AS CASE
     WHEN dj_ts_raw(j) >= TIMESTAMP '1990-01-01' AND dj_ts_raw(j) < TIMESTAMP '2200-01-01'
     THEN CAST(dj_ts_raw(j) AS TIMESTAMPTZ) END;
 CREATE OR REPLACE MACRO dj_object(j) AS CASE WHEN dj_type(j) = 'OBJECT' THEN j ELSE '{}'::JSON END;
-CREATE OR REPLACE MACRO dj_get(j, key) AS json_extract(dj_object(j), '$."' || key || '"');
+-- dig / mapping(...).get(key): NULL unless j is an object holding key
+CREATE OR REPLACE MACRO dj_get(j, key) AS json_extract(j, '$."' || key || '"');
 CREATE OR REPLACE MACRO dj_list(j) AS CASE WHEN dj_type(j) = 'ARRAY' THEN CAST(j AS JSON[])
     ELSE CAST([] AS JSON[]) END;
 -- normalise.content_text, for content that is NULL, a string, a part list or one part object
@@ -145,7 +148,117 @@ class Mapping:
     lets: dict[str, str] = field(default_factory=dict)
     # SQL conditions under which the Python adapter must read the record
     route: list[str] = field(default_factory=list)
+    # read_json type of a top-level key when not JSON (``hoist_lookups`` types pure objects)
+    types: dict[str, str] = field(default_factory=dict)
 
 
 def strip(expression: str) -> str:
     return strip_sql(expression)
+
+
+_GET = re.compile(r"dj_get\(([A-Za-z_][A-Za-z0-9_]*|\"[A-Za-z_][A-Za-z0-9_]*\"), '([^'\"]+)'\)")
+
+
+def hoist_lookups(mapping: Mapping) -> Mapping:
+    """The same mapping with every ``dj_get(object, 'key')`` computed once per record.
+
+    DuckDB inlines macro arguments and select-list aliases wherever they are used, so a
+    lookup inside ``dj_int_odd(dj_get(params, 'n'))`` would parse ``params`` several times
+    per record. Here every lookup becomes a named value, and the keys read from one object
+    are extracted together (``json_extract(object, [paths])``: one parse of the object).
+    """
+    texts: dict[str, Any] = {
+        "lets": dict(mapping.lets),
+        "columns": dict(mapping.columns),
+        "route": list(mapping.route),
+    }
+    groups: dict[str, list[str]] = {}  # object -> keys, in first-seen order
+    while True:
+        found = [m for part in _all_texts(texts) for m in _GET.finditer(part)]
+        if not found:
+            break
+        names: dict[str, str] = {}
+        for match in found:
+            obj, key = match.group(1), match.group(2)
+            keys = groups.setdefault(obj, [])
+            if key not in keys:
+                keys.append(key)
+            names[match.group(0)] = _leaf_name(obj, key)
+        _replace_all(texts, names)
+    # An object read only through lookups is declared a STRUCT of its keys to read_json, so the
+    # reader parses it once, typed (a record where it is not an object makes DuckDB refuse the
+    # file: the Python adapter then reads it). Other objects are extracted with one json_extract.
+    used = " ".join(_all_texts(texts))
+
+    def pure(obj: str) -> bool:
+        return re.search(rf"(?<![A-Za-z0-9_]){re.escape(obj)}(?![A-Za-z0-9_])", used) is None
+
+    def struct_type(obj: str) -> str:
+        fields = []
+        for key in groups[obj]:
+            leaf = _leaf_name(obj, key)
+            inner = struct_type(leaf) if leaf in groups and pure(leaf) else "JSON"
+            fields.append(f'"{key}" {inner}')
+        return "STRUCT(" + ", ".join(fields) + ")"
+
+    types: dict[str, str] = {}
+    structs: set[str] = set()
+    for obj in groups:
+        if obj.strip('"') in mapping.keys and pure(obj):
+            types[obj.strip('"')] = struct_type(obj)
+            structs.add(obj)
+    changed = True
+    while changed:  # leaves of structs that are themselves read only through lookups
+        changed = False
+        for obj in groups:
+            parent = next((o for o in structs for k in groups[o] if _leaf_name(o, k) == obj), None)
+            if obj not in structs and parent is not None and pure(obj):
+                structs.add(obj)
+                changed = True
+    hoisted: dict[str, list[tuple[str, str]]] = {}  # object -> [(name, expression)]
+    for obj, keys in groups.items():
+        if obj in structs:
+            entries = [(_leaf_name(obj, key), f'{obj}."{key}"') for key in keys]
+        else:
+            group = _group_name(obj)
+            paths = ", ".join("'$.\"" + key + "\"'" for key in keys)
+            entries = [(group, f"json_extract({obj}, [{paths}])")]
+            entries += [(_leaf_name(obj, key), f"{group}[{i}]") for i, key in enumerate(keys, start=1)]
+        hoisted[obj.strip('"')] = entries
+    lets: dict[str, str] = {}
+
+    def emit(after: str) -> None:
+        for name, expression in hoisted.pop(after, []):
+            lets[name] = expression
+            emit(name)
+
+    for raw in list(hoisted):
+        if raw not in texts["lets"] and not raw.startswith("_g"):
+            emit(raw)  # a top-level key of the record: available from the start
+    for name, expression in texts["lets"].items():
+        lets[name] = expression
+        emit(name)
+    return Mapping(mapping.source_format, mapping.keys, texts["columns"], lets, texts["route"], types)
+
+
+def _leaf_name(obj: str, key: str) -> str:
+    return "_g" + re.sub(r"[^A-Za-z0-9]", "_", obj.strip('"')) + "__" + re.sub(r"[^A-Za-z0-9]", "_", key)
+
+
+def _group_name(obj: str) -> str:
+    return "_G" + re.sub(r"[^A-Za-z0-9]", "_", obj.strip('"'))
+
+
+def _all_texts(texts: dict[str, Any]) -> list[str]:
+    return [*texts["lets"].values(), *texts["columns"].values(), *texts["route"]]
+
+
+def _replace_all(texts: dict[str, Any], names: dict[str, str]) -> None:
+    def swap(text: str) -> str:
+        for old, new in names.items():
+            text = text.replace(old, new)
+        return text
+
+    texts["lets"] = {k: swap(v) for k, v in texts["lets"].items()}
+    texts["columns"] = {k: swap(v) for k, v in texts["columns"].items()}
+    texts["route"] = [swap(v) for v in texts["route"]]

@@ -127,8 +127,8 @@ def sql_mapping(settings: Any) -> Mapping:
     attrs += [f"{{'key': '{k}', 'value': dj_stringify(dj_get(metadata, '{k}'))}}" for k in _META_ATTRS]
     lets = {
         "_account": account,
-        "_params": "dj_object(model_parameters)",
         "_response": "dj_object(response)",
+        "_response_keys": "json_keys(_response)",
         "_usage": "dj_object(dj_get(_response, 'usage'))",
         "_choice": "dj_object(dj_list(dj_get(_response, 'choices'))[1])",
         "_error": "dj_object(error_information)",
@@ -146,10 +146,12 @@ def sql_mapping(settings: Any) -> Mapping:
         "_ts_end": 'dj_ts("endTime")',
         "_meta_ua": "dj_get(metadata, 'user_agent')",
         "_header_ua": "nullif(dj_header_value(dj_header(_headers, 'user-agent')), '')",
-        "_max_tokens": "dj_first2(dj_get(_params, 'max_completion_tokens'), dj_get(_params, 'max_tokens'))",
-        "_logprobs": "dj_first2(dj_get(_params, 'logprobs'), dj_get(_params, 'top_logprobs'))",
-        "_effort": "dj_first2(dj_get(_params, 'reasoning_effort'),"
-        " dj_get(dj_get(_params, 'reasoning'), 'effort'))",
+        "_max_tokens": "dj_first2(dj_get(model_parameters, 'max_completion_tokens'),"
+        " dj_get(model_parameters, 'max_tokens'))",
+        "_logprobs": "dj_first2(dj_get(model_parameters, 'logprobs'),"
+        " dj_get(model_parameters, 'top_logprobs'))",
+        "_effort": "dj_first2(dj_get(model_parameters, 'reasoning_effort'),"
+        " dj_get(dj_get(model_parameters, 'reasoning'), 'effort'))",
         "_error_label": "dj_first2(dj_get(_error, 'error_class'), dj_get(_error, 'error_message'))",
     }
     first_texts = {
@@ -162,10 +164,10 @@ def sql_mapping(settings: Any) -> Mapping:
         "model_served": "dj_first3(dj_get(_response, 'model'),"
         " dj_get(hidden_params, 'litellm_model_name'), model)",
         "_end_user": "dj_first2(end_user, dj_get(metadata, 'user_api_key_end_user_id'))",
-        "_param_end_user": "dj_first2(dj_get(_params, 'user'),"
-        " dj_get(dj_get(_params, 'metadata'), 'user_id'))",
+        "_param_end_user": "dj_first2(dj_get(model_parameters, 'user'),"
+        " dj_get(dj_get(model_parameters, 'metadata'), 'user_id'))",
         "_model_requested": "dj_first2(model_group, model)",
-        "_param_model": "dj_get(_params, 'model')",
+        "_param_model": "dj_get(model_parameters, 'model')",
         "reasoning_effort": "_effort",
         "finish_reason": "dj_get(_choice, 'finish_reason')",
         "event_id": "id",
@@ -179,16 +181,20 @@ def sql_mapping(settings: Any) -> Mapping:
         "cached_tokens": "dj_get(dj_get(_usage, 'prompt_tokens_details'), 'cached_tokens')",
         "reasoning_tokens": "dj_get(dj_get(_usage, 'completion_tokens_details'), 'reasoning_tokens')",
         "max_tokens": "_max_tokens",
-        "n": "dj_get(_params, 'n')",
-        "seed": "dj_get(_params, 'seed')",
+        "n": "dj_get(model_parameters, 'n')",
+        "seed": "dj_get(model_parameters, 'seed')",
     }
     floats = {
         "cost_usd": "response_cost",
-        "temperature": "dj_get(_params, 'temperature')",
-        "top_p": "dj_get(_params, 'top_p')",
+        "temperature": "dj_get(model_parameters, 'temperature')",
+        "top_p": "dj_get(model_parameters, 'top_p')",
         "_response_time": "response_time",
     }
-    bools = {"_stream": "stream", "_param_stream": "dj_get(_params, 'stream')", "logprobs": "_logprobs"}
+    bools = {
+        "_stream": "stream",
+        "_param_stream": "dj_get(model_parameters, 'stream')",
+        "logprobs": "_logprobs",
+    }
     columns: dict[str, str] = {}
     route = [
         *(
@@ -208,8 +214,9 @@ def sql_mapping(settings: Any) -> Mapping:
         "_failed AND dj_present(_error) AND dj_type(_error_label) NOT IN ('NULL', 'VARCHAR')",
         "dj_type(messages) NOT IN ('NULL', 'ARRAY')",
         "dj_messages_odd(_messages)",
-        "dj_type(_response) = 'OBJECT' AND (json_exists(_response, '$.error')"
-        " OR coalesce(_response ->> '$.type', '') = 'message')",
+        "list_contains(_response_keys, 'error')"  # an error body, or an Anthropic one: Python reads it
+        " OR (dj_type(dj_get(_response, 'type')) = 'VARCHAR'"
+        " AND (dj_get(_response, 'type') ->> '$') = 'message')",
         "dj_content_odd(dj_get(dj_get(_choice, 'message'), 'content'))",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
         "len(_headers) <> len(list_distinct(list_transform(_headers, lambda e: lower(e.key))))",
@@ -248,8 +255,8 @@ def sql_mapping(settings: Any) -> Mapping:
             "output_tokens": "coalesce(_output_tokens, _usage_output)",
             "status": "CASE WHEN _failed OR _code >= 400 THEN 'error' ELSE 'success' END",
             "status_code": "coalesce(_code, CASE WHEN _failed THEN NULL ELSE 200 END)",
-            "tool_count": "CASE WHEN dj_type(dj_get(_params, 'tools')) = 'ARRAY'"
-            " THEN json_array_length(dj_get(_params, 'tools')) ELSE 0 END",
+            "tool_count": "CASE WHEN dj_type(dj_get(model_parameters, 'tools')) = 'ARRAY'"
+            " THEN json_array_length(dj_get(model_parameters, 'tools')) ELSE 0 END",
             "message_count": "len(_messages)",
             "prompt_text": "_user_texts[-1]",
             "context_text": "dj_context(_system, _user_texts)",

@@ -34,9 +34,15 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
     adapter row, the SDK fingerprint from the cleaned headers (``normalise.sdk_fingerprint``),
     and every record the mapping routes marked for the Python adapter."""
     max_chars = int(config.max_text_chars)
-    columns = {"source_format": "VARCHAR", **{key: "JSON" for key in mapping.keys}}
+    mapping = declarative.hoist_lookups(mapping)
+    columns = {"source_format": "VARCHAR", **{key: mapping.types.get(key, "JSON") for key in mapping.keys}}
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items() if k != "source_format") + "}"
-    lets = ", ".join(f"{expression} AS {name}" for name, expression in mapping.lets.items())
+    # Each named value in its own projection: DuckDB inlines a select-list alias wherever it is
+    # used (and a macro its arguments), so one flat SELECT would re-parse the same JSON dozens of
+    # times per record; a projection per value computes each once.
+    lets = "raw"
+    for name, expression in mapping.lets.items():
+        lets = f"(SELECT *, {expression} AS {name} FROM {lets})"
     mapped = ", ".join(f"{expression} AS {name}" for name, expression in mapping.columns.items())
     route = " OR ".join(f"coalesce(({condition}), false)" for condition in mapping.route)
 
@@ -82,7 +88,7 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
     WITH raw AS (
         SELECT * FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
                                 columns = {spec}, maximum_object_size = {int(config.max_record_bytes)})
-    ), x AS (SELECT raw.*, {lets} FROM raw),
+    ), x AS (SELECT * FROM {lets}),
     y AS (SELECT {mapped}, ({route}) AS _route FROM x)
     SELECT dg_clean(event_id) AS event_id, dg_clean(account_id) AS account_id, source_format,
            ts_start, ts_end, {", ".join(ints)}, {", ".join(floats)}, {", ".join(bools)}, {", ".join(texts)},
