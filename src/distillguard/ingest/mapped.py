@@ -6,6 +6,7 @@ same derive / quarantine / insert steps finish the file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -37,12 +38,20 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
     mapping = declarative.hoist_lookups(mapping)
     columns = {"source_format": "VARCHAR", **{key: mapping.types.get(key, "JSON") for key in mapping.keys}}
     spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items() if k != "source_format") + "}"
-    # Each named value in its own projection: DuckDB inlines a select-list alias wherever it is
-    # used (and a macro its arguments), so one flat SELECT would re-parse the same JSON dozens of
-    # times per record; a projection per value computes each once.
-    lets = "raw"
+    # Named values in layers, each layer one projection over the one before: DuckDB inlines a
+    # select-list alias wherever it is used (and a macro its arguments), so one flat SELECT would
+    # re-parse the same JSON dozens of times per record, while a projection per value holds one
+    # chunk of every column per level (memory). A value sits one layer above what it reads.
+    layer: dict[str, int] = {}
     for name, expression in mapping.lets.items():
-        lets = f"(SELECT *, {expression} AS {name} FROM {lets})"
+        reads = [
+            other for other in layer if re.search(rf"(?<![A-Za-z0-9_]){other}(?![A-Za-z0-9_])", expression)
+        ]
+        layer[name] = 1 + max((layer[other] for other in reads), default=0)
+    lets = "raw"
+    for level in range(1, max(layer.values(), default=0) + 1):
+        values = ", ".join(f"{mapping.lets[n]} AS {n}" for n in mapping.lets if layer[n] == level)
+        lets = f"(SELECT *, {values} FROM {lets})"
     mapped = ", ".join(f"{expression} AS {name}" for name, expression in mapping.columns.items())
     route = " OR ".join(f"coalesce(({condition}), false)" for condition in mapping.route)
 
