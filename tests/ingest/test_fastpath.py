@@ -106,16 +106,6 @@ def test_fast_path_failure_mid_insert_redoes_the_file_and_counts_stay_right(
     assert warehouse.count("events") == 3
 
 
-def test_worker_processes_give_the_same_fingerprints() -> None:
-    from distillguard import fingerprints
-    from distillguard.ingest.parallel import fingerprint_chunks
-
-    chunks = [[f"Solve {i} + {j} step by step" for j in range(50)] for i in range(4)]
-    results = list(fingerprint_chunks(iter(chunks), workers=2))
-    assert [texts for texts, _ in results] == chunks
-    assert [fp for _, fp in results] == [fingerprints.fingerprint_batch(c) for c in chunks]
-
-
 def test_empty_compressed_canonical_file_leaves_a_trace(
     warehouse: Warehouse, config: Config, tmp_path: Path
 ) -> None:

@@ -2,9 +2,11 @@
 
 The line-by-line path costs a ``json.loads`` and two dict conversions per event;
 for canonical files DuckDB's own ``read_json`` (parallel, vectorised) does the
-parsing and the typing. Python then only computes what SQL cannot: fingerprints
-of each *distinct* prompt text and keyed hashes of each distinct API key and
-client address. Rows failing validation are quarantined by SQL with a reason.
+parsing and the typing; SQL cleans text as ``wire.clean_text`` does, masks prompt
+skeletons (RE2, ``fingerprints.masked_sql``) and computes keyed hashes and the request
+shape. Python only digests each *distinct* text and skeleton (blake2b) and runs MinHash
+once per distinct skeleton. Rows failing validation are quarantined by SQL with a reason.
+``ingest_staged`` also finishes the stage of an adapter's SQL mapping (``mapped.py``).
 
 If DuckDB cannot read the file (malformed JSON, bad bytes, a truncated stream,
 an odd layout) nothing has been written yet and the caller falls back to the
