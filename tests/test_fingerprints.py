@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distillguard import fingerprints as fp
@@ -159,6 +159,7 @@ _MASK_ALPHABET = st.sampled_from(
 )
 
 
+@settings(deadline=None, max_examples=60)  # each example starts a DuckDB connection
 @given(st.lists(st.lists(_MASK_ALPHABET, max_size=40).map("".join), min_size=1, max_size=20))
 def test_sql_skeletons_equal_python_on_generated_text(texts: list[str]) -> None:
     assert _sql_fingerprints(texts) == _python_fingerprints(texts)
