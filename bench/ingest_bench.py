@@ -10,9 +10,15 @@ text distinct, so fingerprints cannot be shared), then in the same run times:
 3. ``ingest (export)`` (with --roundtrip): ingest of what ``distillguard export
    --format jsonl`` wrote, where fingerprints travel with the rows.
 
+With ``--formats litellm,otel,openai,canonical`` it also asks the simulator for one
+file per format (``distillguard simulate --formats F --scale S``) and times, per format
+in the same run, DuckDB's bare ``read_json`` of that file against ``distillguard ingest``
+of it: the issue-14 target is ingest within 3x of the bare read for every format.
+
 Each step runs as a child process so its peak RSS (``wait4`` ru_maxrss) is its own.
 
     .venv/bin/python bench/ingest_bench.py --events 1000000 [--roundtrip] [--keep DIR]
+    .venv/bin/python bench/ingest_bench.py --events 0 --formats litellm,otel,openai,canonical --scale 1
 """
 
 from __future__ import annotations
@@ -121,6 +127,33 @@ print(con.execute("SELECT count(*) FROM t").fetchone()[0])
 """
 
 
+def time_format(
+    work: Path, fmt: str, preset: str, scale: float, python: str, cli: list[str], env: dict[str, str]
+) -> None:
+    """Bare DuckDB read vs ``distillguard ingest`` of one simulated file of format ``fmt``."""
+    out = work / f"sim-{fmt}"
+    if not out.is_dir():
+        simulate = [*cli, "simulate", "--out", str(out), "--preset", preset, "--formats", fmt]
+        run_child([*simulate, "--scale", str(scale), "--seed", "11", "--quiet"], env)
+    files = sorted((out / "traffic").glob("*"))
+    size_mb = sum(f.stat().st_size for f in files) / 2**20
+    pattern = str(out / "traffic" / "*")  # the simulator may split a format over several files
+    for old in work.glob(f"*-{fmt}.duckdb*"):  # a kept work dir: time fresh databases
+        old.unlink()
+    duck_s, duck_rss, rows = run_child([python, "-c", DUCKDB_READ, pattern, str(work / f"bare-{fmt}.duckdb")])
+    db = work / f"dg-{fmt}.duckdb"
+    ing_s, ing_rss, report = run_child([*cli, "ingest", *map(str, files), "--db", str(db), "--json"], env)
+    counts = json.loads(report)
+    print(
+        f"{fmt:<9} {len(files)} file(s) ({size_mb:,.0f} MiB, {int(rows):,} records): "
+        f"duckdb read_json {duck_s:.1f} s "
+        f"/ {duck_rss} MiB; distillguard ingest {ing_s:.1f} s / {ing_rss} MiB "
+        f"(stored {counts['stored']:,}, quarantined {counts['quarantined']:,}); "
+        f"ratio {ing_s / duck_s:.2f}x, {counts['read'] / ing_s:,.0f} events/s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,6 +161,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--roundtrip", action="store_true", help="also time re-ingest of an export")
     parser.add_argument("--keep", type=Path, help="work directory to keep (default: a temp dir, removed)")
+    parser.add_argument("--formats", default="", help="comma list of simulated formats to time too")
+    parser.add_argument("--preset", default="small", help="simulator preset for --formats")
+    parser.add_argument("--scale", type=float, default=1.0, help="simulator --scale for --formats")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="dg-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -135,6 +171,10 @@ def main() -> None:
     cli = [str(Path(python).parent / "distillguard")]
     env = {**os.environ, "DISTILLGUARD_HMAC_SECRET": "bench-secret"}
     try:
+        for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
+            time_format(work, fmt, args.preset, args.scale, python, cli, env)
+        if args.events <= 0:
+            return
         data = work / "events.jsonl"
         t0 = time.perf_counter()
         generate(data, args.events)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from distillguard import fingerprints as fp
@@ -77,3 +77,100 @@ def test_fingerprint_never_fails_on_any_text(text: str) -> None:
     exact, skel, signature = fp.fingerprint(text)
     assert exact and skel
     assert signature is not None and len(signature) == 64
+
+
+# ------------------------------------------------- the SQL skeleton equals the Python one
+_EDGE_CASES = [
+    "a deadbeefcafe deadbeefcafe x",  # adjacent hex words share one neighbour
+    "Hi Bob Dan, Carl\tEve said 1,234.5e3% ok",
+    "```code\n",  # Python's $ also matches before a final newline
+    "x ```a``` y ```b",
+    "café ab12cd34ef c\u00a0d ٣٤٥ and ৩৪",  # non-ASCII word, space and digit characters
+    "uuid 12345678-1234-1234-1234-123456789ABC end",
+    "a\x0bb  c\u3000d\u2028e",
+    "foo, Bar Baz; Qux and Über",
+    "e-mail me@x.co.uk now, or visit www.example.org/a?b=1 or https://x.example/ü",
+    '"quoted" “curly” 「corner」 "' + "x" * 250 + '"',
+    "İstanbul ΣΑΣ ß",
+    "",
+    "   ",
+]
+
+
+def _sql_fingerprints(texts: list[str]) -> list[tuple[str, str, list[int]]]:
+    import duckdb
+    import pyarrow as pa
+
+    con = duckdb.connect()
+    con.register("texts", pa.table({"t": pa.array(texts, type=pa.string())}))
+    rows = con.execute(fp.masked_sql("texts", "t")).fetchall()
+    con.close()
+    assert [r[0] for r in rows] == texts  # order and identity kept
+    hashes, skeleton_hashes, skeletons = fp.fingerprint_masked([r[1] for r in rows], [r[2] for r in rows])
+    return list(zip(hashes, skeleton_hashes, fp.minhash_batch(skeletons), strict=True))
+
+
+def _python_fingerprints(texts: list[str]) -> list[tuple[str, str, list[int]]]:
+    return [(fp.prompt_hash(t), fp.skeleton_hash(t), fp.minhash(t)) for t in texts]
+
+
+def test_sql_skeletons_equal_python_on_edge_cases() -> None:
+    assert _sql_fingerprints(_EDGE_CASES) == _python_fingerprints(_EDGE_CASES)
+
+
+def test_sql_skeletons_equal_python_on_the_real_prompt_corpus() -> None:
+    import gzip
+    import json
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    files = sorted(corpus.glob("*.jsonl.gz"))
+    if not files:
+        pytest.skip("../shared/corpus is not here")
+    texts = []
+    for path in files:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            texts += [json.loads(line)["text"] for _, line in zip(range(1500), handle, strict=False)]
+    sql = _sql_fingerprints(texts)
+    python = _python_fingerprints(texts)
+    different = [t[:80] for t, a, b in zip(texts, sql, python, strict=True) if a != b]
+    assert not different
+
+
+_MASK_ALPHABET = st.sampled_from(
+    [
+        *"aAbBcCdDeEfFzZ09 ,;.-+@:/\"'`\n\t_%",
+        "```",
+        "http://",
+        "www.",
+        "“",
+        "”",
+        "「",
+        "」",
+        "\u00a0",
+        "\u3000",
+        "٣",
+        "é",
+        "Ü",
+        "中",
+        "İ",
+        "\x0b",
+    ]
+)
+
+
+@settings(deadline=None, max_examples=60)  # each example starts a DuckDB connection
+@given(st.lists(st.lists(_MASK_ALPHABET, max_size=40).map("".join), min_size=1, max_size=20))
+def test_sql_skeletons_equal_python_on_generated_text(texts: list[str]) -> None:
+    assert _sql_fingerprints(texts) == _python_fingerprints(texts)
+
+
+@pytest.mark.parametrize("secret", [b"k", b"s" * 64, b"long-" * 30], ids=["short", "block", "longer"])
+def test_keyed_hash_in_sql_equals_the_python_hmac(secret: bytes) -> None:
+    import duckdb
+
+    values = ["203.0.113.7", "key-acct-1", "héllo\u3000", ""]
+    con = duckdb.connect()
+    sql = f"SELECT {fp.keyed_hash_sql(secret, 'v', purpose='ip')} FROM (SELECT unnest(?) AS v)"
+    got = [row[0] for row in con.execute(sql, [values]).fetchall()]
+    assert got == [fp.keyed_hash(secret, v, purpose="ip") for v in values]

@@ -17,11 +17,12 @@ different versions are refused, never compared (datasketch's history shows why).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import rensa
 
@@ -125,6 +126,115 @@ def jaccard_estimate(a: Sequence[int], b: Sequence[int]) -> float:
     return sum(1 for x, y in zip(a, b, strict=True) if x == y) / len(a)
 
 
+# ------------------------------------------------------ the same skeleton in SQL
+# Ingest computes skeletons inside DuckDB (RE2, every core, no Python per prompt). RE2's
+# \w, \s, \d and \b are ASCII and it has no look-behind, so each Python class is spelled
+# out as the exact code-point set this Python's ``re`` uses (str.isalnum, str.isspace,
+# str.isdecimal), \b becomes a consumed neighbour (applied twice, since a neighbour taken by
+# one match hides the next), and the name look-behind becomes a captured prefix put back.
+# Same version string: tests/test_fingerprints.py proves equal skeletons on the corpus and
+# on generated text. Lower-casing and hashing stay in Python (``fingerprint_masked``):
+# DuckDB's lower() uses simple case mapping, Python's full mapping ('İ' -> 'i̇').
+
+
+def _code_point_ranges(member: Callable[[str], bool]) -> str:
+    """RE2 class body (no brackets) of every code point where ``member`` holds."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for point in range(0x110000):
+        inside = not 0xD800 <= point <= 0xDFFF and member(chr(point))  # DuckDB text is valid UTF-8
+        if inside and start is None:
+            start = point
+        elif not inside and start is not None:
+            spans.append((start, point - 1))
+            start = None
+    if start is not None:
+        spans.append((start, 0x10FFFF))
+    return "".join(rf"\x{{{a:x}}}" if a == b else rf"\x{{{a:x}}}-\x{{{b:x}}}" for a, b in spans)
+
+
+@functools.cache
+def _re2_classes() -> dict[str, str]:
+    word = _code_point_ranges(lambda ch: ch.isalnum() or ch == "_")
+    space = _code_point_ranges(str.isspace)
+    digit = _code_point_ranges(str.isdecimal)
+    other_space = _code_point_ranges(lambda ch: ch.isspace() and ch != " ")
+    return {"w": word, "s": space, "d": digit, "s_not_blank": other_space}
+
+
+@functools.cache
+def skeleton_sql_steps() -> tuple[tuple[tuple[str, ...], str, str], ...]:
+    """(needles, RE2 pattern, replacement) per mask, in ``_MASKS`` order.
+
+    A step runs only on texts holding one of its needles (none: every text); the needles are
+    the literal characters every match must contain, so skipping changes nothing.
+    """
+    c = _re2_classes()
+    space, digit = f"[{c['s']}]", f"[{c['d']}]"
+    hex_word = rf"(^|[^{c['w']}])(?i:[0-9a-f]{{8,}})([^{c['w']}]|$)"
+    return (
+        (("```",), r"(?s)```.*?(?:```|$)", " <code> "),
+        (("://", "www."), rf"https?://[^{c['s']}]+|www\.[^{c['s']}]+", " <url> "),
+        (("@",), rf"[{c['w']}.+-]+@[{c['w']}-]+\.[{c['w']}.-]+", " <email> "),
+        (('"', "“", "「"), '"[^"\\n]{1,200}"|“[^”\\n]{1,200}”|「[^」\\n]{1,200}」', " <str> "),
+        ((), hex_word, r"\1 <id> \2"),
+        ((), hex_word, r"\1 <id> \2"),
+        ((), rf"[-+]?{digit}[{c['d']},]*(?:\.{digit}+)?(?:[eE][-+]?{digit}+)?%?", " <num> "),
+        ((), rf"([a-z,;] )[A-Z][a-z]+(?:{space}[A-Z][a-z]+)*", r"\1 <name> "),
+    )
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def normalise_sql(expression: str) -> str:
+    """``normalise_text`` in SQL: whitespace runs to one blank (single blanks untouched), trimmed."""
+    c = _re2_classes()
+    runs = f"[{c['s']}]{{2,}}|[{c['s_not_blank']}]"
+    collapsed = f"regexp_replace({expression}, {_sql_text(runs)}, ' ', 'g')"
+    return f"regexp_replace({collapsed}, '^ | $', '', 'g')"
+
+
+def strip_sql(expression: str) -> str:
+    """``str.strip()`` in SQL (the same whitespace set)."""
+    space = _re2_classes()["s"]
+    return f"regexp_replace({expression}, {_sql_text(f'^[{space}]+|[{space}]+$')}, '', 'g')"
+
+
+def masked_sql(source: str, column: str) -> str:
+    """A query over ``source`` (a table or subquery) giving, per row of it, ``text`` (the column),
+    ``normalised`` (``normalise_text``) and ``masked`` (the skeleton before lower-casing)."""
+    steps = [f"s0 AS (SELECT {column} AS text, {column} AS x FROM {source})"]
+    for i, (needles, pattern, replacement) in enumerate(skeleton_sql_steps(), start=1):
+        replaced = f"regexp_replace(x, {_sql_text(pattern)}, {_sql_text(replacement)}, 'g')"
+        if needles:
+            found = " OR ".join(f"contains(x, {_sql_text(n)})" for n in needles)
+            replaced = f"CASE WHEN {found} THEN {replaced} ELSE x END"
+        steps.append(f"s{i} AS (SELECT text, {replaced} AS x FROM s{i - 1})")
+    last = f"s{len(steps) - 1}"
+    return (
+        "WITH "
+        + ",\n".join(steps)
+        + f"\nSELECT text, {normalise_sql('text')} AS normalised, {normalise_sql('x')} AS masked FROM {last}"
+    )
+
+
+def fingerprint_masked(
+    normalised: Sequence[str], masked: Sequence[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """(prompt_hash, skeleton_hash, skeleton) from the columns of ``masked_sql``."""
+    skeletons = [m.lower() for m in masked]  # masked may be empty when only prompt hashes are wanted
+    return [_digest(n) for n in normalised], [_digest(s) for s in skeletons], skeletons
+
+
+def minhash_batch(skeletons: Sequence[str]) -> list[list[int]]:
+    """``minhash`` of each skeleton text, in one rensa call."""
+    token_sets = [shingles(s) or [""] for s in skeletons]
+    digests = rensa.RMinHash.digests_from_token_sets(token_sets, MINHASH_PERMUTATIONS, MINHASH_SEED)
+    return [[int(v) for v in row] for row in digests]
+
+
 # ------------------------------------------------------------ serialisation
 def serialise_minhash(signature: Sequence[int], version: str = FINGERPRINT_VERSION) -> str:
     """Explicit, versioned text form: ``<version>:<hex uint32 * n>`` (never pickle)."""
@@ -151,6 +261,24 @@ def keyed_hash(secret: bytes, value: str, *, purpose: str) -> str:
     """
     mac = hmac.new(secret, f"{purpose}\x1f{value}".encode("utf-8", "surrogatepass"), hashlib.sha256)
     return mac.hexdigest()[:32]
+
+
+def keyed_hash_sql(secret: bytes, value: str, *, purpose: str) -> str:
+    """``keyed_hash`` as a SQL expression over the text expression ``value`` (HMAC spelled out
+    with DuckDB's sha256, so ingest hashes millions of distinct keys and addresses in parallel
+    without a Python call each). NULL stays NULL."""
+    block = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    block = block.ljust(64, b"\0")
+    inner_pad = bytes(b ^ 0x36 for b in block).hex()
+    outer_pad = bytes(b ^ 0x5C for b in block).hex()
+    prefix = (purpose + "\x1f").encode().hex()
+    inner = f"unhex(sha256(unhex('{inner_pad}{prefix}') || encode({value})))"
+    return f"left(sha256(unhex('{outer_pad}') || {inner}), 32)"
+
+
+# A plain dotted-quad IPv4 address (ASCII digits): its /24 is the first three octets, no parse.
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_SQL_PATTERN = rf"({_OCTET}\.{_OCTET}\.{_OCTET})\.{_OCTET}"
 
 
 def ip_prefix(address: str) -> str | None:

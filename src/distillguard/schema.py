@@ -80,6 +80,9 @@ EVENTS = pa.schema(
         pa.field("attrs", _ATTRS),
         pa.field("ingest_file", pa.string()),
         pa.field("ingest_line", pa.int64()),
+        # derived at ingest by rules.request_shape_sql (the string the decision service computes
+        # live with rules.request_shape), so scans group by it instead of rebuilding it per pass
+        pa.field("request_shape", pa.string()),
     ]
 )
 

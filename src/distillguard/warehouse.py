@@ -13,9 +13,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from distillguard.engine import DuckDBEngine
+from distillguard.rules import request_shape_sql
 from distillguard.schema import ACCOUNTS, EVENTS, INGEST_RUNS, QUARANTINE, TABLES, column_names
 
 _STAGE = "_incoming_batch"
+# Events columns computed from other columns of the same row on every insert (whatever the
+# caller sent for them), and filled in when an older warehouse gains them on open.
+DERIVED_EVENT_COLUMNS: dict[str, str] = {"request_shape": request_shape_sql()}
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class Warehouse:
             finally:
                 self.engine.unregister(_STAGE)
             self.engine.execute(f"ALTER TABLE {name} ADD COLUMN {field.name} {described[0]['column_type']}")
+            if name == "events" and field.name in DERIVED_EVENT_COLUMNS:
+                # a warehouse from before the column: fill it with the same SQL ingest uses
+                self.engine.execute(f"UPDATE events SET {field.name} = {DERIVED_EVENT_COLUMNS[field.name]}")
 
     def replace_table(self, name: str, table: pa.Table) -> None:
         """Replace a derived table (detector output) with ``table``."""
@@ -98,12 +105,16 @@ class Warehouse:
         batch = batch.select(column_names(EVENTS)).cast(EVENTS)
         before = self._count("events")
         columns = ", ".join(column_names(EVENTS))
+        derived = ", ".join(
+            f"{DERIVED_EVENT_COLUMNS[c]} AS {c}" if c in DERIVED_EVENT_COLUMNS else c
+            for c in column_names(EVENTS)
+        )
         self.engine.register(_STAGE, batch)
         try:
             self.engine.execute(
                 f"""
                 INSERT INTO events ({columns})
-                SELECT {columns} FROM (
+                SELECT {derived} FROM (
                     SELECT *, row_number() OVER (PARTITION BY event_id ORDER BY ingest_line) AS _dup
                     FROM {_STAGE}
                 ) AS b

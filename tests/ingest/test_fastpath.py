@@ -106,16 +106,6 @@ def test_fast_path_failure_mid_insert_redoes_the_file_and_counts_stay_right(
     assert warehouse.count("events") == 3
 
 
-def test_worker_processes_give_the_same_fingerprints() -> None:
-    from distillguard import fingerprints
-    from distillguard.ingest.parallel import fingerprint_chunks
-
-    chunks = [[f"Solve {i} + {j} step by step" for j in range(50)] for i in range(4)]
-    results = list(fingerprint_chunks(iter(chunks), workers=2))
-    assert [texts for texts, _ in results] == chunks
-    assert [fp for _, fp in results] == [fingerprints.fingerprint_batch(c) for c in chunks]
-
-
 def test_empty_compressed_canonical_file_leaves_a_trace(
     warehouse: Warehouse, config: Config, tmp_path: Path
 ) -> None:
@@ -126,3 +116,54 @@ def test_empty_compressed_canonical_file_leaves_a_trace(
     report = ingest_paths(warehouse, [path], config=config, source_format="canonical", progress=False)
     assert (report.read, report.quarantined) == (1, 1)
     assert "empty file" in quarantine_rows(warehouse)[0]["reason"]
+
+
+def test_both_paths_hash_every_kind_of_address_and_key_alike(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addresses = [
+        "10.1.2.3",
+        " 10.1.2.4\u00a0",
+        "2001:db8:abcd:12::1",
+        "::ffff:198.51.100.9",
+        "010.1.2.3",
+        "nonsense",
+        "  ",
+    ]
+    lines = [
+        _canonical(f"e{i}", client_ip=address, api_key_id=f"key-{i % 3}" if i else "")
+        for i, address in enumerate(addresses)
+    ]
+    path = write_lines(tmp_path / "c.jsonl", lines)
+    config = config.with_overrides(intel_community_key="community-secret")
+    (fast, fast_rows, _), (slow, slow_rows, _) = _both_paths(config, tmp_path, path, monkeypatch)
+    columns = ("api_key_hash", "client_ip_hash", "ip_prefix_hash", "ip_prefix_community_hash")
+    assert fast.stored == slow.stored == len(addresses)
+    for event_id, row in slow_rows.items():
+        assert {c: fast_rows[event_id][c] for c in columns} == {c: row[c] for c in columns}, event_id
+    assert slow_rows["e0"]["ip_prefix_community_hash"] is not None
+    assert slow_rows["e2"]["ip_prefix_hash"] is not None  # IPv6 /48
+
+
+def test_both_paths_clean_control_characters_and_cut_long_text_alike(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dirty = "a\x00b\x07c\x85d\u200be"  # NUL, BEL and C1 are dropped; U+200B is not a control character
+    lines = [
+        _canonical("n1", prompt_text=dirty, user_agent="ua\x00x", attrs={"k\x01": "v\x00"}),
+        _canonical("n2", prompt_text="x" * 80, response_text="y" * 90, model_requested="m\x1f"),
+        _canonical("n3\x00", prompt_text="short"),
+    ]
+    path = write_lines(tmp_path / "c.jsonl", lines)
+    config = config.with_overrides(max_text_chars=60)
+    (fast, fast_rows, _), (slow, slow_rows, _) = _both_paths(config, tmp_path, path, monkeypatch)
+    assert fast.stored == slow.stored == 3
+    assert fast_rows.keys() == slow_rows.keys() == {"n1", "n2", "n3"}
+    for event_id, row in slow_rows.items():
+        other = dict(fast_rows[event_id])
+        expected = dict(row)
+        other.pop("ingest_line"), expected.pop("ingest_line")
+        assert other == expected, event_id
+    assert slow_rows["n1"]["prompt_text"] == "abcd\u200be"
+    assert slow_rows["n1"]["attrs"] == {"k": "v"}
+    assert (slow_rows["n2"]["prompt_chars"], len(slow_rows["n2"]["prompt_text"])) == (80, 60)

@@ -28,6 +28,7 @@ COMPUTED_BY_INGEST = {
     "api_key_hash",
     "ingest_file",
     "ingest_line",
+    "request_shape",
 }
 CANONICAL_KEYS = ({f.name for f in EVENTS} - COMPUTED_BY_INGEST) | {"client_ip", "api_key_id"}
 

@@ -28,7 +28,6 @@ from distillguard.detectors.lifecycle_ties import lifecycle_indicator_sql, scan_
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.detectors.young_ties import corroboration_having, created_indicator_sql
 from distillguard.engine.base import SqlStep
-from distillguard.rules import request_shape_sql
 
 GRAPH_LINKS = DetectorSpec(
     "graph.links",
@@ -172,9 +171,6 @@ GRAPH_DETECTORS: tuple[DetectorSpec, ...] = (
 )
 
 
-# One event's request shape: the generation parameters its client set ('-' when absent),
-# the same string the decision service computes for a live request (rules.request_shape).
-SHAPE_SQL = request_shape_sql()
 # Kinds an account holds one value of (a card, a sign-up window, a moment): one shared value
 # is the whole tie, where a network or scaffold tie needs two in common.
 SINGLE_VALUE_KINDS = "'payment', 'signup', 'shape', 'pivot', 'handoff', 'surge'"
@@ -219,7 +215,7 @@ def indicator_steps(*, has_accounts: bool, signup_window_hours: int = 6) -> list
             SELECT account_id, 'template', template_family, 1
             FROM scan_events WHERE template_family IS NOT NULL
             UNION ALL
-            SELECT account_id, 'shape', {SHAPE_SQL}, 1 FROM scan_events
+            SELECT account_id, 'shape', request_shape, 1 FROM scan_events
             {lifecycle_indicator_sql()}
             {record_kinds}
         ) AS i

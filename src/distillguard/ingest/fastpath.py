@@ -2,9 +2,11 @@
 
 The line-by-line path costs a ``json.loads`` and two dict conversions per event;
 for canonical files DuckDB's own ``read_json`` (parallel, vectorised) does the
-parsing and the typing. Python then only computes what SQL cannot: fingerprints
-of each *distinct* prompt text and keyed hashes of each distinct API key and
-client address. Rows failing validation are quarantined by SQL with a reason.
+parsing and the typing; SQL cleans text as ``wire.clean_text`` does, masks prompt
+skeletons (RE2, ``fingerprints.masked_sql``) and computes keyed hashes and the request
+shape. Python only digests each *distinct* text and skeleton (blake2b) and runs MinHash
+once per distinct skeleton. Rows failing validation are quarantined by SQL with a reason.
+``ingest_staged`` also finishes the stage of an adapter's SQL mapping (``mapped.py``).
 
 If DuckDB cannot read the file (malformed JSON, bad bytes, a truncated stream,
 an odd layout) nothing has been written yet and the caller falls back to the
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +29,9 @@ import pyarrow as pa
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
-from distillguard.ingest.batches import PrefixHasher
-from distillguard.ingest.parallel import fingerprint_chunks, worker_count
+from distillguard.ingest.declarative import ROUTE_TO_PYTHON
+from distillguard.ingest.limits import LENGTH_COLUMNS
+from distillguard.rules import request_shape_sql
 from distillguard.schema import EVENTS, QUARANTINE, column_names
 from distillguard.warehouse import Warehouse
 
@@ -104,8 +106,32 @@ def _ts(column: str) -> str:
     return f"dg_ts({column})"
 
 
-def _stage_sql(path: Path, max_record_bytes: int) -> str:
-    typed = [f"TRY_CAST({n} AS BIGINT) AS {n}" for n in _INTS]
+# wire.clean_text's control characters (its _CONTROL), as an RE2 class; the cleaning test in
+# tests/ingest/test_fastpath.py holds both paths to the same stored text.
+_CONTROL_RE2 = r"[\x{0}-\x{8}\x{b}\x{c}\x{e}-\x{1f}\x{7f}-\x{9f}]"
+
+
+def _clean_macros(max_text_chars: int) -> str:
+    """``dg_clean``: ``wire.clean_text`` in SQL (cut at ``max_text_chars``, then control
+    characters dropped), so the fast path stores the characters the line path stores. Lone
+    surrogates never get here: DuckDB refuses the file and the line path reads it."""
+    cut = f"CASE WHEN length(x) > {max_text_chars} THEN left(x, {max_text_chars}) ELSE x END"
+    return f"""
+CREATE MACRO dg_cut(x) AS {cut};
+CREATE MACRO dg_clean(x) AS CASE WHEN regexp_matches(dg_cut(x), '{_CONTROL_RE2}')
+    THEN regexp_replace(dg_cut(x), '{_CONTROL_RE2}', '', 'g') ELSE dg_cut(x) END;
+CREATE MACRO dg_clean_map(m) AS map_from_entries(list_transform(map_entries(m),
+    lambda e: {{'key': dg_clean(e.key), 'value': dg_clean(e.value)}}));
+"""
+
+
+def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
+    # A text cut at max_text_chars keeps its original length in its *_chars column (limits.py).
+    cut_length = {
+        chars: f"CASE WHEN length({text}) > {max_text_chars} THEN length({text}) END"
+        for text, chars in LENGTH_COLUMNS.items()
+    }
+    typed = [f"coalesce(TRY_CAST({n} AS BIGINT), {cut_length.get(n, 'NULL')}) AS {n}" for n in _INTS]
     typed += [f"TRY_CAST({n} AS DOUBLE) AS {n}" for n in _FLOATS]
     typed += [f"TRY_CAST({n} AS BOOLEAN) AS {n}" for n in _BOOLS]
     raw_checks = [f"({n} IS NOT NULL AND TRY_CAST({n} AS BIGINT) IS NULL)" for n in _INTS]
@@ -116,15 +142,18 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
         for check, name in zip(raw_checks, [*_INTS, *_FLOATS, *_BOOLS], strict=True)
     )
     file = sql_string(path)
+    texts = ", ".join(f"dg_clean({n}) AS {n}" for n in [*_TEXTS, "api_key_id", "client_ip"])
     return (
         _MACROS
+        + _clean_macros(max_text_chars)
         + f"""
     CREATE TABLE stage AS
-    SELECT event_id, account_id, coalesce(source_format, 'canonical') AS source_format,
+    SELECT dg_clean(event_id) AS event_id, dg_clean(account_id) AS account_id,
+           coalesce(dg_clean(source_format), 'canonical') AS source_format,
            {_ts("ts_start")} AS ts_start, {_ts("ts_end")} AS ts_end,
-           {", ".join(typed)}, {", ".join(n for n in _TEXTS)}, api_key_id, client_ip,
+           {", ".join(typed)}, {texts},
            TRY_CAST(prompt_minhash AS UINTEGER[]) AS prompt_minhash,
-           TRY_CAST(attrs AS MAP(VARCHAR, VARCHAR)) AS attrs,
+           dg_clean_map(TRY_CAST(attrs AS MAP(VARCHAR, VARCHAR))) AS attrs,
            CASE
              WHEN event_id IS NULL OR trim(event_id) = '' THEN 'missing required field event_id'
              WHEN account_id IS NULL OR trim(account_id) = '' THEN 'missing required field account_id'
@@ -137,7 +166,8 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
              WHEN attrs IS NOT NULL AND TRY_CAST(attrs AS MAP(VARCHAR, VARCHAR)) IS NULL
                THEN 'attrs: expected an object of strings'
            END AS _reason,
-           CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt
+           CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt,
+           CAST(NULL AS VARCHAR) AS _system_text
     FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
                    columns = {_columns()}, maximum_object_size = {int(max_record_bytes)}) AS raw;
     """
@@ -146,6 +176,17 @@ def _stage_sql(path: Path, max_record_bytes: int) -> str:
 
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
     """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
+    stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars))
+    return ingest_staged(warehouse, path, stage, config=config, report=report) is not None
+
+
+def ingest_staged(
+    warehouse: Warehouse, path: Path, stage_sql: str, *, config: Config, report: FileReport
+) -> list[int] | None:
+    """Run ``stage_sql`` (it creates table ``stage`` in the layout of ``_stage_sql``), then
+    derive, quarantine and insert. None (nothing written) when DuckDB cannot read the file;
+    else the record numbers whose ``_reason`` is ``ROUTE_TO_PYTHON``: the caller reads those
+    records with the Python adapter."""
     # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
     beside = Path(config.db_path).resolve().parent
     with tempfile.TemporaryDirectory(prefix=".dg-stage-", dir=beside if beside.is_dir() else None) as work:
@@ -158,9 +199,15 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
             staging.execute("SET preserve_insertion_order = true")
             staging.execute("SET enable_progress_bar = false")
             try:
-                staging.execute(_stage_sql(path, int(config.max_record_bytes)))
+                staging.execute(stage_sql)
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
-                    return False  # no records: the line-by-line path reports the empty file
+                    return None  # no records: the line-by-line path reports the empty file
+                routed = [
+                    int(r[0])
+                    for r in staging.execute(
+                        "SELECT rowid + 1 FROM stage WHERE _reason = ? ORDER BY rowid", [ROUTE_TO_PYTHON]
+                    ).fetchall()
+                ]
                 _derive(staging, config)  # may run out of room: do it before writing anything
                 _quarantine(warehouse, staging, path, report)
             except duckdb.Error as exc:
@@ -169,11 +216,11 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
                 log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
                 report.read = report.quarantined = 0
                 report.reasons.clear()
-                return False
+                return None
         finally:
             staging.close()
         _insert(warehouse, stage_db, path, config, report)
-    return True
+    return routed
 
 
 def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
@@ -187,7 +234,8 @@ def _quarantine(
     from distillguard.ingest.run import add_quarantine_once
 
     now = datetime.now(UTC)
-    sql = "SELECT rowid + 1, _reason, _excerpt FROM stage WHERE _reason IS NOT NULL ORDER BY rowid"
+    sql = f"""SELECT rowid + 1, _reason, _excerpt FROM stage
+              WHERE _reason IS NOT NULL AND _reason <> '{ROUTE_TO_PYTHON}' ORDER BY rowid"""
     for batch in _batches(staging, sql, 10_000):
         rows = [
             {
@@ -213,74 +261,111 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Fingerprints per distinct prompt text, keyed hashes per distinct key and address."""
     secret = deployment_secret(config)
     size = max(1, int(config.batch_size_rows))
-    staging.execute(
-        "CREATE TABLE fp (prompt_text VARCHAR, f_hash VARCHAR, f_skel VARCHAR, f_minhash UINTEGER[])"
-    )
-    version = fingerprints.FINGERPRINT_VERSION
-    sql = f"""SELECT DISTINCT prompt_text FROM stage WHERE _reason IS NULL AND prompt_text IS NOT NULL
-              AND (prompt_hash IS NULL OR fingerprint_version IS DISTINCT FROM '{version}')"""
-    reader = staging.execute(sql).to_arrow_reader(max(1000, min(size, 5000)))
-    chunks = (batch.column(0).to_pylist() for batch in reader)
-    cursor = staging.cursor()
-    for texts, (hashes, skeletons, signatures) in fingerprint_chunks(
-        chunks, workers=worker_count(int(config.ingest_workers))
-    ):
-        table = pa.table(
-            {
-                "prompt_text": pa.array(texts, type=pa.string()),
-                "f_hash": pa.array(hashes, type=pa.string()),
-                "f_skel": pa.array(skeletons, type=pa.string()),
-                "f_minhash": pa.array(signatures, type=pa.list_(pa.uint32())),
-            }
-        )
-        cursor.register("_fp_batch", table)
-        cursor.execute("INSERT INTO fp SELECT * FROM _fp_batch")
-        cursor.unregister("_fp_batch")
-    cursor.close()
-    hash_ip = PrefixHasher(secret)
-
-    def key_hashes(values: list[Any]) -> dict[str, list[str | None]]:
-        return {"k_hash": [fingerprints.hash_api_key(secret, v) for v in values]}
-
+    _fingerprint_distinct(staging, size)
     community_key = str(config.intel_community_key or "").encode() or None
-
-    def ip_hashes(values: list[Any]) -> dict[str, list[str | None]]:
-        pairs = [hash_ip(v) for v in values]
-        return {
-            "i_hash": [h for h, _ in pairs],
-            "i_prefix": [prefix for _, prefix in pairs],
-            "i_community": [fingerprints.community_prefix_hash(community_key, v) for v in values],
-        }
-
-    _hash_distinct(staging, "api_key_id", "keys", ("k_hash",), key_hashes, size)
-    _hash_distinct(staging, "client_ip", "ips", ("i_hash", "i_prefix", "i_community"), ip_hashes, size)
+    key_hash = fingerprints.keyed_hash_sql(secret, "api_key_id", purpose="api-key")
+    staging.execute(
+        f"""CREATE TABLE keys AS SELECT api_key_id, CASE WHEN api_key_id <> '' THEN {key_hash} END AS k_hash
+            FROM (SELECT DISTINCT api_key_id FROM stage WHERE api_key_id IS NOT NULL)"""
+    )
+    _hash_addresses(staging, secret, community_key, size)
+    _hash_system_prompts(staging, size)
     staging.execute(
         "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
     )
 
 
-def _hash_distinct(
-    staging: duckdb.DuckDBPyConnection,
-    column: str,
-    table: str,
-    outputs: tuple[str, ...],
-    derive: Callable[[list[Any]], dict[str, list[str | None]]],
-    size: int,
-) -> None:
-    """Table ``table``: each distinct value of ``column`` with its keyed hashes, built in batches
-    (a file of random client addresses has as many distinct values as rows)."""
-    names = [column, *outputs]
-    schema = pa.schema([(name, pa.string()) for name in names])
-    staging.execute(f"CREATE TABLE {table} ({', '.join(f'{n} VARCHAR' for n in names)})")
-    reader = staging.execute(
-        f"SELECT DISTINCT {column} FROM stage WHERE {column} IS NOT NULL"
-    ).to_arrow_reader(size)
+def _fingerprint_distinct(staging: duckdb.DuckDBPyConnection, size: int) -> None:
+    """Table ``fp`` (prompt_text, f_hash, f_skel, f_minhash) for each distinct prompt lacking a
+    current fingerprint: skeletons by DuckDB (RE2, all cores), the two blake2b digests in one
+    Python pass over the distinct texts, MinHash once per distinct skeleton in rensa batches."""
+    version = fingerprints.FINGERPRINT_VERSION
+    fresh = f"""(SELECT DISTINCT prompt_text FROM stage WHERE _reason IS NULL AND prompt_text IS NOT NULL
+                AND (prompt_hash IS NULL OR fingerprint_version IS DISTINCT FROM '{version}'))"""
+    staging.execute(f"CREATE TABLE fp_text AS {fingerprints.masked_sql(fresh, 'prompt_text')}")
+    staging.execute("CREATE TABLE fp_hash (k BIGINT, f_hash VARCHAR, f_skel VARCHAR, skeleton VARCHAR)")
     cursor = staging.cursor()
-    for batch in reader:
+    for batch in _batches(staging, "SELECT rowid AS k, normalised, masked FROM fp_text", size):
+        hashes, skeleton_hashes, skeletons = fingerprints.fingerprint_masked(
+            batch.column(1).to_pylist(), batch.column(2).to_pylist()
+        )
+        table = pa.table(
+            {"k": batch.column(0), "f_hash": hashes, "f_skel": skeleton_hashes, "skeleton": skeletons}
+        )
+        cursor.register("_fp_batch", table)
+        cursor.execute("INSERT INTO fp_hash SELECT * FROM _fp_batch")
+        cursor.unregister("_fp_batch")
+    staging.execute("CREATE TABLE fp_minhash (skeleton VARCHAR, f_minhash UINTEGER[])")
+    for batch in _batches(staging, "SELECT DISTINCT skeleton FROM fp_hash", size):
+        skeletons = batch.column(0).to_pylist()
+        signatures = pa.array(fingerprints.minhash_batch(skeletons), type=pa.list_(pa.uint32()))
+        cursor.register("_mh_batch", pa.table({"skeleton": batch.column(0), "f_minhash": signatures}))
+        cursor.execute("INSERT INTO fp_minhash SELECT * FROM _mh_batch")
+        cursor.unregister("_mh_batch")
+    cursor.close()
+    staging.execute(
+        """CREATE TABLE fp AS SELECT t.text AS prompt_text, h.f_hash, h.f_skel, m.f_minhash
+           FROM fp_text t JOIN fp_hash h ON h.k = t.rowid JOIN fp_minhash m USING (skeleton)"""
+    )
+    staging.execute("DROP TABLE fp_text; DROP TABLE fp_hash; DROP TABLE fp_minhash")
+
+
+def _hash_system_prompts(staging: duckdb.DuckDBPyConnection, size: int) -> None:
+    """Table ``systems``: ``fingerprints.prompt_hash`` of each distinct system prompt an adapter
+    mapping found (normalised by SQL, digested in one Python pass)."""
+    staging.execute("CREATE TABLE systems (_system_text VARCHAR, s_hash VARCHAR)")
+    distinct = f"""SELECT _system_text, {fingerprints.normalise_sql("_system_text")} FROM
+                   (SELECT DISTINCT _system_text FROM stage
+                    WHERE _reason IS NULL AND _system_text IS NOT NULL)"""
+    cursor = staging.cursor()
+    for batch in _batches(staging, distinct, size):
+        hashes, _, _ = fingerprints.fingerprint_masked(batch.column(1).to_pylist(), [])
+        cursor.register("_sys_batch", pa.table({"_system_text": batch.column(0), "s_hash": hashes}))
+        cursor.execute("INSERT INTO systems SELECT * FROM _sys_batch")
+        cursor.unregister("_sys_batch")
+    cursor.close()
+
+
+def _hash_addresses(
+    staging: duckdb.DuckDBPyConnection, secret: bytes, community_key: bytes | None, size: int
+) -> None:
+    """Table ``ips``: each distinct client address with its keyed hashes (``fingerprints.hash_ip``
+    and ``community_prefix_hash``). Dotted-quad IPv4, nearly all of them, is hashed by SQL; the
+    rest (IPv6, odd spellings) by the Python functions themselves."""
+    text = fingerprints.strip_sql("client_ip")
+    pattern = "'" + fingerprints.IPV4_SQL_PATTERN + "'"
+    prefix = f"regexp_extract(text, {pattern}, 1) || '.0/24'"
+    community = (
+        fingerprints.keyed_hash_sql(community_key, prefix, purpose="dg-intel-ip_prefix")
+        if community_key
+        else "CAST(NULL AS VARCHAR)"
+    )
+    staging.execute(
+        f"""CREATE TABLE ips AS
+            WITH d AS (SELECT client_ip, {text} AS text FROM (
+                SELECT DISTINCT client_ip FROM stage WHERE client_ip IS NOT NULL AND client_ip <> ''))
+            SELECT client_ip, {fingerprints.keyed_hash_sql(secret, "text", purpose="ip")} AS i_hash,
+                   {fingerprints.keyed_hash_sql(secret, prefix, purpose="ip-prefix")} AS i_prefix,
+                   {community} AS i_community
+            FROM d WHERE regexp_full_match(text, {pattern})"""
+    )
+
+    def by_python(values: list[Any]) -> dict[str, list[str | None]]:
+        pairs = [fingerprints.hash_ip(secret, v) for v in values]
+        return {
+            "i_hash": [h for h, _ in pairs],
+            "i_prefix": [prefix for _, prefix in pairs],
+            "i_community": [fingerprints.community_prefix_hash(community_key, v) for v in values],
+        }
+
+    others = f"""SELECT DISTINCT client_ip FROM stage WHERE client_ip IS NOT NULL AND client_ip <> ''
+                 AND NOT regexp_full_match({text}, {pattern})"""
+    cursor = staging.cursor()
+    for batch in _batches(staging, others, size):
         values = batch.column(0).to_pylist()
-        cursor.register("_hash_batch", pa.table({column: values, **derive(values)}, schema=schema))
-        cursor.execute(f"INSERT INTO {table} SELECT * FROM _hash_batch")
+        cursor.register("_hash_batch", pa.table({"client_ip": values, **by_python(values)}))
+        cursor.execute("INSERT INTO ips SELECT client_ip, i_hash, i_prefix, i_community FROM _hash_batch")
         cursor.unregister("_hash_batch")
     cursor.close()
 
@@ -314,6 +399,8 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
         "sdk_fingerprint": "coalesce(s.sdk_fingerprint, CASE WHEN s.user_agent IS NOT NULL THEN 'ua=' || "
         "lower(split_part(split_part(trim(s.user_agent), '/', 1), ' ', 1)) END)",
         "attrs": "coalesce(s.attrs, MAP {})",
+        "system_prompt_hash": "coalesce(s.system_prompt_hash, systems.s_hash)",
+        "request_shape": request_shape_sql("s."),
     }
     names = column_names(EVENTS)
     select = ", ".join(f"{computed.get(name, 's.' + name)} AS {name}" for name in names)
@@ -324,31 +411,26 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     engine.execute(f"ATTACH {sql_string(stage_db)} AS {alias} (READ_ONLY)")
     engine.execute("SET enable_progress_bar = false")
     file_literal = "'" + str(path).replace("'", "''") + "'"
-    chunk = max(1000, int(config.batch_size_rows))
     try:
         with engine.memory_limit(_STAGING_MEMORY):  # bounded by settings, not by file size
             valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
-            last = engine.scalar(f"SELECT coalesce(max(rowid) + 1, 0) FROM {alias}.stage")
-            # Inserted in slices of lines so no operator ever holds more than one slice of wide rows;
-            # `firsts` (narrow) says which line is the first occurrence of each event id.
-            for low in range(1, (int(last) if isinstance(last, int) else 0) + 1, chunk):
-                high = low + chunk - 1
-                engine.execute(
-                    f"""
-                    INSERT INTO events ({", ".join(names)})
-                    SELECT {select}
-                    FROM {alias}.stage s
-                    SEMI JOIN (
-                        SELECT ingest_line FROM {alias}.firsts WHERE ingest_line BETWEEN {low} AND {high}
-                    ) f ON f.ingest_line = s.rowid + 1
-                    LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
-                    LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
-                    LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
-                    WHERE s.rowid + 1 BETWEEN {low} AND {high}
-                      AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id)
-                    ORDER BY s.rowid
-                    """.replace("$file", file_literal)
-                )
+            # One streaming statement: the stage is the probe side of every join, so no operator
+            # holds its wide rows (no ORDER BY: the scan's order is kept by the order-preserving
+            # insert); `firsts` (narrow) names the first line of each event id, and the anti join
+            # drops ids the warehouse already has.
+            engine.execute(
+                f"""
+                INSERT INTO events ({", ".join(names)})
+                SELECT {select}
+                FROM {alias}.stage s
+                SEMI JOIN {alias}.firsts f ON f.ingest_line = s.rowid + 1
+                ANTI JOIN (SELECT event_id FROM events) e ON e.event_id = s.event_id
+                LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
+                LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
+                LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
+                LEFT JOIN {alias}.systems systems ON systems._system_text = s._system_text
+                """.replace("$file", file_literal)
+            )
     finally:
         engine.execute(f"DETACH {alias}")
         engine.execute(f"SET enable_progress_bar = {bool(bar)}")

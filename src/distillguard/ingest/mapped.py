@@ -1,0 +1,111 @@
+"""A gateway log's ``stage`` through its adapter's SQL mapping (``declarative``).
+
+The stage has the layout of the canonical fast path's (``fastpath._stage_sql``), so the
+same derive / quarantine / insert steps finish the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyarrow as pa
+
+from distillguard import fingerprints
+from distillguard.config import Config
+from distillguard.engine import sql_string
+from distillguard.ingest import declarative
+from distillguard.ingest.declarative import ROUTE_TO_PYTHON, Mapping
+from distillguard.ingest.fastpath import (
+    _BOOLS,
+    _FLOATS,
+    _INTS,
+    _MACROS,
+    _TEXTS,
+    _clean_macros,
+    _compression,
+)
+from distillguard.ingest.limits import LENGTH_COLUMNS
+from distillguard.schema import EVENTS
+
+
+def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
+    """``stage`` from a gateway log through an adapter's SQL mapping (``declarative``), in the
+    layout of ``_stage_sql``: mapped columns cleaned as ``limits.clean_strings`` cleans an
+    adapter row, the SDK fingerprint from the cleaned headers (``normalise.sdk_fingerprint``),
+    and every record the mapping routes marked for the Python adapter."""
+    max_chars = int(config.max_text_chars)
+    mapping = declarative.hoist_lookups(mapping)
+    columns = {"source_format": "VARCHAR", **{key: mapping.types.get(key, "JSON") for key in mapping.keys}}
+    spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items() if k != "source_format") + "}"
+    # Named values in layers, each layer one projection over the one before: DuckDB inlines a
+    # select-list alias wherever it is used (and a macro its arguments), so one flat SELECT would
+    # re-parse the same JSON dozens of times per record, while a projection per value holds one
+    # chunk of every column per level (memory). A value sits one layer above what it reads.
+    layer: dict[str, int] = {}
+    for name, expression in mapping.lets.items():
+        reads = [
+            other for other in layer if re.search(rf"(?<![A-Za-z0-9_]){other}(?![A-Za-z0-9_])", expression)
+        ]
+        layer[name] = 1 + max((layer[other] for other in reads), default=0)
+    lets = "raw"
+    for level in range(1, max(layer.values(), default=0) + 1):
+        values = ", ".join(f"{mapping.lets[n]} AS {n}" for n in mapping.lets if layer[n] == level)
+        lets = f"(SELECT *, {values} FROM {lets})"
+    mapped = ", ".join(f"{expression} AS {name}" for name, expression in mapping.columns.items())
+    route = " OR ".join(f"coalesce(({condition}), false)" for condition in mapping.route)
+
+    def given(name: str) -> str:
+        return name if name in mapping.columns else "NULL"
+
+    cut_length = {
+        chars: f"CASE WHEN length({text}) > {max_chars} THEN length({text}) END"
+        for text, chars in LENGTH_COLUMNS.items()
+    }
+    ints = [f"coalesce({given(n)}, {cut_length.get(n, 'NULL')}) AS {n}" for n in _INTS]
+    int32 = [f.name for f in EVENTS if pa.types.is_int32(f.type)]
+    ranges = " OR ".join(f"NOT coalesce({n} BETWEEN -2147483648 AND 2147483647, true)" for n in int32)
+    floats = [f"{given(n)} AS {n}" for n in _FLOATS]
+    infinite = " OR ".join(f"coalesce(isinf({n}), false)" for n in _FLOATS if n in mapping.columns) or "false"
+    bools = [f"{given(n)} AS {n}" for n in _BOOLS]
+    texts = [
+        f"dg_clean({given(n)}) AS {n}" for n in [*_TEXTS, "api_key_id", "client_ip"] if n != "sdk_fingerprint"
+    ]
+
+    def header(name: str) -> str:
+        return f"dg_clean(dj_header_value(dj_header(_headers, '{name}')))"
+
+    names = ("lang", "package-version", "os", "arch", "runtime", "runtime-version")
+    lang, pkg, os_, arch, runtime, version = (f"coalesce({header('x-stainless-' + n)}, '')" for n in names)
+    agent = f"coalesce(nullif(dg_clean(user_agent), ''), {header('user-agent')})"
+    product = f"split_part(split_part({fingerprints.strip_sql(agent)}, '/', 1), ' ', 1)"
+    sdk = (
+        f"""CASE WHEN {lang} <> '' OR {pkg} <> ''
+            THEN 'lang=' || {lang} || ';pkg=' || {pkg} || ';os=' || {os_} || ';arch=' || {arch}
+                 || ';runtime=' || {runtime} || '/' || {version}
+            WHEN coalesce({agent}, '') <> '' THEN 'ua=' || lower({product}) END"""
+        if "_headers" in mapping.columns
+        else "CAST(NULL AS VARCHAR)"
+    )
+    file = sql_string(path)
+    return (
+        _MACROS
+        + _clean_macros(max_chars)
+        + declarative.MACROS
+        + f"""
+    CREATE TABLE stage AS
+    WITH raw AS (
+        SELECT * FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
+                                columns = {spec}, maximum_object_size = {int(config.max_record_bytes)})
+    ), x AS (SELECT * FROM {lets}),
+    y AS (SELECT {mapped}, ({route}) AS _route FROM x)
+    SELECT dg_clean(event_id) AS event_id, dg_clean(account_id) AS account_id, source_format,
+           ts_start, ts_end, {", ".join(ints)}, {", ".join(floats)}, {", ".join(bools)}, {", ".join(texts)},
+           {sdk} AS sdk_fingerprint,
+           CAST(NULL AS UINTEGER[]) AS prompt_minhash, dg_clean_map(attrs) AS attrs,
+           CASE WHEN _route OR {ranges} OR {infinite} THEN '{ROUTE_TO_PYTHON}' END AS _reason,
+           CAST(NULL AS VARCHAR) AS _excerpt,
+           nullif(dg_clean({given("_system_text")}), '') AS _system_text
+    FROM y;
+    """
+    )
