@@ -47,6 +47,8 @@ SPEC = DetectorSpec(
         "size_high": 50,
         "training_low": 0.15,
         "training_high": 0.35,
+        "tool_low": 0.3,
+        "tool_high": 0.5,
         "distinct_low": 0.8,
         "distinct_high": 0.98,
         "member_training_low": 0.1,
@@ -74,6 +76,11 @@ SPEC = DetectorSpec(
         "customer's (the median): new users ask for step-by-step answers, and run agents, now and then",
         "training_high": "a third more of everything asked being training-shaped than the typical "
         "customer is a collection, even when half the cohort's requests are ordinary cover",
+        "tool_low": "for a cohort of agent and tool-use work, the share above the established customers' "
+        "median that starts to count: new developers run agents as everyday use (a coding course or "
+        "a hackathon at a quarter to a third of its requests), far more than trace requests",
+        "tool_high": "a cohort whose requests are mostly agent work beyond what the provider's customers "
+        "send is collecting agent transcripts",
         "distinct_low": "classes, hackathons and benchmarks repeat their items across accounts",
         "distinct_high": "practically no item asked twice across the whole cohort is a data set",
         "member_training_low": "a member whose few requests are nearly all ordinary (neither "
@@ -249,8 +256,8 @@ def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.paramete
         ramp_py(float(row["accounts"] or 0), p["size_low"], p["size_high"])
         * ramp_py(
             float(row["harvest_share"] or 0.0) - float(row.get("baseline_share") or 0.0),
-            p["training_low"],
-            p["training_high"],
+            p["tool_low"] if row.get("kind") == "tool" else p["training_low"],
+            p["tool_high"] if row.get("kind") == "tool" else p["training_high"],
         )
         * ramp_py(float(row["distinct_share"] or 0.0), p["distinct_low"], p["distinct_high"])
     )
