@@ -65,6 +65,7 @@ class Watcher:
         every_s: float | None = None,
         publish: str | None = None,
         source_format: str | None = None,
+        accounts: str | Path | None = None,
         on_pass: Callable[[PassReport], None] | None = None,
     ) -> None:
         from distillguard.serve.publish import target_scheme
@@ -76,12 +77,22 @@ class Watcher:
         self.every_s = float(every_s if every_s is not None else config.watch_every_seconds)
         self.publish = publish
         self.source_format = source_format
+        if accounts is not None and not Path(accounts).is_file():
+            raise FileNotFoundError(f"{accounts}: no such accounts file")
+        self.accounts = accounts
         self.on_pass = on_pass
         self.passes: list[PassReport] = []
+        self.follower: Follower | None = None  # while running: its stats say how far it has read
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop`` is set; the last records read are committed before returning."""
-        follower = Follower(self._open(), self.paths, config=self.config, source_format=self.source_format)
+        warehouse = self._open()
+        if self.accounts is not None:
+            from distillguard.ingest.accounts import load_accounts
+
+            load_accounts(warehouse, self.accounts, config=self.config)
+        follower = Follower(warehouse, self.paths, config=self.config, source_format=self.source_format)
+        self.follower = follower
         covered = 0
         last_pass = time.monotonic()
         try:

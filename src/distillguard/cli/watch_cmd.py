@@ -40,6 +40,9 @@ def watch_command(
             "--passes-log", help="Append one JSON line per pass (cost, verdicts, flagged accounts)."
         ),
     ] = None,
+    accounts: Annotated[
+        Path | None, typer.Option(help="Account records (CSV, JSONL or Parquet) to upsert at start.")
+    ] = None,
     db: Annotated[
         Path | None, typer.Option(help="DuckDB warehouse file (default: the db_path setting).")
     ] = None,
@@ -71,7 +74,15 @@ def watch_command(
 
     stop = stop_on_signals()
     with user_errors():
-        watcher = Watcher(config, paths, every_s=every, publish=publish, source_format=fmt, on_pass=on_pass)
+        watcher = Watcher(
+            config,
+            paths,
+            every_s=every,
+            publish=publish,
+            source_format=fmt,
+            accounts=accounts,
+            on_pass=on_pass,
+        )
         if not quiet:
             console.print(
                 f"watching {', '.join(map(str, paths))} into {config.db_path}; a pass every "
