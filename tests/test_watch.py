@@ -94,3 +94,36 @@ def test_watch_scans_new_records_publishes_and_skips_idle_intervals(
 def test_a_bad_publish_target_fails_before_anything_is_read(config: Config, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected redis://"):
         Watcher(config, [tmp_path], publish="ftp://nowhere")
+
+
+def test_the_watch_command_logs_each_pass_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    append(logs / "gateway.jsonl", b"".join(litellm_lines(25)))
+    passes_log = tmp_path / "passes.jsonl"
+    command = [sys.executable, "-c", "from distillguard.cli import main; main()", "watch", str(logs)]
+    command += [
+        "--db",
+        str(tmp_path / "w.duckdb"),
+        "--every",
+        "0.5",
+        "--passes-log",
+        str(passes_log),
+        "--quiet",
+    ]
+    env = {**os.environ, "DISTILLGUARD_HMAC_SECRET": "watch-test"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait(lambda: passes_log.exists() and passes_log.read_text().strip() != "")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    first = json.loads(passes_log.read_text().splitlines()[0])
+    assert first["new_records"] == 25 and first["events"] == 25
+    assert first["scan_s"] > 0 and first["publish_error"] is None
