@@ -91,6 +91,30 @@ def test_watch_scans_new_records_publishes_and_skips_idle_intervals(
         assert warehouse.count("events") == 50
 
 
+def test_passes_beside_follow_mode_see_every_record_once(config: Config, tmp_path: Path) -> None:
+    """Without an HTTP target a pass runs on its own connection while follow mode keeps reading."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    passes: list[PassReport] = []
+    watcher = Watcher(config, [logs], every_s=0.2, on_pass=passes.append)
+    assert watcher.concurrent
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,))
+    thread.start()
+    try:
+        for start in range(0, 120, 20):  # records keep arriving while passes run
+            append(logs / "gateway.jsonl", b"".join(litellm_lines(20, start=start)))
+            time.sleep(0.3)
+        _wait(lambda: sum(p.new_records for p in passes) == 120)
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert passes[-1].events == 120
+    assert sum(p.new_records for p in passes) == 120
+    with Warehouse.open(config.db_path, read_only=True) as warehouse:
+        assert warehouse.count("events") == 120
+
+
 def test_a_bad_publish_target_fails_before_anything_is_read(config: Config, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected redis://"):
         Watcher(config, [tmp_path], publish="ftp://nowhere")

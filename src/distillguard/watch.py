@@ -11,9 +11,11 @@ same publication ``scan --publish`` does (``serve.publish``):
   warehouse. DuckDB lets one process write a file or many read it, so the watcher
   closes the warehouse while the service reads it and opens it again after.
 
-One process, one thread: follow and passes share the warehouse connection, so a pass
-sees exactly what was committed and never races an insert. While a pass runs, lines
-wait in their files (nothing is lost) and follow catches up after it.
+With Redis (or no publication) a pass runs in a second thread on its own connection to
+the same database, so follow mode keeps reading while it runs; the pass sees what was
+committed when it started (DuckDB's snapshot isolation). With an HTTP target the pass
+runs in the follow thread (the file must be closed for the reload): lines wait in
+their files meanwhile (nothing is lost) and follow catches up after it.
 
 Each pass costs what the scan costs over the whole warehouse today: the scan core
 recomputes every table. Every pass's cost is recorded (``PassReport``) so it can be
@@ -83,6 +85,7 @@ class Watcher:
         self.on_pass = on_pass
         self.passes: list[PassReport] = []
         self.follower: Follower | None = None  # while running: its stats say how far it has read
+        self._pass_warehouse: Warehouse | None = None  # the passes' own connection (concurrent mode)
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop`` is set; the last records read are committed before returning."""
@@ -95,22 +98,60 @@ class Watcher:
         self.follower = follower
         covered = 0
         last_pass = time.monotonic()
+        running: threading.Thread | None = None
         try:
             while not stop.is_set():
                 if follower.poll() == 0:
                     stop.wait(follower.poll_seconds)
-                if time.monotonic() - last_pass < self.every_s:
+                if time.monotonic() - last_pass < self.every_s or (
+                    running is not None and running.is_alive()
+                ):
                     continue
                 follower.commit()
                 new = follower.stats.committed_records - covered
                 if new > 0:  # an interval with nothing new costs nothing
-                    follower.warehouse = self._detection_pass(follower.warehouse, new)
                     covered = follower.stats.committed_records
+                    if self.concurrent:
+                        running = threading.Thread(target=self._background_pass, args=(new,), daemon=True)
+                        running.start()
+                    else:
+                        follower.warehouse = self._guarded_pass(follower.warehouse, new)
                 last_pass = time.monotonic()
         finally:
             follower.commit()
+            if running is not None:
+                running.join()  # a pass in flight finishes (and publishes) before the process ends
             follower.close()
             follower.warehouse.close()
+            if self._pass_warehouse is not None:
+                self._pass_warehouse.close()
+                self._pass_warehouse = None
+
+    @property
+    def concurrent(self) -> bool:
+        """Passes run beside follow mode, on their own connection, unless the service must read the file.
+
+        An HTTP reload needs the warehouse closed (one writing process per DuckDB file), which
+        follow mode cannot do mid-read; Redis (or no publication) needs nothing of the sort.
+        """
+        from distillguard.serve.publish import HTTP_SCHEMES, target_scheme
+
+        return not self.publish or target_scheme(self.publish) not in HTTP_SCHEMES
+
+    def _background_pass(self, new_records: int) -> None:
+        # A second connection to the same database, in this process, kept for every pass: the
+        # scan registers its SQL functions once per connection and DuckDB keeps them.
+        if self._pass_warehouse is None:
+            self._pass_warehouse = self._open()
+        self._pass_warehouse = self._guarded_pass(self._pass_warehouse, new_records)
+
+    def _guarded_pass(self, warehouse: Warehouse, new_records: int) -> Warehouse:
+        """A failed pass is logged and retried at the next interval; follow mode goes on."""
+        try:
+            return self._detection_pass(warehouse, new_records)
+        except Exception:
+            log.exception("a detection pass failed; the next interval tries again")
+            return warehouse
 
     def _open(self) -> Warehouse:
         """The warehouse held to ingest's memory limit (scan sets its own while it runs)."""
