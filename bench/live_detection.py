@@ -252,6 +252,12 @@ def replayed_time(wall: float, records: list[Replayed], walls: list[float]) -> f
     return records[index].ts.timestamp()
 
 
+def count_lines(path: Path) -> int:
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
 def read_passes(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -403,6 +409,7 @@ def main() -> None:
         default=3.0,
         help="seconds between passes while measuring throughput (short, so passes run while reading)",
     )
+    parser.add_argument("--throughput-only", action="store_true", help="skip the replay; throughput only")
     parser.add_argument("--out", type=Path, help="also write the JSON results here")
     args = parser.parse_args()
     everything = {
@@ -422,10 +429,17 @@ def main() -> None:
                 run_args.speedup = args.speedup or 2000.0
                 files, accounts, truth = external(work / "data", args.seed, args.scale or 0.3)
             load_before = os.getloadavg()
-            result = live_run(name, files, accounts, truth, work, run_args)
+            if args.throughput_only:
+                expected = sum(count_lines(path) for path in files)
+                result = {
+                    "data": name,
+                    "throughput": throughput(files, accounts, work, args.throughput_every, expected),
+                }
+            else:
+                result = live_run(name, files, accounts, truth, work, run_args)
             result["loadavg_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
         everything["runs"].append(result)  # type: ignore[attr-defined]
-        print(markdown(result), flush=True)
+        print(markdown(result) if "campaigns" in result else json.dumps(result), flush=True)
         print(f"(load average before/after: {result['loadavg_before_after']})", flush=True)
     if args.out:
         args.out.write_text(json.dumps(everything, indent=2, default=str), encoding="utf-8")
