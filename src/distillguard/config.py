@@ -114,6 +114,13 @@ SETTINGS: tuple[Setting, ...] = (
         "long: its last frame is only complete when the compressor has finished writing it.",
     ),
     Setting(
+        "follow_rotated_grace_seconds",
+        60.0,
+        "A followed file renamed out of the followed paths is still read through its open handle "
+        "until it has not grown for this long: its writer appends to it until it reopens the log "
+        "(logrotate's postrotate signal), which takes seconds, not minutes.",
+    ),
+    Setting(
         "follow_head_bytes",
         256,
         "Bytes at a file's start hashed to tell a reused inode from the file read before; a log "

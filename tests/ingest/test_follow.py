@@ -53,7 +53,7 @@ def test_new_files_rotation_and_truncation_lose_nothing(
 ) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    lines = litellm_lines(40)
+    lines = litellm_lines(45)
     live = logs / "gateway.jsonl"
     append(live, b"".join(lines[:10]))
     follower = Follower(warehouse, [live], config=config)  # a file path, not its directory
@@ -64,15 +64,17 @@ def test_new_files_rotation_and_truncation_lose_nothing(
     live.rename(tmp_path / "gateway.jsonl.1")
     append(live, b"".join(lines[15:25]))
     _drain(follower)
+    # its writer goes on appending to the renamed file until it reopens the log
+    append(tmp_path / "gateway.jsonl.1", b"".join(lines[40:45]))
     _drain(follower)
     # copytruncate: the file is emptied in place and written again from its start
     live.write_bytes(b"")
     _drain(follower)
     append(live, b"".join(lines[25:40]))
     _drain(follower)
-    assert _ids(warehouse) == sorted(f"req-{n:07d}" for n in range(40))
+    assert _ids(warehouse) == sorted(f"req-{n:07d}" for n in range(45))
     totals = follow_totals(warehouse)
-    assert totals.read == 40 and totals.stored == 40 and totals.duplicates == 0
+    assert totals.read == 45 and totals.stored == 45 and totals.duplicates == 0
 
 
 def test_truncated_then_rewritten_past_the_offset_is_read_again(
@@ -139,6 +141,17 @@ def test_uncommitted_rows_roll_back_with_their_offsets(config: Config, tmp_path:
         _drain(Follower(warehouse, [logs], config=config))
         assert len(_ids(warehouse)) == 10
         assert follow_totals(warehouse).read == 10
+
+
+def test_a_rotated_file_is_let_go_once_quiet(warehouse: Warehouse, config: Config, tmp_path: Path) -> None:
+    live = tmp_path / "gateway.jsonl"
+    append(live, b"".join(litellm_lines(3)))
+    follower = Follower(warehouse, [live], config=config.with_overrides(follow_rotated_grace_seconds=0.0))
+    _drain(follower)
+    live.rename(tmp_path / "gateway.jsonl.1")
+    _drain(follower)
+    _drain(follower)
+    assert follower.tracked == {}  # no handle is held on a file nobody writes any more
 
 
 def test_the_warehouse_files_are_never_followed(warehouse: Warehouse, config: Config, tmp_path: Path) -> None:

@@ -115,6 +115,7 @@ class Follower:
         self.read_bytes = max(1 << 16, min(int(config.follow_read_bytes), self.max_record_bytes))
         self.settle_seconds = float(config.follow_settle_seconds)
         self.head_bytes = max(16, int(config.follow_head_bytes))
+        self.rotated_grace = float(config.follow_rotated_grace_seconds)
         self.tracked: dict[str, _Tracked] = {}
         self.stats = FollowStats()
         self._pending = 0
@@ -250,8 +251,19 @@ class Follower:
         return tracked
 
     def _forget_gone(self) -> None:
-        """Files no longer listed are dropped once drained (their rows stay in follow_offsets)."""
-        for key in [k for k, t in self.tracked.items() if not t.seen and not t.dirty and t.run is None]:
+        """Files no longer listed are dropped once drained and quiet (their rows stay in follow_offsets).
+
+        A writer goes on appending to a renamed log until it reopens its file (logrotate's
+        postrotate signal), so a rotated file is read through its open handle until it has not
+        grown for ``follow_rotated_grace_seconds``.
+        """
+        now = time.monotonic()
+        quiet = [
+            key
+            for key, t in self.tracked.items()
+            if not t.seen and not t.dirty and t.run is None and now - t.changed_at >= self.rotated_grace
+        ]
+        for key in quiet:
             tracked = self.tracked.pop(key)
             if tracked.handle is not None:
                 tracked.handle.close()
@@ -324,6 +336,7 @@ class Follower:
                 consumed += 1
             begin = end
         tracked.read_offset = position + last + 1
+        tracked.changed_at = time.monotonic()  # a rotated file, unlisted, is only seen growing here
         return consumed
 
     def _long_line(self, tracked: _Tracked, fd: int, size: int) -> int:
