@@ -341,7 +341,7 @@ def throughput(files: list[Path], accounts: Path, work: Path, every: float, expe
     thread = threading.Thread(target=watcher.run, args=(stop,))
     started = time.monotonic()
     thread.start()
-    while time.monotonic() - started < 3600:
+    while time.monotonic() - started < 3600 and thread.is_alive():
         follower = watcher.follower
         if follower is not None and follower.stats.committed_records >= expected:
             break
