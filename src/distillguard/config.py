@@ -81,6 +81,57 @@ SETTINGS: tuple[Setting, ...] = (
         64_000_000,
         "A single input record (line) larger than this is quarantined unread, so memory stays bounded.",
     ),
+    # follow mode and watch ---------------------------------------------------
+    Setting(
+        "follow_batch_rows",
+        5_000,
+        "Follow mode commits once this many records are pending (with their offsets, in one "
+        "transaction): large enough that a commit's fixed cost is amortised at tens of thousands of "
+        "events/s, small enough that a crash re-reads only seconds of traffic.",
+    ),
+    Setting(
+        "follow_batch_seconds",
+        1.0,
+        "Follow mode commits pending records at least this often, however few: at a trickle of "
+        "traffic a record still reaches the warehouse (and the next detection pass) within a second.",
+    ),
+    Setting(
+        "follow_poll_ms",
+        200,
+        "How often follow mode looks for new lines and files when the last look found none; a fifth "
+        "of follow_batch_seconds keeps the added latency small at negligible CPU.",
+    ),
+    Setting(
+        "follow_read_bytes",
+        4_000_000,
+        "Bytes read from one file per look, so one busy file cannot starve the others and memory "
+        "stays bounded (a longer record is read on in further looks up to max_record_bytes).",
+    ),
+    Setting(
+        "follow_settle_seconds",
+        2.0,
+        "A compressed file (a rotated gzip or zstd segment) is read once it has not changed for this "
+        "long: its last frame is only complete when the compressor has finished writing it.",
+    ),
+    Setting(
+        "follow_rotated_grace_seconds",
+        60.0,
+        "A followed file renamed out of the followed paths is still read through its open handle "
+        "until it has not grown for this long: its writer appends to it until it reopens the log "
+        "(logrotate's postrotate signal), which takes seconds, not minutes.",
+    ),
+    Setting(
+        "follow_head_bytes",
+        256,
+        "Bytes at a file's start hashed to tell a reused inode from the file read before; a log "
+        "line is longer, so two different logs almost never share them.",
+    ),
+    Setting(
+        "watch_every_seconds",
+        60.0,
+        "`distillguard watch` re-scans this often when new events arrived (never when none did): a "
+        "campaign at thousands of requests a minute is flagged within about one interval plus one pass.",
+    ),
     Setting(
         "litellm_account_fields",
         "user_api_key_org_id,user_api_key_team_id,user_api_key_user_id,user_api_key_hash",

@@ -136,6 +136,27 @@ INGEST_RUNS = pa.schema(
     ]
 )
 
+# Follow mode (`ingest --follow`): how far each followed file has been read. Written in the
+# same transaction as the rows it covers, so a restart after any crash resumes exactly there.
+# A file is known by device and inode (its path changes on rotation) plus a hash of its first
+# bytes (an inode is reused once a rotated file is deleted).
+FOLLOW_OFFSETS = pa.schema(
+    [
+        pa.field("file_key", pa.string(), nullable=False),  # "device:inode"
+        pa.field("head_hash", pa.string()),  # sha256 of the first follow_head_bytes
+        pa.field("path", pa.string(), nullable=False),  # where it was last seen
+        pa.field("source_format", pa.string()),
+        pa.field("compressed", pa.bool_()),
+        pa.field("byte_offset", pa.int64()),  # bytes consumed (whole lines only); plain files
+        pa.field("lines", pa.int64()),  # lines consumed (compressed files resume by line)
+        pa.field("records_read", pa.int64()),  # cumulative, so read = stored + duplicates + quarantined
+        pa.field("stored", pa.int64()),
+        pa.field("duplicates", pa.int64()),
+        pa.field("quarantined", pa.int64()),
+        pa.field("updated_at", _TS),
+    ]
+)
+
 # ------------------------------------------------------------------ detection output
 # Prompt level: one row per event. Scores are in [0, 1]; evidence is the matched
 # spans as "part:detector/rule:start-end:excerpt" strings, so a reviewer sees why, where
@@ -292,6 +313,7 @@ TABLES: dict[str, pa.Schema] = {
     "accounts": ACCOUNTS,
     "quarantine": QUARANTINE,
     "ingest_runs": INGEST_RUNS,
+    "follow_offsets": FOLLOW_OFFSETS,
     "prompt_signals": PROMPT_SIGNALS,
     "account_scores": ACCOUNT_SCORES,
     "clusters": CLUSTERS,

@@ -12,6 +12,7 @@ from distillguard.cli import (
     scan_cmd,
     serve_cmd,
     simulate_cmd,
+    watch_cmd,
 )
 
 app = typer.Typer(
@@ -37,7 +38,7 @@ def settings_command() -> None:
     console.print(table)
 
 
-for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd):
+for module in (ingest_cmd, simulate_cmd, scan_cmd, bench_cmd, serve_cmd, intel_cmd, watch_cmd):
     module.register(app)
 
 collect_cmd.register(app)

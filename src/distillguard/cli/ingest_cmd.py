@@ -41,6 +41,14 @@ def ingest_command(
     db: Annotated[Path | None, typer.Option(help=DB_HELP)] = None,
     fmt: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     strict: Annotated[bool, typer.Option(help="Exit with status 1 if any record was quarantined.")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep reading as the files grow (new files, rotation, truncation, gzip segments) "
+            "until SIGTERM/SIGINT; offsets persist, so a restart resumes where it stopped.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar and no summary table.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")] = None,
@@ -56,6 +64,9 @@ def ingest_command(
     from distillguard.warehouse import Warehouse
 
     config = config_for(db, config_file)
+    if follow:
+        _follow(config, paths, fmt, accounts=accounts, quiet=quiet or as_json)
+        return
     with user_errors():
         expand_paths(paths)  # a missing path is one line naming it, before the warehouse is touched
         if accounts is not None and not accounts.is_file():
@@ -76,6 +87,32 @@ def ingest_command(
         _print_report(report)
     if strict and report.quarantined:
         raise fail(f"--strict: {report.quarantined:,} records quarantined (see `distillguard stats`)", 1)
+
+
+def _follow(config: Any, paths: list[Path], fmt: str | None, *, accounts: Path | None, quiet: bool) -> None:
+    """`ingest --follow`: tail the paths until a signal; a path that does not exist yet may appear."""
+    from distillguard.config import memory_limit
+    from distillguard.ingest.follow import Follower, follow_totals, stop_on_signals
+    from distillguard.warehouse import Warehouse
+
+    stop = stop_on_signals()
+    with user_errors(), Warehouse.open(config.db_path) as warehouse:
+        if accounts is not None:
+            from distillguard.ingest.accounts import load_accounts
+
+            load_accounts(warehouse, accounts, config=config)
+        follower = Follower(warehouse, paths, config=config, source_format=fmt)
+        if not quiet:
+            console.print(f"following {', '.join(map(str, paths))} into {config.db_path}", highlight=False)
+        with warehouse.engine.memory_limit(memory_limit(config, "ingest_memory_limit")):
+            follower.run(stop)
+        totals = follow_totals(warehouse)
+    if not quiet:
+        console.print(
+            f"stopped; followed files so far: read {totals.read:,} · stored {totals.stored:,} · "
+            f"duplicates {totals.duplicates:,} · quarantined {totals.quarantined:,}",
+            highlight=False,
+        )
 
 
 def _print_report(report: Any) -> None:
