@@ -117,7 +117,6 @@ TIE_FAMILIES: dict[str, tuple[str, ...]] = {
     "network": ("ip_prefix", "client_ip", "asn"),
     "client and script": ("sdk", "template", "shape"),
     "account records": ("payment", "signup", "created"),
-    "lifecycle": ("pivot", "handoff", "surge"),
 }
 
 

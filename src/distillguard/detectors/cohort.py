@@ -53,6 +53,8 @@ SPEC = DetectorSpec(
         "distinct_high": 0.98,
         "member_training_low": 0.1,
         "member_training_high": 0.3,
+        "member_tool_low": 0.3,
+        "member_tool_high": 0.6,
         "member_novelty_min": 0.5,
         "member_burst_floor_hours": 6.0,
         "member_burst_factor": 3.0,
@@ -89,6 +91,10 @@ SPEC = DetectorSpec(
         "member_training_high": "a member's two to six requests are a small sample of its cohort's mix: "
         "one training-shaped request in three is what a member of a swarm that hides its harvest among "
         "ordinary prompts shows, so it gains it all",
+        "member_tool_low": "a member of an agent-work cohort whose requests are a third or less agent "
+        "work is a developer trying tools, not one of the cohort's collecting accounts",
+        "member_tool_high": "a member most of whose few requests are agent work takes its cohort's "
+        "strength in full",
         "member_novelty_min": "a member belongs to a harvesting cohort when at least half of its "
         "training-shaped items were asked by no other young account: a swarm splits its data set "
         "between accounts (drawing from public sets, it repeats an item now and then), a class or a "
@@ -268,12 +274,16 @@ def member_fit(
     active_hours: float = 0.0,
     cohort_median_hours: float = 0.0,
     p: Mapping[str, Any] = SPEC.parameters,
+    *,
+    kind: object = None,
 ) -> float:
     """How much of its cohort's strength a member takes: by its own share of the cohort's kind,
     and nothing when it has been active far longer than the cohort uses its accounts."""
     longest = max(float(p["member_burst_floor_hours"]), float(p["member_burst_factor"]) * cohort_median_hours)
     if active_hours > longest:
         return 0.0
+    if kind == "tool":
+        return ramp_py(harvest_share, p["member_tool_low"], p["member_tool_high"])
     return ramp_py(harvest_share, p["member_training_low"], p["member_training_high"])
 
 

@@ -44,9 +44,6 @@ GRAPH_LINKS = DetectorSpec(
             ("payment", 1.0),
             ("ip_prefix", 1.0),
             ("signup", 0.3),
-            ("handoff", 0.4),
-            ("pivot", 0.3),
-            ("surge", 0.3),
         ),
         "shape_weight": 1.0,
         "shape_corroborating_kinds": ("ip_prefix",),
@@ -79,9 +76,9 @@ GRAPH_LINKS = DetectorSpec(
     why={
         "link_weights": "a shared scaffold, card or proxy prefix each ties a pair on its own once pure; "
         "a sign-up window is weak (classes enrol together). Client IPs are left to their /24 prefix: "
-        "residential pools make them nearly unique. Lifecycle values (graph.lifecycle_ties) tie only "
-        "beside another: a hand-off is two accounts meeting at one moment (0.4), a synchronised pivot "
-        "or surge a moment many share (0.3)",
+        "residential pools make them nearly unique. Lifecycle values (graph.lifecycle_ties) do not "
+        "link: as links they pulled one company's evaluation accounts, which pivot and surge together on "
+        "a release, into a cluster; they explain a cluster (evidence_kind_weights) instead",
         "shape_weight": "a script sets the same generation parameters on every call, but unrelated scripts "
         "pick popular settings too, so a shared shape counts only beside a shared pure prefix",
         "shape_corroborating_kinds": "two independent coincidences, each too weak alone",

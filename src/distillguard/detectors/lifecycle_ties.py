@@ -11,11 +11,12 @@ them from one operation, and the operation's clock shows:
 * ``surge``: the accounts' busiest day is the same day, several times their usual volume
   (volume that rises and falls together).
 
-Each is an indicator row ``(account_id, kind, value, 0)`` like the infrastructure ones,
-so the graph weighs it the same way: it ties accounts only through values nearly all of
-whose holders already behave like harvesting (release days and deadline surges bring
-ordinary customers too, and their presence makes a value impure), and it counts as a
-family of its own when a member's ties are checked for independent evidence.
+Each is an indicator row ``(account_id, kind, value, 0)`` like the infrastructure ones.
+They are evidence about a cluster, weighted in its explanation like every shared value (pure
+values only: release days and deadline surges bring ordinary customers too), but they do not
+link accounts or count as a family of membership: as links they pulled one company's two
+evaluation accounts, which pivot to a new release and surge on the same day by design, into a
+cluster on the medium preset, and on the randomised scenarios they added nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ LIFECYCLE_TIES = DetectorSpec(
     "cluster",
     "Accounts share a 'pivot' value when they moved to the same newly released model within the same "
     "hours, a 'handoff' value when one stopped for good in the hours another started, and a 'surge' "
-    "value when their busiest day is the same day and several times their usual volume. These "
-    "values tie accounts in the graph only when nearly all their holders already behave like "
-    "harvesting, like every other shared value.",
+    "value when their busiest day is the same day and several times their usual volume. Weighed, "
+    "like every shared value, only when nearly all their holders already behave like harvesting, "
+    "they explain a cluster; they do not form one.",
     (
         "a release day: many customers try the new model (impure: ordinary customers hold the value)",
         "a deadline week: a class surges on the same day (impure, and a class repeats its exercises)",

@@ -249,6 +249,7 @@ def add_cohort_evidence(
                 float(row["harvest_share"] or 0.0),
                 float(row.get("active_hours") or 0.0),
                 float(cohort.features.get("median_active_hours") or 0.0),
+                kind=row.get("kind"),
             )
         )
 
