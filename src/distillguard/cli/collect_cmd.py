@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -27,12 +27,13 @@ def collect_command(
 
     from distillguard.collect import check_collect_config, create_collect_app
     from distillguard.config import deployment_secret
+    from distillguard.serve.gateway_auth import tls_options
 
     config = config_for(db, config_file, collect_host=host, collect_port=port)
     with user_errors():
         check_collect_config(config)  # no sender tokens: refuse rather than accept anyone
         deployment_secret(config)  # created (and announced) now, not inside the first export
-        tls = _tls_options(str(config.collect_tls_cert_path or ""), str(config.collect_tls_key_path or ""))
+        tls = tls_options(config, "collect")
         app = create_collect_app(config)
     scheme = "https" if tls else "http"
     console.print(
@@ -51,14 +52,6 @@ def collect_command(
         timeout_graceful_shutdown=10,
         **tls,
     )
-
-
-def _tls_options(cert: str, key: str) -> dict[str, Any]:
-    if not cert.strip():
-        if key.strip():
-            raise ValueError("collect_tls_key_path needs collect_tls_cert_path")
-        return {}
-    return {"ssl_certfile": cert.strip(), "ssl_keyfile": key.strip() or None}
 
 
 def register(app: typer.Typer) -> None:

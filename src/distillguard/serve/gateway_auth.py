@@ -70,14 +70,20 @@ def check_bind(config: Config) -> None:
     )
 
 
-def tls_options(config: Config) -> dict[str, Any]:
-    """uvicorn's TLS keywords from the settings ({} for plain HTTP)."""
-    cert = str(config.serve_tls_cert_path or "").strip()
-    key = str(config.serve_tls_key_path or "").strip()
-    client_ca = str(config.serve_tls_client_ca_path or "").strip()
+def tls_options(config: Config, service: str = "serve") -> dict[str, Any]:
+    """uvicorn's TLS keywords from a service's ``<service>_tls_*`` settings ({} for plain HTTP).
+
+    ``serve`` may also require client certificates (``serve_tls_client_ca_path``); a service
+    without that setting serves TLS to any client.
+    """
+    cert = str(getattr(config, f"{service}_tls_cert_path", None) or "").strip()
+    key = str(getattr(config, f"{service}_tls_key_path", None) or "").strip()
+    client_ca = str(getattr(config, f"{service}_tls_client_ca_path", None) or "").strip()
     if not cert:
         if client_ca or key:
-            raise ConfigError("serve_tls_key_path and serve_tls_client_ca_path need serve_tls_cert_path")
+            raise ConfigError(
+                f"{service}_tls_key_path and {service}_tls_client_ca_path need {service}_tls_cert_path"
+            )
         return {}
     options: dict[str, Any] = {"ssl_certfile": cert, "ssl_keyfile": key or None}
     if client_ca:
