@@ -203,6 +203,8 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
                  / greatest(1.0, sum(CASE WHEN {_harvest_item("m.kind")} AND e.prompt_hash IS NOT NULL
                                           THEN 1 ELSE 0 END)) AS distinct_share,
                min(e.ts_start) AS first_seen, max(e.ts_start) AS last_seen,
+               -- the window the cohort was first seen in (its members' first requests)
+               CAST(floor(epoch(min(e.ts_start)) / {window_s}) AS BIGINT) AS window_no,
                -- how long the cohort typically uses an account (over accounts, not requests)
                max(u.median_active_hours) AS median_active_hours,
                max(CASE WHEN m.kind = 'tool' THEN b.tool_baseline ELSE b.training_baseline END)
@@ -246,11 +248,6 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     ]
 
 
-def cohort_window(cohort_id: str) -> int:
-    """The window number a cohort id ends in (``co-<kind>-<window>``)."""
-    return int(cohort_id.rsplit("-", 1)[1])
-
-
 def silent_fit(purity: float, p: Mapping[str, Any] = SPEC.parameters) -> float:
     """How much of its window's strongest cohort a silent account takes, by the window's purity."""
     return ramp_py(purity, p["silent_purity_low"], p["silent_purity_high"])
@@ -269,6 +266,14 @@ def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.paramete
     )
 
 
+def used_like_cohort(
+    active_hours: float, cohort_median_hours: float, p: Mapping[str, Any] = SPEC.parameters
+) -> bool:
+    """Whether an account was used for a burst the way its cohort uses its accounts."""
+    longest = max(float(p["member_burst_floor_hours"]), float(p["member_burst_factor"]) * cohort_median_hours)
+    return active_hours <= longest
+
+
 def member_fit(
     harvest_share: float,
     active_hours: float = 0.0,
@@ -279,8 +284,7 @@ def member_fit(
 ) -> float:
     """How much of its cohort's strength a member takes: by its own share of the cohort's kind,
     and nothing when it has been active far longer than the cohort uses its accounts."""
-    longest = max(float(p["member_burst_floor_hours"]), float(p["member_burst_factor"]) * cohort_median_hours)
-    if active_hours > longest:
+    if not used_like_cohort(active_hours, cohort_median_hours, p):
         return 0.0
     if kind == "tool":
         return ramp_py(harvest_share, p["member_tool_low"], p["member_tool_high"])

@@ -30,9 +30,9 @@ from distillguard.detectors.cohort import SPEC as COHORT
 from distillguard.detectors.cohort import (
     cohort_kind_label,
     cohort_strength,
-    cohort_window,
     member_fit,
     silent_fit,
+    used_like_cohort,
 )
 from distillguard.rules import verdict
 from distillguard.scan.calibration import Thresholds
@@ -263,7 +263,7 @@ def add_silent_cohort_evidence(
     its kind: the window's strongest cohort x how pure the window is, at ``silent_weight``."""
     strongest: dict[int, GroupScore] = {}
     for cohort in cohorts.values():
-        window = cohort_window(cohort.group_id)
+        window = int(cohort.features["window_no"])
         if window not in strongest or cohort.strength > strongest[window].strength:
             strongest[window] = cohort
     # Candidates used for a burst as their window's strongest cohort uses its accounts; the
@@ -276,7 +276,7 @@ def add_silent_cohort_evidence(
         if subject is None or window_cohort is None or subject.cohort_id is not None:
             continue
         median_hours = float(window_cohort.features.get("median_active_hours") or 0.0)
-        if member_fit(1.0, float(row.get("active_hours") or 0.0), median_hours) > 0:
+        if used_like_cohort(float(row.get("active_hours") or 0.0), median_hours):
             used_alike.setdefault(window, []).append((subject, row))
     for window, candidates in used_alike.items():
         strongest_cohort = strongest[window]
