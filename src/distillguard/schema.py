@@ -204,6 +204,12 @@ ACCOUNT_SCORES = pa.schema(
         pa.field("campaign_id", pa.string()),
         pa.field("events", pa.int64()),
         pa.field("reasons", pa.list_(pa.string())),
+        # The parts of the risk on the log-odds scale: the subject's own evidence, what its
+        # cluster and its cohort added (a reviewer sees where a verdict came from, and a
+        # re-weighting of the evidence can be checked against labels without re-scanning).
+        pa.field("own_logit", pa.float64()),
+        pa.field("cluster_logit", pa.float64()),
+        pa.field("cohort_logit", pa.float64()),
     ]
 )
 

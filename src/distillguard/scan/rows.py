@@ -45,6 +45,9 @@ class SubjectScore:
             "campaign_id": self.campaign_id,
             "events": self.events,
             "reasons": self.reasons,
+            "own_logit": round(self.own_logit, 4),
+            "cluster_logit": round(self.cluster_logit, 4),
+            "cohort_logit": round(self.cohort_logit, 4),
         }
 
 
