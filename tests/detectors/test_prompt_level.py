@@ -93,6 +93,14 @@ def test_a_lone_step_by_step_is_weak_evidence_next_to_a_harvesting_wrapper() -> 
         ("What is the weather in Paris?", 2, "tool_use"),
         ("Take a screenshot and click on the Save button in LibreOffice.", 0, "computer_use"),
         ("Write a SQL query over the orders table to aggregate revenue per column.", 0, "data_analysis"),
+        # analysis asked without the word "data": a window function, a statistic, in other languages
+        ("Write a window-function query that ranks each store by monthly sales.", 0, "data_analysis"),
+        ("How would you find outliers in daily sign-ups, and what is the 95th percentile?", 0, "data_analysis"),
+        ("用线性回归分析广告投入和销量的相关性。", 0, "data_analysis"),
+        ("Wie finde ich Ausreißer in einer Zeitreihe von Messwerten?", 0, "data_analysis"),
+        ("Écris une requête SQL qui compte les commandes par client.", 0, "data_analysis"),
+        # a software regression test is coding, not statistics
+        ("Write a Python unit test that catches this regression in the parser function.", 0, "coding"),
         ("Describe the image: what is in the picture?", 0, "vision"),
         ("Tell me a fun fact.", 0, "general"),
     ],
