@@ -91,6 +91,19 @@ ODD_LITELLM = {
         ],
     ),
     "response error": ("response", {"error": {"message": "x"}}),
+    "response error null": ("response", {"error": None, "model": "m", "usage": {"prompt_tokens": 3}}),
+    "response as text": ("response", "upstream timed out"),
+    "response choices odd": ("response", {"choices": {"message": {"content": "x"}}, "usage": [1]}),
+    "response choice not object": ("response", {"choices": ["x"], "model": 7}),
+    "messages null content beside parts": (
+        "messages",
+        [
+            {"role": "user", "content": None, "parts": [{"text": "hidden"}]},
+            {"role": "user", "content": "seen"},
+        ],
+    ),
+    "messages parts only": ("messages", [{"role": "user", "parts": [{"text": "from parts"}]}]),
+    "messages role odd": ("messages", [{"role": 5, "content": "x"}, {"role": "user", "content": "y"}]),
     "response anthropic": ("response", {"type": "message", "content": [{"type": "text", "text": "hi"}]}),
     "headers upper": (
         "metadata.requester_custom_headers",
@@ -201,5 +214,6 @@ def test_sql_mapping_of_litellm_agrees_on_odd_records(
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
     mapped_by_sql = {name for i, name in enumerate(ODD_LITELLM, start=2) if i not in routed}
     assert {"start half microsecond", "messages parts", "headers upper", "stream as number"} <= mapped_by_sql
+    assert {"messages parts only", "response as text", "response choices odd"} <= mapped_by_sql
     assert sql[0].stored > len(ODD_LITELLM) // 2 and sql[0].quarantined > 0 and sql[0].duplicates == 1
     _assert_same(sql, python)

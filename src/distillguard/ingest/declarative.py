@@ -26,11 +26,12 @@ ROUTE_TO_PYTHON = "(read by the Python adapter)"
 
 MACROS = r"""
 CREATE OR REPLACE MACRO dj_type(j) AS coalesce(json_type(j), 'NULL');
+-- present: not null, not "", [] or {} (compared as minified text, no parse)
 CREATE OR REPLACE MACRO dj_present(j) AS CASE dj_type(j)
     WHEN 'NULL' THEN false
-    WHEN 'VARCHAR' THEN (j ->> '$') <> ''
-    WHEN 'ARRAY' THEN json_array_length(j) > 0
-    WHEN 'OBJECT' THEN len(json_keys(j)) > 0
+    WHEN 'VARCHAR' THEN CAST(j AS VARCHAR) <> '""'
+    WHEN 'ARRAY' THEN CAST(j AS VARCHAR) <> '[]'
+    WHEN 'OBJECT' THEN CAST(j AS VARCHAR) <> '{}'
     ELSE true END;
 CREATE OR REPLACE MACRO dj_first2(a, b) AS CASE WHEN dj_present(a) THEN a WHEN dj_present(b) THEN b END;
 CREATE OR REPLACE MACRO dj_first3(a, b, c) AS CASE WHEN dj_present(a) THEN a WHEN dj_present(b) THEN b
@@ -87,8 +88,9 @@ CREATE OR REPLACE MACRO dj_joined(texts, sep) AS
     CASE WHEN len(texts) > 0 THEN array_to_string(texts, sep) END;
 CREATE OR REPLACE MACRO dj_content_text(c) AS CASE dj_type(c)
     WHEN 'VARCHAR' THEN c ->> '$'
-    WHEN 'ARRAY' THEN dj_joined(list_filter(list_transform(CAST(c AS JSON[]), lambda p: dj_part_text(p)),
-                                            lambda t: t IS NOT NULL), chr(10))
+    WHEN 'ARRAY' THEN dj_joined(list_filter(
+        list_transform(json_transform(c, '["JSON"]'), lambda p: dj_part_text(p)),
+        lambda t: t IS NOT NULL), chr(10))
     WHEN 'OBJECT' THEN dj_part_text(c) END;
 CREATE OR REPLACE MACRO dj_content_odd(c) AS dj_type(c) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN');
 -- message.get("content", message.get("parts"))
@@ -105,6 +107,24 @@ CREATE OR REPLACE MACRO dj_system_text(msgs) AS dj_joined(list_filter(list_trans
     lambda m: CASE WHEN dj_role_is(m, ['system', 'developer'])
                    THEN dj_content_text(dj_message_content(m)) END),
     lambda t: t IS NOT NULL AND t <> ''), chr(10));
+-- The same over messages parsed once into structs (``MESSAGES_SHAPE``): role as text (only a
+-- JSON string can read 'user'), content and parts as JSON. Absent and null content read alike
+-- here (NULL, then parts are read): a message holding a null content beside parts is routed
+-- (``ds_messages_ambiguous``, over the raw list; the text test first keeps it off the hot path).
+CREATE OR REPLACE MACRO ds_content(m) AS coalesce(m.content, m.parts);
+CREATE OR REPLACE MACRO ds_user_texts(msgs) AS list_filter(list_transform(msgs,
+    lambda m: CASE WHEN m.role = 'user' THEN dj_content_text(ds_content(m)) END),
+    lambda t: t IS NOT NULL);
+CREATE OR REPLACE MACRO ds_system_text(msgs) AS dj_joined(list_filter(list_transform(msgs,
+    lambda m: CASE WHEN m.role IN ('system', 'developer') THEN dj_content_text(ds_content(m)) END),
+    lambda t: t IS NOT NULL AND t <> ''), chr(10));
+CREATE OR REPLACE MACRO ds_messages_odd(msgs) AS len(list_filter(msgs, lambda m:
+    m.role IN ('user', 'system', 'developer') AND dj_content_odd(ds_content(m)))) > 0;
+CREATE OR REPLACE MACRO ds_messages_ambiguous(raw) AS CASE
+    WHEN contains(CAST(raw AS VARCHAR), '"content":null') THEN len(list_filter(dj_list(raw),
+        lambda m: json_type(m, '$.content') = 'NULL'
+                  AND coalesce(json_type(m, '$.parts'), 'NULL') <> 'NULL')) > 0
+    ELSE false END;
 CREATE OR REPLACE MACRO dj_messages_odd(msgs) AS len(list_filter(msgs, lambda m:
     dj_role_is(m, ['user', 'system', 'developer']) AND dj_content_odd(dj_message_content(m)))) > 0;
 -- normalise.join_context(system, earlier user turns)
@@ -133,6 +153,11 @@ CREATE OR REPLACE MACRO dj_headers(h) AS CASE WHEN dj_type(h) = 'OBJECT'
 CREATE OR REPLACE MACRO dj_header(entries, name) AS
     list_filter(entries, lambda e: lower(e.key) = name)[-1].value;
 """
+
+
+# json_transform shape of a chat message list: each message parsed once; what is not an object
+# reads as all NULL (skipped, as the Python adapters skip it).
+MESSAGES_SHAPE = '[{"role": "VARCHAR", "content": "JSON", "parts": "JSON"}]'
 
 
 @dataclass

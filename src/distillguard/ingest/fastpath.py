@@ -115,7 +115,12 @@ def _clean_macros(max_text_chars: int) -> str:
     """``dg_clean``: ``wire.clean_text`` in SQL (cut at ``max_text_chars``, then control
     characters dropped), so the fast path stores the characters the line path stores. Lone
     surrogates never get here: DuckDB refuses the file and the line path reads it."""
-    cut = f"CASE WHEN length(x) > {max_text_chars} THEN left(x, {max_text_chars}) ELSE x END"
+    # strlen (bytes, O(1)) first: a text of no more bytes than the limit has no more characters,
+    # so only longer ones pay for counting characters
+    cut = (
+        f"CASE WHEN strlen(x) <= {max_text_chars} THEN x"
+        f" WHEN length(x) > {max_text_chars} THEN left(x, {max_text_chars}) ELSE x END"
+    )
     return f"""
 CREATE MACRO dg_cut(x) AS {cut};
 CREATE MACRO dg_clean(x) AS CASE WHEN regexp_matches(dg_cut(x), '{_CONTROL_RE2}')

@@ -45,15 +45,13 @@ ADAPTERS: dict[str, ModuleType] = {
     "distillguard-audit": audit_log,
 }
 assert tuple(ADAPTERS) == FORMATS
-# Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
-# adapter's ``sql_mapping``); the Python adapters read what SQL cannot.
-SQL_FORMATS: tuple[str, ...] = ("canonical",)
-# Formats with a SQL mapping proven identical to their Python adapter (tests/ingest/
-# test_declarative.py) but not yet usable at scale: LiteLLM's stage needs memory in proportion
-# to the file (over the 1 GB staging limit from about 10k records, after which the file is
-# read line by line anyway), and it was no faster than the Python adapter on 30k records. Off
-# until the mapping is cheaper; add a format to SQL_FORMATS to use its mapping.
+# Formats with an SQL mapping (``sql_mapping`` of their adapter, run by ``mapped.stage_sql``)
+# proven to store rows identical to their Python adapter (tests/ingest/test_declarative.py).
 MAPPED_FORMATS: tuple[str, ...] = ("litellm",)
+# Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
+# adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
+# a record of a shape the mapping leaves to Python).
+SQL_FORMATS: tuple[str, ...] = ("canonical", *MAPPED_FORMATS)
 
 
 @dataclass
