@@ -217,3 +217,90 @@ def test_sql_mapping_of_litellm_agrees_on_odd_records(
     assert {"messages parts only", "response as text", "response choices odd"} <= mapped_by_sql
     assert sql[0].stored > len(ODD_LITELLM) // 2 and sql[0].quarantined > 0 and sql[0].duplicates == 1
     _assert_same(sql, python)
+
+
+ODD_OPENAI = {
+    "id as number": ("id", 12345),
+    "id blank": ("id", " "),
+    "account as bool": ("account_id", True),
+    "timestamp epoch ms": ("timestamp", 1770026400123),
+    "timestamp epoch float": ("timestamp", 1770026400.0078125),
+    "timestamp digits text": ("timestamp", "1770026400"),
+    "timestamp naive": ("timestamp", "2026-02-02T10:00:00"),
+    "timestamp offset": ("timestamp", "2026-02-02T12:00:00.25+02:00"),
+    "timestamp nanoseconds": ("timestamp", "2026-02-02T10:00:00.123456789Z"),
+    "timestamp missing, created_at": ("timestamp", None),
+    "timestamp out of range": ("timestamp", "1970-01-02T00:00:00Z"),
+    "latency fine": ("latency_ms", 12.3456789),
+    "latency text": ("latency_ms", "250"),
+    "latency int": ("latency_ms", 250),
+    "status code text": ("status_code", "503"),
+    "status code error": ("status_code", 429),
+    "status code huge": ("status_code", 2**40),
+    "endpoint trailing slash": ("endpoint", "/v1/messages/"),
+    "endpoint missing": ("endpoint", None),
+    "endpoint number": ("endpoint", 7),
+    "unknown key": ("x_trace", "abc"),
+    "unknown key null": ("x_trace", None),
+    "headers upper": ("headers", {"User-Agent": "Foo/1.0", "X-Session-Id": "s-1"}),
+    "headers list": ("headers", {"user-agent": ["curl/8"], "x-stainless-os": 5}),
+    "headers dup": ("headers", {"User-Agent": "a/1", "user-agent": "b/2"}),
+    "headers empty ua": ("headers", {"user-agent": ""}),
+    "headers odd": ("headers", {"x-stainless-lang": {"a": 1}}),
+    "session from header": ("headers", {"x-session-id": "sess-9"}),
+    "session object": ("session_id", {"a": 1}),
+    "request as list": ("request", [1]),
+    "request missing": ("request", None),
+    "request system and messages": (
+        "request",
+        {"system": "be brief", "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    "request system list": ("request.system", [{"type": "text", "text": "sys"}, {"type": "image"}]),
+    "request system number": ("request.system", 5),
+    "request thinking": ("request.thinking", {"type": "enabled", "budget_tokens": 3000}),
+    "request thinking big": ("request.thinking", {"type": "enabled", "budget_tokens": 9000}),
+    "request thinking text budget": ("request.thinking", {"type": "enabled", "budget_tokens": "9000"}),
+    "request messages text": ("request.messages", "hello there"),
+    "request messages parts": ("request.messages", [{"role": "user", "parts": [{"text": "p"}]}]),
+    "request messages null beside parts": (
+        "request.messages",
+        [{"role": "user", "content": None, "parts": [{"text": "hidden"}]}],
+    ),
+    "request tools": ("request.tools", [{"type": "function"}, {"type": "function"}]),
+    "request effort nested": ("request.reasoning", {"effort": "low"}),
+    "request user in metadata": ("request.metadata", {"user_id": "u-7"}),
+    "request params odd": ("request.temperature", "hot"),
+    "request logprobs top": ("request.top_logprobs", 3),
+    "request stream text": ("request.stream", "yes"),
+    "response error": ("response", {"error": {"type": "rate_limit", "message": "slow down"}}),
+    "response as text": ("response", "upstream timed out"),
+    "response message type": ("response.type", "message"),
+    "response stop reason": ("response.stop_reason", "max_tokens"),
+    "response usage odd": ("response.usage", [1, 2]),
+    "response content number": ("response.content", 5),
+}
+
+
+@pytest.mark.parametrize("base_line", [0, 1], ids=["chat-completions", "anthropic-messages"])
+def test_sql_mapping_of_openai_log_agrees_on_odd_records(
+    base_line: int, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = list(_records(FIXTURES / "openai.jsonl"))[base_line]
+    lines = [json.dumps(base)]
+    for i, (dotted, value) in enumerate(ODD_OPENAI.values()):
+        record = _set(base, dotted, value)
+        if dotted not in ("id",):
+            record["id"] = f"odd-{i}"
+        if dotted == "timestamp" and value is None:
+            record["created_at"] = 1770026400  # read when timestamp is absent (and kept as an attr)
+        lines.append(json.dumps(record))
+    lines.append(json.dumps(base))  # a duplicate
+    path = write_lines(tmp_path / "odd.jsonl", lines)
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    mapped_by_sql = {name for i, name in enumerate(ODD_OPENAI, start=2) if i not in routed}
+    assert {"timestamp offset", "latency int", "headers upper", "request thinking", "response as text"} <= (
+        mapped_by_sql
+    )
+    assert sql[0].stored > len(ODD_OPENAI) // 2 and sql[0].duplicates == 1
+    _assert_same(sql, python)

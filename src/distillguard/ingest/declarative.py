@@ -70,8 +70,9 @@ CREATE OR REPLACE MACRO dj_ts(j) AS CASE
 CREATE OR REPLACE MACRO dj_object(j) AS CASE WHEN dj_type(j) = 'OBJECT' THEN j ELSE '{}'::JSON END;
 -- dig / mapping(...).get(key): NULL unless j is an object holding key
 CREATE OR REPLACE MACRO dj_get(j, key) AS json_extract(j, '$."' || key || '"');
-CREATE OR REPLACE MACRO dj_list(j) AS CASE WHEN dj_type(j) = 'ARRAY' THEN CAST(j AS JSON[])
-    ELSE CAST([] AS JSON[]) END;
+-- non-strict (a value that is not a list reads as empty): a strict CAST inside a CASE branch
+-- can be evaluated for rows the branch does not take, and then refuses the file
+CREATE OR REPLACE MACRO dj_list(j) AS coalesce(json_transform(j, '["JSON"]'), CAST([] AS JSON[]));
 -- normalise.content_text, for content that is NULL, a string, a part list or one part object
 CREATE OR REPLACE MACRO dj_part_text(p) AS CASE dj_type(p)
     WHEN 'VARCHAR' THEN p ->> '$'
@@ -120,8 +121,8 @@ CREATE OR REPLACE MACRO ds_system_text(msgs) AS dj_joined(list_filter(list_trans
     lambda t: t IS NOT NULL AND t <> ''), chr(10));
 CREATE OR REPLACE MACRO ds_messages_odd(msgs) AS len(list_filter(msgs, lambda m:
     m.role IN ('user', 'system', 'developer') AND dj_content_odd(ds_content(m)))) > 0;
-CREATE OR REPLACE MACRO ds_messages_ambiguous(raw) AS CASE
-    WHEN contains(CAST(raw AS VARCHAR), '"content":null') THEN len(list_filter(dj_list(raw),
+CREATE OR REPLACE MACRO ds_messages_ambiguous(whole, raw) AS CASE
+    WHEN contains(CAST(whole AS VARCHAR), '"content":null') THEN len(list_filter(dj_list(raw),
         lambda m: json_type(m, '$.content') = 'NULL'
                   AND coalesce(json_type(m, '$.parts'), 'NULL') <> 'NULL')) > 0
     ELSE false END;
@@ -175,6 +176,13 @@ class Mapping:
     route: list[str] = field(default_factory=list)
     # read_json type of a top-level key when not JSON (``hoist_lookups`` types pure objects)
     types: dict[str, str] = field(default_factory=dict)
+    # the whole record is also at hand as ``_record`` (JSON): for a format whose adapter keeps
+    # the keys it does not know (read by ``json_keys``); the top-level keys are then extracted
+    # from it by one non-strict ``json_transform`` (objects stay JSON, never typed structs)
+    whole_record: bool = False
+    # with ``whole_record``: the json_transform shape of a top-level key read as a struct (parsed
+    # with the record, non-strict: a value of another shape reads as NULLs), instead of JSON
+    shapes: dict[str, str] = field(default_factory=dict)
 
 
 def strip(expression: str) -> str:
@@ -229,7 +237,7 @@ def hoist_lookups(mapping: Mapping) -> Mapping:
     types: dict[str, str] = {}
     structs: set[str] = set()
     for obj in groups:
-        if obj.strip('"') in mapping.keys and pure(obj):
+        if obj.strip('"') in mapping.keys and pure(obj) and not mapping.whole_record:
             types[obj.strip('"')] = struct_type(obj)
             structs.add(obj)
     changed = True
@@ -263,7 +271,10 @@ def hoist_lookups(mapping: Mapping) -> Mapping:
     for name, expression in texts["lets"].items():
         lets[name] = expression
         emit(name)
-    return Mapping(mapping.source_format, mapping.keys, texts["columns"], lets, texts["route"], types)
+    columns, route = texts["columns"], texts["route"]
+    return Mapping(
+        mapping.source_format, mapping.keys, columns, lets, route, types, mapping.whole_record, mapping.shapes
+    )
 
 
 def _leaf_name(obj: str, key: str) -> str:

@@ -174,8 +174,7 @@ def sql_mapping(settings: Any) -> Mapping:
         "asn": "dj_get(dj_get(metadata, 'requester_metadata'), 'asn')",
         "country": "dj_get(dj_get(metadata, 'requester_metadata'), 'country')",
         "project_id": "dj_get(metadata, 'user_api_key_team_id')",
-        "model_served": "dj_first3(_response.model,"
-        " dj_get(hidden_params, 'litellm_model_name'), model)",
+        "model_served": "dj_first3(_response.model, dj_get(hidden_params, 'litellm_model_name'), model)",
         "_end_user": "dj_first2(end_user, dj_get(metadata, 'user_api_key_end_user_id'))",
         "_param_end_user": "dj_first2(dj_get(model_parameters, 'user'),"
         " dj_get(dj_get(model_parameters, 'metadata'), 'user_id'))",
@@ -227,7 +226,7 @@ def sql_mapping(settings: Any) -> Mapping:
         "_failed AND dj_present(_error) AND dj_type(_error_label) NOT IN ('NULL', 'VARCHAR')",
         "dj_type(messages) NOT IN ('NULL', 'ARRAY')",
         "ds_messages_odd(_messages)",
-        "ds_messages_ambiguous(messages)",
+        "ds_messages_ambiguous(messages, messages)",
         # an error body (an "error" key anywhere in the minified body, even null), or an
         # Anthropic one: Python reads it
         "contains(CAST(response AS VARCHAR), '\"error\":')"
