@@ -51,8 +51,8 @@ MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
 # adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
 # a record of a shape the mapping leaves to Python). The OpenAI-log mapping is not on by
-# default: on 100k simulated records it took 43 s against 36 s for its Python adapter (the
-# LiteLLM one, 34 s against 51 s), see docs/BENCHMARKS.md.
+# default: on 100k simulated records, back to back, it took 67 s like its Python adapter
+# (LiteLLM's: 47 s against 93 s), see docs/BENCHMARKS.md.
 SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm")
 
 
