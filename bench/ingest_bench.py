@@ -19,6 +19,10 @@ Each step runs as a child process so its peak RSS (``wait4`` ru_maxrss) is its o
 
     .venv/bin/python bench/ingest_bench.py --events 1000000 [--roundtrip] [--keep DIR]
     .venv/bin/python bench/ingest_bench.py --events 0 --formats litellm,otel,openai,canonical --scale 1
+
+With ``--paths``, each format that has an SQL mapping (``run.MAPPED_FORMATS``) is also
+ingested twice more, back to back on the same files: through its SQL mapping and through
+its Python adapter (whichever of the two is the default).
 """
 
 from __future__ import annotations
@@ -127,6 +131,39 @@ print(con.execute("SELECT count(*) FROM t").fetchone()[0])
 """
 
 
+# One ingest in a child process with a format's SQL mapping on or off (run.SQL_FORMATS), the
+# rest as `distillguard ingest` does it: the A/B of the two paths on the same file.
+PATH_AB = """
+import json, sys
+from distillguard.config import load_config
+from distillguard.ingest import ingest_paths, run
+from distillguard.warehouse import Warehouse
+mode, fmt, db, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+others = tuple(f for f in run.SQL_FORMATS if f != fmt)
+run.SQL_FORMATS = (*others, fmt) if mode == "sql" else others
+config = load_config(db_path=db)
+with Warehouse.open(db) as warehouse:
+    report = ingest_paths(warehouse, files, config=config, progress=False)
+print(json.dumps({"read": report.read, "stored": report.stored, "reconciles": report.reconciles}))
+"""
+
+
+def time_paths(work: Path, fmt: str, python: str, env: dict[str, str]) -> None:
+    """SQL mapping against Python adapter on the simulated files of ``fmt``, back to back."""
+    files = [str(f) for f in sorted((work / f"sim-{fmt}" / "traffic").glob("*"))]
+    figures = []
+    for mode in ("sql", "python"):
+        db = work / f"ab-{mode}-{fmt}.duckdb"
+        for old in work.glob(f"ab-{mode}-{fmt}.duckdb*"):
+            old.unlink()
+        seconds, rss, out = run_child([python, "-c", PATH_AB, mode, fmt, str(db), *files], env)
+        counts = json.loads(out.strip().splitlines()[-1])  # the last line: the child's report
+        assert counts["reconciles"], counts
+        figures.append(f"{mode} {seconds:.1f} s / {rss} MiB ({counts['read'] / seconds:,.0f} events/s)")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{fmt:<9} paths: {'; '.join(figures)}; load {load}", flush=True)
+
+
 def time_format(
     work: Path, fmt: str, preset: str, scale: float, python: str, cli: list[str], env: dict[str, str]
 ) -> None:
@@ -164,6 +201,11 @@ def main() -> None:
     parser.add_argument("--formats", default="", help="comma list of simulated formats to time too")
     parser.add_argument("--preset", default="small", help="simulator preset for --formats")
     parser.add_argument("--scale", type=float, default=1.0, help="simulator --scale for --formats")
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="for each of --formats with an SQL mapping, also time the mapping against the Python adapter",
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="dg-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -171,8 +213,12 @@ def main() -> None:
     cli = [str(Path(python).parent / "distillguard")]
     env = {**os.environ, "DISTILLGUARD_HMAC_SECRET": "bench-secret"}
     try:
+        from distillguard.ingest.run import MAPPED_FORMATS
+
         for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
             time_format(work, fmt, args.preset, args.scale, python, cli, env)
+            if args.paths and fmt in MAPPED_FORMATS:
+                time_paths(work, fmt, python, env)
         if args.events <= 0:
             return
         data = work / "events.jsonl"

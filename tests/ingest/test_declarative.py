@@ -91,6 +91,19 @@ ODD_LITELLM = {
         ],
     ),
     "response error": ("response", {"error": {"message": "x"}}),
+    "response error null": ("response", {"error": None, "model": "m", "usage": {"prompt_tokens": 3}}),
+    "response as text": ("response", "upstream timed out"),
+    "response choices odd": ("response", {"choices": {"message": {"content": "x"}}, "usage": [1]}),
+    "response choice not object": ("response", {"choices": ["x"], "model": 7}),
+    "messages null content beside parts": (
+        "messages",
+        [
+            {"role": "user", "content": None, "parts": [{"text": "hidden"}]},
+            {"role": "user", "content": "seen"},
+        ],
+    ),
+    "messages parts only": ("messages", [{"role": "user", "parts": [{"text": "from parts"}]}]),
+    "messages role odd": ("messages", [{"role": 5, "content": "x"}, {"role": "user", "content": "y"}]),
     "response anthropic": ("response", {"type": "message", "content": [{"type": "text", "text": "hi"}]}),
     "headers upper": (
         "metadata.requester_custom_headers",
@@ -120,6 +133,8 @@ def _both_paths(
     path: Path,
     monkeypatch: pytest.MonkeyPatch,
     routed: list[int] | None = None,
+    *,
+    duckdb_reads: bool = True,
 ) -> tuple[Any, Any]:
     """(report, rows, quarantine) through the SQL mapping, then through the Python adapter;
     ``routed`` collects the record numbers the SQL mapping left to Python."""
@@ -149,7 +164,8 @@ def _both_paths(
                 report = ingest_paths(wh, [path], config=cfg, progress=False)
                 quarantine = [{k: r[k] for k in ("file", "line", "reason")} for r in quarantine_rows(wh)]
                 results.append((report, events_by_id(wh), quarantine))
-    assert len(staged) == 1 and staged[0] is not None  # DuckDB read the file (no silent fallback)
+    assert len(staged) == 1  # the SQL path was tried once, the Python path never
+    assert (staged[0] is not None) == duckdb_reads  # DuckDB read the file, or refused it whole
     return results[0], results[1]
 
 
@@ -170,7 +186,7 @@ def test_sql_and_python_adapters_store_identical_rows_for_simulated_traffic(
     fmt: str, simulated: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = sorted(simulated.glob(f"{fmt}-*"))
-    # 2,000 records: the mapping's stage needs memory in proportion to the file today (run.py)
+    # 2,000 records keep the test short; the stage's memory does not depend on the count
     records = [r for f in files for r in _records(f)][:2000]
     lines = (FIXTURES / f"{fmt}.jsonl").read_text().splitlines() + [json.dumps(r) for r in records]
     path = write_lines(tmp_path / f"{fmt}.jsonl", lines)
@@ -201,5 +217,121 @@ def test_sql_mapping_of_litellm_agrees_on_odd_records(
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
     mapped_by_sql = {name for i, name in enumerate(ODD_LITELLM, start=2) if i not in routed}
     assert {"start half microsecond", "messages parts", "headers upper", "stream as number"} <= mapped_by_sql
+    assert {"messages parts only", "response as text", "response choices odd"} <= mapped_by_sql
     assert sql[0].stored > len(ODD_LITELLM) // 2 and sql[0].quarantined > 0 and sql[0].duplicates == 1
+    _assert_same(sql, python)
+
+
+ODD_OPENAI = {
+    "id as number": ("id", 12345),
+    "id blank": ("id", " "),
+    "account as bool": ("account_id", True),
+    "timestamp epoch ms": ("timestamp", 1770026400123),
+    "timestamp epoch float": ("timestamp", 1770026400.0078125),
+    "timestamp digits text": ("timestamp", "1770026400"),
+    "timestamp naive": ("timestamp", "2026-02-02T10:00:00"),
+    "timestamp offset": ("timestamp", "2026-02-02T12:00:00.25+02:00"),
+    "timestamp nanoseconds": ("timestamp", "2026-02-02T10:00:00.123456789Z"),
+    "timestamp missing, created_at": ("timestamp", None),
+    "timestamp out of range": ("timestamp", "1970-01-02T00:00:00Z"),
+    "latency fine": ("latency_ms", 12.3456789),
+    "latency text": ("latency_ms", "250"),
+    "latency int": ("latency_ms", 250),
+    "status code text": ("status_code", "503"),
+    "status code error": ("status_code", 429),
+    "status code huge": ("status_code", 2**40),
+    "endpoint trailing slash": ("endpoint", "/v1/messages/"),
+    "endpoint missing": ("endpoint", None),
+    "endpoint number": ("endpoint", 7),
+    "unknown key": ("x_trace", "abc"),
+    "unknown key null": ("x_trace", None),
+    "headers upper": ("headers", {"User-Agent": "Foo/1.0", "X-Session-Id": "s-1"}),
+    "headers list": ("headers", {"user-agent": ["curl/8"], "x-stainless-os": 5}),
+    "headers dup": ("headers", {"User-Agent": "a/1", "user-agent": "b/2"}),
+    "headers empty ua": ("headers", {"user-agent": ""}),
+    "headers odd": ("headers", {"x-stainless-lang": {"a": 1}}),
+    "session from header": ("headers", {"x-session-id": "sess-9"}),
+    "session object": ("session_id", {"a": 1}),
+    "request as list": ("request", [1]),
+    "request missing": ("request", None),
+    "request system and messages": (
+        "request",
+        {"system": "be brief", "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    "request system list": ("request.system", [{"type": "text", "text": "sys"}, {"type": "image"}]),
+    "request system number": ("request.system", 5),
+    "request thinking": ("request.thinking", {"type": "enabled", "budget_tokens": 3000}),
+    "request thinking big": ("request.thinking", {"type": "enabled", "budget_tokens": 9000}),
+    "request thinking text budget": ("request.thinking", {"type": "enabled", "budget_tokens": "9000"}),
+    "request messages text": ("request.messages", "hello there"),
+    "request messages parts": ("request.messages", [{"role": "user", "parts": [{"text": "p"}]}]),
+    "request messages null beside parts": (
+        "request.messages",
+        [{"role": "user", "content": None, "parts": [{"text": "hidden"}]}],
+    ),
+    "request tools": ("request.tools", [{"type": "function"}, {"type": "function"}]),
+    "request effort nested": ("request.reasoning", {"effort": "low"}),
+    "request user in metadata": ("request.metadata", {"user_id": "u-7"}),
+    "request params odd": ("request.temperature", "hot"),
+    "request logprobs top": ("request.top_logprobs", 3),
+    "request stream text": ("request.stream", "yes"),
+    "response error": ("response", {"error": {"type": "rate_limit", "message": "slow down"}}),
+    "response as text": ("response", "upstream timed out"),
+    "response message type": ("response.type", "message"),
+    "response stop reason": ("response.stop_reason", "max_tokens"),
+    "response usage odd": ("response.usage", [1, 2]),
+    "response content number": ("response.content", 5),
+}
+
+
+@pytest.mark.parametrize("base_line", [0, 1], ids=["chat-completions", "anthropic-messages"])
+def test_sql_mapping_of_openai_log_agrees_on_odd_records(
+    base_line: int, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = list(_records(FIXTURES / "openai.jsonl"))[base_line]
+    lines = [json.dumps(base)]
+    for i, (dotted, value) in enumerate(ODD_OPENAI.values()):
+        record = _set(base, dotted, value)
+        if dotted not in ("id",):
+            record["id"] = f"odd-{i}"
+        if dotted == "timestamp" and value is None:
+            record["created_at"] = 1770026400  # read when timestamp is absent (and kept as an attr)
+        lines.append(json.dumps(record))
+    lines.append(json.dumps(base))  # a duplicate
+    path = write_lines(tmp_path / "odd.jsonl", lines)
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    mapped_by_sql = {name for i, name in enumerate(ODD_OPENAI, start=2) if i not in routed}
+    assert {"timestamp offset", "latency int", "headers upper", "request thinking", "response as text"} <= (
+        mapped_by_sql
+    )
+    assert sql[0].stored > len(ODD_OPENAI) // 2 and sql[0].duplicates == 1
+    _assert_same(sql, python)
+
+
+@pytest.mark.parametrize("fmt", MAPPED_FORMATS)
+@pytest.mark.parametrize("damage", ["bad bytes", "malformed line", "truncated gzip"])
+def test_files_duckdb_cannot_read_fall_back_to_the_adapter_with_the_same_results(
+    fmt: str, damage: str, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = next(_records(FIXTURES / f"{fmt}.jsonl"))
+    lines: list[bytes] = []
+    for i in range(400):
+        record = copy.deepcopy(base)
+        record["id"] = f"r-{i}"
+        lines.append(json.dumps(record).encode())
+    if damage == "bad bytes":
+        lines[150] = lines[150].replace(b'"r-150"', b'"r-\xff150"')  # not UTF-8
+    elif damage == "malformed line":
+        lines[150] = b'{"id": "r-150", '
+    data = b"".join(line + b"\n" for line in lines)
+    path = tmp_path / f"{fmt}.jsonl"
+    if damage == "truncated gzip":
+        packed = gzip.compress(data)
+        path = tmp_path / f"{fmt}.jsonl.gz"
+        path.write_bytes(packed[: len(packed) * 2 // 3])
+    else:
+        path.write_bytes(data)
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, duckdb_reads=False)
+    assert 0 < sql[0].stored < 400 and sql[0].quarantined >= 1
     _assert_same(sql, python)

@@ -26,11 +26,12 @@ ROUTE_TO_PYTHON = "(read by the Python adapter)"
 
 MACROS = r"""
 CREATE OR REPLACE MACRO dj_type(j) AS coalesce(json_type(j), 'NULL');
+-- present: not null, not "", [] or {} (compared as minified text, no parse)
 CREATE OR REPLACE MACRO dj_present(j) AS CASE dj_type(j)
     WHEN 'NULL' THEN false
-    WHEN 'VARCHAR' THEN (j ->> '$') <> ''
-    WHEN 'ARRAY' THEN json_array_length(j) > 0
-    WHEN 'OBJECT' THEN len(json_keys(j)) > 0
+    WHEN 'VARCHAR' THEN CAST(j AS VARCHAR) <> '""'
+    WHEN 'ARRAY' THEN CAST(j AS VARCHAR) <> '[]'
+    WHEN 'OBJECT' THEN CAST(j AS VARCHAR) <> '{}'
     ELSE true END;
 CREATE OR REPLACE MACRO dj_first2(a, b) AS CASE WHEN dj_present(a) THEN a WHEN dj_present(b) THEN b END;
 CREATE OR REPLACE MACRO dj_first3(a, b, c) AS CASE WHEN dj_present(a) THEN a WHEN dj_present(b) THEN b
@@ -69,8 +70,9 @@ CREATE OR REPLACE MACRO dj_ts(j) AS CASE
 CREATE OR REPLACE MACRO dj_object(j) AS CASE WHEN dj_type(j) = 'OBJECT' THEN j ELSE '{}'::JSON END;
 -- dig / mapping(...).get(key): NULL unless j is an object holding key
 CREATE OR REPLACE MACRO dj_get(j, key) AS json_extract(j, '$."' || key || '"');
-CREATE OR REPLACE MACRO dj_list(j) AS CASE WHEN dj_type(j) = 'ARRAY' THEN CAST(j AS JSON[])
-    ELSE CAST([] AS JSON[]) END;
+-- non-strict (a value that is not a list reads as empty): a strict CAST inside a CASE branch
+-- can be evaluated for rows the branch does not take, and then refuses the file
+CREATE OR REPLACE MACRO dj_list(j) AS coalesce(json_transform(j, '["JSON"]'), CAST([] AS JSON[]));
 -- normalise.content_text, for content that is NULL, a string, a part list or one part object
 CREATE OR REPLACE MACRO dj_part_text(p) AS CASE dj_type(p)
     WHEN 'VARCHAR' THEN p ->> '$'
@@ -87,8 +89,9 @@ CREATE OR REPLACE MACRO dj_joined(texts, sep) AS
     CASE WHEN len(texts) > 0 THEN array_to_string(texts, sep) END;
 CREATE OR REPLACE MACRO dj_content_text(c) AS CASE dj_type(c)
     WHEN 'VARCHAR' THEN c ->> '$'
-    WHEN 'ARRAY' THEN dj_joined(list_filter(list_transform(CAST(c AS JSON[]), lambda p: dj_part_text(p)),
-                                            lambda t: t IS NOT NULL), chr(10))
+    WHEN 'ARRAY' THEN dj_joined(list_filter(
+        list_transform(json_transform(c, '["JSON"]'), lambda p: dj_part_text(p)),
+        lambda t: t IS NOT NULL), chr(10))
     WHEN 'OBJECT' THEN dj_part_text(c) END;
 CREATE OR REPLACE MACRO dj_content_odd(c) AS dj_type(c) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN');
 -- message.get("content", message.get("parts"))
@@ -105,6 +108,24 @@ CREATE OR REPLACE MACRO dj_system_text(msgs) AS dj_joined(list_filter(list_trans
     lambda m: CASE WHEN dj_role_is(m, ['system', 'developer'])
                    THEN dj_content_text(dj_message_content(m)) END),
     lambda t: t IS NOT NULL AND t <> ''), chr(10));
+-- The same over messages parsed once into structs (``MESSAGES_SHAPE``): role as text (only a
+-- JSON string can read 'user'), content and parts as JSON. Absent and null content read alike
+-- here (NULL, then parts are read): a message holding a null content beside parts is routed
+-- (``ds_messages_ambiguous``, over the raw list; the text test first keeps it off the hot path).
+CREATE OR REPLACE MACRO ds_content(m) AS coalesce(m.content, m.parts);
+CREATE OR REPLACE MACRO ds_user_texts(msgs) AS list_filter(list_transform(msgs,
+    lambda m: CASE WHEN m.role = 'user' THEN dj_content_text(ds_content(m)) END),
+    lambda t: t IS NOT NULL);
+CREATE OR REPLACE MACRO ds_system_text(msgs) AS dj_joined(list_filter(list_transform(msgs,
+    lambda m: CASE WHEN m.role IN ('system', 'developer') THEN dj_content_text(ds_content(m)) END),
+    lambda t: t IS NOT NULL AND t <> ''), chr(10));
+CREATE OR REPLACE MACRO ds_messages_odd(msgs) AS len(list_filter(msgs, lambda m:
+    m.role IN ('user', 'system', 'developer') AND dj_content_odd(ds_content(m)))) > 0;
+CREATE OR REPLACE MACRO ds_messages_ambiguous(whole, raw) AS CASE
+    WHEN contains(CAST(whole AS VARCHAR), '"content":null') THEN len(list_filter(dj_list(raw),
+        lambda m: json_type(m, '$.content') = 'NULL'
+                  AND coalesce(json_type(m, '$.parts'), 'NULL') <> 'NULL')) > 0
+    ELSE false END;
 CREATE OR REPLACE MACRO dj_messages_odd(msgs) AS len(list_filter(msgs, lambda m:
     dj_role_is(m, ['user', 'system', 'developer']) AND dj_content_odd(dj_message_content(m)))) > 0;
 -- normalise.join_context(system, earlier user turns)
@@ -135,6 +156,11 @@ CREATE OR REPLACE MACRO dj_header(entries, name) AS
 """
 
 
+# json_transform shape of a chat message list: each message parsed once; what is not an object
+# reads as all NULL (skipped, as the Python adapters skip it).
+MESSAGES_SHAPE = '[{"role": "VARCHAR", "content": "JSON", "parts": "JSON"}]'
+
+
 @dataclass
 class Mapping:
     """One format's SQL mapping: top-level JSON keys read, per-column expressions, routing."""
@@ -150,6 +176,13 @@ class Mapping:
     route: list[str] = field(default_factory=list)
     # read_json type of a top-level key when not JSON (``hoist_lookups`` types pure objects)
     types: dict[str, str] = field(default_factory=dict)
+    # the whole record is also at hand as ``_record`` (JSON): for a format whose adapter keeps
+    # the keys it does not know (read by ``json_keys``); the top-level keys are then extracted
+    # from it by one non-strict ``json_transform`` (objects stay JSON, never typed structs)
+    whole_record: bool = False
+    # with ``whole_record``: the json_transform shape of a top-level key read as a struct (parsed
+    # with the record, non-strict: a value of another shape reads as NULLs), instead of JSON
+    shapes: dict[str, str] = field(default_factory=dict)
 
 
 def strip(expression: str) -> str:
@@ -204,7 +237,7 @@ def hoist_lookups(mapping: Mapping) -> Mapping:
     types: dict[str, str] = {}
     structs: set[str] = set()
     for obj in groups:
-        if obj.strip('"') in mapping.keys and pure(obj):
+        if obj.strip('"') in mapping.keys and pure(obj) and not mapping.whole_record:
             types[obj.strip('"')] = struct_type(obj)
             structs.add(obj)
     changed = True
@@ -238,7 +271,10 @@ def hoist_lookups(mapping: Mapping) -> Mapping:
     for name, expression in texts["lets"].items():
         lets[name] = expression
         emit(name)
-    return Mapping(mapping.source_format, mapping.keys, texts["columns"], lets, texts["route"], types)
+    columns, route = texts["columns"], texts["route"]
+    return Mapping(
+        mapping.source_format, mapping.keys, columns, lets, route, types, mapping.whole_record, mapping.shapes
+    )
 
 
 def _leaf_name(obj: str, key: str) -> str:

@@ -115,7 +115,12 @@ def _clean_macros(max_text_chars: int) -> str:
     """``dg_clean``: ``wire.clean_text`` in SQL (cut at ``max_text_chars``, then control
     characters dropped), so the fast path stores the characters the line path stores. Lone
     surrogates never get here: DuckDB refuses the file and the line path reads it."""
-    cut = f"CASE WHEN length(x) > {max_text_chars} THEN left(x, {max_text_chars}) ELSE x END"
+    # strlen (bytes, O(1)) first: a text of no more bytes than the limit has no more characters,
+    # so only longer ones pay for counting characters
+    cut = (
+        f"CASE WHEN strlen(x) <= {max_text_chars} THEN x"
+        f" WHEN length(x) > {max_text_chars} THEN left(x, {max_text_chars}) ELSE x END"
+    )
     return f"""
 CREATE MACRO dg_cut(x) AS {cut};
 CREATE MACRO dg_clean(x) AS CASE WHEN regexp_matches(dg_cut(x), '{_CONTROL_RE2}')
@@ -181,7 +186,13 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
 
 
 def ingest_staged(
-    warehouse: Warehouse, path: Path, stage_sql: str, *, config: Config, report: FileReport
+    warehouse: Warehouse,
+    path: Path,
+    stage_sql: str,
+    *,
+    config: Config,
+    report: FileReport,
+    stage_threads: int | None = None,
 ) -> list[int] | None:
     """Run ``stage_sql`` (it creates table ``stage`` in the layout of ``_stage_sql``), then
     derive, quarantine and insert. None (nothing written) when DuckDB cannot read the file;
@@ -194,12 +205,16 @@ def ingest_staged(
         staging = duckdb.connect(str(stage_db))
         try:
             staging.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")
+            if stage_threads is not None:
+                staging.execute(f"SET threads = {int(stage_threads)}")
             staging.execute(f"SET temp_directory = {sql_string(Path(work) / 'spill')}")
             staging.execute("SET TimeZone = 'UTC'")
             staging.execute("SET preserve_insertion_order = true")
             staging.execute("SET enable_progress_bar = false")
             try:
                 staging.execute(stage_sql)
+                if stage_threads is not None:  # what follows the stage holds no parse arenas
+                    staging.execute("RESET threads")
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
                     return None  # no records: the line-by-line path reports the empty file
                 routed = [
@@ -396,7 +411,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
         "prompt_minhash": f"CASE WHEN {fresh} THEN fp.f_minhash ELSE s.prompt_minhash END",
         "fingerprint_version": f"CASE WHEN {fresh} THEN '{fingerprints.FINGERPRINT_VERSION}' "
         "ELSE s.fingerprint_version END",
-        "sdk_fingerprint": "coalesce(s.sdk_fingerprint, CASE WHEN s.user_agent IS NOT NULL THEN 'ua=' || "
+        "sdk_fingerprint": "coalesce(s.sdk_fingerprint, CASE WHEN s.user_agent <> '' THEN 'ua=' || "
         "lower(split_part(split_part(trim(s.user_agent), '/', 1), ' ', 1)) END)",
         "attrs": "coalesce(s.attrs, MAP {})",
         "system_prompt_hash": "coalesce(s.system_prompt_hash, systems.s_hash)",

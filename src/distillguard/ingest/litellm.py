@@ -10,7 +10,7 @@ from typing import Any
 
 from distillguard.fingerprints import strip_sql
 from distillguard.ingest.bodies import merge, request_fields, response_fields
-from distillguard.ingest.declarative import Mapping
+from distillguard.ingest.declarative import MESSAGES_SHAPE, Mapping
 from distillguard.ingest.normalise import (
     RecordError,
     as_bool,
@@ -114,6 +114,18 @@ _SQL_KEYS = (
 )  # fmt: skip
 
 
+_USAGE_SHAPE = (
+    '{"prompt_tokens": "JSON", "input_tokens": "JSON", "completion_tokens": "JSON", "output_tokens": "JSON",'
+    ' "prompt_tokens_details": {"cached_tokens": "JSON"},'
+    ' "completion_tokens_details": {"reasoning_tokens": "JSON"}}'
+)
+_RESPONSE_SHAPE = (
+    '{"model": "JSON", "type": "JSON",'
+    ' "choices": [{"finish_reason": "JSON", "message": {"content": "JSON"}}],'
+    f' "usage": {_USAGE_SHAPE}}}'
+)
+
+
 def sql_mapping(settings: Any) -> Mapping:
     """``to_events`` as SQL (see ``declarative``): the same columns for every record whose
     fields have the JSON types the gateway writes; any other record is routed to ``to_events``."""
@@ -127,10 +139,11 @@ def sql_mapping(settings: Any) -> Mapping:
     attrs += [f"{{'key': '{k}', 'value': dj_stringify(dj_get(metadata, '{k}'))}}" for k in _META_ATTRS]
     lets = {
         "_account": account,
-        "_response": "dj_object(response)",
-        "_response_keys": "json_keys(_response)",
-        "_usage": "dj_object(dj_get(_response, 'usage'))",
-        "_choice": "dj_object(dj_list(dj_get(_response, 'choices'))[1])",
+        # the response body parsed once; a value that is not an object reads as all NULL, as
+        # ``mapping`` and ``dig`` read it
+        "_response": f"json_transform(response, '{_RESPONSE_SHAPE}')",
+        "_usage": "_response.usage",
+        "_choice": "_response.choices[1]",
         "_error": "dj_object(error_information)",
         "_code_raw": "dj_get(_error, 'error_code')",
         "_code": "CASE WHEN dj_type(_code_raw) = 'VARCHAR'"
@@ -138,9 +151,9 @@ def sql_mapping(settings: Any) -> Mapping:
         " WHEN dj_type(_code_raw) IN ('BIGINT', 'UBIGINT') AND dj_int(_code_raw) <> 0"
         " THEN dj_int(_code_raw) END",
         "_failed": "dj_type(status) = 'VARCHAR' AND lower(status ->> '$') NOT IN ('success', '')",
-        "_messages": "dj_list(messages)",
-        "_user_texts": "dj_user_texts(_messages)",
-        "_system": "dj_system_text(_messages)",
+        "_messages": f"coalesce(json_transform(messages, '{MESSAGES_SHAPE}'), [])",
+        "_user_texts": "ds_user_texts(_messages)",
+        "_system": "ds_system_text(_messages)",
         "_headers": "dj_headers(dj_get(metadata, 'requester_custom_headers'))",
         "_ts_start": 'dj_ts("startTime")',
         "_ts_end": 'dj_ts("endTime")',
@@ -161,25 +174,24 @@ def sql_mapping(settings: Any) -> Mapping:
         "asn": "dj_get(dj_get(metadata, 'requester_metadata'), 'asn')",
         "country": "dj_get(dj_get(metadata, 'requester_metadata'), 'country')",
         "project_id": "dj_get(metadata, 'user_api_key_team_id')",
-        "model_served": "dj_first3(dj_get(_response, 'model'),"
-        " dj_get(hidden_params, 'litellm_model_name'), model)",
+        "model_served": "dj_first3(_response.model, dj_get(hidden_params, 'litellm_model_name'), model)",
         "_end_user": "dj_first2(end_user, dj_get(metadata, 'user_api_key_end_user_id'))",
         "_param_end_user": "dj_first2(dj_get(model_parameters, 'user'),"
         " dj_get(dj_get(model_parameters, 'metadata'), 'user_id'))",
         "_model_requested": "dj_first2(model_group, model)",
         "_param_model": "dj_get(model_parameters, 'model')",
         "reasoning_effort": "_effort",
-        "finish_reason": "dj_get(_choice, 'finish_reason')",
+        "finish_reason": "_choice.finish_reason",
         "event_id": "id",
         "account_id": "_account",
     }
     ints = {
         "_input_tokens": "prompt_tokens",
         "_output_tokens": "completion_tokens",
-        "_usage_input": "dj_first2(dj_get(_usage, 'prompt_tokens'), dj_get(_usage, 'input_tokens'))",
-        "_usage_output": "dj_first2(dj_get(_usage, 'completion_tokens'), dj_get(_usage, 'output_tokens'))",
-        "cached_tokens": "dj_get(dj_get(_usage, 'prompt_tokens_details'), 'cached_tokens')",
-        "reasoning_tokens": "dj_get(dj_get(_usage, 'completion_tokens_details'), 'reasoning_tokens')",
+        "_usage_input": "dj_first2(_usage.prompt_tokens, _usage.input_tokens)",
+        "_usage_output": "dj_first2(_usage.completion_tokens, _usage.output_tokens)",
+        "cached_tokens": "_usage.prompt_tokens_details.cached_tokens",
+        "reasoning_tokens": "_usage.completion_tokens_details.reasoning_tokens",
         "max_tokens": "_max_tokens",
         "n": "dj_get(model_parameters, 'n')",
         "seed": "dj_get(model_parameters, 'seed')",
@@ -213,11 +225,13 @@ def sql_mapping(settings: Any) -> Mapping:
         " AND NOT (dj_type(_code_raw) IN ('BIGINT', 'UBIGINT') AND dj_int(_code_raw) = 0)",
         "_failed AND dj_present(_error) AND dj_type(_error_label) NOT IN ('NULL', 'VARCHAR')",
         "dj_type(messages) NOT IN ('NULL', 'ARRAY')",
-        "dj_messages_odd(_messages)",
-        "list_contains(_response_keys, 'error')"  # an error body, or an Anthropic one: Python reads it
-        " OR (dj_type(dj_get(_response, 'type')) = 'VARCHAR'"
-        " AND (dj_get(_response, 'type') ->> '$') = 'message')",
-        "dj_content_odd(dj_get(dj_get(_choice, 'message'), 'content'))",
+        "ds_messages_odd(_messages)",
+        "ds_messages_ambiguous(messages, messages)",
+        # an error body (an "error" key anywhere in the minified body, even null), or an
+        # Anthropic one: Python reads it
+        "contains(CAST(response AS VARCHAR), '\"error\":')"
+        " OR (dj_type(_response.type) = 'VARCHAR' AND (_response.type ->> '$') = 'message')",
+        "dj_content_odd(_choice.message.content)",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
         "len(_headers) <> len(list_distinct(list_transform(_headers, lambda e: lower(e.key))))",
         "dj_present(_meta_ua) AND dj_text_odd(_meta_ua)",
@@ -260,7 +274,7 @@ def sql_mapping(settings: Any) -> Mapping:
             "message_count": "len(_messages)",
             "prompt_text": "_user_texts[-1]",
             "context_text": "dj_context(_system, _user_texts)",
-            "response_text": "dj_content_text(dj_get(dj_get(_choice, 'message'), 'content'))",
+            "response_text": "dj_content_text(_choice.message.content)",
             "_system_text": "_system",
             "attrs": "map_from_entries(list_filter(["
             + ", ".join(attrs)

@@ -28,6 +28,13 @@ from distillguard.ingest.fastpath import (
 from distillguard.ingest.limits import LENGTH_COLUMNS
 from distillguard.schema import EVENTS
 
+# Threads of a mapping's stage. Its memory does not grow with the file (the stage table spills
+# to the staging file), but each thread holds the parse arenas of every JSON call site over a
+# 2,048-row vector, about 450-500 MiB for the LiteLLM and OpenAI-log mappings (measured with
+# duckdb_memory() on simulated traffic: 30k and 100k records gave the same figure). Two
+# threads exceed the 1 GB staging limit (fastpath._STAGING_MEMORY) on 100k OpenAI-log records.
+STAGE_THREADS = 1
+
 
 def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
     """``stage`` from a gateway log through an adapter's SQL mapping (``declarative``), in the
@@ -88,16 +95,24 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
         else "CAST(NULL AS VARCHAR)"
     )
     file = sql_string(path)
+    options = (
+        f"format = 'newline_delimited', compression = '{_compression(path)}', "
+        f"maximum_object_size = {int(config.max_record_bytes)}"
+    )
+    if mapping.whole_record:
+        leaf = '"JSON"'
+        shape = "{" + ", ".join(f'"{key}": {mapping.shapes.get(key, leaf)}' for key in mapping.keys) + "}"
+        read = f"""SELECT json AS _record, unnest(json_transform(json, '{shape}'))
+                   FROM read_json({file}, {options}, records = false, columns = {{'json': 'JSON'}})"""
+    else:
+        read = f"SELECT * FROM read_json({file}, {options}, columns = {spec})"
     return (
         _MACROS
         + _clean_macros(max_chars)
         + declarative.MACROS
         + f"""
     CREATE TABLE stage AS
-    WITH raw AS (
-        SELECT * FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
-                                columns = {spec}, maximum_object_size = {int(config.max_record_bytes)})
-    ), x AS (SELECT * FROM {lets}),
+    WITH raw AS ({read}), x AS (SELECT * FROM {lets}),
     y AS (SELECT {mapped}, ({route}) AS _route FROM x)
     SELECT dg_clean(event_id) AS event_id, dg_clean(account_id) AS account_id, source_format,
            ts_start, ts_end, {", ".join(ints)}, {", ".join(floats)}, {", ".join(bools)}, {", ".join(texts)},

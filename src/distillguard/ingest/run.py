@@ -45,15 +45,15 @@ ADAPTERS: dict[str, ModuleType] = {
     "distillguard-audit": audit_log,
 }
 assert tuple(ADAPTERS) == FORMATS
+# Formats with an SQL mapping (``sql_mapping`` of their adapter, run by ``mapped.stage_sql``)
+# proven to store rows identical to their Python adapter (tests/ingest/test_declarative.py).
+MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
-# adapter's ``sql_mapping``); the Python adapters read what SQL cannot.
-SQL_FORMATS: tuple[str, ...] = ("canonical",)
-# Formats with a SQL mapping proven identical to their Python adapter (tests/ingest/
-# test_declarative.py) but not yet usable at scale: LiteLLM's stage needs memory in proportion
-# to the file (over the 1 GB staging limit from about 10k records, after which the file is
-# read line by line anyway), and it was no faster than the Python adapter on 30k records. Off
-# until the mapping is cheaper; add a format to SQL_FORMATS to use its mapping.
-MAPPED_FORMATS: tuple[str, ...] = ("litellm",)
+# adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
+# a record of a shape the mapping leaves to Python). The OpenAI-log mapping is not on by
+# default: on 100k simulated records, back to back, it took 67 s like its Python adapter
+# (LiteLLM's: 47 s against 93 s), see docs/BENCHMARKS.md.
+SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm")
 
 
 @dataclass
@@ -180,12 +180,15 @@ def ingest_file(
     if fmt in SQL_FORMATS and fastpath.usable(path):
         before = warehouse.count("events")
         try:
+            threads = None
             if fmt == "canonical":
                 stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars))
             else:
                 mapping = ADAPTERS[fmt].sql_mapping(config)
-                stage = mapped.stage_sql(mapping, path, config)
-            routed = fastpath.ingest_staged(warehouse, path, stage, config=config, report=report)
+                stage, threads = mapped.stage_sql(mapping, path, config), mapped.STAGE_THREADS
+            routed = fastpath.ingest_staged(
+                warehouse, path, stage, config=config, report=report, stage_threads=threads
+            )
         except SqlError as exc:
             # Rare (e.g. the disk filled up mid-insert): redo the file line by line. Rows the fast
             # path already stored come back as duplicates there, so they are counted as stored.
