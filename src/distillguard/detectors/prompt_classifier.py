@@ -26,6 +26,7 @@ clipped text, so both produce the same numbers and evidence.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -145,6 +146,17 @@ def load_model(raw: Any) -> Model:
     weights[raw["buckets"].astype(np.int64)] = raw["weights"].astype(np.float16).astype(np.float32)
     bias = raw["bias"].astype(np.float64)
     return Model(weights, bias, {name: float(meta["thresholds"][name]) for name in CLASSES})
+
+
+@cache
+def classifier_fingerprint() -> str:
+    """A digest of the shipped weights and the constants the scores depend on (the scan's
+    remembered matches are only valid under the same ones)."""
+    path = resources.files("distillguard").joinpath("data", MODEL_FILE)
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(repr((CLASSES, NGRAMS, N_FEATURES, WINDOW, STRIDE, FLOOR, HASH_VERSION)).encode())
+    digest.update(repr(EVIDENCE_EXCERPT_CHARS).encode())
+    return digest.hexdigest()
 
 
 @cache

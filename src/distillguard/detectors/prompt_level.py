@@ -8,6 +8,9 @@ question) once it recurs with enough distinct fillings, else the skeleton hash.
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
+
 from distillguard.detectors.patterns import (
     PART_CONTEXT,
     PART_LAST,
@@ -22,6 +25,7 @@ from distillguard.detectors.patterns import (
 from distillguard.detectors.prompt_classifier import (
     PROMPT_CLASSIFIER_RETURNS,
     PROMPT_CLASSIFIER_SQL,
+    classifier_fingerprint,
     classify_for_sql,
     classify_for_sql_arrow,
 )
@@ -325,13 +329,20 @@ def _part_key_sql(column: str) -> str:
     return f"CASE WHEN {column} IS NOT NULL AND {column} <> '' THEN md5({clip_text_sql(column)}) END"
 
 
-def prompt_steps(config: object | None = None, *, until_literal: str | None = None) -> list[SqlStep]:
+def prompt_steps(
+    config: object | None = None, *, until_literal: str | None = None, remembered: str | None = None
+) -> list[SqlStep]:
     """SQL steps from ``events`` to ``prompt_signals`` (schema.PROMPT_SIGNALS).
 
     Request-side classes score the last user turn and the context (system prompt and
     earlier turns) each on its own and take the larger; ``response_trace`` scores the
     response. ``until_literal`` (a SQL timestamp expression) limits the work to events up
     to a streaming checkpoint, so template families only count what had been seen by then.
+
+    ``remembered`` (a ``ruleset_version``) reads the matches earlier scans left in
+    ``prompt_matches`` under that version and matches only the texts and responses it does
+    not hold; ``remember_sql`` then adds what this run matched. Template families are counted
+    over the whole window every time, as they depend on every prompt in it.
     """
     where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
     # The last turns and the contexts are matched in one pass over their distinct texts: one
@@ -343,6 +354,19 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
         UNION
         SELECT t, 0 AS tool_count FROM ({_distinct_clipped_sql("context_text", where)}) AS contexts
     """
+    response_texts = _event_clipped_sql("response_text", where)
+    request_scores, response_scores = "_request_scores", "_response_scores"
+    known: list[SqlStep] = []
+    if remembered is not None:
+        request_texts = f"""
+            SELECT t, tool_count FROM ({request_texts}) AS r
+            WHERE NOT EXISTS ({_remembered_sql(remembered, "request")} AND c.match_key = md5(r.t)
+                              AND c.tool_count = r.tool_count)
+        """
+        seen = f"{_remembered_sql(remembered, PART_RESPONSE)} AND c.match_key = events.event_id"
+        response_texts += f" AND NOT EXISTS ({seen})"
+        request_scores, response_scores = "_request_known", "_response_known"
+        known = _known_steps(remembered)
     greatest = ",\n                   ".join(
         f"greatest(s.{name}, coalesce(cs.{name}, 0.0)) AS {name}" for name in SCORED_DETECTORS
     )
@@ -366,13 +390,8 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
             """,
         ),
         *_part_steps("request", request_texts, SCORED_DETECTORS, classifier=True, capability=True),
-        *_part_steps(
-            PART_RESPONSE,
-            _event_clipped_sql("response_text", where),
-            RESPONSE_DETECTORS,
-            classifier=False,
-            key="k",
-        ),
+        *_part_steps(PART_RESPONSE, response_texts, RESPONSE_DETECTORS, classifier=False, key="k"),
+        *known,
         SqlStep(
             "_scaffold_variants",
             """
@@ -404,10 +423,10 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                        list_transform(coalesce(rs.evidence, []), x -> {_literal(PART_RESPONSE + ":")} || x)
                    ) AS evidence
             FROM _prompt_text AS m
-            JOIN _request_scores AS s
+            JOIN {request_scores} AS s
               ON s.k = md5(m.t) AND s.tool_count = CASE WHEN m.tool_count > 0 THEN 1 ELSE 0 END
-            LEFT JOIN _request_scores AS cs ON cs.k = m.context_key AND cs.tool_count = 0
-            LEFT JOIN _response_scores AS rs ON rs.k = m.event_id
+            LEFT JOIN {request_scores} AS cs ON cs.k = m.context_key AND cs.tool_count = 0
+            LEFT JOIN {response_scores} AS rs ON rs.k = m.event_id
             LEFT JOIN _scaffold_variants AS h ON h.key = 'h' || m.head_key
             LEFT JOIN _scaffold_variants AS tl ON tl.key = 't' || m.tail_key
             """,
@@ -420,3 +439,74 @@ PROMPT_WORK_TABLES = (
     *(f"_{part}_{kind}" for part in ("request", PART_RESPONSE) for kind in ("matches", "scores")),
     "_scaffold_variants",
 )
+
+
+# ---------------------------------------------------------------- remembered matches
+REMEMBERED_TABLE = "prompt_matches"  # schema.PROMPT_MATCHES
+# Bump when what a remembered row means changes in a way the SQL and the model file do not show.
+REMEMBERED_FORMAT = 1
+_REQUEST_COLUMNS = ("tool_count", *SCORED_DETECTORS, "capability", "evidence")
+_RESPONSE_COLUMNS = (*RESPONSE_DETECTORS, "evidence")
+
+
+@cache
+def ruleset_version() -> str:
+    """A digest of everything a remembered match depends on.
+
+    The matching SQL of both parts (every rule's regex and weight, the clipping, the gates,
+    the evidence format), the classifier's weights file and its window and floor: change any
+    of them and the version changes, so no match computed under other rules is ever read.
+    """
+    digest = hashlib.sha256(f"format {REMEMBERED_FORMAT}\n".encode())
+    digest.update(clip_text_sql("text").encode())  # what is matched: the clipped text
+    for step in (
+        *_part_steps("request", "texts", SCORED_DETECTORS, classifier=True, capability=True),
+        *_part_steps(PART_RESPONSE, "texts", RESPONSE_DETECTORS, classifier=False, key="k"),
+    ):
+        digest.update(step.sql.encode())
+    digest.update(classifier_fingerprint().encode())
+    return digest.hexdigest()[:32]
+
+
+def _remembered_sql(version: str, part: str) -> str:
+    return (
+        f"SELECT 1 FROM {REMEMBERED_TABLE} AS c "
+        f"WHERE c.ruleset_version = {_literal(version)} AND c.part = {_literal(part)}"
+    )
+
+
+def _known_steps(version: str) -> list[SqlStep]:
+    """What earlier scans matched under ``version`` beside what this one matched (views)."""
+    steps = []
+    for part, columns in (("request", _REQUEST_COLUMNS), (PART_RESPONSE, _RESPONSE_COLUMNS)):
+        listed = ", ".join(columns)
+        steps.append(
+            SqlStep(
+                f"_{part}_known",
+                f"""
+                SELECT match_key AS k, {listed} FROM {REMEMBERED_TABLE}
+                WHERE ruleset_version = {_literal(version)} AND part = {_literal(part)}
+                UNION ALL
+                SELECT k, {listed} FROM _{part}_scores
+                """,
+                materialise=False,
+            )
+        )
+    return steps
+
+
+def remember_sql(version: str) -> list[str]:
+    """Statements that add this run's new matches to ``prompt_matches`` (after ``prompt_steps``)."""
+    statements = []
+    for part, columns in (("request", _REQUEST_COLUMNS), (PART_RESPONSE, _RESPONSE_COLUMNS)):
+        listed = ", ".join(columns)
+        statements.append(
+            f"INSERT INTO {REMEMBERED_TABLE} (ruleset_version, part, match_key, {listed}) "
+            f"SELECT {_literal(version)}, {_literal(part)}, k, {listed} FROM _{part}_scores"
+        )
+    return statements
+
+
+def forget_sql(version: str) -> str:
+    """Drops matches made under any other version (a rule, clipping or model change)."""
+    return f"DELETE FROM {REMEMBERED_TABLE} WHERE ruleset_version <> {_literal(version)}"
