@@ -357,14 +357,32 @@ def prompt_steps(
     response_texts = _event_clipped_sql("response_text", where)
     request_scores, response_scores = "_request_scores", "_response_scores"
     known: list[SqlStep] = []
+    new_texts: list[SqlStep] = []
     if remembered is not None:
-        request_texts = f"""
-            SELECT t, tool_count FROM ({request_texts}) AS r
-            WHERE NOT EXISTS ({_remembered_sql(remembered, "request")} AND c.match_key = md5(r.t)
-                              AND c.tool_count = r.tool_count)
-        """
-        seen = f"{_remembered_sql(remembered, PART_RESPONSE)} AND c.match_key = events.event_id"
-        response_texts += f" AND NOT EXISTS ({seen})"
+        # What was matched before is left out by a join on the remembered keys (the build side
+        # of the join): NOT EXISTS made DuckDB buffer every event's response text first.
+        # The new texts are a table of their own: the matching then reads a plain table, as
+        # it does without remembered matches (read straight off the join it ran far slower).
+        new_texts = [
+            SqlStep(
+                "_request_new",
+                f"""
+                SELECT r.t, r.tool_count FROM ({request_texts}) AS r
+                LEFT JOIN ({_remembered_sql(remembered, "request")}) AS c
+                  ON c.match_key = md5(r.t) AND c.tool_count = r.tool_count
+                WHERE c.match_key IS NULL
+                """,
+            ),
+            SqlStep(
+                "_response_new",
+                f"""
+                SELECT e.k, e.t FROM ({response_texts}) AS e
+                LEFT JOIN ({_remembered_sql(remembered, PART_RESPONSE)}) AS c ON c.match_key = e.k
+                WHERE c.match_key IS NULL
+                """,
+            ),
+        ]
+        request_texts, response_texts = "SELECT * FROM _request_new", "SELECT * FROM _response_new"
         request_scores, response_scores = "_request_known", "_response_known"
         known = _known_steps(remembered)
     greatest = ",\n                   ".join(
@@ -389,6 +407,7 @@ def prompt_steps(
             FROM events {where}
             """,
         ),
+        *new_texts,
         *_part_steps("request", request_texts, SCORED_DETECTORS, classifier=True, capability=True),
         *_part_steps(PART_RESPONSE, response_texts, RESPONSE_DETECTORS, classifier=False, key="k"),
         *known,
@@ -436,7 +455,11 @@ def prompt_steps(
 
 PROMPT_WORK_TABLES = (
     "_prompt_text",
-    *(f"_{part}_{kind}" for part in ("request", PART_RESPONSE) for kind in ("matches", "scores")),
+    *(
+        f"_{part}_{kind}"
+        for part in ("request", PART_RESPONSE)
+        for kind in ("new", "matches", "scores", "known")
+    ),
     "_scaffold_variants",
 )
 
@@ -469,9 +492,10 @@ def ruleset_version() -> str:
 
 
 def _remembered_sql(version: str, part: str) -> str:
+    """The keys of one part's remembered matches under ``version``."""
     return (
-        f"SELECT 1 FROM {REMEMBERED_TABLE} AS c "
-        f"WHERE c.ruleset_version = {_literal(version)} AND c.part = {_literal(part)}"
+        f"SELECT match_key, tool_count FROM {REMEMBERED_TABLE} "
+        f"WHERE ruleset_version = {_literal(version)} AND part = {_literal(part)}"
     )
 
 
