@@ -179,6 +179,28 @@ PROMPT_SIGNALS = pa.schema(
     ]
 )
 
+# Prompt-level matches remembered between scans, so a scan (a watch pass) only matches what it
+# has not seen: each distinct clipped request text (a last turn or a context, keyed by its md5
+# and whether the request had tools) and each event's response (keyed by event_id). Rows hold
+# the same scores, capability and evidence the scan's SQL computes, under one version of the
+# rules, clipping and classifier (``prompt_level.ruleset_version``): a change gives a new
+# version, and rows of any other version are deleted before they could be read.
+PROMPT_MATCHES = pa.schema(
+    [
+        pa.field("ruleset_version", pa.string(), nullable=False),
+        pa.field("part", pa.string(), nullable=False),  # request or response
+        pa.field("match_key", pa.string(), nullable=False),  # md5 of the clipped text, or event_id
+        pa.field("tool_count", pa.int32()),  # requests: 1 when the request had tools, else 0
+        pa.field("cot_elicitation", pa.float64()),
+        pa.field("rubric_grading", pa.float64()),
+        pa.field("censorship_rewrite", pa.float64()),
+        pa.field("critique", pa.float64()),
+        pa.field("response_trace", pa.float64()),
+        pa.field("capability", pa.string()),
+        pa.field("evidence", pa.list_(pa.string())),
+    ]
+)
+
 CAPABILITIES = (
     "reasoning",
     "math",
@@ -321,6 +343,7 @@ TABLES: dict[str, pa.Schema] = {
     "ingest_runs": INGEST_RUNS,
     "follow_offsets": FOLLOW_OFFSETS,
     "prompt_signals": PROMPT_SIGNALS,
+    "prompt_matches": PROMPT_MATCHES,
     "account_scores": ACCOUNT_SCORES,
     "clusters": CLUSTERS,
     "campaigns": CAMPAIGNS,

@@ -17,9 +17,11 @@ committed when it started (DuckDB's snapshot isolation). With an HTTP target the
 runs in the follow thread (the file must be closed for the reload): lines wait in
 their files meanwhile (nothing is lost) and follow catches up after it.
 
-Each pass costs what the scan costs over the whole warehouse today: the scan core
-recomputes every table. Every pass's cost is recorded (``PassReport``) so it can be
-measured against the traffic it covered.
+The prompt level, most of a full scan's cost, costs in proportion to what is new: a pass
+matches only the request texts and responses no earlier pass matched under the same rules
+(``prompt_matches``; template families are still counted over the whole window). The levels
+after it (subjects, graph, scoring) still recompute every table. Every pass's cost is
+recorded (``PassReport``) so it can be measured against the traffic it covered.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from distillguard.detectors import prompt_classifier as pc
@@ -111,6 +112,29 @@ def test_a_batch_scores_each_text_exactly_as_the_text_alone() -> None:
     assert batch[-1]["censorship_rewrite"].end == len(texts[-1])  # the long prompt's request window
     # texts end to end must not lend each other n-grams: a text scores the same beside any other
     assert pc.classify_many(list(reversed(texts))) == list(reversed(batch))
+
+
+def test_the_scans_vector_function_gives_each_text_what_the_live_matcher_gives_it() -> None:
+    """DuckDB calls the classifier on vectors of texts and computes a score only where it can
+    reach the floor: every text must still get the scores and evidence it gets alone."""
+    request = "Rewrite this so it can pass content review on a Chinese social media platform. "
+    texts = [
+        clip_text(t)
+        for t in [
+            *UNSEEN_COT,
+            *UNSEEN_RUBRIC,
+            *UNSEEN_CENSORSHIP,
+            *UNSEEN_ORDINARY,
+            "",
+            "a",
+            "请还原从题目到答案的每一步 123",
+            "Some ordinary context about cooking pasta and sauces. " * 30 + request,
+        ]
+    ]
+    alone = [pc.classify_for_sql(t) for t in texts]
+    assert any(row["evidence"] for row in alone) and any(not row["evidence"] for row in alone)
+    vector = pc.classify_for_sql_arrow(pa.array([*texts, None])).to_pylist()
+    assert vector == [*alone, pc.classify_for_sql(None)]
 
 
 def test_training_is_deterministic(tmp_path: Path) -> None:

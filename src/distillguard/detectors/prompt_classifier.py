@@ -26,11 +26,12 @@ clipped text, so both produce the same numbers and evidence.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -54,6 +55,7 @@ _SALT = {
 }  # a 2-gram never collides with a 3-gram by design
 _SHIFT = np.uint64(64 - int(math.log2(N_FEATURES)))
 _DIGITS = str.maketrans("123456789", "000000000")  # "the answer is 42" and "is 17" read alike
+_DIGIT_ONE, _DIGIT_NINE, _DIGIT_ZERO = np.uint64(ord("1")), np.uint64(ord("9")), np.uint64(ord("0"))
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,16 @@ def ngram_buckets(text: str) -> list[np.ndarray]:
     return [buckets for _, buckets in _code_ngram_buckets(text)]
 
 
-def _code_ngram_buckets(text: str) -> list[tuple[int, np.ndarray]]:
+def _code_ngram_buckets(text: str, *, fold_digits: bool = False) -> list[tuple[int, np.ndarray]]:
     """(n, buckets) for each n in NGRAMS over ``text``'s code points (a batch passes its texts
-    laid end to end and masks the n-grams that cross from one text into the next)."""
+    laid end to end and masks the n-grams that cross from one text into the next).
+
+    ``fold_digits`` does ``normalise``'s folding on the code points: one array operation
+    instead of a ``str.translate`` per text.
+    """
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if fold_digits:
+        codes[(codes >= _DIGIT_ONE) & (codes <= _DIGIT_NINE)] = _DIGIT_ZERO
     found = []
     running = codes
     for n in range(2, max(NGRAMS) + 1):
@@ -118,6 +126,11 @@ class Model:
     bias: np.ndarray  # (len(CLASSES),)
     thresholds: dict[str, float]  # the probability at which a class score reaches 0.5
 
+    @cached_property
+    def columns(self) -> np.ndarray:
+        """The weights one class per contiguous row: the batch looks each class up on its own."""
+        return np.ascontiguousarray(self.weights.T)
+
 
 def load_model(raw: Any) -> Model:
     """A model from an ``np.load``-ed npz (the package's own or a retrained one)."""
@@ -133,6 +146,17 @@ def load_model(raw: Any) -> Model:
     weights[raw["buckets"].astype(np.int64)] = raw["weights"].astype(np.float16).astype(np.float32)
     bias = raw["bias"].astype(np.float64)
     return Model(weights, bias, {name: float(meta["thresholds"][name]) for name in CLASSES})
+
+
+@cache
+def classifier_fingerprint() -> str:
+    """A digest of the shipped weights and the constants the scores depend on (the scan's
+    remembered matches are only valid under the same ones)."""
+    path = resources.files("distillguard").joinpath("data", MODEL_FILE)
+    digest = hashlib.sha256(path.read_bytes())
+    digest.update(repr((CLASSES, NGRAMS, N_FEATURES, WINDOW, STRIDE, FLOOR, HASH_VERSION)).encode())
+    digest.update(repr(EVIDENCE_EXCERPT_CHARS).encode())
+    return digest.hexdigest()
 
 
 @cache
@@ -195,76 +219,117 @@ def classify(clipped: str, fitted: Model | None = None) -> dict[str, ClassScore]
 
 
 def classify_many(clipped_texts: Sequence[str], fitted: Model | None = None) -> list[dict[str, ClassScore]]:
-    """``classify`` for many texts at once: the scan's path, with the same numbers.
+    """``classify`` for many texts at once, with the same numbers (the scan's arithmetic).
 
     The texts are laid end to end and every step is one numpy operation over all of
     them: a per-call loop costs more in numpy overhead than the arithmetic (the scan
     meets hundreds of thousands of distinct prompts). A window's n-grams are those
     starting inside it (a 4-gram may end just past it, never past its own text); each
     n-gram's weights are looked up once and windows are differences of one running sum.
-    The weights are float16 values, so these float64 sums are exact and a text scores
-    the same alone (the live matcher) as in a batch of any size.
     """
     fitted = fitted or model()
     results: list[dict[str, ClassScore]] = []
-    batch: list[str] = []
-    chars = 0
-    for clipped in clipped_texts:
-        text = normalise(clipped or "")
-        if batch and chars + len(text) > _BATCH_CHARS:
-            results.extend(_classify_batch(batch, fitted))
-            batch, chars = [], 0
-        batch.append(text)
-        chars += len(text)
-    if batch:
-        results.extend(_classify_batch(batch, fitted))
+    for batch in _batches([t or "" for t in clipped_texts]):
+        best = _best_windows(batch, fitted)
+        probabilities = best.probability
+        for k in range(len(batch)):
+            results.append(
+                {
+                    name: ClassScore(
+                        class_score(float(probabilities[k, i]), fitted.thresholds[name]),
+                        float(probabilities[k, i]),
+                        int(best.start[k, i]),
+                        int(best.end[k, i]),
+                    )
+                    for i, name in enumerate(CLASSES)
+                }
+            )
     return results
 
 
 _BATCH_CHARS = 1_000_000  # bounds a batch's arrays (~100 MB) and keeps its sums exact (< 2**53)
 
 
-def _classify_batch(texts: list[str], fitted: Model) -> list[dict[str, ClassScore]]:
+@dataclass(frozen=True)
+class _Best:
+    """Per text and class: the best window's logit and span (arrays of shape (texts, classes))."""
+
+    logit: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    @property
+    def probability(self) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit))
+
+
+def _batches(texts: Sequence[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    chars = 0
+    for text in texts:
+        if batch and chars + len(text) > _BATCH_CHARS:
+            yield batch
+            batch, chars = [], 0
+        batch.append(text)
+        chars += len(text)
+    if batch:
+        yield batch
+
+
+def _window_spans(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``windows`` for every text at once: starts, ends and how many windows each text has."""
+    extra = np.maximum(lengths - WINDOW, 0)
+    counts = np.where(lengths > WINDOW, (extra + STRIDE - 1) // STRIDE + 1, 1)
+    first = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(counts[:-1], out=first[1:])
+    owner = np.repeat(np.arange(len(lengths)), counts)
+    index = np.arange(len(owner)) - first[owner]  # which window of its text
+    last = index == counts[owner] - 1
+    long = lengths[owner] > WINDOW
+    starts = np.where(long & last, extra[owner], index * STRIDE)
+    ends = np.where(long, starts + WINDOW, lengths[owner])
+    return starts, ends, counts
+
+
+def _best_windows(texts: list[str], fitted: Model) -> _Best:
+    """The arithmetic of ``classify`` for a batch of clipped texts laid end to end (their
+    digits folded here, as ``normalise`` does).
+
+    Every step is one numpy operation over the batch. Per class the weights are looked up
+    as contiguous rows (``Model.columns``) and summed into one running sum per class, so
+    each window is a difference of two running sums; the weights are float16 values, so
+    these float64 sums are exact whatever their order and a text scores the same alone.
+    """
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     total = int(offsets[-1])
-    # which text each position belongs to, and how many characters remain in it from there
-    owner = np.repeat(np.arange(len(texts)), lengths)
-    remaining = offsets[1:][owner] - np.arange(total)
-    per_position = np.zeros((total + 1, len(CLASSES)), dtype=np.float64)
-    for n, buckets in _code_ngram_buckets("".join(texts)):
-        # an n-gram running into the next text reads the zero row
-        buckets[remaining[: len(buckets)] < n] = N_FEATURES
-        per_position[1 : len(buckets) + 1] += fitted.weights.take(buckets, axis=0)
-    cumulative = np.cumsum(per_position, axis=0)
-    spans = [windows(int(length)) for length in lengths]
-    counts_per_text = np.fromiter((len(s) for s in spans), dtype=np.int64, count=len(spans))
-    starts = np.fromiter((s for w in spans for s, _ in w), dtype=np.int64, count=int(counts_per_text.sum()))
-    ends = np.fromiter((e for w in spans for _, e in w), dtype=np.int64, count=len(starts))
-    window_owner = np.repeat(np.arange(len(texts)), counts_per_text)
+    # how many characters remain in each position's own text from there (n-grams must fit)
+    remaining = np.repeat(offsets[1:], lengths) - np.arange(total)
+    running_sums = np.zeros((len(CLASSES), total + 1), dtype=np.float64)
+    for n, buckets in _code_ngram_buckets("".join(texts), fold_digits=True):
+        buckets[remaining[: len(buckets)] < n] = N_FEATURES  # runs into the next text: the zero row
+        for c in range(len(CLASSES)):
+            running_sums[c, 1 : len(buckets) + 1] += fitted.columns[c].take(buckets)
+    np.cumsum(running_sums, axis=1, out=running_sums)
+    starts, ends, counts = _window_spans(lengths)
+    window_owner = np.repeat(np.arange(len(texts)), counts)
     base = offsets[:-1][window_owner]
     text_length = lengths[window_owner]
     ngrams = sum(np.clip(np.minimum(ends, text_length - n + 1) - starts, 0, None) for n in NGRAMS)
     scale = 1.0 / np.sqrt(np.maximum(ngrams, 1))
-    logits = fitted.bias + (cumulative[base + ends] - cumulative[base + starts]) * scale[:, None]
+    logits = fitted.bias + (running_sums[:, base + ends] - running_sums[:, base + starts]).T * scale[:, None]
+    if len(logits) == len(texts):  # every text one window: nothing to choose
+        spans = np.broadcast_to(starts[:, None], logits.shape), np.broadcast_to(ends[:, None], logits.shape)
+        return _Best(logits, *spans)
     first_window = np.zeros(len(texts), dtype=np.int64)
-    np.cumsum(counts_per_text[:-1], out=first_window[1:])
+    np.cumsum(counts[:-1], out=first_window[1:])
     best_logit = np.maximum.reduceat(logits, first_window, axis=0)
     # the earliest window reaching the best logit (what argmax gives for one text)
     is_best = logits == best_logit[window_owner]
     position = np.where(is_best, np.arange(len(starts))[:, None], len(starts))
     best = np.minimum.reduceat(position, first_window, axis=0)
-    probabilities = 1.0 / (1.0 + np.exp(-best_logit))
-    results = []
-    for k in range(len(texts)):
-        found = {}
-        for i, name in enumerate(CLASSES):
-            w = int(best[k, i])
-            score = class_score(float(probabilities[k, i]), fitted.thresholds[name])
-            found[name] = ClassScore(score, float(probabilities[k, i]), int(starts[w]), int(ends[w]))
-        results.append(found)
-    return results
+    return _Best(best_logit, starts[best], ends[best])
 
 
 def evidence(name: str, found: ClassScore, clipped: str) -> str:
@@ -295,15 +360,42 @@ def classify_for_sql(clipped: str | None) -> dict[str, object]:
 
 
 def classify_for_sql_arrow(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A whole vector of texts (DuckDB's Arrow UDFs): ``classify_many`` on the batch."""
+    """A whole vector of texts (DuckDB's Arrow UDFs): ``classify_many``'s numbers, no objects.
+
+    Most texts score nothing: a class score is computed exactly (``class_score``) only where
+    the best window's logit can reach ``FLOOR`` (with a margin far above rounding), and the
+    rest are 0.0 as ``class_score`` would make them. Evidence is built for the scored texts.
+    """
+    fitted = model()
     clipped = [t or "" for t in texts.to_pylist()]
-    columns: dict[str, list[object]] = {name: [] for name in CLASSES}
-    evidence_lists: list[list[str]] = []
-    for text, found in zip(clipped, classify_many(clipped), strict=True):
-        for name in CLASSES:
-            columns[name].append(found[name].score)
-        shown = [name for name in CLASSES if found[name].score > 0]
-        evidence_lists.append([evidence(name, found[name], text) for name in shown])
-    arrays = [pa.array(columns[name], pa.float64()) for name in CLASSES]
+    scores = np.zeros((len(clipped), len(CLASSES)), dtype=np.float64)
+    starts = np.zeros_like(scores, dtype=np.int64)
+    ends = np.zeros_like(starts)
+    done = 0
+    for batch in _batches(clipped):
+        best = _best_windows(batch, fitted)
+        probabilities = best.probability
+        for i, name in enumerate(CLASSES):
+            line = _logit(fitted.thresholds[name]) + _FLOOR_LOGIT - _FLOOR_MARGIN
+            for k in np.flatnonzero(best.logit[:, i] >= line):
+                scores[done + k, i] = class_score(float(probabilities[k, i]), fitted.thresholds[name])
+        starts[done : done + len(batch)] = best.start
+        ends[done : done + len(batch)] = best.end
+        done += len(batch)
+    evidence_lists: list[list[str]] = [[] for _ in clipped]
+    for k in np.flatnonzero(scores.any(axis=1)):
+        text = clipped[k]
+        evidence_lists[k] = [
+            evidence(name, ClassScore(float(scores[k, i]), 0.0, int(starts[k, i]), int(ends[k, i])), text)
+            for i, name in enumerate(CLASSES)
+            if scores[k, i] > 0
+        ]
+    arrays = [pa.array(scores[:, i], pa.float64()) for i in range(len(CLASSES))]
     arrays.append(pa.array(evidence_lists, pa.list_(pa.string())))
     return pa.StructArray.from_arrays(arrays, names=[*CLASSES, "evidence"])
+
+
+# A class score reaches FLOOR where logit(p) - logit(threshold) reaches logit(FLOOR); below a
+# margin under that line (a hundred times any rounding of the logit) the score is 0.0.
+_FLOOR_LOGIT = math.log(FLOOR / (1.0 - FLOOR))
+_FLOOR_MARGIN = 0.01

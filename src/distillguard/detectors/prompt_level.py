@@ -8,6 +8,9 @@ question) once it recurs with enough distinct fillings, else the skeleton hash.
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
+
 from distillguard.detectors.patterns import (
     PART_CONTEXT,
     PART_LAST,
@@ -22,6 +25,7 @@ from distillguard.detectors.patterns import (
 from distillguard.detectors.prompt_classifier import (
     PROMPT_CLASSIFIER_RETURNS,
     PROMPT_CLASSIFIER_SQL,
+    classifier_fingerprint,
     classify_for_sql,
     classify_for_sql_arrow,
 )
@@ -164,6 +168,28 @@ def _scaffold_key_sql(side: str) -> str:
 
 
 GATE_PATTERNS = 12  # patterns per gate: one RE2 pass instead of twelve where none matches
+# A part with at most this many rules that can match ASCII text gets one alternation of them
+# all, run first: the response side's fifteen took one pass where its three gates took three.
+# The request side's hundred do not fit: RE2's automaton for them outgrows its memory and
+# falls back to its slow engine (a hundred times the cost), so its gates run on their own.
+PART_GATE_PATTERNS = 16
+
+
+ANY_RULE = "g_any_rule"  # the part gate's column
+
+
+def _part_gate(patterns: list[Pattern]) -> str | None:
+    """One pass that says whether any rule that can match an ASCII text matches at all, or None.
+
+    ``A|B|C`` matches exactly where one of them does, so a gate behind it that sees false
+    could not have matched: the scores cannot change. The rules that need a non-ASCII text
+    keep their own gates (they only run on non-ASCII texts, a small share).
+    """
+    ascii_possible = [p for p in patterns if not _needs_non_ascii(p.regex)]
+    if not 1 < len(ascii_possible) <= PART_GATE_PATTERNS:
+        return None
+    union = "|".join(f"(?:{p.regex})" for p in ascii_possible)
+    return f"regexp_matches(t, {_literal(union)})"
 
 
 def _gates(patterns: list[Pattern]) -> tuple[dict[str, str], dict[str, str]]:
@@ -184,6 +210,7 @@ def _gates(patterns: list[Pattern]) -> tuple[dict[str, str], dict[str, str]]:
         groups.setdefault(key, []).append((pattern, atoms))
     gates: dict[str, str] = {}
     gate_of: dict[str, str] = {}
+    part_gate = _part_gate(patterns)
     for (detector, non_ascii, has_atoms), members in groups.items():
         for start in range(0, len(members), GATE_PATTERNS):
             chunk = members[start : start + GATE_PATTERNS]
@@ -191,7 +218,7 @@ def _gates(patterns: list[Pattern]) -> tuple[dict[str, str], dict[str, str]]:
             name = f"g_{label}_{int(non_ascii)}{int(has_atoms)}_{start}"
             union = "|".join(f"(?:{p.regex})" for p, _ in chunk)
             found = f"regexp_matches(t, {_literal(union)})"
-            conditions = ["non_ascii"] if non_ascii else []
+            conditions = ["non_ascii"] if non_ascii else [ANY_RULE] if part_gate is not None else []
             if has_atoms:
                 literals = frozenset().union(*(atoms or frozenset() for _, atoms in chunk))
                 conditions.append(f"regexp_matches(t, {_literal(atoms_regex(literals))})")
@@ -209,25 +236,31 @@ def _part_steps(
     *,
     classifier: bool,
     capability: bool = False,
+    key: str = "md5(t)",
 ) -> list[SqlStep]:
-    """Matches, then scores and evidence, for each distinct clipped text of one part.
+    """Matches, then scores and evidence, for each text of one part.
 
-    ``texts_sql`` selects the distinct texts as ``t`` (with ``tool_count`` when the
-    capability is scored, since it depends on the request's tools). Each distinct text is
-    matched once: campaigns (and chat apps) repeat prompts, and the regexes are most of the
-    prompt level's time. Scores and evidence are a separate step, so each regex column is
-    computed once and only read there, and each matched text is extracted once per text.
-    The output is keyed by ``k``, the md5 of the clipped text, so events join back to it
-    without carrying the texts themselves.
+    ``texts_sql`` selects the texts as ``t`` (with ``tool_count`` when the capability is
+    scored, since it depends on the request's tools), and ``key`` says what the output is
+    keyed by. Requests are distinct clipped texts keyed by ``md5(t)``: campaigns (and chat
+    apps) repeat prompts, and the regexes are most of the prompt level's time. Responses are
+    all but unique (823k distinct of 823k on the medium preset), so finding the distinct ones
+    costs more than it saves: they are matched per event, keyed by ``event_id``. Scores and
+    evidence are a separate step, so each regex column is computed once and only read there,
+    each matched text is extracted once, and only texts that matched a rule build evidence.
     """
     scored = [p for name in names for p in lexicon(name).patterns]
     patterns = scored + ([p for ps in capability_lexicon()[1].values() for p in ps] if capability else [])
     gates, gate_of = _gates(patterns)
+    part_gate = _part_gate(patterns)
+    any_rule = f", {part_gate} AS {ANY_RULE}" if part_gate else ""
     gate_columns = ",\n  ".join(f"{sql} AS {name}" for name, sql in gates.items())
     matches = ",\n  ".join(
         f"CASE WHEN {gate_of[p.label]} THEN {_match_sql(p)} ELSE false END AS {_column(p)}" for p in patterns
     )
-    keys = "t, tool_count" if capability else "t"
+    keys = ", ".join(["t", *(["k"] if key == "k" else []), *(["tool_count"] if capability else [])])
+    scored_gates = dict.fromkeys(gate_of[p.label] for p in scored)
+    any_scored = " OR ".join(scored_gates) or "false"
     clf = f",\n  {PROMPT_CLASSIFIER_SQL}(t) AS clf" if classifier else ""
     score_columns = ",\n                   ".join(
         (
@@ -247,19 +280,23 @@ def _part_steps(
             f"_{part}_matches",
             f"""
             WITH texts AS ({texts_sql}),
-            flagged AS (SELECT *, octet_length(encode(t)) > length(t) AS non_ascii FROM texts),
+            flagged AS (SELECT *, octet_length(encode(t)) > length(t) AS non_ascii{any_rule} FROM texts),
             gated AS (SELECT *,\n  {gate_columns}\nFROM flagged)
-            SELECT {keys},\n  {matches}{clf}\nFROM gated
+            SELECT {keys},\n  {matches},\n  {any_scored} AS any_scored{clf}\nFROM gated
             """,
             functions=(CLASSIFIER_FUNCTION,) if classifier else (),
         ),
         SqlStep(
             f"_{part}_scores",
             f"""
-            SELECT md5(t) AS k, {"tool_count," if capability else ""}
+            SELECT {key} AS k, {"tool_count," if capability else ""}
                    {score_columns},
                    {capability_column}
-                   list_concat(list_filter([{evidence_items}], x -> x IS NOT NULL), {learned}) AS evidence
+                   list_concat(
+                       CASE WHEN any_scored THEN list_filter([{evidence_items}], x -> x IS NOT NULL)
+                            ELSE []::VARCHAR[] END,
+                       {learned}
+                   ) AS evidence
             FROM (
                 SELECT *,
                        {found}
@@ -279,17 +316,33 @@ def _distinct_clipped_sql(column: str, where: str) -> str:
     )
 
 
+def _event_clipped_sql(column: str, where: str) -> str:
+    """Each event's clipped non-empty text of an events column, as ``t``, keyed by ``event_id``."""
+    joiner = "AND" if where else "WHERE"
+    return (
+        f"SELECT event_id AS k, {clip_text_sql(column)} AS t FROM events {where} "
+        f"{joiner} {column} IS NOT NULL AND {column} <> ''"
+    )
+
+
 def _part_key_sql(column: str) -> str:
     return f"CASE WHEN {column} IS NOT NULL AND {column} <> '' THEN md5({clip_text_sql(column)}) END"
 
 
-def prompt_steps(config: object | None = None, *, until_literal: str | None = None) -> list[SqlStep]:
+def prompt_steps(
+    config: object | None = None, *, until_literal: str | None = None, remembered: str | None = None
+) -> list[SqlStep]:
     """SQL steps from ``events`` to ``prompt_signals`` (schema.PROMPT_SIGNALS).
 
     Request-side classes score the last user turn and the context (system prompt and
     earlier turns) each on its own and take the larger; ``response_trace`` scores the
     response. ``until_literal`` (a SQL timestamp expression) limits the work to events up
     to a streaming checkpoint, so template families only count what had been seen by then.
+
+    ``remembered`` (a ``ruleset_version``) reads the matches earlier scans left in
+    ``prompt_matches`` under that version and matches only the texts and responses it does
+    not hold; ``remember_sql`` then adds what this run matched. Template families are counted
+    over the whole window every time, as they depend on every prompt in it.
     """
     where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
     # The last turns and the contexts are matched in one pass over their distinct texts: one
@@ -301,6 +354,37 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
         UNION
         SELECT t, 0 AS tool_count FROM ({_distinct_clipped_sql("context_text", where)}) AS contexts
     """
+    response_texts = _event_clipped_sql("response_text", where)
+    request_scores, response_scores = "_request_scores", "_response_scores"
+    known: list[SqlStep] = []
+    new_texts: list[SqlStep] = []
+    if remembered is not None:
+        # What was matched before is left out by a join on the remembered keys (the build side
+        # of the join): NOT EXISTS made DuckDB buffer every event's response text first.
+        # The new texts are a table of their own: the matching then reads a plain table, as
+        # it does without remembered matches (read straight off the join it ran far slower).
+        new_texts = [
+            SqlStep(
+                "_request_new",
+                f"""
+                SELECT r.t, r.tool_count FROM ({request_texts}) AS r
+                LEFT JOIN ({_remembered_sql(remembered, "request")}) AS c
+                  ON c.match_key = md5(r.t) AND c.tool_count = r.tool_count
+                WHERE c.match_key IS NULL
+                """,
+            ),
+            SqlStep(
+                "_response_new",
+                f"""
+                SELECT e.k, e.t FROM ({response_texts}) AS e
+                LEFT JOIN ({_remembered_sql(remembered, PART_RESPONSE)}) AS c ON c.match_key = e.k
+                WHERE c.match_key IS NULL
+                """,
+            ),
+        ]
+        request_texts, response_texts = "SELECT * FROM _request_new", "SELECT * FROM _response_new"
+        request_scores, response_scores = "_request_known", "_response_known"
+        known = _known_steps(remembered)
     greatest = ",\n                   ".join(
         f"greatest(s.{name}, coalesce(cs.{name}, 0.0)) AS {name}" for name in SCORED_DETECTORS
     )
@@ -310,7 +394,7 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
     return [
         # prompt_text itself is not carried: everything downstream reads the clipped text
         # or the scaffold keys, and a million full prompts are the widest column here. The
-        # context and response are carried as keys of their clipped texts only.
+        # context is carried as the key of its clipped text only; responses join by event.
         SqlStep(
             "_prompt_text",
             f"""
@@ -318,16 +402,15 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                    skeleton_hash, prompt_hash,
                    coalesce({clip_text_sql("prompt_text")}, '') AS t,
                    {_part_key_sql("context_text")} AS context_key,
-                   {_part_key_sql("response_text")} AS response_key,
                    {_scaffold_key_sql("left")} AS head_key,
                    {_scaffold_key_sql("right")} AS tail_key
             FROM events {where}
             """,
         ),
+        *new_texts,
         *_part_steps("request", request_texts, SCORED_DETECTORS, classifier=True, capability=True),
-        *_part_steps(
-            PART_RESPONSE, _distinct_clipped_sql("response_text", where), RESPONSE_DETECTORS, classifier=False
-        ),
+        *_part_steps(PART_RESPONSE, response_texts, RESPONSE_DETECTORS, classifier=False, key="k"),
+        *known,
         SqlStep(
             "_scaffold_variants",
             """
@@ -359,10 +442,10 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
                        list_transform(coalesce(rs.evidence, []), x -> {_literal(PART_RESPONSE + ":")} || x)
                    ) AS evidence
             FROM _prompt_text AS m
-            JOIN _request_scores AS s
+            JOIN {request_scores} AS s
               ON s.k = md5(m.t) AND s.tool_count = CASE WHEN m.tool_count > 0 THEN 1 ELSE 0 END
-            LEFT JOIN _request_scores AS cs ON cs.k = m.context_key AND cs.tool_count = 0
-            LEFT JOIN _response_scores AS rs ON rs.k = m.response_key
+            LEFT JOIN {request_scores} AS cs ON cs.k = m.context_key AND cs.tool_count = 0
+            LEFT JOIN {response_scores} AS rs ON rs.k = m.event_id
             LEFT JOIN _scaffold_variants AS h ON h.key = 'h' || m.head_key
             LEFT JOIN _scaffold_variants AS tl ON tl.key = 't' || m.tail_key
             """,
@@ -372,6 +455,82 @@ def prompt_steps(config: object | None = None, *, until_literal: str | None = No
 
 PROMPT_WORK_TABLES = (
     "_prompt_text",
-    *(f"_{part}_{kind}" for part in ("request", PART_RESPONSE) for kind in ("matches", "scores")),
+    *(
+        f"_{part}_{kind}"
+        for part in ("request", PART_RESPONSE)
+        for kind in ("new", "matches", "scores", "known")
+    ),
     "_scaffold_variants",
 )
+
+
+# ---------------------------------------------------------------- remembered matches
+REMEMBERED_TABLE = "prompt_matches"  # schema.PROMPT_MATCHES
+# Bump when what a remembered row means changes in a way the SQL and the model file do not show.
+REMEMBERED_FORMAT = 1
+_REQUEST_COLUMNS = ("tool_count", *SCORED_DETECTORS, "capability", "evidence")
+_RESPONSE_COLUMNS = (*RESPONSE_DETECTORS, "evidence")
+
+
+@cache
+def ruleset_version() -> str:
+    """A digest of everything a remembered match depends on.
+
+    The matching SQL of both parts (every rule's regex and weight, the clipping, the gates,
+    the evidence format), the classifier's weights file and its window and floor: change any
+    of them and the version changes, so no match computed under other rules is ever read.
+    """
+    digest = hashlib.sha256(f"format {REMEMBERED_FORMAT}\n".encode())
+    digest.update(clip_text_sql("text").encode())  # what is matched: the clipped text
+    for step in (
+        *_part_steps("request", "texts", SCORED_DETECTORS, classifier=True, capability=True),
+        *_part_steps(PART_RESPONSE, "texts", RESPONSE_DETECTORS, classifier=False, key="k"),
+    ):
+        digest.update(step.sql.encode())
+    digest.update(classifier_fingerprint().encode())
+    return digest.hexdigest()[:32]
+
+
+def _remembered_sql(version: str, part: str) -> str:
+    """The keys of one part's remembered matches under ``version``."""
+    return (
+        f"SELECT match_key, tool_count FROM {REMEMBERED_TABLE} "
+        f"WHERE ruleset_version = {_literal(version)} AND part = {_literal(part)}"
+    )
+
+
+def _known_steps(version: str) -> list[SqlStep]:
+    """What earlier scans matched under ``version`` beside what this one matched (views)."""
+    steps = []
+    for part, columns in (("request", _REQUEST_COLUMNS), (PART_RESPONSE, _RESPONSE_COLUMNS)):
+        listed = ", ".join(columns)
+        steps.append(
+            SqlStep(
+                f"_{part}_known",
+                f"""
+                SELECT match_key AS k, {listed} FROM {REMEMBERED_TABLE}
+                WHERE ruleset_version = {_literal(version)} AND part = {_literal(part)}
+                UNION ALL
+                SELECT k, {listed} FROM _{part}_scores
+                """,
+                materialise=False,
+            )
+        )
+    return steps
+
+
+def remember_sql(version: str) -> list[str]:
+    """Statements that add this run's new matches to ``prompt_matches`` (after ``prompt_steps``)."""
+    statements = []
+    for part, columns in (("request", _REQUEST_COLUMNS), (PART_RESPONSE, _RESPONSE_COLUMNS)):
+        listed = ", ".join(columns)
+        statements.append(
+            f"INSERT INTO {REMEMBERED_TABLE} (ruleset_version, part, match_key, {listed}) "
+            f"SELECT {_literal(version)}, {_literal(part)}, k, {listed} FROM _{part}_scores"
+        )
+    return statements
+
+
+def forget_sql(version: str) -> str:
+    """Drops matches made under any other version (a rule, clipping or model change)."""
+    return f"DELETE FROM {REMEMBERED_TABLE} WHERE ruleset_version <> {_literal(version)}"

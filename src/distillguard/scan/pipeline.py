@@ -34,6 +34,8 @@ from distillguard.detectors.graph_edges import (
     satellite_steps,
     young_satellite_steps,
 )
+from distillguard.detectors.patterns import PART_RESPONSE
+from distillguard.detectors.prompt_level import REMEMBERED_TABLE, forget_sql, remember_sql, ruleset_version
 from distillguard.engine.base import SqlStep, run_steps
 from distillguard.scan import graph, scoring
 from distillguard.scan.calibration import Thresholds, calibrate
@@ -47,6 +49,7 @@ from distillguard.schema import (
     CAMPAIGNS,
     CLUSTERS,
     FINDINGS,
+    PROMPT_MATCHES,
     PROMPT_SIGNALS,
     SCAN_THRESHOLDS,
     SUBJECT_SCORES,
@@ -128,8 +131,29 @@ def until_literal(until: datetime | None) -> str | None:
 
 
 def prompt_level_steps(config: Config, until_literal: str | None = None) -> tuple[list[SqlStep], str]:
-    """The prompt detectors' steps over events up to the scan's cut-off, and their name."""
-    return prompt_steps(config, until_literal=until_literal), "distillguard.detectors.prompt_steps"
+    """The prompt detectors' steps over events up to the scan's cut-off, and their name.
+
+    They read the matches earlier scans remembered under the current rules and match only
+    what is new (``_prompt_level`` keeps the table and adds this run's matches to it).
+    """
+    steps = prompt_steps(config, until_literal=until_literal, remembered=ruleset_version())
+    return steps, "distillguard.detectors.prompt_steps"
+
+
+def _prompt_level(warehouse: Warehouse, config: Config, cut: str | None, scratch: _Scratch) -> str:
+    """Run the prompt level; remember what it matched for the next scan (a watch pass)."""
+    engine = warehouse.engine
+    version = ruleset_version()
+    warehouse.ensure_table(REMEMBERED_TABLE, PROMPT_MATCHES)
+    engine.execute(forget_sql(version))
+    steps, name = prompt_level_steps(config, cut)
+    run_steps(engine, scratch(steps))
+    if all(engine.exists(f"_{part}_scores") for part in ("request", PART_RESPONSE)):  # not a stand-in
+        for sql in remember_sql(version):
+            engine.execute(sql)
+    if cut:  # hold any prompt level (stand-ins in tests too) to the cut-off
+        engine.execute(f"DELETE FROM prompt_signals WHERE ts_start > {cut}")
+    return name
 
 
 def subject_steps(*, until_literal: str | None, has_accounts: bool) -> list[SqlStep]:
@@ -195,10 +219,7 @@ def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanR
     has_accounts = warehouse.count("accounts") > 0
 
     with timer("prompt_level"):
-        steps, result.prompt_level = prompt_level_steps(config, cut)
-        run_steps(engine, scratch(steps))
-        if cut:  # hold any prompt level (stand-ins in tests too) to the cut-off
-            engine.execute(f"DELETE FROM prompt_signals WHERE ts_start > {cut}")
+        result.prompt_level = _prompt_level(warehouse, config, cut, scratch)
     with timer("subjects"):
         run_steps(engine, scratch(subject_steps(until_literal=cut, has_accounts=has_accounts)))
     with timer("graph"):
