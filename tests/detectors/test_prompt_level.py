@@ -95,7 +95,7 @@ def test_a_lone_step_by_step_is_weak_evidence_next_to_a_harvesting_wrapper() -> 
         ("Write a SQL query over the orders table to aggregate revenue per column.", 0, "data_analysis"),
         # analysis asked without the word "data": a window function, a statistic, in other languages
         ("Write a window-function query that ranks each store by monthly sales.", 0, "data_analysis"),
-        ("How would you find outliers in daily sign-ups, and what is the 95th percentile?", 0, "data_analysis"),
+        ("Find the outliers in daily sign-ups, and the 95th percentile.", 0, "data_analysis"),
         ("用线性回归分析广告投入和销量的相关性。", 0, "data_analysis"),
         ("Wie finde ich Ausreißer in einer Zeitreihe von Messwerten?", 0, "data_analysis"),
         ("Écris une requête SQL qui compte les commandes par client.", 0, "data_analysis"),

@@ -310,7 +310,8 @@ def settle_risk(
     worst: dict[str, SubjectScore] = {}
     for subject in end_users.values():
         best = worst.get(subject.account_id)
-        if best is None or subject.risk > best.risk:
+        # equal risks name the same end user whatever order the rows came in
+        if best is None or (subject.risk, best.subject_id) > (best.risk, subject.subject_id):
             worst[subject.account_id] = subject
     for subject in accounts.values():
         subject.risk = sigmoid(subject.own_logit + subject.cluster_logit + subject.cohort_logit)
