@@ -44,7 +44,7 @@ class Pattern:
 
     @property
     def compiled(self) -> Any:  # an RE2 pattern: search() returns a match with group/start
-        return _compile(self.regex)
+        return compile_regex(self.regex)
 
     @property
     def label(self) -> str:
@@ -58,7 +58,7 @@ class Lexicon:
 
 
 @cache
-def _compile(regex: str) -> Any:
+def compile_regex(regex: str) -> Any:
     """RE2, the engine DuckDB's regexp functions use: the real-time matcher and the scan's SQL
     accept the same syntax and match the same way, in time linear in the text (Python's
     backtracking ``re`` spent 1.5 ms at p99 on real prompts against RE2's 0.46 ms)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 from distillguard.detectors.patterns import (
     PART_CONTEXT,
@@ -25,6 +27,7 @@ from distillguard.detectors.patterns import (
     Pattern,
     capability_lexicon,
     clip_text,
+    compile_regex,
     lexicon,
 )
 from distillguard.detectors.prompt_classifier import scores_and_evidence
@@ -77,17 +80,37 @@ def capability_of(text: str, *, tool_count: int = 0) -> str:
     return best
 
 
+# Rules per gate: one RE2 search of their alternation settles a dozen rules at once where
+# none matches (most texts), as the scan's SQL does (``prompt_level._gates``).
+GATE_PATTERNS = 12
+
+
+@cache
+def _gated(name: str) -> tuple[tuple[Any, tuple[Pattern, ...]], ...]:
+    """A lexicon's rules in order, in chunks, each with the alternation of its rules.
+
+    ``A|B`` matches exactly where ``A`` or ``B`` does, so a chunk whose alternation finds
+    nothing has no matching rule, and the scores and evidence cannot change.
+    """
+    patterns = lexicon(name).patterns
+    chunks = [patterns[i : i + GATE_PATTERNS] for i in range(0, len(patterns), GATE_PATTERNS)]
+    return tuple((compile_regex("|".join(f"(?:{p.regex})" for p in chunk)), chunk) for chunk in chunks)
+
+
 def _lexicon_scores(names: tuple[str, ...], clipped: str) -> tuple[dict[str, float], list[str]]:
     """Each lexicon's noisy-or over the patterns that match, and their evidence, in rule order."""
     scores: dict[str, float] = {}
     evidence: list[str] = []
     for name in names:
         weights = []
-        for pattern in lexicon(name).patterns:
-            found = _evidence(pattern, clipped)
-            if found is not None:
-                weights.append(pattern.weight)
-                evidence.append(found)
+        for gate, chunk in _gated(name):
+            if gate.search(clipped) is None:
+                continue
+            for pattern in chunk:
+                found = _evidence(pattern, clipped)
+                if found is not None:
+                    weights.append(pattern.weight)
+                    evidence.append(found)
         scores[name] = round(_noisy_or(weights), 6) if weights else 0.0
     return scores, evidence
 
