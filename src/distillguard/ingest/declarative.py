@@ -185,6 +185,31 @@ class Mapping:
     shapes: dict[str, str] = field(default_factory=dict)
 
 
+def add_typed_fields(
+    texts: dict[str, str],
+    typed: dict[str, dict[str, str]],
+    lets: dict[str, str],
+    columns: dict[str, str],
+    route: list[str],
+) -> None:
+    """Columns read from JSON values as text, int, float or bool, each with its ``*_odd`` route.
+
+    ``texts`` maps a column to the JSON value read as text; ``typed`` maps ``int``, ``float``
+    and ``bool`` to column -> JSON value. A name starting with ``_`` is an input to a column
+    computed later (a ``let``), not a stored column. A value of an odd type sends its record to
+    the Python adapter (``route``), which decides it exactly as before.
+    """
+    for name, expression in texts.items():
+        lets[f"_j{name}"] = expression
+        route.append(f"dj_text_odd(_j{name})")
+        if not name.startswith("_"):
+            columns[name] = f"dj_text(_j{name})"
+    for kind, table in typed.items():
+        for name, expression in table.items():
+            route.append(f"dj_{kind}_odd({expression})")
+            (lets if name.startswith("_") else columns)[name] = f"dj_{kind}({expression})"
+
+
 def strip(expression: str) -> str:
     return strip_sql(expression)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from distillguard.fingerprints import strip_sql
 from distillguard.ingest.bodies import merge, request_fields, response_fields
-from distillguard.ingest.declarative import MESSAGES_SHAPE, Mapping
+from distillguard.ingest.declarative import MESSAGES_SHAPE, Mapping, add_typed_fields
 from distillguard.ingest.normalise import (
     RecordError,
     as_bool,
@@ -240,16 +240,7 @@ def sql_mapping(settings: Any) -> Mapping:
         + "], lambda e: e.value)) > 0",
         "dj_text_odd(call_type)",
     ]
-    for name, expression in first_texts.items():
-        lets[f"_j{name}"] = expression
-        route.append(f"dj_text_odd(_j{name})")
-        if not name.startswith("_"):
-            columns[name] = f"dj_text(_j{name})"
-    for kind, table in (("int", ints), ("float", floats), ("bool", bools)):
-        for name, expression in table.items():
-            # names starting with "_" are inputs to a column below, computed first
-            (lets if name.startswith("_") else columns)[name] = f"dj_{kind}({expression})"
-            route.append(f"dj_{kind}_odd({expression})")
+    add_typed_fields(first_texts, {"int": ints, "float": floats, "bool": bools}, lets, columns, route)
     columns.update(
         {
             "source_format": f"'{FORMAT}'",

@@ -13,7 +13,7 @@ from typing import Any
 
 from distillguard.fingerprints import strip_sql
 from distillguard.ingest.bodies import _STOP_REASONS, is_anthropic, merge, request_fields, response_fields
-from distillguard.ingest.declarative import MESSAGES_SHAPE, Mapping
+from distillguard.ingest.declarative import MESSAGES_SHAPE, Mapping, add_typed_fields
 from distillguard.ingest.normalise import (
     RecordError,
     as_float,
@@ -225,18 +225,7 @@ def sql_mapping(settings: Any) -> Mapping:
         "len(_headers) <> len(list_distinct(list_transform(_headers, lambda e: lower(e.key))))",
     ]
     columns: dict[str, str] = {}
-    for name, expression in texts.items():
-        lets[f"_j{name}"] = expression
-        route.append(f"dj_text_odd(_j{name})")
-        if not name.startswith("_"):
-            columns[name] = f"dj_text(_j{name})"
-    for kind, table in (("int", ints), ("float", floats), ("bool", bools)):
-        for name, expression in table.items():
-            route.append(f"dj_{kind}_odd({expression})")
-            if not name.startswith("_"):
-                columns[name] = f"dj_{kind}({expression})"
-            else:
-                lets[name] = f"dj_{kind}({expression})"
+    add_typed_fields(texts, {"int": ints, "float": floats, "bool": bools}, lets, columns, route)
     columns.update(
         {
             "source_format": f"'{FORMAT}'",
