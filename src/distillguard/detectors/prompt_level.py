@@ -29,7 +29,11 @@ from distillguard.detectors.prompt_classifier import (
     classify_for_sql,
     classify_for_sql_arrow,
 )
-from distillguard.detectors.prompt_matcher import EVIDENCE_EXCERPT_CHARS, TOOL_REQUEST_WEIGHT
+from distillguard.detectors.prompt_matcher import (
+    EVIDENCE_EXCERPT_CHARS,
+    GATE_PATTERNS,  # rules per gate: one RE2 pass instead of a dozen where none matches
+    TOOL_REQUEST_WEIGHT,
+)
 from distillguard.detectors.regex_gates import atoms_regex, required_atoms
 from distillguard.detectors.regex_gates import needs_non_ascii as _needs_non_ascii
 from distillguard.detectors.spec import DetectorSpec
@@ -167,7 +171,6 @@ def _scaffold_key_sql(side: str) -> str:
     )
 
 
-GATE_PATTERNS = 12  # patterns per gate: one RE2 pass instead of twelve where none matches
 # A part with at most this many rules that can match ASCII text gets one alternation of them
 # all, run first: the response side's fifteen took one pass where its three gates took three.
 # The request side's hundred do not fit: RE2's automaton for them outgrows its memory and

@@ -80,8 +80,9 @@ def capability_of(text: str, *, tool_count: int = 0) -> str:
     return best
 
 
-# Rules per gate: one RE2 search of their alternation settles a dozen rules at once where
-# none matches (most texts), as the scan's SQL does (``prompt_level._gates``).
+# Rules per gate, for the live matcher and the scan's SQL (``prompt_level._gates``) alike: one
+# RE2 search of their alternation settles a dozen rules at once where none matches (most
+# texts). Much larger alternations exhaust RE2's DFA memory and run slower.
 GATE_PATTERNS = 12
 
 
