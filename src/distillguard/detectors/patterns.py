@@ -62,7 +62,41 @@ def compile_regex(regex: str) -> Any:
     """RE2, the engine DuckDB's regexp functions use: the real-time matcher and the scan's SQL
     accept the same syntax and match the same way, in time linear in the text (Python's
     backtracking ``re`` spent 1.5 ms at p99 on real prompts against RE2's 0.46 ms)."""
-    return re2.compile(regex)
+    options = re2.Options()
+    options.never_capture = True  # evidence is the whole match: groups would make RE2 leave its DFA
+    return re2.compile(regex, options)
+
+
+# RE2's memory budget for an existence test over a whole lexicon. With its default (8 MB) an
+# alternation of every rule of a lexicon (cot_elicitation's is ~33k instructions) keeps too few
+# DFA states: the DFA is flushed and rebuilt, or RE2 falls back to its NFA, 10-40 times slower
+# on a 2,000-character prompt. On 4,000 real prompts 96 MB was the least that stopped the
+# flushing; 128 MB leaves room for the lexicons to grow. It is a cap, not an allocation:
+# states are built as texts need them (the process grew by a few MB), and when a cap is
+# reached RE2 flushes its cache and still answers exactly.
+GATE_MAX_MEM_BYTES = 128 << 20
+
+
+@cache
+def compile_gate(regexes: tuple[str, ...], *, whole_lexicon: bool = False) -> Any:
+    """One RE2 alternation of ``regexes`` that says only whether any of them matches.
+
+    ``A|B`` matches exactly where ``A`` or ``B`` does, so a text the gate does not match
+    matches none of the rules. Built without capture groups (RE2 then answers from its DFA
+    alone); a gate over a whole lexicon gets ``GATE_MAX_MEM_BYTES``, a smaller one RE2's default
+    (it runs only on the few texts the whole lexicon's gate let through).
+    """
+    options = re2.Options()
+    options.never_capture = True
+    if whole_lexicon:
+        options.max_mem = GATE_MAX_MEM_BYTES
+    return re2.compile("|".join(f"(?:{regex})" for regex in regexes), options)
+
+
+def gate_matches(gate: Any, encoded_text: bytes) -> bool:
+    """Whether the gate matches anywhere in the UTF-8 text (bytes spare RE2's wrapper from
+    encoding the text again for every gate and mapping offsets back to characters)."""
+    return gate.search(encoded_text) is not None
 
 
 def _load(name: str) -> dict[str, object]:

@@ -27,7 +27,8 @@ from distillguard.detectors.patterns import (
     Pattern,
     capability_lexicon,
     clip_text,
-    compile_regex,
+    compile_gate,
+    gate_matches,
     lexicon,
 )
 from distillguard.detectors.prompt_classifier import scores_and_evidence
@@ -67,11 +68,20 @@ def _evidence(pattern: Pattern, text: str) -> str | None:
     return f"{pattern.label}:{found.start()}-{found.start() + len(found.group(0))}:{excerpt}"
 
 
+@cache
+def _capability_gate() -> Any:
+    _, categories = capability_lexicon()
+    regexes = tuple(p.regex for patterns in categories.values() for p in patterns)
+    return compile_gate(regexes, whole_lexicon=True)
+
+
 def capability_of(text: str, *, tool_count: int = 0) -> str:
     _, categories = capability_lexicon()
+    encoded = text.encode()
+    any_rule = gate_matches(_capability_gate(), encoded)
     best, best_score = "general", 0.0
     for name, patterns in categories.items():
-        weights = [p.weight for p in patterns if p.compiled.search(text)]
+        weights = [p.weight for p in patterns if any_rule and gate_matches(compile_gate((p.regex,)), encoded)]
         if name == "tool_use" and tool_count > 0:
             weights.append(TOOL_REQUEST_WEIGHT)
         score = _noisy_or(weights) if weights else 0.0
@@ -81,39 +91,58 @@ def capability_of(text: str, *, tool_count: int = 0) -> str:
 
 
 # Rules per gate, for the live matcher and the scan's SQL (``prompt_level._gates``) alike: one
-# RE2 search of their alternation settles a dozen rules at once where none matches (most
-# texts). Much larger alternations exhaust RE2's DFA memory and run slower.
+# RE2 search of their alternation settles a dozen rules at once where none matches. Here, where
+# RE2's memory budget can be set (``patterns.GATE_MAX_MEM_BYTES``), one gate over the whole
+# lexicon comes first: most texts match no rule of a lexicon and cost one DFA pass.
 GATE_PATTERNS = 12
 
 
 @cache
-def _gated(name: str) -> tuple[tuple[Any, tuple[Pattern, ...]], ...]:
-    """A lexicon's rules in order, in chunks, each with the alternation of its rules.
+def _gated(name: str) -> tuple[Any, tuple[tuple[Any, tuple[Pattern, ...]], ...]]:
+    """A lexicon's gate, and its rules in order, in chunks, each with its own gate.
 
-    ``A|B`` matches exactly where ``A`` or ``B`` does, so a chunk whose alternation finds
-    nothing has no matching rule, and the scores and evidence cannot change.
+    ``A|B`` matches exactly where ``A`` or ``B`` does, so a gate that finds nothing has no
+    matching rule behind it, and the scores and evidence cannot change.
     """
     patterns = lexicon(name).patterns
     chunks = [patterns[i : i + GATE_PATTERNS] for i in range(0, len(patterns), GATE_PATTERNS)]
-    return tuple((compile_regex("|".join(f"(?:{p.regex})" for p in chunk)), chunk) for chunk in chunks)
+    whole = compile_gate(tuple(p.regex for p in patterns), whole_lexicon=True)
+    return whole, tuple((compile_gate(tuple(p.regex for p in chunk)), chunk) for chunk in chunks)
 
 
 def _lexicon_scores(names: tuple[str, ...], clipped: str) -> tuple[dict[str, float], list[str]]:
     """Each lexicon's noisy-or over the patterns that match, and their evidence, in rule order."""
+    encoded = clipped.encode()
     scores: dict[str, float] = {}
     evidence: list[str] = []
     for name in names:
         weights = []
-        for gate, chunk in _gated(name):
-            if gate.search(clipped) is None:
-                continue
-            for pattern in chunk:
-                found = _evidence(pattern, clipped)
-                if found is not None:
-                    weights.append(pattern.weight)
-                    evidence.append(found)
+        whole, chunks = _gated(name)
+        if gate_matches(whole, encoded):
+            for gate, chunk in chunks:
+                if not gate_matches(gate, encoded):
+                    continue
+                for pattern in chunk:
+                    found = _evidence(pattern, clipped)
+                    if found is not None:
+                        weights.append(pattern.weight)
+                        evidence.append(found)
         scores[name] = round(_noisy_or(weights), 6) if weights else 0.0
     return scores, evidence
+
+
+def compile_prompt_rules() -> None:
+    """Compile every gate and rule now, so that no live request pays for it (the largest
+    gates take tens of milliseconds to compile)."""
+    for name in (*SCORED_DETECTORS, *RESPONSE_DETECTORS):
+        for _, chunk in _gated(name)[1]:
+            for pattern in chunk:
+                pattern.compiled  # noqa: B018 - compiled and cached
+    _capability_gate()
+    for patterns in capability_lexicon()[1].values():
+        for pattern in patterns:
+            compile_gate((pattern.regex,))
+    match_prompt("warm up the prompt lexicons", context="and the classifier", response="once")
 
 
 def score_request_part(text: str | None) -> tuple[dict[str, float], list[str]]:

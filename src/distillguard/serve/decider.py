@@ -49,7 +49,7 @@ from distillguard.decisions.degrade import degrade_patch
 from distillguard.decisions.facts import ELICITATION_COUNTED, AccountRecord, RequestFacts
 from distillguard.decisions.model import Decision, Resolution, resolve
 from distillguard.decisions.policy import Policy, PolicyWatcher, default_policy
-from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
+from distillguard.detectors.prompt_matcher import PromptMatch, compile_prompt_rules, match_prompt
 from distillguard.fingerprints import hash_api_key, hash_ip, prompt_hash, skeleton_hash
 from distillguard.ingest.bodies import request_context_text
 from distillguard.serve.audit import AuditLog
@@ -232,7 +232,7 @@ class Decider:
         self.asn_headers = tuple(h.lower() for h in asn_headers)
         self._last_policy: Policy | None = None
         self.audit_failures = 0
-        match_prompt("warm up the prompt lexicons", tool_count=0)  # compiled once, not on a live request
+        compile_prompt_rules()  # compiled once, not on a live request
 
     # ------------------------------------------------------------------ policy
     def current_policy(self) -> Policy:
