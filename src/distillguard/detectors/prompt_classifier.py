@@ -194,7 +194,7 @@ def classify(clipped: str, fitted: Model | None = None) -> dict[str, ClassScore]
     spans = windows(len(text))
     starts = np.array([start for start, _ in spans], dtype=np.int64)
     ends = np.array([end for _, end in spans], dtype=np.int64)
-    ngrams = sum(np.clip(np.minimum(ends, len(text) - n + 1) - starts, 0, None) for n in NGRAMS)
+    ngrams = sum(np.maximum(np.minimum(ends, len(text) - n + 1) - starts, 0) for n in NGRAMS)
     scale = 1.0 / np.sqrt(np.maximum(ngrams, 1))
     if len(spans) == 1:  # most prompts: one window, no running sums
         sums = np.zeros(len(CLASSES), dtype=np.float64)
