@@ -96,7 +96,8 @@ def encode(record: Mapping[str, Any]) -> bytes:
     slip in (a lone surrogate cannot be written as UTF-8), the line is written with JSON
     escapes instead, so no character can cost the record.
     """
-    ordered = dict(sorted(record.items(), key=lambda item: _ORDER.get(item[0], len(_ORDER))))
+    ordered = {name: record[name] for name in AUDIT_FIELDS if name in record}
+    ordered.update((name, value) for name, value in record.items() if name not in _ORDER)
     text = json.dumps(ordered, ensure_ascii=False, separators=(",", ":"), default=_plain)
     try:
         return (text + "\n").encode("utf-8")
