@@ -11,6 +11,7 @@ from distillguard.detectors.prompt_matcher import PromptMatch, match_prompt
 from distillguard.rules import TRAINING_SIGNAL_COLUMNS, training_score
 
 from multilingual_heldout import HELDOUT, LANGS, ORDINARY, RESPONSES  # isort: skip
+from safe_answer_heldout import ORDINARY_LOOKALIKES, SAFE_ANSWER  # isort: skip
 
 # A language counts as covered when at least two thirds of its held-out wordings (all classes
 # together) reach 0.5, the line the account level counts as caught, and every class catches
@@ -66,3 +67,16 @@ def test_the_training_signal_is_the_strongest_training_shaped_class() -> None:
     found = match_prompt("Califica la respuesta del asistente del 1 al 10 según la rúbrica.")
     assert found.training_signal == training_score({n: getattr(found, n) for n in TRAINING_SIGNAL_COLUMNS})
     assert PromptMatch().training_signal == 0.0
+
+
+def test_politically_safe_answers_are_caught_and_neutral_accounts_are_not() -> None:
+    """The held-out ``safe_answer_heldout`` set: asking for the answer a censored model gives,
+    in eight languages, reaches the line; asking for a neutral or balanced account does not."""
+    caught = [t for texts in SAFE_ANSWER.values() for t in texts if match_prompt(t).censorship_rewrite >= 0.5]
+    total = sum(len(texts) for texts in SAFE_ANSWER.values())
+    assert len(caught) / total >= MIN_RECALL
+    for lang, texts in SAFE_ANSWER.items():
+        assert any(t in caught for t in texts), lang
+    for text in ORDINARY_LOOKALIKES:
+        found = match_prompt(text)
+        assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
