@@ -67,7 +67,7 @@ GRAPH_LINKS = DetectorSpec(
         "ordinary_below": 0.2,
         "edge_threshold": 0.6,
         "min_purity": 0.9,
-        "pair_window": 6,
+        "pair_window": 32,
         "satellite_share": 0.5,
         "lockstep_bucket_minutes": 10,
         "max_holder_share": 0.02,
@@ -95,7 +95,10 @@ GRAPH_LINKS = DetectorSpec(
         "edge_threshold": "a pair's weighted tie at which it is one operation",
         "min_purity": "share of a value's holders that must be gated for it to tie anyone",
         "pair_window": "each holder is compared with this many others (sorted-neighbourhood blocking), "
-        "so a pool shared by thousands costs O(holders)",
+        "so a pool shared by thousands costs O(holders). Every pair of a pool of up to 33 accounts is "
+        "compared; a larger pool is linked through overlapping neighbourhoods. With 6, which pairs of a "
+        "90-account hydra were compared followed the order of keyed hashes, so its members' verdicts "
+        "changed with the warehouse's secret (40% or 65% caught on the same traffic)",
         "satellite_share": "an unattached gated account joins the cluster holding at least this share of "
         "its linking values",
         "lockstep_bucket_minutes": "activity buckets for synchronised activity",
