@@ -61,9 +61,8 @@ _TEXT_ODD = (
     + '|"gen_ai\\.(prompt|completion)\\.[0-9]|"gen_ai\\.request\\.functions\\.'
 )
 # JSON text inside a string attribute that Python's json.loads may read otherwise than DuckDB
-# (DuckDB accepts trailing commas; NaN and Infinity), or a message whose null content or parts
-# Python tells from an absent one
-_INNER_ODD = ',\\s*[\\]}]|NaN|Infinity|"(content|parts)"\\s*:\\s*null'
+# (DuckDB accepts trailing commas; NaN and Infinity)
+_INNER_ODD = ",\\s*[\\]}]|NaN|Infinity"
 
 MACROS = r"""
 CREATE OR REPLACE MACRO do_int_text(j) AS dj_type(j) = 'VARCHAR'
@@ -116,6 +115,16 @@ CREATE OR REPLACE MACRO do_messages(parsed, raw, mode) AS CASE
     WHEN dj_type(raw) = 'VARCHAR' AND dj_type(parsed) = 'VARCHAR' AND mode = 1
         THEN [{'role': 'user', 'content': parsed, 'parts': NULL::JSON}]
     END;
+-- a message whose null content (mode 0) or parts (mode 1) Python tells from an absent one, with
+-- the other key present (struct fields read both as NULL); the text test keeps it off the hot path
+CREATE OR REPLACE MACRO do_messages_ambiguous(parsed, mode) AS CASE
+    WHEN mode IN (0, 1) AND dj_type(parsed) = 'ARRAY'
+         AND regexp_matches(CAST(parsed AS VARCHAR), '"(content|parts)"\s*:\s*null')
+    THEN len(list_filter(dj_list(parsed), lambda m:
+        json_type(m, CASE WHEN mode = 0 THEN '$.content' ELSE '$.parts' END) = 'NULL'
+        AND coalesce(json_type(m, CASE WHEN mode = 0 THEN '$.parts' ELSE '$.content' END), 'NULL')
+            <> 'NULL')) > 0
+    ELSE false END;
 -- a JSON object (``{"messages": ...}``), JSON text inside JSON text, or an array value
 CREATE OR REPLACE MACRO do_messages_odd(parsed, raw, mode) AS dj_type(parsed) = 'OBJECT'
     OR (dj_type(raw) = 'VARCHAR' AND dj_type(parsed) = 'VARCHAR' AND TRY_CAST(raw ->> '$' AS JSON) IS NOT NULL
@@ -328,6 +337,8 @@ def mapping(settings: Any) -> Mapping:
         "dj_content_odd(_system_json)",
         "do_messages_odd(_prompt_parsed, _prompt_raw, _prompt_mode)",
         "do_messages_odd(_completion_parsed, _completion_raw, _completion_mode)",
+        "do_messages_ambiguous(_prompt_parsed, _prompt_mode)",
+        "do_messages_ambiguous(_completion_parsed, _completion_mode)",
         "do_contents_odd(_prompt_messages)",
         "do_contents_odd(_completion_messages)",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
