@@ -218,12 +218,6 @@ def ingest_staged(
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
                     return None  # no records: the line-by-line path reports the empty file
                 line = _line_of(staging)
-                if line == "_line":  # several rows per record: the adapter reads a record whole
-                    staging.execute(
-                        """UPDATE stage SET _reason = $route WHERE _reason IS DISTINCT FROM $route
-                            AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
-                        {"route": ROUTE_TO_PYTHON},
-                    )
                 routed = [
                     int(r[0])
                     for r in staging.execute(
@@ -231,6 +225,13 @@ def ingest_staged(
                         [ROUTE_TO_PYTHON],
                     ).fetchall()
                 ]
+                if line == "_line" and routed:  # several rows per record: the adapter reads a
+                    # record whole, so none of its rows is stored or quarantined here
+                    staging.execute(
+                        """UPDATE stage SET _reason = $route WHERE _reason IS DISTINCT FROM $route
+                            AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
+                        {"route": ROUTE_TO_PYTHON},
+                    )
                 _derive(staging, config)  # may run out of room: do it before writing anything
                 _quarantine(warehouse, staging, path, report, line)
             except duckdb.Error as exc:

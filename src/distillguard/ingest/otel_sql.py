@@ -154,7 +154,8 @@ CREATE OR REPLACE MACRO do_required_ok(j) AS dj_type(j) IN ('BIGINT', 'UBIGINT')
 
 
 def _read() -> str:
-    """One row per span (``_item``), or one row for a line that yields none (``_line_reason``)."""
+    """One row per span (``_item``), or one row for a line that yields none (``_line_reason``); the
+    line's first 512 characters (``_head``) are carried for a quarantine's excerpt, not the line."""
     items = (
         "flatten(list_transform(_r.resourceSpans, lambda rs:"
         " flatten(list_transform(coalesce(rs.scopeSpans, []),"
@@ -164,12 +165,12 @@ def _read() -> str:
     # a status of mixed kinds ("JSON") may be only {} beside objects: then its kinds are looked up
     statuses = "json_type(json, '$.resourceSpans[*].scopeSpans[*].spans[*].status')"
     return f"""
-    SELECT _line, _odd_line, _text,
+    SELECT _line, _odd_line, _head,
            CASE WHEN _items IS NULL THEN 'resourceSpans: expected a list'
                 WHEN len(_items) = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
            unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
     FROM (
-        SELECT _line, _text, {items} AS _items,
+        SELECT _line, left(_text, 512) AS _head, {items} AS _items,
                NOT starts_with(_structure, '{{') OR regexp_matches(_structure, '{_STRUCTURE_ODD}')
                OR regexp_matches(_text, '{_TEXT_ODD}')
                OR (contains(_structure, '"status":"JSON"')
@@ -374,7 +375,7 @@ def mapping(settings: Any) -> Mapping:
             " WHEN NOT dj_present(coalesce(_account, _service)) THEN 'missing required field user.id' END)",
             "_excerpt": "CASE WHEN _line_reason IS NOT NULL OR do_ts_absent(_span.startTimeUnixNano)"
             " OR coalesce(_span_text, '') = '' OR NOT dj_present(coalesce(_account, _service))"
-            " THEN left(_text, 512) END",
+            " THEN _head END",
         }
     )
     return Mapping(FORMAT, (), columns, lets, route, read=_read(), macros=MACROS)

@@ -225,11 +225,14 @@ def _read_records(
     """Records ``numbers`` (1-based, blank lines not counted, as DuckDB numbers them) of
     ``path`` through the Python adapter, into the same report."""
     run = _FileRun(warehouse, config, report)
+    last = max(numbers, default=0)
     try:
         records = iter_records(path, max_record_bytes=int(config.max_record_bytes))
         for number, record in enumerate(records, start=1):
             if number in numbers:
                 run.consume(record, adapter)
+            if number >= last:  # the rest of the file was read by SQL
+                break
         run.flush()
     except Exception as exc:
         log.exception("ingesting %s failed part-way; its unstored rows are quarantined", path)
