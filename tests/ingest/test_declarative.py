@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,36 @@ def test_sql_and_python_adapters_store_identical_rows_for_simulated_traffic(
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
     assert sql[0].stored > 1000
     assert len(routed) < 0.05 * len(lines)  # SQL maps what the gateway writes; Python reads the odd rest
+    _assert_same(sql, python)
+
+
+# The independent generator (../shared/eval, its README): its traffic is read at test time, never
+# copied here, and only to hold the two paths to the same rows.
+EXTERNAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "external_traffic.py"
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not EXTERNAL.is_file():
+        pytest.skip(f"external generator not found at {EXTERNAL}")
+    out = tmp_path_factory.mktemp("external")
+    command = [sys.executable, str(EXTERNAL), "--out", str(out), "--seed", "7", "--scale", "0.02", "-q"]
+    subprocess.run(command, check=True, timeout=300)
+    return out
+
+
+@pytest.mark.parametrize("fmt", [f for f in MAPPED_FORMATS if f in ("litellm", "openai")])
+def test_sql_and_python_adapters_store_identical_rows_for_external_traffic(
+    fmt: str, external: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The external generator writes LiteLLM and OpenAI logs (no OTel spans)."""
+    with (external / f"gateway.{fmt}.jsonl").open() as handle:
+        lines = [line.rstrip("\n") for _, line in zip(range(1500), handle, strict=False)]
+    path = write_lines(tmp_path / f"{fmt}.jsonl", list(lines))
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert sql[0].stored > 1000
+    assert len(routed) < 0.05 * len(lines)
     _assert_same(sql, python)
 
 
@@ -400,6 +432,15 @@ def _two_spans_one_bad(record: dict[str, Any]) -> None:
     spans.append(bad)
 
 
+def _two_spans_one_odd(record: dict[str, Any]) -> None:
+    """The odd span sends its whole line to Python: the plain one must not be stored twice."""
+    spans = record["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    odd = copy.deepcopy(spans[0])
+    odd["spanId"] = "f" + spans[0]["spanId"][1:]
+    odd["attributes"].append({"key": "x.map", "value": {"kvlistValue": {"values": []}}})
+    spans.append(odd)
+
+
 # Shapes the OTel mapping must map exactly, quarantine with Python's reason, or leave to Python.
 ODD_OTEL: dict[str, Any] = {
     "span id upper hex": _field("spanId", "ABCDEF0123456789"),
@@ -522,6 +563,7 @@ ODD_OTEL: dict[str, Any] = {
     "no spans": lambda r: r.update(resourceSpans=[]),
     "resource spans not a list": lambda r: r.update(resourceSpans={"a": 1}),
     "two spans, one missing its id": _two_spans_one_bad,
+    "two spans, one odd": _two_spans_one_odd,
     "control characters in prompt": _attr(
         "gen_ai.input.messages", _messages([{"role": "user", "content": "a\u0000b"}])
     ),
@@ -559,6 +601,7 @@ def test_sql_mapping_of_otel_agrees_on_odd_records(
     assert {
         "span id base64", "account as bool", "attr double", "attr kvlist", "attr duplicate",
         "input trailing comma", "input parts null", "indexed prompt", "span not object", "status as text",
+        "two spans, one odd",
     } <= set(ODD_OTEL) - mapped_by_sql  # fmt: skip
     assert sql[0].stored > len(ODD_OTEL) // 2 and sql[0].quarantined >= 6 and sql[0].duplicates == 1
     _assert_same(sql, python)
