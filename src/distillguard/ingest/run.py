@@ -50,10 +50,11 @@ assert tuple(ADAPTERS) == FORMATS
 MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
 # adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
-# a record of a shape the mapping leaves to Python). The OpenAI-log mapping is not on by
-# default: on 100k simulated records, back to back, it took 67 s like its Python adapter
-# (LiteLLM's: 47 s against 93 s), see docs/BENCHMARKS.md.
-SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm")
+# a record of a shape the mapping leaves to Python). A mapping is on by default only where it
+# was faster than its adapter on 100k simulated records, measured back to back
+# (bench/ingest_bench.py --paths, docs/BENCHMARKS.md): OpenAI log 17.1-18.0 s CPU against
+# 19.4-20.9 s in three runs; the OTel mapping is not (37.5 s against 30.8 s), so it stays off.
+SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai")
 
 
 @dataclass
