@@ -13,8 +13,8 @@ kinds it leaves out (kvlist, bytes, nested arrays), OpenLLMetry's indexed
 ``gen_ai.prompt.N.*`` attributes, JSON text that Python's ``json.loads`` may read
 differently from DuckDB's, and any field of a type the ``dj_*`` helpers route. The
 quarantines Python words simply (no spans, missing span id, timestamp or account) are
-written by SQL with the same reason. tests/ingest/test_declarative.py holds both paths to
-identical rows.
+written by SQL with the same reason. tests/ingest/test_declarative.py (simulated spans,
+damaged files) and test_declarative_otel.py (odd shapes) hold both paths to identical rows.
 """
 
 from __future__ import annotations
