@@ -110,6 +110,13 @@ def generate(path: Path, events: int, seed: int = 7) -> None:
 
 def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS in MiB, stdout) of one child process."""
+    elapsed, rss, out, _cpu = run_child_cpu(args, env)
+    return elapsed, rss, out
+
+
+def run_child_cpu(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str, float]:
+    """``run_child`` and the child's CPU seconds (user + system): on a machine shared with other
+    jobs, wall time moves with their load, CPU time much less."""
     started = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     assert proc.stdout is not None and proc.stderr is not None
@@ -119,7 +126,7 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[float
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return elapsed, usage.ru_maxrss // 1024, out
+    return elapsed, usage.ru_maxrss // 1024, out, usage.ru_utime + usage.ru_stime
 
 
 DUCKDB_READ = """
@@ -156,10 +163,12 @@ def time_paths(work: Path, fmt: str, python: str, env: dict[str, str]) -> None:
         db = work / f"ab-{mode}-{fmt}.duckdb"
         for old in work.glob(f"ab-{mode}-{fmt}.duckdb*"):
             old.unlink()
-        seconds, rss, out = run_child([python, "-c", PATH_AB, mode, fmt, str(db), *files], env)
+        seconds, rss, out, cpu = run_child_cpu([python, "-c", PATH_AB, mode, fmt, str(db), *files], env)
         counts = json.loads(out.strip().splitlines()[-1])  # the last line: the child's report
         assert counts["reconciles"], counts
-        figures.append(f"{mode} {seconds:.1f} s / {rss} MiB ({counts['read'] / seconds:,.0f} events/s)")
+        figures.append(
+            f"{mode} {seconds:.1f} s ({cpu:.1f} s CPU) / {rss} MiB ({counts['read'] / seconds:,.0f} events/s)"
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{fmt:<9} paths: {'; '.join(figures)}; load {load}", flush=True)
 
@@ -177,14 +186,16 @@ def time_format(
     pattern = str(out / "traffic" / "*")  # the simulator may split a format over several files
     for old in work.glob(f"*-{fmt}.duckdb*"):  # a kept work dir: time fresh databases
         old.unlink()
-    duck_s, duck_rss, rows = run_child([python, "-c", DUCKDB_READ, pattern, str(work / f"bare-{fmt}.duckdb")])
+    bare = [python, "-c", DUCKDB_READ, pattern, str(work / f"bare-{fmt}.duckdb")]
+    duck_s, duck_rss, rows, duck_cpu = run_child_cpu(bare)
     db = work / f"dg-{fmt}.duckdb"
-    ing_s, ing_rss, report = run_child([*cli, "ingest", *map(str, files), "--db", str(db), "--json"], env)
+    ingest = [*cli, "ingest", *map(str, files), "--db", str(db), "--json"]
+    ing_s, ing_rss, report, ing_cpu = run_child_cpu(ingest, env)
     counts = json.loads(report)
     print(
         f"{fmt:<9} {len(files)} file(s) ({size_mb:,.0f} MiB, {int(rows):,} records): "
-        f"duckdb read_json {duck_s:.1f} s "
-        f"/ {duck_rss} MiB; distillguard ingest {ing_s:.1f} s / {ing_rss} MiB "
+        f"duckdb read_json {duck_s:.1f} s ({duck_cpu:.1f} s CPU) "
+        f"/ {duck_rss} MiB; distillguard ingest {ing_s:.1f} s ({ing_cpu:.1f} s CPU) / {ing_rss} MiB "
         f"(stored {counts['stored']:,}, quarantined {counts['quarantined']:,}); "
         f"ratio {ing_s / duck_s:.2f}x, {counts['read'] / ing_s:,.0f} events/s",
         flush=True,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -188,12 +190,43 @@ def test_sql_and_python_adapters_store_identical_rows_for_simulated_traffic(
     files = sorted(simulated.glob(f"{fmt}-*"))
     # 2,000 records keep the test short; the stage's memory does not depend on the count
     records = [r for f in files for r in _records(f)][:2000]
-    lines = (FIXTURES / f"{fmt}.jsonl").read_text().splitlines() + [json.dumps(r) for r in records]
+    fixtures = sorted(FIXTURES.glob(f"{fmt}*.jsonl"))  # OTel: one per generation of the conventions
+    lines = [line for f in fixtures for line in f.read_text().splitlines()] + [json.dumps(r) for r in records]
     path = write_lines(tmp_path / f"{fmt}.jsonl", lines)
     routed: list[int] = []
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
     assert sql[0].stored > 1000
     assert len(routed) < 0.05 * len(lines)  # SQL maps what the gateway writes; Python reads the odd rest
+    _assert_same(sql, python)
+
+
+# The independent generator (../shared/eval, its README): its traffic is read at test time, never
+# copied here, and only to hold the two paths to the same rows.
+EXTERNAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "external_traffic.py"
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not EXTERNAL.is_file():
+        pytest.skip(f"external generator not found at {EXTERNAL}")
+    out = tmp_path_factory.mktemp("external")
+    command = [sys.executable, str(EXTERNAL), "--out", str(out), "--seed", "7", "--scale", "0.02", "-q"]
+    subprocess.run(command, check=True, timeout=300)
+    return out
+
+
+@pytest.mark.parametrize("fmt", [f for f in MAPPED_FORMATS if f in ("litellm", "openai")])
+def test_sql_and_python_adapters_store_identical_rows_for_external_traffic(
+    fmt: str, external: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The external generator writes LiteLLM and OpenAI logs (no OTel spans)."""
+    with (external / f"gateway.{fmt}.jsonl").open() as handle:
+        lines = [line.rstrip("\n") for _, line in zip(range(1500), handle, strict=False)]
+    path = write_lines(tmp_path / f"{fmt}.jsonl", list(lines))
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert sql[0].stored > 1000
+    assert len(routed) < 0.05 * len(lines)
     _assert_same(sql, python)
 
 
@@ -314,11 +347,15 @@ def test_sql_mapping_of_openai_log_agrees_on_odd_records(
 def test_files_duckdb_cannot_read_fall_back_to_the_adapter_with_the_same_results(
     fmt: str, damage: str, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    base = next(_records(FIXTURES / f"{fmt}.jsonl"))
+    base = next(_records(sorted(FIXTURES.glob(f"{fmt}*.jsonl"))[0]))
     lines: list[bytes] = []
     for i in range(400):
         record = copy.deepcopy(base)
-        record["id"] = f"r-{i}"
+        if fmt == "otel":  # one span per record, its id the event id
+            spans = record["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            record["resourceSpans"][0]["scopeSpans"][0]["spans"] = [{**spans[0], "spanId": f"r-{i}"}]
+        else:
+            record["id"] = f"r-{i}"
         lines.append(json.dumps(record).encode())
     if damage == "bad bytes":
         lines[150] = lines[150].replace(b'"r-150"', b'"r-\xff150"')  # not UTF-8

@@ -183,6 +183,13 @@ class Mapping:
     # with ``whole_record``: the json_transform shape of a top-level key read as a struct (parsed
     # with the record, non-strict: a value of another shape reads as NULLs), instead of JSON
     shapes: dict[str, str] = field(default_factory=dict)
+    # the raw relation as SQL (``{file}`` and ``{options}`` replaced), for a format whose
+    # records are not one event per line (OTLP: a line holds a tree of spans): it yields one row
+    # per event with ``_line`` (the record's number); ``keys`` are then unused. The mapping's
+    # ``_reason`` column, when given, quarantines a row with that reason (checked in SQL).
+    read: str | None = None
+    # the format's own SQL macros, created after ``MACROS``
+    macros: str = ""
 
 
 def add_typed_fields(
@@ -298,7 +305,16 @@ def hoist_lookups(mapping: Mapping) -> Mapping:
         emit(name)
     columns, route = texts["columns"], texts["route"]
     return Mapping(
-        mapping.source_format, mapping.keys, columns, lets, route, types, mapping.whole_record, mapping.shapes
+        mapping.source_format,
+        mapping.keys,
+        columns,
+        lets,
+        route,
+        types,
+        mapping.whole_record,
+        mapping.shapes,
+        mapping.read,
+        mapping.macros,
     )
 
 

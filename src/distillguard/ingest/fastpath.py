@@ -217,14 +217,23 @@ def ingest_staged(
                     staging.execute("RESET threads")
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
                     return None  # no records: the line-by-line path reports the empty file
+                line = _line_of(staging)
                 routed = [
                     int(r[0])
                     for r in staging.execute(
-                        "SELECT rowid + 1 FROM stage WHERE _reason = ? ORDER BY rowid", [ROUTE_TO_PYTHON]
+                        f"SELECT DISTINCT {line} AS n FROM stage WHERE _reason = ? ORDER BY n",
+                        [ROUTE_TO_PYTHON],
                     ).fetchall()
                 ]
+                if line == "_line" and routed:  # several rows per record: the adapter reads a
+                    # record whole, so none of its rows is stored or quarantined here
+                    staging.execute(
+                        """UPDATE stage SET _reason = $route WHERE _reason IS DISTINCT FROM $route
+                            AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
+                        {"route": ROUTE_TO_PYTHON},
+                    )
                 _derive(staging, config)  # may run out of room: do it before writing anything
-                _quarantine(warehouse, staging, path, report)
+                _quarantine(warehouse, staging, path, report, line)
             except duckdb.Error as exc:
                 # Nothing is in `events` yet; the line-by-line path redoes the file (quarantine
                 # rows written so far are not duplicated there).
@@ -234,8 +243,15 @@ def ingest_staged(
                 return None
         finally:
             staging.close()
-        _insert(warehouse, stage_db, path, config, report)
+        _insert(warehouse, stage_db, path, config, report, line)
     return routed
+
+
+def _line_of(staging: duckdb.DuckDBPyConnection) -> str:
+    """The stage's record number: ``_line`` where a record yields several rows (OTLP spans),
+    else the row's own position (one row per line, in file order)."""
+    names = [row[0] for row in staging.execute("DESCRIBE stage").fetchall()]
+    return "_line" if "_line" in names else "rowid + 1"
 
 
 def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
@@ -244,12 +260,16 @@ def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
 
 
 def _quarantine(
-    warehouse: Warehouse, staging: duckdb.DuckDBPyConnection, path: Path, report: FileReport
+    warehouse: Warehouse,
+    staging: duckdb.DuckDBPyConnection,
+    path: Path,
+    report: FileReport,
+    line: str = "rowid + 1",
 ) -> None:
     from distillguard.ingest.run import add_quarantine_once
 
     now = datetime.now(UTC)
-    sql = f"""SELECT rowid + 1, _reason, _excerpt FROM stage
+    sql = f"""SELECT {line}, _reason, _excerpt FROM stage
               WHERE _reason IS NOT NULL AND _reason <> '{ROUTE_TO_PYTHON}' ORDER BY rowid"""
     for batch in _batches(staging, sql, 10_000):
         rows = [
@@ -257,7 +277,7 @@ def _quarantine(
                 "file": str(path),
                 "line": line,
                 "byte_offset": None,
-                "source_format": "canonical",
+                "source_format": report.source_format or "canonical",
                 "reason": reason,
                 "raw_excerpt": excerpt,
                 "quarantined_at": now,
@@ -286,7 +306,7 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     _hash_addresses(staging, secret, community_key, size)
     _hash_system_prompts(staging, size)
     staging.execute(
-        "CREATE TABLE firsts AS SELECT min(rowid) + 1 AS ingest_line FROM stage "
+        "CREATE TABLE firsts AS SELECT min(rowid) AS first_row FROM stage "
         "WHERE _reason IS NULL GROUP BY event_id"
     )
 
@@ -385,7 +405,9 @@ def _hash_addresses(
     cursor.close()
 
 
-def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, report: FileReport) -> None:
+def _insert(
+    warehouse: Warehouse, stage_db: Path, path: Path, config: Config, report: FileReport, line: str
+) -> None:
     """One INSERT ... SELECT from the attached staging file: DuckDB does the join and dedup in bulk."""
     max_chars = int(config.max_prompt_chars)
     keep = config.text_storage == "store"
@@ -396,7 +418,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
     fresh = "fp.f_hash IS NOT NULL"
     computed = {
         "ingest_file": "CAST($file AS VARCHAR)",
-        "ingest_line": "s.rowid + 1",
+        "ingest_line": "s._line" if line == "_line" else "s.rowid + 1",
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
@@ -438,7 +460,7 @@ def _insert(warehouse: Warehouse, stage_db: Path, path: Path, config: Config, re
                 INSERT INTO events ({", ".join(names)})
                 SELECT {select}
                 FROM {alias}.stage s
-                SEMI JOIN {alias}.firsts f ON f.ingest_line = s.rowid + 1
+                SEMI JOIN {alias}.firsts f ON f.first_row = s.rowid
                 ANTI JOIN (SELECT event_id FROM events) e ON e.event_id = s.event_id
                 LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
                 LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id

@@ -94,12 +94,16 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
         if "_headers" in mapping.columns
         else "CAST(NULL AS VARCHAR)"
     )
+    # a format with several events per record numbers its rows by record (``Mapping.read``)
+    line = ", _line" if "_line" in mapping.columns else ""
     file = sql_string(path)
     options = (
         f"format = 'newline_delimited', compression = '{_compression(path)}', "
         f"maximum_object_size = {int(config.max_record_bytes)}"
     )
-    if mapping.whole_record:
+    if mapping.read is not None:
+        read = mapping.read.replace("{file}", file).replace("{options}", options)
+    elif mapping.whole_record:
         leaf = '"JSON"'
         shape = "{" + ", ".join(f'"{key}": {mapping.shapes.get(key, leaf)}' for key in mapping.keys) + "}"
         read = f"""SELECT json AS _record, unnest(json_transform(json, '{shape}'))
@@ -110,6 +114,7 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
         _MACROS
         + _clean_macros(max_chars)
         + declarative.MACROS
+        + mapping.macros
         + f"""
     CREATE TABLE stage AS
     WITH raw AS ({read}), x AS (SELECT * FROM {lets}),
@@ -118,9 +123,11 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
            ts_start, ts_end, {", ".join(ints)}, {", ".join(floats)}, {", ".join(bools)}, {", ".join(texts)},
            {sdk} AS sdk_fingerprint,
            CAST(NULL AS UINTEGER[]) AS prompt_minhash, dg_clean_map(attrs) AS attrs,
-           CASE WHEN _route OR {ranges} OR {infinite} THEN '{ROUTE_TO_PYTHON}' END AS _reason,
-           CAST(NULL AS VARCHAR) AS _excerpt,
-           nullif(dg_clean({given("_system_text")}), '') AS _system_text
+           CASE WHEN _route OR {ranges} OR {infinite} THEN '{ROUTE_TO_PYTHON}'
+               ELSE CAST({given("_reason")} AS VARCHAR) END
+               AS _reason,
+           CAST({given("_excerpt")} AS VARCHAR) AS _excerpt,
+           nullif(dg_clean({given("_system_text")}), '') AS _system_text{line}
     FROM y;
     """
     )

@@ -239,6 +239,13 @@ def _span_event(span: Any, resource: dict[str, Any], scope: dict[str, Any]) -> d
     return row
 
 
+def sql_mapping(settings: Any) -> Any:
+    """``to_events`` as SQL (``otel_sql.mapping``: DuckDB unnests the span tree)."""
+    from distillguard.ingest.otel_sql import mapping  # otel_sql reads this module's key sets
+
+    return mapping(settings)
+
+
 def _usage(attrs: dict[str, Any], *names: str) -> int | None:
     value = first(*(attrs.get(n) for n in names))
     return as_int(value, names[0])

@@ -47,13 +47,14 @@ ADAPTERS: dict[str, ModuleType] = {
 assert tuple(ADAPTERS) == FORMATS
 # Formats with an SQL mapping (``sql_mapping`` of their adapter, run by ``mapped.stage_sql``)
 # proven to store rows identical to their Python adapter (tests/ingest/test_declarative.py).
-MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai")
+MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
 # adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
-# a record of a shape the mapping leaves to Python). The OpenAI-log mapping is not on by
-# default: on 100k simulated records, back to back, it took 67 s like its Python adapter
-# (LiteLLM's: 47 s against 93 s), see docs/BENCHMARKS.md.
-SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm")
+# a record of a shape the mapping leaves to Python). A mapping is on by default only where it
+# was faster than its adapter on 100k simulated records, measured back to back
+# (bench/ingest_bench.py --paths, docs/BENCHMARKS.md): OpenAI log 17.1-18.0 s CPU against
+# 19.4-20.9 s in three runs; the OTel mapping is not (37.5 s against 30.8 s), so it stays off.
+SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai")
 
 
 @dataclass
@@ -225,11 +226,14 @@ def _read_records(
     """Records ``numbers`` (1-based, blank lines not counted, as DuckDB numbers them) of
     ``path`` through the Python adapter, into the same report."""
     run = _FileRun(warehouse, config, report)
+    last = max(numbers, default=0)
     try:
         records = iter_records(path, max_record_bytes=int(config.max_record_bytes))
         for number, record in enumerate(records, start=1):
             if number in numbers:
                 run.consume(record, adapter)
+            if number >= last:  # the rest of the file was read by SQL
+                break
         run.flush()
     except Exception as exc:
         log.exception("ingesting %s failed part-way; its unstored rows are quarantined", path)

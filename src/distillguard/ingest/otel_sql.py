@@ -1,0 +1,381 @@
+"""OTel GenAI spans (``otel.to_events``) as SQL: DuckDB unnests the OTLP tree and maps each span.
+
+One OTLP/JSON line holds ``resourceSpans -> scopeSpans -> spans``; DuckDB parses the line
+once into structs (``_SHAPE``: attribute values as small JSON leaves), flattens it to one row
+per span (carrying its resource attributes and scope name) and reads every attribute by key
+from two parallel lists (``list_position``: no lambda per lookup). ``do_any`` is
+``otel.any_value``; the columns then use the same ``dj_*`` helpers as the LiteLLM mapping.
+
+What this mapping does not know goes to the Python adapter, by line (a line is one
+``to_events`` call): a shape other than the OTLP tree (``_STRUCTURE_ODD``, read from one
+``json_structure`` of the line), a JSON null where Python tells null from absent, value
+kinds it leaves out (kvlist, bytes, nested arrays), OpenLLMetry's indexed
+``gen_ai.prompt.N.*`` attributes, JSON text that Python's ``json.loads`` may read
+differently from DuckDB's, and any field of a type the ``dj_*`` helpers route. The
+quarantines Python words simply (no spans, missing span id, timestamp or account) are
+written by SQL with the same reason. tests/ingest/test_declarative.py (simulated spans,
+damaged files) and test_declarative_otel.py (odd shapes) hold both paths to identical rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distillguard.ingest.declarative import Mapping, add_typed_fields
+from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, FORMAT
+
+_KINDS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue")
+_LEAF = "{" + ", ".join(f'"{k}": "JSON"' for k in _KINDS) + "}"
+_VALUE = _LEAF.replace('"arrayValue": "JSON"', '"arrayValue": {"values": [' + _LEAF + "]}")
+_ATTRS = '[{"key": "VARCHAR", "value": ' + _VALUE + "}]"
+_SPAN = (
+    '{"traceId": "JSON", "spanId": "JSON", "name": "JSON", "startTimeUnixNano": "JSON",'
+    f' "endTimeUnixNano": "JSON", "attributes": {_ATTRS},'
+    f' "events": [{{"name": "JSON", "attributes": {_ATTRS}}}], "status": {{"code": "JSON"}}}}'
+)
+_SHAPE = (
+    f'{{"resourceSpans": [{{"resource": {{"attributes": {_ATTRS}}},'
+    f' "scopeSpans": [{{"scope": {{"name": "JSON"}}, "spans": [{_SPAN}]}}]}}]}}'
+)
+
+# json_structure of a line merges every element of a list into one type ("JSON" where they
+# disagree): a key below with a value of another kind than the OTLP tree's, in any element,
+# shows here. Lists of objects ("NULL": null or empty), objects, strings.
+_SCALARS = "VARCHAR|BIGINT|UBIGINT|DOUBLE|BOOLEAN|JSON"
+_STRUCTURE_ODD = (
+    f'"(scopeSpans|spans|attributes|events|values)":("({_SCALARS})"|\\{{|\\["({_SCALARS})"\\])'
+    f'|"(resource|scope|value|arrayValue)":("({_SCALARS})"|\\[)'
+    f'|"status":("(VARCHAR|BIGINT|UBIGINT|DOUBLE|BOOLEAN)"|\\[)'
+    '|"(key|name)":("(BIGINT|UBIGINT|DOUBLE|BOOLEAN|JSON)"|\\[|\\{)'
+)
+# ... and what it cannot show, read from the line's text: null where Python tells a null key
+# from an absent one (or a null list element from an object), value kinds and layouts this
+# mapping leaves to Python (kvlist and bytes values, the pre-1.0 instrumentationLibrary names,
+# OpenLLMetry's indexed prompt/completion and function attributes).
+_TEXT_ODD = (
+    '"('
+    + "|".join((*_KINDS, "key", "values"))
+    + ')"\\s*:\\s*null'
+    + "|[\\[,]\\s*null\\s*[,\\]]"
+    + '|"(kvlistValue|bytesValue)"|instrumentationLibrary'
+    + '|"gen_ai\\.(prompt|completion)\\.[0-9]|"gen_ai\\.request\\.functions\\.'
+)
+# JSON text inside a string attribute that Python's json.loads may read otherwise than DuckDB
+# (DuckDB accepts trailing commas; NaN and Infinity)
+_INNER_ODD = ",\\s*[\\]}]|NaN|Infinity"
+
+MACROS = r"""
+CREATE OR REPLACE MACRO do_int_text(j) AS dj_type(j) = 'VARCHAR'
+    AND regexp_full_match(j ->> '$', '-?[0-9]{1,18}');
+-- otel.any_value of one AnyValue struct (kinds first to last, as Python checks them)
+CREATE OR REPLACE MACRO do_scalar(v) AS CASE
+    WHEN v.stringValue IS NOT NULL THEN v.stringValue
+    WHEN v.intValue IS NOT NULL THEN CASE
+        WHEN dj_type(v.intValue) IN ('BIGINT', 'UBIGINT') THEN v.intValue
+        WHEN do_int_text(v.intValue) THEN CAST(TRY_CAST(v.intValue ->> '$' AS BIGINT) AS JSON) END
+    WHEN v.doubleValue IS NOT NULL THEN v.doubleValue
+    WHEN v.boolValue IS NOT NULL THEN v.boolValue END;
+CREATE OR REPLACE MACRO do_scalar_odd(v) AS v.stringValue IS NULL AND (
+    (v.intValue IS NOT NULL AND NOT (dj_type(v.intValue) IN ('BIGINT', 'UBIGINT') OR do_int_text(v.intValue)))
+    OR (v.intValue IS NULL AND v.doubleValue IS NULL AND v.boolValue IS NULL
+        AND v.arrayValue IS NOT NULL));
+CREATE OR REPLACE MACRO do_any(v) AS CASE
+    WHEN v.stringValue IS NULL AND v.intValue IS NULL AND v.doubleValue IS NULL AND v.boolValue IS NULL
+         AND v.arrayValue IS NOT NULL
+    THEN to_json(list_transform(coalesce(v.arrayValue."values", []), lambda e: do_scalar(e)))
+    ELSE do_scalar(v) END;
+CREATE OR REPLACE MACRO do_any_odd(v) AS CASE
+    WHEN v.stringValue IS NULL AND v.intValue IS NULL AND v.doubleValue IS NULL AND v.boolValue IS NULL
+         AND v.arrayValue IS NOT NULL
+    THEN len(list_filter(coalesce(v.arrayValue."values", []), lambda e: do_scalar_odd(e)
+        OR (e.stringValue IS NULL AND e.intValue IS NULL AND e.doubleValue IS NULL
+            AND e.boolValue IS NULL))) > 0
+    ELSE do_scalar_odd(v) END;
+-- otel.attributes: kept entries (a key), values as Python reads them (JSON), odd kinds flagged
+CREATE OR REPLACE MACRO do_attributes(items) AS list_transform(
+    list_filter(coalesce(items, []), lambda a: a.key IS NOT NULL),
+    lambda a: {'k': a.key, 'v': do_any(a.value), 'odd': do_any_odd(a.value)});
+CREATE OR REPLACE MACRO do_get(attrs, keys, key) AS attrs[list_position(keys, key)].v;
+-- otel._json: a string holding JSON is read as that JSON, any other string stays a string
+CREATE OR REPLACE MACRO do_json(j) AS CASE WHEN dj_type(j) = 'VARCHAR'
+    THEN coalesce(TRY_CAST(j ->> '$' AS JSON), j) ELSE j END;
+CREATE OR REPLACE MACRO do_json_odd(j) AS dj_type(j) = 'VARCHAR' AND TRY_CAST(j ->> '$' AS JSON) IS NOT NULL
+    AND regexp_matches(j ->> '$', '__INNER_ODD__');
+-- normalise.message_list of a value read by otel._json (``parsed``; ``raw`` as the attribute held
+-- it) as {role, content, parts} structs, content resolved as the adapter reads it: ``mode`` 0
+-- content else parts, 1 parts else content (otel._parts_messages), 2 content only (outputs)
+CREATE OR REPLACE MACRO do_content(m, mode) AS CASE mode
+    WHEN 0 THEN coalesce(m.content, m.parts) WHEN 1 THEN coalesce(m.parts, m.content) ELSE m.content END;
+CREATE OR REPLACE MACRO do_messages(parsed, raw, mode) AS CASE
+    WHEN dj_type(raw) = 'VARCHAR' AND TRY_CAST(raw ->> '$' AS JSON) IS NULL
+        THEN [{'role': 'user', 'content': raw, 'parts': NULL::JSON}]
+    WHEN dj_type(parsed) = 'ARRAY' THEN list_transform(
+        json_transform(parsed, '[{"role": "VARCHAR", "content": "JSON", "parts": "JSON"}]'),
+        lambda m: {'role': m.role, 'content': do_content(m, mode), 'parts': NULL::JSON})
+    WHEN dj_type(raw) = 'VARCHAR' AND dj_type(parsed) = 'VARCHAR' AND mode = 1
+        THEN [{'role': 'user', 'content': parsed, 'parts': NULL::JSON}]
+    END;
+-- a message whose null content (mode 0) or parts (mode 1) Python tells from an absent one, with
+-- the other key present (struct fields read both as NULL); the text test keeps it off the hot path
+CREATE OR REPLACE MACRO do_messages_ambiguous(parsed, mode) AS CASE
+    WHEN mode IN (0, 1) AND dj_type(parsed) = 'ARRAY'
+         AND regexp_matches(CAST(parsed AS VARCHAR), '"(content|parts)"\s*:\s*null')
+    THEN len(list_filter(dj_list(parsed), lambda m:
+        json_type(m, CASE WHEN mode = 0 THEN '$.content' ELSE '$.parts' END) = 'NULL'
+        AND coalesce(json_type(m, CASE WHEN mode = 0 THEN '$.parts' ELSE '$.content' END), 'NULL')
+            <> 'NULL')) > 0
+    ELSE false END;
+-- a JSON object (``{"messages": ...}``), JSON text inside JSON text, or an array value
+CREATE OR REPLACE MACRO do_messages_odd(parsed, raw, mode) AS dj_type(parsed) = 'OBJECT'
+    OR (dj_type(raw) = 'VARCHAR' AND dj_type(parsed) = 'VARCHAR' AND TRY_CAST(raw ->> '$' AS JSON) IS NOT NULL
+        AND mode = 1 AND TRY_CAST(parsed ->> '$' AS JSON) IS NOT NULL)
+    OR dj_type(raw) = 'ARRAY';
+CREATE OR REPLACE MACRO do_contents_odd(msgs) AS
+    len(list_filter(coalesce(msgs, []), lambda m: dj_content_odd(m.content))) > 0;
+-- span status: otel's (span.get("status") or {}).get("code") in (2, "STATUS_CODE_ERROR")
+CREATE OR REPLACE MACRO do_status_error(code) AS CASE dj_type(code)
+    WHEN 'VARCHAR' THEN (code ->> '$') = 'STATUS_CODE_ERROR'
+    WHEN 'BIGINT' THEN (code ->> '$') = '2' WHEN 'UBIGINT' THEN (code ->> '$') = '2'
+    WHEN 'DOUBLE' THEN CAST(code ->> '$' AS DOUBLE) = 2 ELSE false END;
+-- normalise.parse_timestamp of OTLP's epoch nanoseconds (a digit string or a number)
+CREATE OR REPLACE MACRO do_ts(j) AS CASE
+    WHEN dj_type(j) = 'VARCHAR' AND regexp_full_match(j ->> '$', '[0-9]{1,19}') THEN CASE
+        WHEN dg_epoch_int(TRY_CAST(j ->> '$' AS BIGINT)) >= TIMESTAMP '1990-01-01'
+             AND dg_epoch_int(TRY_CAST(j ->> '$' AS BIGINT)) < TIMESTAMP '2200-01-01'
+        THEN CAST(dg_epoch_int(TRY_CAST(j ->> '$' AS BIGINT)) AS TIMESTAMPTZ) END
+    WHEN dj_type(j) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN dj_ts(j) END;
+CREATE OR REPLACE MACRO do_ts_absent(j) AS dj_type(j) = 'NULL'
+    OR (dj_type(j) = 'VARCHAR' AND (j ->> '$') = '');
+-- normalise.required_text: readable as text and surely not blank (a printable ASCII
+-- character; anything else Python strips and judges)
+CREATE OR REPLACE MACRO do_required_ok(j) AS dj_type(j) IN ('BIGINT', 'UBIGINT')
+    OR (dj_type(j) = 'VARCHAR' AND regexp_matches(j ->> '$', '[!-~]'));
+""".replace("__INNER_ODD__", _INNER_ODD)
+
+
+def _read() -> str:
+    """One row per span (``_item``), or one row for a line that yields none (``_line_reason``); the
+    line's first 512 characters (``_head``) are carried for a quarantine's excerpt, not the line."""
+    items = (
+        "flatten(list_transform(_r.resourceSpans, lambda rs:"
+        " flatten(list_transform(coalesce(rs.scopeSpans, []),"
+        " lambda ss: list_transform(coalesce(ss.spans, []), lambda sp: {'span': sp,"
+        " 'resource': rs.resource.attributes, 'scope': ss.scope.name})))))"
+    )
+    # a status of mixed kinds ("JSON") may be only {} beside objects: then its kinds are looked up
+    statuses = "json_type(json, '$.resourceSpans[*].scopeSpans[*].spans[*].status')"
+    return f"""
+    SELECT _line, _odd_line, _head,
+           CASE WHEN _items IS NULL THEN 'resourceSpans: expected a list'
+                WHEN len(_items) = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
+           unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
+    FROM (
+        SELECT _line, left(_text, 512) AS _head, {items} AS _items,
+               NOT starts_with(_structure, '{{') OR regexp_matches(_structure, '{_STRUCTURE_ODD}')
+               OR regexp_matches(_text, '{_TEXT_ODD}')
+               OR (contains(_structure, '"status":"JSON"')
+                   AND len(list_filter({statuses}, lambda t: t NOT IN ('OBJECT', 'NULL'))) > 0) AS _odd_line
+        FROM (
+            SELECT _line, json, CAST(json AS VARCHAR) AS _text, json_transform(json, '{_SHAPE}') AS _r,
+                   json_structure(json) AS _structure
+            FROM (SELECT row_number() OVER () AS _line, json
+                  FROM read_json({{file}}, {{options}}, records = false, columns = {{'json': 'JSON'}}))
+        )
+    )"""
+
+
+_EVENT_NAMES = {"prompt": "gen_ai.content.prompt", "completion": "gen_ai.content.completion"}
+
+
+def mapping(settings: Any) -> Mapping:
+    """``otel.to_events`` as SQL (see module doc)."""
+
+    def get(key: str) -> str:
+        return f"do_get(_attrs, _keys, '{key}')"
+
+    def has(key: str) -> str:
+        return f"list_contains(_keys, '{key}')"
+
+    mapped = ", ".join(f"'{k}'" for k in sorted(_MAPPED | set(_CONTENT_KEYS)))
+    lets: dict[str, str] = {
+        "_span": "_item.span",
+        "_attrs": "do_attributes(_item.span.attributes)",
+        "_resource": "do_attributes(_item.resource)",
+        "_events": "coalesce(_item.span.events, [])",
+        "_keys": "list_transform(_attrs, lambda a: a.k)",
+        "_resource_keys": "list_transform(_resource, lambda a: a.k)",
+        "_ts_start": "do_ts(_span.startTimeUnixNano)",
+        "_ts_end": "do_ts(_span.endTimeUnixNano)",
+        "_span_text": "CASE WHEN dj_type(_span.spanId) = 'VARCHAR' THEN _span.spanId ->> '$' END",
+        "_account": f"dj_first3({get('user.id')}, {get('account.id')}, {get('enduser.id')})",
+        "_service": "do_get(_resource, _resource_keys, 'service.name')",
+        "_failed": f"do_status_error(_span.status.code) OR {has('error.type')}",
+        "_system_raw": get("gen_ai.system_instructions"),
+        "_system_json": "do_json(_system_raw)",
+        "_tools": f"do_json({get('gen_ai.tool.definitions')})",
+        "_finish": f"CASE WHEN dj_type({get('gen_ai.response.finish_reasons')}) = 'ARRAY'"
+        f" THEN json_extract({get('gen_ai.response.finish_reasons')}, '$[0]')"
+        f" ELSE {get('gen_ai.response.finish_reasons')} END",
+        "_headers": "list_transform(list_filter(_attrs, lambda a: starts_with(a.k, '" + _HEADER + "')),"
+        f" lambda a: {{'key': a.k[{len(_HEADER) + 1}:], 'value': a.v}})",
+    }
+    # inputs and outputs: the newer attribute, else the older one, else the older span event
+    for side, new in (("prompt", "gen_ai.input.messages"), ("completion", "gen_ai.output.messages")):
+        event = f"list_filter(_events, lambda e: (e.name ->> '$') = '{_EVENT_NAMES[side]}')[-1].attributes"
+        lets[f"_{side}_event"] = f"do_attributes({event})"
+        lets[f"_{side}_event_keys"] = f"list_transform(_{side}_event, lambda a: a.k)"
+        old = f"gen_ai.{side}"
+        lets[f"_{side}_raw"] = (
+            f"CASE WHEN {has(new)} THEN {get(new)} WHEN {has(old)} THEN {get(old)}"
+            f" ELSE do_get(_{side}_event, _{side}_event_keys, '{old}') END"
+        )
+        # otel._parts_messages for the newer attribute; older outputs are read by content only
+        lets[f"_{side}_mode"] = f"CASE WHEN {has(new)} THEN 1 ELSE {0 if side == 'prompt' else 2} END"
+        lets[f"_{side}_parsed"] = f"do_json(_{side}_raw)"
+        lets[f"_{side}_messages"] = f"coalesce(do_messages(_{side}_parsed, _{side}_raw, _{side}_mode), [])"
+    lets["_user_texts"] = "ds_user_texts(_prompt_messages)"
+    lets["_message_system"] = "ds_system_text(_prompt_messages)"
+    lets["_instructions"] = (
+        f"CASE WHEN {has('gen_ai.system_instructions')} THEN dj_content_text(_system_json) END"
+    )
+    lets["_system"] = "coalesce(nullif(_instructions, ''), _message_system)"
+    texts = {
+        "project_id": f"dj_first2({get('project.id')}, {get('gen_ai.openai.request.project')})",
+        "api_key_id": get("api_key.id"),
+        "end_user_id": f"dj_first2({get('enduser.pseudo.id')}, {get('enduser.id')})",
+        "session_id": f"dj_first2({get('gen_ai.conversation.id')}, {get('session.id')})",
+        "client_ip": get("client.address"),
+        "asn": get("client.asn"),
+        "country": get("client.geo.country_iso_code"),
+        "user_agent": get("user_agent.original"),
+        "endpoint": f"dj_first2({get('url.path')}, {get('http.route')})",
+        "model_requested": get("gen_ai.request.model"),
+        "model_served": f"dj_first2({get('gen_ai.response.model')}, {get('gen_ai.request.model')})",
+        "reasoning_effort": f"dj_first2({get('gen_ai.request.reasoning_effort')},"
+        f" {get('gen_ai.openai.request.reasoning_effort')})",
+        "finish_reason": "_finish",
+    }
+
+    def usage(*names: str) -> str:
+        values = [get(n) for n in names]
+        return values[0] if len(values) == 1 else (f"dj_first{len(values)}(" + ", ".join(values) + ")")
+
+    ints = {
+        "max_tokens": get("gen_ai.request.max_tokens"),
+        "n": get("gen_ai.request.choice.count"),
+        "seed": get("gen_ai.request.seed"),
+        "_code": get("http.response.status_code"),
+        "input_tokens": usage("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"),
+        "output_tokens": usage("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"),
+        "reasoning_tokens": usage(
+            "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.output_tokens.reasoning",
+            "gen_ai.usage.reasoning_tokens",
+        ),
+        "cached_tokens": usage(
+            "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_read_input_tokens",
+            "gen_ai.usage.input_tokens.cached",
+        ),
+    }
+    floats = {
+        "temperature": get("gen_ai.request.temperature"),
+        "top_p": get("gen_ai.request.top_p"),
+        "cost_usd": f"dj_first2({get('gen_ai.usage.cost')}, {get('llm.usage.cost')})",
+    }
+    bools = {"stream": get("gen_ai.request.stream")}
+    columns: dict[str, str] = {}
+    # attrs: what the span carries beyond the columns, then its resource, scope and names
+    kept = (
+        f"NOT list_contains([{mapped}], a.k) AND NOT starts_with(a.k, '{_HEADER}')"
+        " AND NOT starts_with(a.k, 'gen_ai.usage.') AND NOT starts_with(a.k, 'gen_ai.prompt.')"
+        " AND NOT starts_with(a.k, 'gen_ai.completion.') AND a.v IS NOT NULL"
+    )
+    lets["_extra"] = f"list_filter(_attrs, lambda a: {kept})"
+    lets["_resource_extra"] = "list_filter(_resource, lambda a: a.v IS NOT NULL)"
+    scope = "_item.scope"
+    entries = (
+        "list_concat(list_transform(_extra, lambda a: {'key': a.k, 'value': dj_stringify(a.v)}),"
+        " list_transform(_resource_extra, lambda a: {'key': 'resource.' || a.k, 'value': dj_stringify(a.v)}),"
+        f" CASE WHEN dj_type({scope}) = 'VARCHAR' AND ({scope} ->> '$') <> ''"
+        f" THEN [{{'key': 'scope.name', 'value': {scope} ->> '$'}}] ELSE [] END,"
+        " CASE WHEN dj_type(_span.name) <> 'NULL'"
+        " THEN [{'key': 'span.name', 'value': dj_stringify(_span.name)}]"
+        " ELSE [] END,"
+        " CASE WHEN dj_type(_span.traceId) = 'VARCHAR' AND (_span.traceId ->> '$') <> ''"
+        " THEN [{'key': 'trace_id', 'value': _span.traceId ->> '$'}] ELSE [] END)"
+    )
+    lets["_entries"] = entries
+    route = [
+        "_odd_line",
+        "len(list_filter(_attrs, lambda a: a.odd)) > 0",
+        "len(list_filter(_resource, lambda a: a.odd)) > 0",
+        "len(list_filter(_prompt_event, lambda a: a.odd)) > 0",
+        "len(list_filter(_completion_event, lambda a: a.odd)) > 0",
+        # a key twice (Python keeps the last), or an attrs key the resource, scope or names overwrite
+        "len(list_distinct(_keys)) <> len(_keys)",
+        "len(list_distinct(_resource_keys)) <> len(_resource_keys)",
+        "len(list_filter(_keys, lambda k: starts_with(k, 'resource.')"
+        " OR k IN ('scope.name', 'span.name', 'trace_id'))) > 0",
+        "len(list_filter(_extra, lambda a: dj_stringify_odd(a.v))) > 0",
+        "len(list_filter(_resource_extra, lambda a: dj_stringify_odd(a.v))) > 0",
+        f"dj_type({scope}) NOT IN ('NULL', 'VARCHAR')",
+        "dj_type(_span.traceId) NOT IN ('NULL', 'VARCHAR')",
+        "dj_stringify_odd(_span.name)",
+        # span id: missing or blank is quarantined below; a number, odd characters or base64 is
+        # Python's
+        "dj_type(_span.spanId) NOT IN ('NULL', 'VARCHAR')",
+        "_span_text <> '' AND NOT regexp_full_match(_span_text, '[!-~]+')",
+        "regexp_full_match(_span_text, '[A-Za-z0-9+/]{11}=')",
+        # timestamps: a readable start or none at all (quarantined below); an end readable or absent
+        "NOT do_ts_absent(_span.startTimeUnixNano) AND _ts_start IS NULL",
+        "NOT do_ts_absent(_span.endTimeUnixNano) AND _ts_end IS NULL",
+        # account: text surely not blank, or none at all (quarantined below)
+        "dj_present(coalesce(_account, _service)) AND NOT do_required_ok(coalesce(_account, _service))",
+        "dj_type(_span.status.code) NOT IN ('NULL', 'VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')",
+        "do_json_odd(_system_raw) OR do_json_odd(_prompt_raw) OR do_json_odd(_completion_raw)",
+        f"do_json_odd({get('gen_ai.tool.definitions')})",
+        "dj_content_odd(_system_json)",
+        "do_messages_odd(_prompt_parsed, _prompt_raw, _prompt_mode)",
+        "do_messages_odd(_completion_parsed, _completion_raw, _completion_mode)",
+        "do_messages_ambiguous(_prompt_parsed, _prompt_mode)",
+        "do_messages_ambiguous(_completion_parsed, _completion_mode)",
+        "do_contents_odd(_prompt_messages)",
+        "do_contents_odd(_completion_messages)",
+        "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
+    ]
+    add_typed_fields(texts, {"int": ints, "float": floats, "bool": bools}, lets, columns, route)
+    columns.update(
+        {
+            "_line": "_line",
+            "source_format": f"'{FORMAT}'",
+            "event_id": "lower(_span_text)",  # hex, any case (base64 and non-ASCII are routed)
+            "account_id": "dj_text(coalesce(_account, _service))",
+            "ts_start": "_ts_start",
+            "ts_end": "_ts_end",
+            "latency_ms": "CASE WHEN _ts_end IS NOT NULL"
+            " THEN CAST(epoch_us(_ts_end) - epoch_us(_ts_start) AS DOUBLE) / 1e6 * 1000 END",
+            "status": "CASE WHEN _failed OR _code >= 400 THEN 'error' ELSE 'success' END",
+            "status_code": "_code",
+            "tool_count": "CASE dj_type(_tools) WHEN 'ARRAY' THEN json_array_length(_tools) ELSE 0 END",
+            "message_count": "len(_prompt_messages) + CASE WHEN coalesce(_system, '') <> ''"
+            " AND _message_system IS NULL THEN 1 ELSE 0 END",
+            "prompt_text": "_user_texts[-1]",
+            "context_text": "dj_context(_system, _user_texts)",
+            "response_text": "dj_joined(list_filter(list_transform(_completion_messages,"
+            " lambda m: dj_content_text(m.content)), lambda t: t IS NOT NULL AND t <> ''), chr(10))",
+            "_system_text": "_system",
+            # a key twice is routed above; map_from_entries would refuse the whole file
+            "attrs": "CASE WHEN len(list_distinct(list_transform(_entries, lambda e: e.key))) = len(_entries)"
+            " THEN map_from_entries(_entries) END",
+            "_headers": "_headers",
+            "_reason": "coalesce(_line_reason, CASE"
+            " WHEN do_ts_absent(_span.startTimeUnixNano) THEN 'missing timestamp startTimeUnixNano'"
+            " WHEN coalesce(_span_text, '') = '' THEN 'missing required field spanId'"
+            " WHEN NOT dj_present(coalesce(_account, _service)) THEN 'missing required field user.id' END)",
+            "_excerpt": "CASE WHEN _line_reason IS NOT NULL OR do_ts_absent(_span.startTimeUnixNano)"
+            " OR coalesce(_span_text, '') = '' OR NOT dj_present(coalesce(_account, _service))"
+            " THEN _head END",
+        }
+    )
+    return Mapping(FORMAT, (), columns, lets, route, read=_read(), macros=MACROS)
