@@ -36,7 +36,7 @@ from distillguard.detectors.graph_edges import (
 )
 from distillguard.detectors.patterns import PART_RESPONSE
 from distillguard.detectors.prompt_level import REMEMBERED_TABLE, forget_sql, remember_sql, ruleset_version
-from distillguard.engine.base import SqlStep, run_steps
+from distillguard.engine.base import SqlStep, StepTiming, recording_steps, run_steps
 from distillguard.scan import graph, scoring
 from distillguard.scan.calibration import Thresholds, calibrate
 from distillguard.scan.campaigns import build_campaigns
@@ -98,7 +98,10 @@ class ScanResult:
     thresholds: Thresholds | None = None
     graph_rounds: int = 0
     prompt_level: str = ""  # which prompt-level implementation ran
-    timings_s: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per phase (every thread)
+    # every SQL step in the order it ran, by phase: where a scan's time goes
+    step_timings: list[tuple[str, StepTiming]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -213,7 +216,7 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
 def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanResult:
     engine = warehouse.engine
     result = ScanResult()
-    timer = _Timer(result.timings_s)
+    timer = _Timer(result)
     scratch = _Scratch()
     cut = until_literal(until)
     has_accounts = warehouse.count("accounts") > 0
@@ -397,16 +400,21 @@ def _tally(values: Iterator[str] | Any) -> dict[str, int]:
 
 
 class _Timer:
-    def __init__(self, into: dict[str, float]) -> None:
+    """Wall and CPU seconds of each phase, and of each step run inside it."""
+
+    def __init__(self, into: ScanResult) -> None:
         self.into = into
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.into[name] = round(time.perf_counter() - started, 3)
+        started, cpu = time.perf_counter(), time.process_time()
+        with recording_steps() as steps:
+            try:
+                yield
+            finally:
+                self.into.timings_s[name] = round(time.perf_counter() - started, 3)
+                self.into.cpu_s[name] = round(time.process_time() - cpu, 3)
+                self.into.step_timings.extend((name, step) for step in steps)
 
 
 __all__ = ["KEPT_TABLES", "ScanResult", "scan", "sql_steps", "until_literal"]
