@@ -249,8 +249,10 @@ def _part_steps(
     apps) repeat prompts, and the regexes are most of the prompt level's time. Responses are
     all but unique (823k distinct of 823k on the medium preset), so finding the distinct ones
     costs more than it saves: they are matched per event, keyed by ``event_id``. Scores and
-    evidence are a separate step, so each regex column is computed once and only read there,
-    each matched text is extracted once, and only texts that matched a rule build evidence.
+    evidence read the matches as a subquery of the same step: each regex column is computed
+    once in its own projection and only read above it, each matched text is extracted once,
+    only texts that matched a rule build evidence, and no text is written out in between
+    (writing every clipped response again cost more than scoring them, medium preset).
     """
     scored = [p for name in names for p in lexicon(name).patterns]
     patterns = scored + ([p for ps in capability_lexicon()[1].values() for p in ps] if capability else [])
@@ -278,17 +280,13 @@ def _part_steps(
     learned = "clf.evidence" if classifier else "[]::VARCHAR[]"
     found = ",\n                       ".join(_found_sql(p) for p in scored)
     capability_column = f"{_capability_sql()} AS capability," if capability else ""
-    return [
-        SqlStep(
-            f"_{part}_matches",
-            f"""
+    matches_sql = f"""
             WITH texts AS ({texts_sql}),
             flagged AS (SELECT *, octet_length(encode(t)) > length(t) AS non_ascii{any_rule} FROM texts),
             gated AS (SELECT *,\n  {gate_columns}\nFROM flagged)
             SELECT {keys},\n  {matches},\n  {any_scored} AS any_scored{clf}\nFROM gated
-            """,
-            functions=(CLASSIFIER_FUNCTION,) if classifier else (),
-        ),
+            """
+    return [
         SqlStep(
             f"_{part}_scores",
             f"""
@@ -303,9 +301,10 @@ def _part_steps(
             FROM (
                 SELECT *,
                        {found}
-                FROM _{part}_matches
+                FROM ({matches_sql}) AS matched
             ) AS m
             """,
+            functions=(CLASSIFIER_FUNCTION,) if classifier else (),
         ),
     ]
 
@@ -461,7 +460,7 @@ PROMPT_WORK_TABLES = (
     *(
         f"_{part}_{kind}"
         for part in ("request", PART_RESPONSE)
-        for kind in ("new", "matches", "scores", "known")
+        for kind in ("new", "scores", "known")
     ),
     "_scaffold_variants",
 )

@@ -12,7 +12,14 @@ from distillguard.engine.base import (
 )
 from distillguard.engine.duckdb_engine import DuckDBEngine
 
-__all__ = ["DuckDBEngine", "Engine", "SqlError", "SqlFunction", "SqlStep",
+__all__ = [
+    "DuckDBEngine",
+    "Engine",
+    "SqlError",
+    "SqlFunction",
+    "SqlStep",
     "StepTiming",
     "recording_steps",
-    "run_steps", "sql_string"]
+    "run_steps",
+    "sql_string",
+]

@@ -141,6 +141,4 @@ def run_steps(engine: Engine, steps: Sequence[SqlStep]) -> None:
         engine.drop(step.name)
         engine.execute(f"CREATE {kind} {step.name} AS {step.sql}")
         if timings is not None:
-            timings.append(
-                StepTiming(step.name, time.perf_counter() - started, time.process_time() - cpu)
-            )
+            timings.append(StepTiming(step.name, time.perf_counter() - started, time.process_time() - cpu))

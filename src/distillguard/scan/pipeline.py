@@ -133,13 +133,19 @@ def until_literal(until: datetime | None) -> str | None:
     return f"CAST('{until.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}' AS TIMESTAMP)"
 
 
-def prompt_level_steps(config: Config, until_literal: str | None = None) -> tuple[list[SqlStep], str]:
+def prompt_level_steps(
+    config: Config, until_literal: str | None = None, *, remembered: bool = True
+) -> tuple[list[SqlStep], str]:
     """The prompt detectors' steps over events up to the scan's cut-off, and their name.
 
     They read the matches earlier scans remembered under the current rules and match only
     what is new (``_prompt_level`` keeps the table and adds this run's matches to it).
+    With nothing remembered (``remembered=False``: a first scan, or the rules changed) they
+    match every text straight from the events: the same matches, without first writing out
+    every response's text to leave out none of it (a third of a first scan's prompt level).
     """
-    steps = prompt_steps(config, until_literal=until_literal, remembered=ruleset_version())
+    version = ruleset_version() if remembered else None
+    steps = prompt_steps(config, until_literal=until_literal, remembered=version)
     return steps, "distillguard.detectors.prompt_steps"
 
 
@@ -149,7 +155,8 @@ def _prompt_level(warehouse: Warehouse, config: Config, cut: str | None, scratch
     version = ruleset_version()
     warehouse.ensure_table(REMEMBERED_TABLE, PROMPT_MATCHES)
     engine.execute(forget_sql(version))
-    steps, name = prompt_level_steps(config, cut)
+    remembered = bool(engine.to_arrow(f"SELECT 1 FROM {REMEMBERED_TABLE} LIMIT 1").num_rows)
+    steps, name = prompt_level_steps(config, cut, remembered=remembered)
     run_steps(engine, scratch(steps))
     if all(engine.exists(f"_{part}_scores") for part in ("request", PART_RESPONSE)):  # not a stand-in
         for sql in remember_sql(version):
