@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,7 +36,16 @@ from distillguard.detectors.graph_edges import (
     young_satellite_steps,
 )
 from distillguard.detectors.patterns import PART_RESPONSE
-from distillguard.detectors.prompt_level import REMEMBERED_TABLE, forget_sql, remember_sql, ruleset_version
+from distillguard.detectors.prompt_level import (
+    CLASSIFIED_TABLE,
+    CLASSIFIER_INPUT,
+    REMEMBERED_TABLE,
+    classifier_texts_sql,
+    classify_texts,
+    forget_sql,
+    remember_sql,
+    ruleset_version,
+)
 from distillguard.engine.base import SqlStep, StepTiming, recording_steps, run_steps
 from distillguard.scan import graph, scoring
 from distillguard.scan.calibration import Thresholds, calibrate
@@ -145,7 +155,7 @@ def prompt_level_steps(
     every response's text to leave out none of it (a third of a first scan's prompt level).
     """
     version = ruleset_version() if remembered else None
-    steps = prompt_steps(config, until_literal=until_literal, remembered=version)
+    steps = prompt_steps(config, until_literal=until_literal, remembered=version, classified=True)
     return steps, "distillguard.detectors.prompt_steps"
 
 
@@ -157,13 +167,41 @@ def _prompt_level(warehouse: Warehouse, config: Config, cut: str | None, scratch
     engine.execute(forget_sql(version))
     remembered = bool(engine.to_arrow(f"SELECT 1 FROM {REMEMBERED_TABLE} LIMIT 1").num_rows)
     steps, name = prompt_level_steps(config, cut, remembered=remembered)
-    run_steps(engine, scratch(steps))
+    _run_classifying(engine, scratch(steps))
     if all(engine.exists(f"_{part}_scores") for part in ("request", PART_RESPONSE)):  # not a stand-in
         for sql in remember_sql(version):
             engine.execute(sql)
     if cut:  # hold any prompt level (stand-ins in tests too) to the cut-off
         engine.execute(f"DELETE FROM prompt_signals WHERE ts_start > {cut}")
     return name
+
+
+def _run_classifying(engine: Any, steps: list[SqlStep]) -> None:
+    """Run the prompt level's steps, the n-gram classifier in a thread beside the engine.
+
+    It starts once its texts exist (``CLASSIFIER_INPUT``) and is waited for only by the first
+    step that reads its result (``CLASSIFIED_TABLE``): meanwhile the engine matches the
+    responses and the requests' rules. The engine does not hold Python's lock while it runs
+    a statement, so the two use separate cores. Steps that never read the classifier's table
+    (a stand-in prompt level) simply run in order.
+    """
+    reader = next((i for i, step in enumerate(steps) if CLASSIFIED_TABLE in step.sql), None)
+    inputs = next((i for i, step in enumerate(steps) if step.name == CLASSIFIER_INPUT), None)
+    if reader is None or inputs is None or inputs > reader:
+        run_steps(engine, steps)
+        return
+    run_steps(engine, steps[: inputs + 1])
+    texts = engine.to_arrow(classifier_texts_sql()).column("t")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompt-classifier") as pool:
+        classified = pool.submit(classify_texts, texts)
+        run_steps(engine, steps[inputs + 1 : reader])
+        engine.register("_classifier_result", classified.result())
+    try:
+        run_steps(engine, [SqlStep(CLASSIFIED_TABLE, "SELECT * FROM _classifier_result", scratch=True)])
+    finally:  # DuckDB lets go of a registered Arrow table with unregister, Spark drops its view
+        getattr(engine, "unregister", engine.drop)("_classifier_result")
+    run_steps(engine, steps[reader:])
+    engine.drop(CLASSIFIED_TABLE)
 
 
 def subject_steps(*, until_literal: str | None, has_accounts: bool) -> list[SqlStep]:
