@@ -193,7 +193,10 @@ def _capability_sql() -> str:
 
 
 def _scaffold_key_sql(side: str) -> str:
-    cut = f"{side}(lower(prompt_text), {SCAFFOLD_CHARS})"
+    # Cut, then lower-case: DuckDB's lower() maps each code point to one code point with no
+    # context, so this is the lower-cased text's head or tail without lower-casing the rest
+    # of a long prompt (tests/detectors/test_prompt_level.py holds the equivalence).
+    cut = f"lower({side}(prompt_text, {SCAFFOLD_CHARS}))"
     return (
         f"CASE WHEN length(prompt_text) >= {SCAFFOLD_MIN_PROMPT_CHARS} "
         f"THEN md5(regexp_replace({cut}, '[0-9]+', '0', 'g')) END"
