@@ -152,7 +152,7 @@ def prompt_level_steps(
     what is new (``_prompt_level`` keeps the table and adds this run's matches to it).
     With nothing remembered (``remembered=False``: a first scan, or the rules changed) they
     match every text straight from the events: the same matches, without first writing out
-    every response's text to leave out none of it (a third of a first scan's prompt level).
+    every response's text to leave out none of it (a seventh of the prompt level, medium).
     """
     version = ruleset_version() if remembered else None
     steps = prompt_steps(config, until_literal=until_literal, remembered=version, classified=True)
