@@ -10,7 +10,7 @@ import pytest
 import sqlglot
 
 from distillguard.config import Config
-from distillguard.engine import SqlError, SqlStep, run_steps
+from distillguard.engine import SqlError, SqlStep, recording_steps, run_steps
 from distillguard.engine.dialect import to_spark
 from distillguard.schema import ACCOUNTS, EVENTS, column_names
 from distillguard.warehouse import Warehouse
@@ -76,6 +76,19 @@ def test_steps_chain_by_name_and_transpile_to_spark(warehouse: Warehouse) -> Non
     assert warehouse.engine.scalar("SELECT account_id FROM busiest") == "acct-0"
     for step in steps:
         assert sqlglot.parse_one(to_spark(step.sql), read="spark") is not None
+
+
+def test_steps_run_while_recording_are_timed_in_the_order_they_ran(warehouse: Warehouse) -> None:
+    warehouse.insert_events(_events(["a", "b"]))
+    steps = [
+        SqlStep("per_account", "SELECT account_id, count(*) AS n FROM events GROUP BY account_id"),
+        SqlStep("busiest", "SELECT account_id FROM per_account ORDER BY n DESC LIMIT 1", materialise=False),
+    ]
+    with recording_steps() as timings:
+        run_steps(warehouse.engine, steps)
+    run_steps(warehouse.engine, steps)  # outside the block: not recorded
+    assert [t.name for t in timings] == ["per_account", "busiest"]
+    assert all(t.wall_s >= 0 and t.cpu_s >= 0 for t in timings)
 
 
 def test_reopening_the_file_keeps_the_data(config: Config) -> None:

@@ -380,7 +380,10 @@ def stand_in_prompt_level(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         pipeline,
         "prompt_level_steps",
-        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
+        lambda config, until=None, **_: (
+            [SqlStep("prompt_signals", "SELECT * FROM _planted_signals")],
+            "planted",
+        ),
     )
 
 
@@ -531,7 +534,10 @@ def test_benign_only_traffic_has_no_extraction(
     monkeypatch.setattr(
         pipeline,
         "prompt_level_steps",
-        lambda config, until=None: ([SqlStep("prompt_signals", "SELECT * FROM _planted_signals")], "planted"),
+        lambda config, until=None, **_: (
+            [SqlStep("prompt_signals", "SELECT * FROM _planted_signals")],
+            "planted",
+        ),
     )
     result = pipeline.scan(warehouse, config)
     assert result.verdicts.get("extraction", 0) == 0

@@ -257,3 +257,15 @@ def test_the_catalogue_documents_every_prompt_detector() -> None:
     detectors = (*TRAINING_SIGNAL_COLUMNS, "capability", "template_family")
     for detector in detectors:
         assert f"`{detector}`" in text
+
+
+def test_scaffold_keys_cut_then_lower_case_as_if_the_whole_prompt_were_lowered(warehouse: Warehouse) -> None:
+    """The scan cuts a prompt's head and tail before lower-casing them: the same as cutting
+    the lower-cased prompt only when lower() keeps one code point per code point."""
+    text = "İẞΣǅﬓÅKΩ ΟΔΟΣ " + "".join(chr(i) for i in range(0x80, 0x2FFF) if chr(i).isprintable())
+    same = warehouse.engine.scalar(
+        "SELECT left(lower(?), 40) = lower(left(?, 40)) AND right(lower(?), 40) = lower(right(?, 40))"
+        " AND length(lower(?)) = length(?)",
+        [text] * 6,
+    )
+    assert same is True

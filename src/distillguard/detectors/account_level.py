@@ -118,6 +118,8 @@ def account_feature_steps(
                 FROM {source}
             ) AS g
             """,
+            # a row per event read once, by the timing aggregate: computed there, never stored
+            materialise=False,
         ),
         SqlStep(
             f"{n}timing",

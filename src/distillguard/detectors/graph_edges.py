@@ -262,8 +262,11 @@ def link_steps() -> list[SqlStep]:
         f" * max(CASE WHEN kind IN ({corroborating}) AND n > 0 THEN 1.0 ELSE 0.0 END)"
     )
     kinds = ", ".join(f"'{k}'" for k in (*(k for k, _ in LINK_WEIGHTS), "shape"))
+    # Each linking account is also numbered in the order of its id (``account_no``): the pair
+    # steps join and group by numbers, which costs less than by account ids, and the
+    # smaller number of a pair is its smaller id, so the pairs are the same.
     linking = f"""
-        SELECT i.account_id, i.kind, i.value
+        SELECT i.account_id, i.kind, i.value, dense_rank() OVER (ORDER BY i.account_id) AS account_no
         FROM account_indicators i
         JOIN account_behaviour b ON b.account_id = i.account_id AND b.gate
         JOIN indicator_stats s ON s.kind = i.kind AND s.value = i.value
@@ -278,12 +281,12 @@ def link_steps() -> list[SqlStep]:
     # blocking key: accounts one operation starts together are compared with each other,
     # and the pairs do not depend on the warehouse's keyed hashes.
     ranked = """
-        SELECT v.account_id, v.kind, v.value,
+        SELECT v.account_no, v.kind, v.value,
                row_number() OVER (PARTITION BY v.kind, v.value ORDER BY f.first_seen, v.account_id) AS rn
         FROM link_values v JOIN account_features f ON f.account_id = v.account_id
     """
     neighbours = "\n            UNION ALL\n".join(
-        f"""            SELECT a.account_id AS a, b.account_id AS b FROM link_ranked a
+        f"""            SELECT a.account_no AS a, b.account_no AS b FROM link_ranked a
             JOIN link_ranked b ON b.kind = a.kind AND b.value = a.value AND b.rn = a.rn + {step}"""
         for step in range(1, PAIR_WINDOW + 1)
     )
@@ -295,13 +298,14 @@ def link_steps() -> list[SqlStep]:
     pairs = f"""
         WITH numbered AS (
             -- values compared as their rank within the kind: integers compare faster than hashes
-            SELECT account_id, kind, dense_rank() OVER (PARTITION BY kind ORDER BY value) AS value_no
+            SELECT account_no, kind, dense_rank() OVER (PARTITION BY kind ORDER BY value) AS value_no
             FROM link_values
         ),
         lists AS (
-            SELECT account_id, kind, list(value_no) AS vals, count(*) AS n
-            FROM numbered GROUP BY account_id, kind
+            SELECT account_no, kind, list(value_no) AS vals, count(*) AS n
+            FROM numbered GROUP BY account_no, kind
         ),
+        names AS (SELECT DISTINCT account_no, account_id FROM link_values),
         shared AS (
             SELECT c.src, c.dst, x.kind,
                    -- a value list holds each value once, so this counts the values both hold;
@@ -309,8 +313,8 @@ def link_steps() -> list[SqlStep]:
                    array_length(list_filter(x.vals, v -> list_contains(y.vals, v))) AS n,
                    x.n AS src_n, y.n AS dst_n
             FROM link_candidates c
-            JOIN lists x ON x.account_id = c.src
-            JOIN lists y ON y.account_id = c.dst AND y.kind = x.kind
+            JOIN lists x ON x.account_no = c.src
+            JOIN lists y ON y.account_no = c.dst AND y.kind = x.kind
         ),
         -- Kinds a pair shares nothing of stay in (overlap 0, and they cannot corroborate a
         -- shape): a WHERE n > 0 here was pushed below the projection and ran the list
@@ -321,9 +325,13 @@ def link_steps() -> list[SqlStep]:
                         ELSE n / least(src_n, dst_n) END AS overlap
             FROM shared
         )
-        SELECT src, dst, {weights} AS weight
-        FROM scored GROUP BY src, dst
-        HAVING {weights} >= {EDGE_THRESHOLD}
+        SELECT a.account_id AS src, b.account_id AS dst, p.weight FROM (
+            SELECT src, dst, {weights} AS weight
+            FROM scored GROUP BY src, dst
+            HAVING {weights} >= {EDGE_THRESHOLD}
+        ) AS p
+        JOIN names a ON a.account_no = p.src
+        JOIN names b ON b.account_no = p.dst
     """
     return [
         SqlStep("link_values", linking),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 
+import pyarrow as pa
+
 from distillguard.detectors.patterns import (
     PART_CONTEXT,
     PART_LAST,
@@ -47,6 +49,33 @@ CLASSIFIER_FUNCTION = SqlFunction(
     PROMPT_CLASSIFIER_RETURNS,
     arrow_function=classify_for_sql_arrow,
 )
+
+# The classifier beside the engine (``prompt_steps(classified=True)``): the step whose texts
+# it reads, and the table ``(text, clf)`` the scores then read its result from.
+CLASSIFIER_INPUT = "_request_new"
+CLASSIFIED_TABLE = "_request_classified"
+CLASSIFY_BATCH_TEXTS = 50_000  # texts per call: bounds the Python strings held at once
+
+
+def classifier_texts_sql() -> str:
+    """The distinct request texts the classifier reads, once ``CLASSIFIER_INPUT`` exists."""
+    return f"SELECT DISTINCT t FROM {CLASSIFIER_INPUT}"
+
+
+def classify_texts(texts: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """``CLASSIFIED_TABLE``'s rows: each text beside what the SQL function gives for it.
+
+    The same function the SQL calls (``classify_for_sql_arrow``), on larger batches: its
+    numbers do not depend on how texts are batched (``prompt_classifier``'s sums are exact).
+    """
+    column = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    parts = [
+        classify_for_sql_arrow(column.slice(start, CLASSIFY_BATCH_TEXTS))
+        for start in range(0, len(column), CLASSIFY_BATCH_TEXTS)
+    ]
+    result = pa.concat_arrays(parts) if parts else classify_for_sql_arrow(column)
+    return pa.table({"text": column, "clf": result})
+
 
 SCAFFOLD_CHARS = 40  # head/tail characters that make a scaffold key
 SCAFFOLD_MIN_PROMPT_CHARS = 100  # shorter prompts are all scaffold: use the skeleton
@@ -164,7 +193,10 @@ def _capability_sql() -> str:
 
 
 def _scaffold_key_sql(side: str) -> str:
-    cut = f"{side}(lower(prompt_text), {SCAFFOLD_CHARS})"
+    # Cut, then lower-case: DuckDB's lower() maps each code point to one code point with no
+    # context, so this is the lower-cased text's head or tail without lower-casing the rest
+    # of a long prompt (tests/detectors/test_prompt_level.py holds the equivalence).
+    cut = f"lower({side}(prompt_text, {SCAFFOLD_CHARS}))"
     return (
         f"CASE WHEN length(prompt_text) >= {SCAFFOLD_MIN_PROMPT_CHARS} "
         f"THEN md5(regexp_replace({cut}, '[0-9]+', '0', 'g')) END"
@@ -240,6 +272,7 @@ def _part_steps(
     classifier: bool,
     capability: bool = False,
     key: str = "md5(t)",
+    classified: str | None = None,
 ) -> list[SqlStep]:
     """Matches, then scores and evidence, for each text of one part.
 
@@ -249,8 +282,14 @@ def _part_steps(
     apps) repeat prompts, and the regexes are most of the prompt level's time. Responses are
     all but unique (823k distinct of 823k on the medium preset), so finding the distinct ones
     costs more than it saves: they are matched per event, keyed by ``event_id``. Scores and
-    evidence are a separate step, so each regex column is computed once and only read there,
-    each matched text is extracted once, and only texts that matched a rule build evidence.
+    evidence read the matches as a subquery of the same step: each regex column is computed
+    once in its own projection and only read above it, each matched text is extracted once,
+    only texts that matched a rule build evidence, and no text is written out in between
+    (writing every clipped response again cost more than scoring them, medium preset).
+
+    ``classified`` names a table ``(text, clf)`` holding the classifier's result for every
+    text (``classify_texts``), computed outside the engine while it matches: the matches
+    are then a table of their own and the scores join the classifier's columns to them.
     """
     scored = [p for name in names for p in lexicon(name).patterns]
     patterns = scored + ([p for ps in capability_lexicon()[1].values() for p in ps] if capability else [])
@@ -264,7 +303,7 @@ def _part_steps(
     keys = ", ".join(["t", *(["k"] if key == "k" else []), *(["tool_count"] if capability else [])])
     scored_gates = dict.fromkeys(gate_of[p.label] for p in scored)
     any_scored = " OR ".join(scored_gates) or "false"
-    clf = f",\n  {PROMPT_CLASSIFIER_SQL}(t) AS clf" if classifier else ""
+    clf = f",\n  {PROMPT_CLASSIFIER_SQL}(t) AS clf" if classifier and not classified else ""
     score_columns = ",\n                   ".join(
         (
             f"greatest({_score_sql(lexicon(name).patterns)}, clf.{name})"
@@ -278,17 +317,18 @@ def _part_steps(
     learned = "clf.evidence" if classifier else "[]::VARCHAR[]"
     found = ",\n                       ".join(_found_sql(p) for p in scored)
     capability_column = f"{_capability_sql()} AS capability," if capability else ""
-    return [
-        SqlStep(
-            f"_{part}_matches",
-            f"""
+    matches_sql = f"""
             WITH texts AS ({texts_sql}),
             flagged AS (SELECT *, octet_length(encode(t)) > length(t) AS non_ascii{any_rule} FROM texts),
             gated AS (SELECT *,\n  {gate_columns}\nFROM flagged)
             SELECT {keys},\n  {matches},\n  {any_scored} AS any_scored{clf}\nFROM gated
-            """,
-            functions=(CLASSIFIER_FUNCTION,) if classifier else (),
-        ),
+            """
+    matched = f"({matches_sql}) AS matched"
+    classifier_columns = ""
+    if classified:
+        matched = f"_{part}_matches AS matched LEFT JOIN {classified} AS c ON c.text = matched.t"
+        classifier_columns = "c.clf,"
+    scores = [
         SqlStep(
             f"_{part}_scores",
             f"""
@@ -301,13 +341,17 @@ def _part_steps(
                        {learned}
                    ) AS evidence
             FROM (
-                SELECT *,
+                SELECT matched.*, {classifier_columns}
                        {found}
-                FROM _{part}_matches
+                FROM {matched}
             ) AS m
             """,
+            functions=(CLASSIFIER_FUNCTION,) if classifier and not classified else (),
         ),
     ]
+    if classified:
+        return [SqlStep(f"_{part}_matches", matches_sql), *scores]
+    return scores
 
 
 def _distinct_clipped_sql(column: str, where: str) -> str:
@@ -333,7 +377,11 @@ def _part_key_sql(column: str) -> str:
 
 
 def prompt_steps(
-    config: object | None = None, *, until_literal: str | None = None, remembered: str | None = None
+    config: object | None = None,
+    *,
+    until_literal: str | None = None,
+    remembered: str | None = None,
+    classified: bool = False,
 ) -> list[SqlStep]:
     """SQL steps from ``events`` to ``prompt_signals`` (schema.PROMPT_SIGNALS).
 
@@ -346,6 +394,12 @@ def prompt_steps(
     ``prompt_matches`` under that version and matches only the texts and responses it does
     not hold; ``remember_sql`` then adds what this run matched. Template families are counted
     over the whole window every time, as they depend on every prompt in it.
+
+    ``classified`` leaves the n-gram classifier to the caller: the steps read its result
+    from ``CLASSIFIED_TABLE`` (``classify_texts`` over ``classifier_texts_sql()``, once the
+    ``CLASSIFIER_INPUT`` step has run) instead of calling it from SQL. Same numbers; the
+    caller can run it beside the engine, not inside it, where every engine thread waits for
+    Python's lock to call it (a third more CPU time on the medium preset).
     """
     where = f"WHERE ts_start <= {until_literal}" if until_literal else ""
     # The last turns and the contexts are matched in one pass over their distinct texts: one
@@ -388,6 +442,21 @@ def prompt_steps(
         request_texts, response_texts = "SELECT * FROM _request_new", "SELECT * FROM _response_new"
         request_scores, response_scores = "_request_known", "_response_known"
         known = _known_steps(remembered)
+    elif classified:  # the texts the classifier reads are the texts the rules read
+        new_texts = [SqlStep(CLASSIFIER_INPUT, request_texts)]
+        request_texts = f"SELECT * FROM {CLASSIFIER_INPUT}"
+    request_steps = _part_steps(
+        "request",
+        request_texts,
+        SCORED_DETECTORS,
+        classifier=True,
+        capability=True,
+        classified=CLASSIFIED_TABLE if classified else None,
+    )
+    response_steps = _part_steps(PART_RESPONSE, response_texts, RESPONSE_DETECTORS, classifier=False, key="k")
+    # With the classifier outside the engine, responses are matched first: the engine works
+    # on them (and on the requests' rules) while the classifier reads the requests.
+    matching = [*response_steps, *request_steps] if classified else [*request_steps, *response_steps]
     greatest = ",\n                   ".join(
         f"greatest(s.{name}, coalesce(cs.{name}, 0.0)) AS {name}" for name in SCORED_DETECTORS
     )
@@ -411,8 +480,7 @@ def prompt_steps(
             """,
         ),
         *new_texts,
-        *_part_steps("request", request_texts, SCORED_DETECTORS, classifier=True, capability=True),
-        *_part_steps(PART_RESPONSE, response_texts, RESPONSE_DETECTORS, classifier=False, key="k"),
+        *matching,
         *known,
         SqlStep(
             "_scaffold_variants",
@@ -461,7 +529,7 @@ PROMPT_WORK_TABLES = (
     *(
         f"_{part}_{kind}"
         for part in ("request", PART_RESPONSE)
-        for kind in ("new", "matches", "scores", "known")
+        for kind in ("new", "scores", "known")
     ),
     "_scaffold_variants",
 )

@@ -8,7 +8,10 @@ choke point that logs it and re-raises failures with the SQL attached.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -96,14 +99,46 @@ class Engine(Protocol):
         """Make a Python scalar function callable from SQL (once per name and engine)."""
 
 
+@dataclass(frozen=True)
+class StepTiming:
+    """What one step cost: wall seconds, and CPU seconds of the whole process (every engine
+    thread), which stay comparable when other work shares the machine."""
+
+    name: str
+    wall_s: float
+    cpu_s: float
+
+
+_recording: ContextVar[list[StepTiming] | None] = ContextVar("step_timings", default=None)
+
+
+@contextmanager
+def recording_steps() -> Iterator[list[StepTiming]]:
+    """Every step ``run_steps`` runs inside the block, in order, with its cost.
+
+    A context variable rather than a parameter: steps are run from the pipeline, the graph
+    loop and the campaign builder alike, and timing them needs no change to any of them.
+    """
+    timings: list[StepTiming] = []
+    token = _recording.set(timings)
+    try:
+        yield timings
+    finally:
+        _recording.reset(token)
+
+
 def run_steps(engine: Engine, steps: Sequence[SqlStep]) -> None:
     """Materialise each step in order; later steps may read earlier ones by name."""
     temporary = getattr(engine, "dialect", "") == "duckdb"
+    timings = _recording.get()
     for step in steps:
         kind = "TABLE" if step.materialise else "VIEW"
         if step.scratch and temporary:
             kind = f"TEMP {kind}"
         for function in step.functions:
             engine.register_function(function)
+        started, cpu = time.perf_counter(), time.process_time()
         engine.drop(step.name)
         engine.execute(f"CREATE {kind} {step.name} AS {step.sql}")
+        if timings is not None:
+            timings.append(StepTiming(step.name, time.perf_counter() - started, time.process_time() - cpu))

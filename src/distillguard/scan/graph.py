@@ -47,12 +47,16 @@ def label_round_step(links: str = "graph_links") -> SqlStep:
     )
 
 
-def members_step() -> SqlStep:
-    """Account -> cluster id, named after the smallest account id in the component."""
+def members_step(named: str = "node") -> SqlStep:
+    """Account -> cluster id, named after the smallest account id in the component.
+
+    ``named`` is the ``cc_labels`` column holding the account id (label propagation keeps
+    numbers in ``node`` and ``label`` and the account id beside them).
+    """
     return SqlStep(
         "cluster_members",
-        """
-        WITH acct AS (SELECT node AS account_id, label FROM cc_labels),
+        f"""
+        WITH acct AS (SELECT {named} AS account_id, label FROM cc_labels),
         named AS (SELECT label, min(account_id) AS anchor, count(*) AS size FROM acct GROUP BY label)
         SELECT a.account_id, concat('cl-', substr(md5(n.anchor), 1, 12)) AS cluster_id, n.size
         FROM acct a JOIN named n ON n.label = a.label
@@ -96,17 +100,43 @@ def connected_components(engine: Engine, *, links: str = "graph_links", max_roun
 # same half (a campaign's first two accounts then never formed a cluster).
 # It stops when no account would change its label if it moved (a fixed point for any
 # split), checked after each round in which nothing moved.
+# Accounts are numbered in the order of their ids for the rounds (``lpa_nodes``): every round
+# joins and groups the links by node and label, and numbers cost half what account ids do
+# (medium preset). The numbering keeps the order, so the smallest label is the same account.
 SELF_WEIGHT = 0.05
 LPA_ROUNDS = 16
 
 
+def lpa_nodes_step(links: str = "graph_links") -> SqlStep:
+    """Every node's number: its rank among the node names (the same order as the names)."""
+    return SqlStep(
+        "lpa_nodes",
+        f"""
+        SELECT node AS name, CAST(row_number() OVER (ORDER BY node) AS INTEGER) AS id FROM (
+            SELECT src AS node FROM {links} UNION SELECT dst AS node FROM {links}
+        ) AS n
+        """,
+        scratch=True,
+    )
+
+
+def lpa_labels_step() -> SqlStep:
+    """Every node starts with its own number as label; its name rides along (movers, members)."""
+    return SqlStep("cc_labels", "SELECT id AS node, id AS label, name FROM lpa_nodes", scratch=True)
+
+
 def symmetric_links_step(links: str = "graph_links") -> SqlStep:
+    """Each link both ways, between node numbers."""
     return SqlStep(
         "lpa_links",
         f"""
-        SELECT src, dst, weight FROM {links}
+        WITH numbered AS (
+            SELECT a.id AS src, b.id AS dst, l.weight FROM {links} l
+            JOIN lpa_nodes a ON a.name = l.src JOIN lpa_nodes b ON b.name = l.dst
+        )
+        SELECT src, dst, weight FROM numbered
         UNION ALL
-        SELECT dst AS src, src AS dst, weight FROM {links}
+        SELECT dst AS src, src AS dst, weight FROM numbered
         """,
         scratch=True,
     )
@@ -117,7 +147,7 @@ def lpa_round_step(round_number: int = 0, *, everyone: bool = False) -> SqlStep:
     # the smallest name taken as max, then min (a window over every vote cost four times
     # as much). The maximum is one of the sums it compares, so the equality is exact.
     # ``everyone`` moves every account: the convergence check, never applied.
-    movers = "TRUE" if everyone else f"md5(concat(node, '/{int(round_number)}')) < '8'"
+    movers = "TRUE" if everyone else f"md5(concat(name, '/{int(round_number)}')) < '8'"
     return SqlStep(
         "cc_labels_next",
         f"""
@@ -136,7 +166,7 @@ def lpa_round_step(round_number: int = 0, *, everyone: bool = False) -> SqlStep:
             FROM totals t JOIN best b ON b.node = t.node AND b.w = t.w
             GROUP BY t.node
         )
-        SELECT c.node, coalesce(r.label, c.label) AS label
+        SELECT c.node, coalesce(r.label, c.label) AS label, c.name
         FROM cc_labels c LEFT JOIN winners r ON r.node = c.node
         """,
         scratch=True,
@@ -145,7 +175,7 @@ def lpa_round_step(round_number: int = 0, *, everyone: bool = False) -> SqlStep:
 
 def label_propagation(engine: Engine, *, links: str = "graph_links", max_rounds: int = LPA_ROUNDS) -> int:
     """Materialise ``cluster_members`` by weighted label propagation; returns the rounds run."""
-    run_steps(engine, [label_init_step(links), symmetric_links_step(links)])
+    run_steps(engine, [lpa_nodes_step(links), lpa_labels_step(), symmetric_links_step(links)])
     rounds = 0
     for rounds in range(1, max_rounds + 1):
         run_steps(engine, [lpa_round_step(rounds)])
@@ -158,9 +188,10 @@ def label_propagation(engine: Engine, *, links: str = "graph_links", max_rounds:
             engine.drop("cc_labels_next")
             if settled:  # no account would move whichever half it fell in
                 break
-    run_steps(engine, [members_step()])
+    run_steps(engine, [members_step(named="name")])
     engine.drop("cc_labels")
     engine.drop("lpa_links")
+    engine.drop("lpa_nodes")
     return rounds
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,8 +36,17 @@ from distillguard.detectors.graph_edges import (
     young_satellite_steps,
 )
 from distillguard.detectors.patterns import PART_RESPONSE
-from distillguard.detectors.prompt_level import REMEMBERED_TABLE, forget_sql, remember_sql, ruleset_version
-from distillguard.engine.base import SqlStep, run_steps
+from distillguard.detectors.prompt_level import (
+    CLASSIFIED_TABLE,
+    CLASSIFIER_INPUT,
+    REMEMBERED_TABLE,
+    classifier_texts_sql,
+    classify_texts,
+    forget_sql,
+    remember_sql,
+    ruleset_version,
+)
+from distillguard.engine.base import SqlStep, StepTiming, recording_steps, run_steps
 from distillguard.scan import graph, scoring
 from distillguard.scan.calibration import Thresholds, calibrate
 from distillguard.scan.campaigns import build_campaigns
@@ -98,7 +108,10 @@ class ScanResult:
     thresholds: Thresholds | None = None
     graph_rounds: int = 0
     prompt_level: str = ""  # which prompt-level implementation ran
-    timings_s: dict[str, float] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds per phase (every thread)
+    # every SQL step in the order it ran, by phase: where a scan's time goes
+    step_timings: list[tuple[str, StepTiming]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -130,13 +143,19 @@ def until_literal(until: datetime | None) -> str | None:
     return f"CAST('{until.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}' AS TIMESTAMP)"
 
 
-def prompt_level_steps(config: Config, until_literal: str | None = None) -> tuple[list[SqlStep], str]:
+def prompt_level_steps(
+    config: Config, until_literal: str | None = None, *, remembered: bool = True
+) -> tuple[list[SqlStep], str]:
     """The prompt detectors' steps over events up to the scan's cut-off, and their name.
 
     They read the matches earlier scans remembered under the current rules and match only
     what is new (``_prompt_level`` keeps the table and adds this run's matches to it).
+    With nothing remembered (``remembered=False``: a first scan, or the rules changed) they
+    match every text straight from the events: the same matches, without first writing out
+    every response's text to leave out none of it (a seventh of the prompt level, medium).
     """
-    steps = prompt_steps(config, until_literal=until_literal, remembered=ruleset_version())
+    version = ruleset_version() if remembered else None
+    steps = prompt_steps(config, until_literal=until_literal, remembered=version, classified=True)
     return steps, "distillguard.detectors.prompt_steps"
 
 
@@ -146,14 +165,43 @@ def _prompt_level(warehouse: Warehouse, config: Config, cut: str | None, scratch
     version = ruleset_version()
     warehouse.ensure_table(REMEMBERED_TABLE, PROMPT_MATCHES)
     engine.execute(forget_sql(version))
-    steps, name = prompt_level_steps(config, cut)
-    run_steps(engine, scratch(steps))
+    remembered = bool(engine.to_arrow(f"SELECT 1 FROM {REMEMBERED_TABLE} LIMIT 1").num_rows)
+    steps, name = prompt_level_steps(config, cut, remembered=remembered)
+    _run_classifying(engine, scratch(steps))
     if all(engine.exists(f"_{part}_scores") for part in ("request", PART_RESPONSE)):  # not a stand-in
         for sql in remember_sql(version):
             engine.execute(sql)
     if cut:  # hold any prompt level (stand-ins in tests too) to the cut-off
         engine.execute(f"DELETE FROM prompt_signals WHERE ts_start > {cut}")
     return name
+
+
+def _run_classifying(engine: Any, steps: list[SqlStep]) -> None:
+    """Run the prompt level's steps, the n-gram classifier in a thread beside the engine.
+
+    It starts once its texts exist (``CLASSIFIER_INPUT``) and is waited for only by the first
+    step that reads its result (``CLASSIFIED_TABLE``): meanwhile the engine matches the
+    responses and the requests' rules. The engine does not hold Python's lock while it runs
+    a statement, so the two use separate cores. Steps that never read the classifier's table
+    (a stand-in prompt level) simply run in order.
+    """
+    reader = next((i for i, step in enumerate(steps) if CLASSIFIED_TABLE in step.sql), None)
+    inputs = next((i for i, step in enumerate(steps) if step.name == CLASSIFIER_INPUT), None)
+    if reader is None or inputs is None or inputs > reader:
+        run_steps(engine, steps)
+        return
+    run_steps(engine, steps[: inputs + 1])
+    texts = engine.to_arrow(classifier_texts_sql()).column("t")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompt-classifier") as pool:
+        classified = pool.submit(classify_texts, texts)
+        run_steps(engine, steps[inputs + 1 : reader])
+        engine.register("_classifier_result", classified.result())
+    try:
+        run_steps(engine, [SqlStep(CLASSIFIED_TABLE, "SELECT * FROM _classifier_result", scratch=True)])
+    finally:  # DuckDB lets go of a registered Arrow table with unregister, Spark drops its view
+        getattr(engine, "unregister", engine.drop)("_classifier_result")
+    run_steps(engine, steps[reader:])
+    engine.drop(CLASSIFIED_TABLE)
 
 
 def subject_steps(*, until_literal: str | None, has_accounts: bool) -> list[SqlStep]:
@@ -213,7 +261,7 @@ def scan(warehouse: Warehouse, config: Config, *, until: datetime | None = None)
 def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanResult:
     engine = warehouse.engine
     result = ScanResult()
-    timer = _Timer(result.timings_s)
+    timer = _Timer(result)
     scratch = _Scratch()
     cut = until_literal(until)
     has_accounts = warehouse.count("accounts") > 0
@@ -397,16 +445,21 @@ def _tally(values: Iterator[str] | Any) -> dict[str, int]:
 
 
 class _Timer:
-    def __init__(self, into: dict[str, float]) -> None:
+    """Wall and CPU seconds of each phase, and of each step run inside it."""
+
+    def __init__(self, into: ScanResult) -> None:
         self.into = into
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.into[name] = round(time.perf_counter() - started, 3)
+        started, cpu = time.perf_counter(), time.process_time()
+        with recording_steps() as steps:
+            try:
+                yield
+            finally:
+                self.into.timings_s[name] = round(time.perf_counter() - started, 3)
+                self.into.cpu_s[name] = round(time.process_time() - cpu, 3)
+                self.into.step_timings.extend((name, step) for step in steps)
 
 
 __all__ = ["KEPT_TABLES", "ScanResult", "scan", "sql_steps", "until_literal"]
