@@ -95,10 +95,7 @@ GRAPH_LINKS = DetectorSpec(
         "edge_threshold": "a pair's weighted tie at which it is one operation",
         "min_purity": "share of a value's holders that must be gated for it to tie anyone",
         "pair_window": "each holder is compared with this many others (sorted-neighbourhood blocking), "
-        "so a pool shared by thousands costs O(holders). Holders are sorted by when they were first "
-        "seen: one operation's accounts start together, so they are each other's neighbours (sorted "
-        "by keyed hashes, which pairs of a 90-account hydra were compared, and so how many of its "
-        "members were caught, changed with the warehouse's secret: 40% or 65% on the same traffic)",
+        "so a pool shared by thousands costs O(holders)",
         "satellite_share": "an unattached gated account joins the cluster holding at least this share of "
         "its linking values",
         "lockstep_bucket_minutes": "activity buckets for synchronised activity",
@@ -275,15 +272,15 @@ def link_steps() -> list[SqlStep]:
           AND s.suspicious_holders >= {MIN_PURITY} * s.holders
           AND (i.kind NOT IN ({REPEATED_KINDS}) OR i.uses >= 2)
     """
-    # Candidate pairs: holders of a value in the order they were first seen, each paired with
-    # the next PAIR_WINDOW holders (sorted-neighbourhood blocking), so a proxy pool shared by
-    # thousands of hydra accounts costs O(holders), not O(holders^2). The order is the
-    # blocking key: accounts one operation starts together are compared with each other,
-    # and the pairs do not depend on the warehouse's keyed hashes.
+    # Candidate pairs: holders of a value in a pseudo-random order, each paired with
+    # the next PAIR_WINDOW holders (sorted-neighbourhood blocking), so a proxy pool
+    # shared by thousands of hydra accounts costs O(holders), not O(holders^2). The order
+    # follows the keyed hashes, so in a pool larger than the window which pairs are compared
+    # depends on the warehouse's secret (docs/BENCHMARKS.md, matrix run 11).
     ranked = """
-        SELECT v.account_no, v.kind, v.value,
-               row_number() OVER (PARTITION BY v.kind, v.value ORDER BY f.first_seen, v.account_id) AS rn
-        FROM link_values v JOIN account_features f ON f.account_id = v.account_id
+        SELECT account_no, kind, value,
+               row_number() OVER (PARTITION BY kind, value ORDER BY md5(concat(value, account_id))) AS rn
+        FROM link_values
     """
     neighbours = "\n            UNION ALL\n".join(
         f"""            SELECT a.account_no AS a, b.account_no AS b FROM link_ranked a
@@ -376,10 +373,9 @@ def corroboration_steps() -> list[SqlStep]:
     values = """
         SELECT i.account_id, i.kind, i.value,
                row_number() OVER (PARTITION BY i.kind, i.value
-                                  ORDER BY f.first_seen, i.account_id) AS rn
+                                  ORDER BY md5(concat(i.value, i.account_id))) AS rn
         FROM account_indicators i
         JOIN account_behaviour b ON b.account_id = i.account_id AND b.gate
-        JOIN account_features f ON f.account_id = i.account_id
         JOIN indicator_purity p ON p.kind = i.kind AND p.value = i.value
     """
     neighbours = "\n            UNION ALL\n".join(
