@@ -299,7 +299,8 @@ def account_feature_steps(
             LEFT JOIN {n}timing tm ON tm.account_id = f.account_id
             LEFT JOIN {n}concentration k ON k.account_id = f.account_id
             LEFT JOIN (
-                SELECT account_id, arg_max(pivot_model, pivot_share) AS pivot_model,
+                -- of models tied for the largest share, the first by name: the same on every run
+                SELECT account_id, arg_min(pivot_model, (-pivot_share, pivot_model)) AS pivot_model,
                        max(pivot_share) AS pivot_share
                 FROM {n}pivots GROUP BY account_id
             ) AS p ON p.account_id = f.account_id

@@ -103,7 +103,9 @@ def lifecycle_indicator_sql() -> str:
         ) AS l
         CROSS JOIN (SELECT 'a' AS grid, 0 AS shift UNION ALL SELECT 'b', {handoff_width // 2}) AS g
         UNION ALL
-        SELECT d.account_id, 'surge' AS kind, CAST(arg_max(d.day, d.n) AS VARCHAR) AS value, 0 AS uses
+        -- the busiest day; of equally busy days the first, so a rerun names the same day
+        SELECT d.account_id, 'surge' AS kind, CAST(arg_min(d.day, (-d.n, d.day)) AS VARCHAR) AS value,
+               0 AS uses
         FROM (
             SELECT account_id, CAST(date_trunc('day', ts_start) AS DATE) AS day, count(*) AS n
             FROM scan_events GROUP BY account_id, CAST(date_trunc('day', ts_start) AS DATE)
