@@ -111,6 +111,15 @@ def features(text: str) -> tuple[np.ndarray, float]:
     return buckets, 1.0 / math.sqrt(max(len(buckets), 1))
 
 
+def window_scale(starts: np.ndarray, ends: np.ndarray, text_length: int | np.ndarray) -> np.ndarray:
+    """1/sqrt(n-grams starting in each window), live and batch alike: an n-gram starts inside
+    its window and may end just past it, never past its own text (``text_length``, one length
+    or one per window). ``np.maximum`` rather than ``np.clip``: the same integers, without the
+    dtype-limit checks that were a fifth of a short prompt's classification."""
+    ngrams = sum(np.maximum(np.minimum(ends, text_length - n + 1) - starts, 0) for n in NGRAMS)
+    return 1.0 / np.sqrt(np.maximum(ngrams, 1))
+
+
 def windows(length: int) -> list[tuple[int, int]]:
     """Half-overlapping windows over a text of ``length`` characters (one if it is short)."""
     if length <= WINDOW:
@@ -194,8 +203,7 @@ def classify(clipped: str, fitted: Model | None = None) -> dict[str, ClassScore]
     spans = windows(len(text))
     starts = np.array([start for start, _ in spans], dtype=np.int64)
     ends = np.array([end for _, end in spans], dtype=np.int64)
-    ngrams = sum(np.maximum(np.minimum(ends, len(text) - n + 1) - starts, 0) for n in NGRAMS)
-    scale = 1.0 / np.sqrt(np.maximum(ngrams, 1))
+    scale = window_scale(starts, ends, len(text))
     if len(spans) == 1:  # most prompts: one window, no running sums
         sums = np.zeros(len(CLASSES), dtype=np.float64)
         for buckets in found:
@@ -318,8 +326,7 @@ def _best_windows(texts: list[str], fitted: Model) -> _Best:
     window_owner = np.repeat(np.arange(len(texts)), counts)
     base = offsets[:-1][window_owner]
     text_length = lengths[window_owner]
-    ngrams = sum(np.clip(np.minimum(ends, text_length - n + 1) - starts, 0, None) for n in NGRAMS)
-    scale = 1.0 / np.sqrt(np.maximum(ngrams, 1))
+    scale = window_scale(starts, ends, text_length)
     logits = fitted.bias + (running_sums[:, base + ends] - running_sums[:, base + starts]).T * scale[:, None]
     if len(logits) == len(texts):  # every text one window: nothing to choose
         spans = np.broadcast_to(starts[:, None], logits.shape), np.broadcast_to(ends[:, None], logits.shape)
