@@ -48,6 +48,7 @@ CLUSTER_RISK = DetectorSpec(
         "lockstep_high": 6.0,
         "coverage_low": 0.1,
         "coverage_high": 0.4,
+        "class_min_accounts": 10,
         "size_weight": 5.0,
         "coordination_weight": 2.0,
         "weight": 1.0,
@@ -82,6 +83,11 @@ CLUSTER_RISK = DetectorSpec(
         "members already asked, it is a class sharing a handful of exercises or a test suite, not a harvest",
         "coverage_high": "a harvest may sample two or three answers per item (a known distillation "
         "technique), so from four new items in ten it counts in full",
+        "class_min_accounts": "an item (the exact text of a one-shot training-shaped request) asked by "
+        "ten separate accounts is a shared exercise or benchmark question, not a harvested item. A harvest "
+        "samples a few answers per item at most and may spread them over its accounts, and harvesters "
+        "drawing from the same public question sets collide now and then: a handful of accounts per "
+        "item is not yet a class",
         "size_weight": "log-odds a member gains when many harvesting accounts move together: the hydra "
         "pattern, strong enough to carry a thin member (two requests) that shows little on its own",
         "coordination_weight": "log-odds for shared cards, scaffolds and lockstep on top: they confirm "
@@ -159,7 +165,10 @@ def cluster_strength(
     )
     harvesting = max(behaviour * harvest, own, pooled * harvest)
     # ... of new items: members re-asking each other's items are a class or a test suite
-    coverage = float(row.get("pooled_distinct", 1.0) or 0.0)
+    # ... or re-asking what other accounts ask: a course's teams each pool the same exercises
+    coverage = min(
+        float(row.get("pooled_distinct", 1.0) or 0.0), float(row.get("pooled_unshared", 1.0) or 0.0)
+    )
     harvesting *= ramp_py(coverage, p["coverage_low"], p["coverage_high"])
     # In log-odds, what the cluster adds to a member is its coordination (how many move
     # together, how tightly tied), as far as its members harvest: a member's own harvesting
@@ -170,6 +179,29 @@ def cluster_strength(
         min(1.0, logit / top),
         {"harvesting": harvesting, "size": size, "coordination": coordination, "colocated": colocated,
          "logit": logit},
+    )
+
+
+# The requests coverage is judged on: one-shot and training-shaped. Multi-turn requests are
+# left out: an agent loop's last turn repeats boilerplate.
+ONE_SHOT_TRAINING = f"e.training >= {ELICITATION_THRESHOLD} AND coalesce(e.message_count, 1) <= 1"
+
+
+def shared_items_step() -> SqlStep:
+    """``shared_items``: one-shot training-shaped items (exact texts) asked by many accounts.
+
+    A harvest collects items nobody else asks (at most a few answers each, which a hydra
+    may spread over its accounts); a class, a hackathon or a public benchmark has many
+    accounts ask the same ones (``class_min_accounts``). Clusters and their members are judged on how
+    much of what they ask is in here.
+    """
+    return SqlStep(
+        "shared_items",
+        f"""
+        SELECT e.prompt_hash FROM scan_events e
+        WHERE {ONE_SHOT_TRAINING} AND e.prompt_hash IS NOT NULL
+        GROUP BY e.prompt_hash HAVING count(DISTINCT e.account_id) >= {CLUSTER_RISK["class_min_accounts"]}
+        """,
     )
 
 
@@ -203,14 +235,26 @@ def member_tie_families_step() -> SqlStep:
         shared AS (
             SELECT cluster_id, kind, value FROM held
             GROUP BY cluster_id, kind, value HAVING count(DISTINCT account_id) >= 2
+        ),
+        ties AS (
+            SELECT h.account_id, h.cluster_id,
+                   count(DISTINCT CASE {family} END) AS families,
+                   count(DISTINCT h.kind) AS kinds,
+                   list_sort(list(DISTINCT h.kind)) AS tie_kinds
+            FROM held h
+            JOIN shared s ON s.cluster_id = h.cluster_id AND s.kind = h.kind AND s.value = h.value
+            GROUP BY h.account_id, h.cluster_id
+        ),
+        -- the member's own coverage: the share of its one-shot training-shaped requests asking
+        -- an item no other account asked (NULL when it sent none)
+        own_items AS (
+            SELECT e.account_id, avg(CASE WHEN si.prompt_hash IS NULL THEN 1.0 ELSE 0.0 END) AS unshared
+            FROM scan_events e
+            LEFT JOIN shared_items si ON si.prompt_hash = e.prompt_hash
+            WHERE e.account_id IN (SELECT account_id FROM ties) AND {ONE_SHOT_TRAINING}
+            GROUP BY e.account_id
         )
-        SELECT h.account_id, h.cluster_id,
-               count(DISTINCT CASE {family} END) AS families,
-               count(DISTINCT h.kind) AS kinds,
-               list_sort(list(DISTINCT h.kind)) AS tie_kinds
-        FROM held h
-        JOIN shared s ON s.cluster_id = h.cluster_id AND s.kind = h.kind AND s.value = h.value
-        GROUP BY h.account_id, h.cluster_id
+        SELECT t.*, o.unshared FROM ties t LEFT JOIN own_items o ON o.account_id = t.account_id
         """,
     )
 
@@ -257,11 +301,15 @@ def cluster_features_step() -> SqlStep:
         -- pooled coverage: of the members' one-shot training-shaped requests, the share asking an
         -- item no other request of the cluster asked (a class shares its exercises; a harvest does
         -- not). Multi-turn requests are left out: an agent loop's last turn repeats boilerplate.
+        -- ``pooled_unshared`` asks the same of the whole population: the share asking an item no
+        -- other account asked at all (a hackathon's teams re-ask the exercises of every other team).
         coverage AS (
             SELECT m.cluster_id,
-                   count(DISTINCT e.prompt_hash) / greatest(1.0, count(e.prompt_hash)) AS pooled_distinct
+                   count(DISTINCT e.prompt_hash) / greatest(1.0, count(e.prompt_hash)) AS pooled_distinct,
+                   avg(CASE WHEN si.prompt_hash IS NULL THEN 1.0 ELSE 0.0 END) AS pooled_unshared
             FROM cluster_members m JOIN scan_events e ON e.account_id = m.account_id
-            WHERE e.training >= {ELICITATION_THRESHOLD} AND coalesce(e.message_count, 1) <= 1
+            LEFT JOIN shared_items si ON si.prompt_hash = e.prompt_hash
+            WHERE {ONE_SHOT_TRAINING}
             GROUP BY m.cluster_id
         ),
         network AS (
@@ -278,7 +326,8 @@ def cluster_features_step() -> SqlStep:
                coalesce(t.infra_tied, 0) / b.accounts AS infra_tie,
                coalesce(l.lockstep_ratio, 0.0) AS lockstep_ratio, l.peak_active,
                coalesce(n.top_prefix_events, 0) / greatest(b.events, 1) AS top_prefix_share,
-               coalesce(cv.pooled_distinct, 1.0) AS pooled_distinct
+               coalesce(cv.pooled_distinct, 1.0) AS pooled_distinct,
+               coalesce(cv.pooled_unshared, 1.0) AS pooled_unshared
         FROM base b
         LEFT JOIN ties t ON t.cluster_id = b.cluster_id
         LEFT JOIN cluster_lockstep l ON l.cluster_id = b.cluster_id

@@ -25,7 +25,11 @@ from distillguard.config import Config, memory_limit
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.account.evidence import evidence_step
 from distillguard.detectors.account_level import account_feature_steps, end_user_events_step, scan_events_step
-from distillguard.detectors.cluster_features import cluster_features_step, member_tie_families_step
+from distillguard.detectors.cluster_features import (
+    cluster_features_step,
+    member_tie_families_step,
+    shared_items_step,
+)
 from distillguard.detectors.cohort import cohort_steps
 from distillguard.detectors.graph_edges import (
     cluster_evidence_steps,
@@ -231,6 +235,7 @@ def graph_steps(*, has_accounts: bool) -> list[SqlStep]:
 def post_graph_steps() -> list[SqlStep]:
     return [
         *cluster_evidence_steps(),
+        shared_items_step(),
         cluster_features_step(),
         member_script_ties_step(),
         member_tie_families_step(),

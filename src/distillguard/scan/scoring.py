@@ -225,7 +225,13 @@ def add_cluster_evidence(
         own = (
             1.0 if young_and_light else ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"])
         )
-        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own
+        # A member asking only what other accounts also ask (a hackathon team re-asking the
+        # shared exercises) collects no new items, whatever cluster it fell into.
+        unshared = tie.get("unshared")
+        coverage = (
+            1.0 if unshared is None else ramp_py(float(unshared), p["coverage_low"], p["coverage_high"])
+        )
+        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own * coverage
 
 
 def add_cohort_evidence(
