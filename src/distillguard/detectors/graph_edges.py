@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from distillguard.detectors.lifecycle_ties import lifecycle_indicator_sql, scan_span_sql
 from distillguard.detectors.spec import DetectorSpec
-from distillguard.detectors.young_ties import corroboration_having, created_indicator_sql
+from distillguard.detectors.young_ties import CREATED_NEEDS_KINDS, corroboration_having, created_indicator_sql
 from distillguard.engine.base import SqlStep
 
 GRAPH_LINKS = DetectorSpec(
@@ -64,6 +64,7 @@ GRAPH_LINKS = DetectorSpec(
         "corroboration_min_kinds": 2,
         "corroboration_weight": 0.3,
         "corroboration_max_events": 5,
+        "corroboration_anchors": 6,
         "ordinary_below": 0.2,
         "edge_threshold": 0.6,
         "min_purity": 0.9,
@@ -90,6 +91,10 @@ GRAPH_LINKS = DetectorSpec(
         "corroboration_max_events": "only a pair with a young account (this many requests or fewer) is "
         "tied this way: established accounts tie through what they repeat, and single coincidences "
         "between them mostly join different hydras renting the same proxies",
+        "corroboration_anchors": "each holder of a combination two young accounts share is tied to this "
+        "many of its young holders, not to all of them: one anchor would keep the groups connected, but "
+        "label propagation splits a star; six anchors tied to each other and to every holder are a dense "
+        "core, at a cost linear in the holders",
         "ordinary_below": "holders below this behaviour are clearly ordinary; a value they also hold is "
         "not pure",
         "edge_threshold": "a pair's weighted tie at which it is one operation",
@@ -112,6 +117,7 @@ CORROBORATION_KINDS: tuple[str, ...] = GRAPH_LINKS["corroboration_kinds"]
 CORROBORATION_MIN_KINDS = GRAPH_LINKS["corroboration_min_kinds"]
 CORROBORATION_WEIGHT = GRAPH_LINKS["corroboration_weight"]
 CORROBORATION_MAX_EVENTS = GRAPH_LINKS["corroboration_max_events"]
+CORROBORATION_ANCHORS = GRAPH_LINKS["corroboration_anchors"]
 ORDINARY_BELOW = GRAPH_LINKS["ordinary_below"]
 EDGE_THRESHOLD = GRAPH_LINKS["edge_threshold"]
 MIN_PURITY = GRAPH_LINKS["min_purity"]
@@ -274,13 +280,19 @@ def link_steps() -> list[SqlStep]:
     """
     # Candidate pairs: holders of a value in a pseudo-random order, each paired with
     # the next PAIR_WINDOW holders (sorted-neighbourhood blocking), so a proxy pool
-    # shared by thousands of hydra accounts costs O(holders), not O(holders^2). The order
-    # follows the keyed hashes, so in a pool larger than the window which pairs are compared
-    # depends on the warehouse's secret (docs/BENCHMARKS.md, matrix run 11).
+    # shared by thousands of hydra accounts costs O(holders), not O(holders^2). Each value's
+    # order is seeded by its first holder's account id, not by the value: network values are
+    # keyed hashes, and an order following them compared different pairs under another
+    # secret (docs/BENCHMARKS.md, matrix run 11).
     ranked = """
         SELECT account_no, kind, value,
-               row_number() OVER (PARTITION BY kind, value ORDER BY md5(concat(value, account_id))) AS rn
-        FROM link_values
+               row_number() OVER (PARTITION BY kind, value
+                                  ORDER BY md5(concat(first_holder, '|', account_id))) AS rn
+        FROM (
+            SELECT account_no, account_id, kind, value,
+                   min(account_id) OVER (PARTITION BY kind, value) AS first_holder
+            FROM link_values
+        ) AS v
     """
     neighbours = "\n            UNION ALL\n".join(
         f"""            SELECT a.account_no AS a, b.account_no AS b FROM link_ranked a
@@ -354,8 +366,18 @@ def corroboration_steps() -> list[SqlStep]:
 
     ``indicator_purity`` counts every holder of a value (single-use holders too, unlike
     ``indicator_stats``, which judges repeated kinds on repeat users), so a value is
-    pure here only when nearly everyone who ever sent it is gated. Candidate pairs come
-    from the same sorted-neighbourhood blocking as direct ties.
+    pure here only when nearly everyone who ever sent it is gated.
+
+    The pairs are found exactly, whatever order the holders come in: a young account
+    ties to another when the two share a *combination* of two values of different kinds
+    that ``corroboration_having`` accepts. Every holder of one combination ties to each
+    of its young holders, so they are one component; instead of every such pair (a
+    shape and a client build held by thousands of one hydra's accounts would make
+    millions), each combination ties its holders to its first few young holders by account
+    id, its *anchors* (``corroboration_anchors``), which keeps the components, gives label
+    propagation a dense core to agree on, and ties only pairs that meet the rule.
+    Sorted-neighbourhood blocking used to pick the pairs here; which ones it picked
+    followed the warehouse's keyed hashes, so verdicts moved with the secret.
     """
     kinds = ", ".join(f"'{k}'" for k in CORROBORATION_KINDS)
     purity = f"""
@@ -370,40 +392,60 @@ def corroboration_steps() -> list[SqlStep]:
                sum(CASE WHEN b.gate THEN 1 ELSE 0 END)
                + sum(CASE WHEN b.behaviour < {ORDINARY_BELOW} THEN 1 ELSE 0 END))
     """
-    values = """
-        SELECT i.account_id, i.kind, i.value,
-               row_number() OVER (PARTITION BY i.kind, i.value
-                                  ORDER BY md5(concat(i.value, i.account_id))) AS rn
+    values = f"""
+        SELECT i.account_id, i.kind, i.value, p.gated_holders,
+               f.events <= {CORROBORATION_MAX_EVENTS} AS young
         FROM account_indicators i
         JOIN account_behaviour b ON b.account_id = i.account_id AND b.gate
+        JOIN account_features f ON f.account_id = i.account_id
         JOIN indicator_purity p ON p.kind = i.kind AND p.value = i.value
     """
-    neighbours = "\n            UNION ALL\n".join(
-        f"""            SELECT a.account_id AS a, b.account_id AS b FROM corroboration_values a
-            JOIN corroboration_values b ON b.kind = a.kind AND b.value = a.value AND b.rn = a.rn + {step}"""
-        for step in range(1, PAIR_WINDOW + 1)
-    )
-    # The young pairs are a table of their own: in one statement DuckDB joined every two
-    # holders of a value before the few young candidate pairs (6 M rows for 27 k pairs).
+    script = ", ".join(f"'{k}'" for k in CREATED_NEEDS_KINDS)
+    # The combinations young accounts hold, the rarer value first: finding a combination's
+    # holders starts from its rarer value's, so a pool-wide client build costs once per
+    # rare prefix beside it, not once per holder.
     pairs = f"""
-        WITH candidates AS (
-            SELECT DISTINCT least(a, b) AS src, greatest(a, b) AS dst FROM (
-{neighbours}
-            ) AS w
+        WITH combos AS (
+            SELECT DISTINCT
+                   CASE WHEN x.gated_holders <= y.gated_holders THEN x.kind ELSE y.kind END AS k1,
+                   CASE WHEN x.gated_holders <= y.gated_holders THEN x.value ELSE y.value END AS v1,
+                   CASE WHEN x.gated_holders <= y.gated_holders THEN y.kind ELSE x.kind END AS k2,
+                   CASE WHEN x.gated_holders <= y.gated_holders THEN y.value ELSE x.value END AS v2
+            FROM corroboration_values x
+            JOIN corroboration_values y ON y.account_id = x.account_id AND y.kind > x.kind
+            WHERE x.young
+              AND (x.kind <> 'created' OR y.kind IN ({script}))
+              AND (y.kind <> 'created' OR x.kind IN ({script}))
+        ),
+        holders AS (
+            SELECT c.k1, c.v1, c.k2, c.v2, h1.account_id, h1.young
+            FROM combos c
+            JOIN corroboration_values h1 ON h1.kind = c.k1 AND h1.value = c.v1
+            JOIN corroboration_values h2 ON h2.account_id = h1.account_id
+                                        AND h2.kind = c.k2 AND h2.value = c.v2
+        ),
+        anchors AS (
+            SELECT k1, v1, k2, v2, account_id AS anchor FROM (
+                SELECT k1, v1, k2, v2, account_id,
+                       row_number() OVER (PARTITION BY k1, v1, k2, v2 ORDER BY account_id) AS rn
+                FROM holders WHERE young
+            ) AS y
+            WHERE rn <= {CORROBORATION_ANCHORS}
         )
-        SELECT c.src, c.dst
-        FROM candidates c
-        JOIN account_features fa ON fa.account_id = c.src
-        JOIN account_features fb ON fb.account_id = c.dst
-        WHERE least(fa.events, fb.events) <= {CORROBORATION_MAX_EVENTS}
+        SELECT DISTINCT least(a.anchor, h.account_id) AS src, greatest(a.anchor, h.account_id) AS dst,
+               unnest([h.k1, h.k2]) AS kind
+        FROM holders h
+        JOIN anchors a ON a.k1 = h.k1 AND a.v1 = h.v1 AND a.k2 = h.k2 AND a.v2 = h.v2
+        WHERE h.account_id <> a.anchor
     """
+    # A pair's weight counts the kinds of the combinations that tied it (joining every value
+    # of both accounts again cost twice the pairs themselves: an established account of a
+    # rotating pool holds hundreds of prefixes).
     links = f"""
-        SELECT c.src, c.dst, {CORROBORATION_WEIGHT} * count(DISTINCT x.kind) AS weight
-        FROM corroboration_pairs c
-        JOIN corroboration_values x ON x.account_id = c.src
-        JOIN corroboration_values y ON y.account_id = c.dst AND y.kind = x.kind AND y.value = x.value
-        GROUP BY c.src, c.dst
-        HAVING {corroboration_having("x.kind", CORROBORATION_MIN_KINDS)}
+        SELECT src, dst, {CORROBORATION_WEIGHT} * count(DISTINCT kind) AS weight
+        FROM corroboration_pairs
+        GROUP BY src, dst
+        HAVING {corroboration_having("kind", CORROBORATION_MIN_KINDS)}
     """
     return [
         SqlStep("indicator_purity", purity),
