@@ -144,3 +144,87 @@ def test_an_agent_swarm_is_a_campaign_its_silent_members_are_watched_and_develop
 
     developers = [scores[a] for a in groups["developers"]]
     assert {r["verdict"] for r in developers} == {"ok"}, [(r["account_id"], r["reasons"]) for r in developers]
+
+
+def _scripted_swarm(b: _Builder, size: int = 56, silent_every: int = 7) -> tuple[list[str], list[str]]:
+    """The same swarm run by one script: one wrapper (template family) and one request shape for
+    every account, the harvesting ones and the ones sending only cover."""
+    harvesting, silent = [], []
+    for i in range(size):
+        account = b.account(
+            f"acct-sc{i:03d}",
+            created=START - timedelta(hours=20, minutes=-3 * i),
+            plan=("free", "paygo")[i % 2],
+            verification="email",
+            payment=f"card-sc-{i}",
+        )
+        quiet = i % silent_every == 0
+        (silent if quiet else harvesting).append(account)
+        for k in range(2 + i % 3):
+            b.event(
+                account,
+                START + timedelta(hours=2 + (i % 20), minutes=k * 17),
+                COVER[(i // silent_every + 5 * k) % len(COVER)]
+                if quiet
+                else f"Use the tools to fix the failing test in repo {i}, module {k}, then explain the patch",
+                ip=f"100.{64 + i % 60}.{i}.{k + 10}",
+                scores=PLAIN,
+                capability="general" if quiet else "tool_use",
+                template="tf-swarm-wrapper",
+                max_tokens=16000,
+                temperature=0.4,
+                output_tokens=1800,
+                messages=1 if quiet else 6,
+                sdk=f"agent-client/{i % 13}.{k}",
+                asn=f"AS{66000 + i}",
+            )
+    return harvesting, silent
+
+
+def _new_developer_on_popular_settings(b: _Builder) -> str:
+    """Signed up the same morning; the swarm's request shape (popular defaults) and nothing else."""
+    account = b.account(
+        "acct-newdev",
+        created=START - timedelta(hours=19),
+        plan="paygo",
+        verification="email",
+        payment="card-nd",
+    )
+    for k in range(3):
+        b.event(
+            account,
+            START + timedelta(hours=4, minutes=20 * k),
+            COVER[(3 + k) % len(COVER)],
+            ip=f"198.51.77.{k + 3}",
+            scores=PLAIN,
+            capability="general",
+            template=None,
+            max_tokens=16000,
+            temperature=0.4,
+            output_tokens=900,
+            messages=1,
+            sdk="python/1.40.2;linux;x86_64",
+            asn="AS64502",
+        )
+    return account
+
+
+def test_silent_members_sharing_the_swarms_script_are_extraction_one_shared_setting_is_not_a_tie(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = build()
+    b = extend(data)
+    harvesting, silent = _scripted_swarm(b)
+    developer = _new_developer_on_popular_settings(b)
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    pipeline.scan(warehouse, config)
+    scores = account_scores(warehouse)
+    assert sum(scores[a]["verdict"] == "extraction" for a in harvesting) >= 0.9 * len(harvesting)
+    quiet = [scores[a] for a in silent]
+    assert {r["verdict"] for r in quiet} == {"extraction"}, [(r["account_id"], r["risk"]) for r in quiet]
+    assert all(any("shares the members' script" in x for x in r["reasons"]) for r in quiet), quiet[0]
+    # one shared setting does not make a newcomer one of them: it is judged by its window alone
+    newcomer = scores[developer]
+    assert not any("shares the members' script" in x for x in newcomer["reasons"]), newcomer["reasons"]
+    assert newcomer["cohort_logit"] < min(r["cohort_logit"] for r in quiet)

@@ -20,6 +20,7 @@ from typing import Any
 
 from distillguard.detectors.account import ramp_py
 from distillguard.detectors.account.harvest_volume import TOOL_WORK
+from distillguard.detectors.graph_edges import SCRIPT_KINDS
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
 from distillguard.rules import ELICITATION_THRESHOLD
@@ -63,6 +64,7 @@ SPEC = DetectorSpec(
         "silent_purity_low": 0.5,
         "silent_purity_high": 0.8,
         "silent_weight": 4.5,
+        "silent_script_kinds": 2,
     },
     why={
         "light_max_events": "the disclosed swarms ran at two to six requests per account per day; "
@@ -116,6 +118,11 @@ SPEC = DetectorSpec(
         "at watch, not extraction: nothing it sent is evidence, so the company it keeps asks it to "
         "verify; its own signals (a fresh sign-up, big token limits) or its cluster's can take it "
         "further",
+        "silent_script_kinds": "a silent account sharing pure script-level values of two kinds (a "
+        "template family, a request shape, a card; nearly every holder already harvesting) with the "
+        "cohort's own members is one of the cohort's accounts, the standard a young, light cluster "
+        "member meets (cluster.risk.min_young_tie_kinds): it takes the cohort's full member weight. One "
+        "kind is a coincidence a new customer on a popular framework can share",
         "weight": "a full-strength cohort (fifty or more fresh accounts in a day, a third more "
         "training-shaped than the typical customer, items not repeated) carries a member whose two "
         "requests alone say little: a swarm is a campaign",
@@ -218,7 +225,9 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         GROUP BY m.cohort_id
     """
     # New, light accounts first seen in a cohort's window that sent nothing of its kind (or too
-    # little to join), with the number of the window's members (scoring takes the purity).
+    # little to join), with the number of the window's members (scoring takes the purity) and
+    # how many kinds of the members' pure script-level values each shares.
+    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
     silent = f"""
         WITH window_of AS (
             SELECT account_id, CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS window_no,
@@ -237,9 +246,28 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             JOIN member_windows mw ON mw.window_no = w.window_no
             WHERE w.events >= {int(p["silent_min_events"])}
               AND w.account_id NOT IN (SELECT account_id FROM cohort_members)
+        ),
+        -- pure script-level values (nearly every holder gated: indicator_purity) held by the
+        -- cohort members first seen in the same window
+        member_script AS (
+            SELECT DISTINCT w.window_no, i.kind, i.value
+            FROM cohort_members m
+            JOIN window_of w ON w.account_id = m.account_id
+            JOIN account_indicators i ON i.account_id = m.account_id
+            JOIN indicator_purity p ON p.kind = i.kind AND p.value = i.value
+            WHERE i.kind IN ({script})
+        ),
+        script_ties AS (
+            SELECT c.account_id, count(DISTINCT i.kind) AS script_kinds
+            FROM candidates c
+            JOIN account_indicators i ON i.account_id = c.account_id
+            JOIN member_script s ON s.window_no = c.window_no AND s.kind = i.kind AND s.value = i.value
+            GROUP BY c.account_id
         )
-        SELECT c.account_id, c.window_no, c.events, c.active_hours, mw.members
+        SELECT c.account_id, c.window_no, c.events, c.active_hours, mw.members,
+               coalesce(t.script_kinds, 0) AS script_kinds
         FROM candidates c JOIN member_windows mw ON mw.window_no = c.window_no
+        LEFT JOIN script_ties t ON t.account_id = c.account_id
     """
     return [
         SqlStep("cohort_members", members),

@@ -288,14 +288,20 @@ def add_silent_cohort_evidence(
         strongest_cohort = strongest[window]
         members = float(candidates[0][1]["members"] or 0)
         purity = members / (members + len(candidates))
-        logit = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
-        if logit <= 0:
-            continue
-        for subject, _ in candidates:
+        by_window = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
+        # sharing the members' script (two kinds of pure value) makes it one of them, whatever the
+        # window's purity: it takes a member's full weight
+        by_script = float(COHORT["weight"]) * strongest_cohort.strength
+        for subject, row in candidates:
+            script_tied = int(row.get("script_kinds") or 0) >= int(COHORT["silent_script_kinds"])
+            logit = by_script if script_tied else by_window
+            if logit <= 0:
+                continue
             strongest_cohort.members.append(subject.subject_id)
             subject.cohort_id = strongest_cohort.group_id
             subject.cohort_logit = logit
             subject.cohort_silent_purity = purity
+            subject.cohort_script_tied = script_tied
 
 
 def combine_partner(risk: float, confidences: Sequence[float]) -> float:
@@ -371,7 +377,13 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
             f"{cohort.group_id}, {cohort.accounts} new, light accounts collecting "
             f"{cohort_kind_label(cohort.features.get('kind'))}, and used the same way ({subject.events} "
             f"requests in a burst); {subject.cohort_silent_purity:.0%} of that window's such accounts "
-            "are members. Nothing it sent is of that kind: alone, this asks it to verify"
+            "are members. Nothing it sent is of that kind"
+            + (
+                ", but it shares the members' script (two kinds of pure value: template family, "
+                "request shape, card): one of the cohort's accounts"
+                if subject.cohort_script_tied
+                else ": alone, this asks it to verify"
+            )
         )
     elif cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
         reasons.append(
