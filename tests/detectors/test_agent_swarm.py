@@ -47,15 +47,20 @@ COVER = (
 )
 
 
-def _agent_swarm(b: _Builder, *, size: int = 70, silent_every: int = 7) -> tuple[list[str], list[str]]:
+def _agent_swarm(
+    b: _Builder, *, size: int = 70, silent_every: int = 7, scripted: bool = False
+) -> tuple[list[str], list[str]]:
+    """``scripted``: one script runs every account, harvesting or cover: one wrapper (template
+    family) and one request shape for all; otherwise each account has its own settings."""
     harvesting, silent = [], []
+    name = "sc" if scripted else "ag"
     for i in range(size):
         account = b.account(
-            f"acct-ag{i:03d}",
+            f"acct-{name}{i:03d}",
             created=START - timedelta(hours=20, minutes=-3 * i),
             plan=("free", "paygo")[i % 2],
             verification="email",
-            payment=f"card-ag-{i}",
+            payment=f"card-{name}-{i}",
         )
         quiet = i % silent_every == 0
         (silent if quiet else harvesting).append(account)
@@ -69,9 +74,10 @@ def _agent_swarm(b: _Builder, *, size: int = 70, silent_every: int = 7) -> tuple
                 ip=f"100.{64 + i % 60}.{i}.{k + 10}",  # each its own residential address
                 scores=PLAIN,
                 capability="general" if quiet else "tool_use",
-                template=None,
-                max_tokens=16000 + 31 * i,  # every account its own settings: no shared shape
-                temperature=round(0.4 + 0.005 * i, 3),
+                template="tf-swarm-wrapper" if scripted else None,
+                # unscripted, every account its own settings: no shared shape
+                max_tokens=16000 if scripted else 16000 + 31 * i,
+                temperature=0.4 if scripted else round(0.4 + 0.005 * i, 3),
                 output_tokens=1800,
                 messages=1 if quiet else 6,
                 sdk=f"agent-client/{i % 13}.{k}",
@@ -146,41 +152,6 @@ def test_an_agent_swarm_is_a_campaign_its_silent_members_are_watched_and_develop
     assert {r["verdict"] for r in developers} == {"ok"}, [(r["account_id"], r["reasons"]) for r in developers]
 
 
-def _scripted_swarm(b: _Builder, size: int = 56, silent_every: int = 7) -> tuple[list[str], list[str]]:
-    """The same swarm run by one script: one wrapper (template family) and one request shape for
-    every account, the harvesting ones and the ones sending only cover."""
-    harvesting, silent = [], []
-    for i in range(size):
-        account = b.account(
-            f"acct-sc{i:03d}",
-            created=START - timedelta(hours=20, minutes=-3 * i),
-            plan=("free", "paygo")[i % 2],
-            verification="email",
-            payment=f"card-sc-{i}",
-        )
-        quiet = i % silent_every == 0
-        (silent if quiet else harvesting).append(account)
-        for k in range(2 + i % 3):
-            b.event(
-                account,
-                START + timedelta(hours=2 + (i % 20), minutes=k * 17),
-                COVER[(i // silent_every + 5 * k) % len(COVER)]
-                if quiet
-                else f"Use the tools to fix the failing test in repo {i}, module {k}, then explain the patch",
-                ip=f"100.{64 + i % 60}.{i}.{k + 10}",
-                scores=PLAIN,
-                capability="general" if quiet else "tool_use",
-                template="tf-swarm-wrapper",
-                max_tokens=16000,
-                temperature=0.4,
-                output_tokens=1800,
-                messages=1 if quiet else 6,
-                sdk=f"agent-client/{i % 13}.{k}",
-                asn=f"AS{66000 + i}",
-            )
-    return harvesting, silent
-
-
 def _new_developer_on_popular_settings(b: _Builder) -> str:
     """Signed up the same morning; the swarm's request shape (popular defaults) and nothing else."""
     account = b.account(
@@ -214,7 +185,7 @@ def test_silent_members_sharing_the_swarms_script_are_extraction_one_shared_sett
 ) -> None:
     data = build()
     b = extend(data)
-    harvesting, silent = _scripted_swarm(b)
+    harvesting, silent = _agent_swarm(b, size=56, scripted=True)
     developer = _new_developer_on_popular_settings(b)
     load(warehouse, data)
     stand_in_prompt_level(monkeypatch)
