@@ -47,7 +47,7 @@ ADAPTERS: dict[str, ModuleType] = {
 assert tuple(ADAPTERS) == FORMATS
 # Formats with an SQL mapping (``sql_mapping`` of their adapter, run by ``mapped.stage_sql``)
 # proven to store rows identical to their Python adapter (tests/ingest/test_declarative.py).
-MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel")
+MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel", "langfuse")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
 # adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
 # a record of a shape the mapping leaves to Python). A mapping is on by default only where it
