@@ -10,10 +10,12 @@ text distinct, so fingerprints cannot be shared), then in the same run times:
 3. ``ingest (export)`` (with --roundtrip): ingest of what ``distillguard export
    --format jsonl`` wrote, where fingerprints travel with the rows.
 
-With ``--formats litellm,otel,openai,canonical`` it also asks the simulator for one
+With ``--formats litellm,otel,openai,langfuse,canonical`` it also asks the simulator for one
 file per format (``distillguard simulate --formats F --scale S``) and times, per format
 in the same run, DuckDB's bare ``read_json`` of that file against ``distillguard ingest``
-of it: the issue-14 target is ingest within 3x of the bare read for every format.
+of it: the issue-14 target is ingest within 3x of the bare read for every format. The
+simulator writes no Langfuse export: ``langfuse`` is the simulated LiteLLM file converted to
+observations (tests/ingest/langfuse_export.py), as LiteLLM's Langfuse logger lays them out.
 
 Each step runs as a child process so its peak RSS (``wait4`` ru_maxrss) is its own.
 
@@ -28,6 +30,7 @@ its Python adapter (whichever of the two is the default).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -38,6 +41,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 TEMPLATES = (
     "Solve the following problem step by step and show all of your reasoning: {a} workers take {b} days "
@@ -173,14 +177,32 @@ def time_paths(work: Path, fmt: str, python: str, env: dict[str, str]) -> None:
     print(f"{fmt:<9} paths: {'; '.join(figures)}; load {load}", flush=True)
 
 
+def _langfuse_export() -> Any:
+    """tests/ingest/langfuse_export.py: Langfuse observations from simulated LiteLLM payloads."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "ingest" / "langfuse_export.py"
+    spec = importlib.util.spec_from_file_location("langfuse_export", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def time_format(
     work: Path, fmt: str, preset: str, scale: float, python: str, cli: list[str], env: dict[str, str]
 ) -> None:
     """Bare DuckDB read vs ``distillguard ingest`` of one simulated file of format ``fmt``."""
     out = work / f"sim-{fmt}"
     if not out.is_dir():
-        simulate = [*cli, "simulate", "--out", str(out), "--preset", preset, "--formats", fmt]
-        run_child([*simulate, "--scale", str(scale), "--seed", "11", "--quiet"], env)
+        source = "litellm" if fmt == "langfuse" else fmt  # the simulator writes no Langfuse export
+        simulated = work / f"sim-{source}"
+        if not simulated.is_dir():
+            simulate = [*cli, "simulate", "--out", str(simulated), "--preset", preset, "--formats", source]
+            run_child([*simulate, "--scale", str(scale), "--seed", "11", "--quiet"], env)
+        if fmt == "langfuse":
+            (out / "traffic").mkdir(parents=True)
+            _langfuse_export().convert(
+                sorted((simulated / "traffic").glob("*")), out / "traffic" / "langfuse-000.jsonl.gz"
+            )
     files = sorted((out / "traffic").glob("*"))
     size_mb = sum(f.stat().st_size for f in files) / 2**20
     pattern = str(out / "traffic" / "*")  # the simulator may split a format over several files
