@@ -218,13 +218,17 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("fmt", [f for f in MAPPED_FORMATS if f in ("litellm", "openai")])
+@pytest.mark.parametrize("fmt", [f for f in MAPPED_FORMATS if f in ("litellm", "openai", "langfuse")])
 def test_sql_and_python_adapters_store_identical_rows_for_external_traffic(
     fmt: str, external: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The external generator writes LiteLLM and OpenAI logs (no OTel spans)."""
-    with (external / f"gateway.{fmt}.jsonl").open() as handle:
+    """The external generator writes LiteLLM and OpenAI logs (no OTel spans); its LiteLLM
+    payloads are also rendered as Langfuse observations."""
+    source = "litellm" if fmt == "langfuse" else fmt
+    with (external / f"gateway.{source}.jsonl").open() as handle:
         lines = [line.rstrip("\n") for _, line in zip(range(1500), handle, strict=False)]
+    if fmt == "langfuse":
+        lines = [json.dumps(o) for o in observations(json.loads(line) for line in lines if line.strip())]
     path = write_lines(tmp_path / f"{fmt}.jsonl", list(lines))
     routed: list[int] = []
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
