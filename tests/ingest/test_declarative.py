@@ -370,6 +370,8 @@ ODD_LANGFUSE = {
     "start epoch ms": ("startTime", 1770106400123),
     "start epoch float": ("startTime", 1770106400.0078125),
     "start naive": ("startTime", "2026-02-03T08:00:00"),
+    "start clickhouse": ("startTime", "2026-02-03 08:00:00.125"),
+    "start space offset": ("startTime", "2026-02-03 10:00:00+02:00"),
     "start offset": ("startTime", "2026-02-03T10:00:00.25+02:00"),
     "start nanoseconds": ("startTime", "2026-02-03T08:00:00.123456789Z"),
     "start out of range": ("startTime", "1970-01-02T00:00:00Z"),
@@ -468,6 +470,7 @@ def test_sql_mapping_of_langfuse_agrees_on_odd_records(
     assert {"type span", "type missing", "type number", "user missing, none"} <= mapped_by_sql
     assert {"params numbers", "params padded", "input text", "input wrapper", "output list"} <= mapped_by_sql
     assert {"metadata nested", "metadata unicode", "start offset", "output null content"} <= mapped_by_sql
+    assert {"start naive", "start clickhouse", "start space offset"} <= mapped_by_sql
     assert sql[0].stored > len(ODD_LANGFUSE) // 2 and sql[0].quarantined > 5 and sql[0].duplicates == 1
     _assert_same(sql, python)
 

@@ -25,10 +25,12 @@ from distillguard.ingest.declarative import MESSAGES_SHAPE, Mapping, add_typed_f
 from distillguard.ingest.langfuse import _GENERATIONS, _KNOWN, FORMAT
 
 _SQL_KEYS = tuple(sorted(_KNOWN | {"start_time", "end_time", "projectId"}))
-# RFC 3339 as DuckDB and datetime.fromisoformat read it alike (offset given, at most 6 digits of
-# fraction); any other text timestamp is read by the Python adapter
+# ISO 8601 as DuckDB and datetime.fromisoformat read it alike: RFC 3339 (the API's spelling), or
+# with a space and no offset (ClickHouse's, which Langfuse v3 stores; read as UTC, as the stage
+# and the adapter both read a naive time), at most 6 digits of fraction; any other text
+# timestamp is read by the Python adapter
 _ISO_TIMESTAMP = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
 # A number spelled as a plain decimal, perhaps padded with spaces: float() and DuckDB's cast read
 # it to the same double, and int(float(...)) of one with at most 15 digits before the point is
