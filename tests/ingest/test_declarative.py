@@ -463,15 +463,34 @@ def test_sql_mapping_of_langfuse_agrees_on_odd_records(
             record["userId"] = None
         lines.append(json.dumps(record))
     lines.append(json.dumps(base))  # a duplicate
+    lines.append("[1, 2]")  # not an object
     path = write_lines(tmp_path / "odd.jsonl", lines)
     routed: list[int] = []
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert len(lines) in routed
     mapped_by_sql = {name for i, name in enumerate(ODD_LANGFUSE, start=2) if i not in routed}
     assert {"type span", "type missing", "type number", "user missing, none"} <= mapped_by_sql
     assert {"params numbers", "params padded", "input text", "input wrapper", "output list"} <= mapped_by_sql
     assert {"metadata nested", "metadata unicode", "start offset", "output null content"} <= mapped_by_sql
     assert {"start naive", "start clickhouse", "start space offset"} <= mapped_by_sql
     assert sql[0].stored > len(ODD_LANGFUSE) // 2 and sql[0].quarantined > 5 and sql[0].duplicates == 1
+    _assert_same(sql, python)
+
+
+@pytest.mark.parametrize("where", ["metadata", "record"])
+def test_a_langfuse_key_twice_sends_its_file_to_the_adapter_with_the_same_results(
+    where: str, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """json.dumps cannot write a key twice; Python keeps the last value, DuckDB refuses the file."""
+    base = next(_records(FIXTURES / "langfuse.jsonl"))
+    lines = [json.dumps({**base, "id": f"r-{i}"}) for i in range(5)]
+    if where == "metadata":
+        lines[2] = lines[2].replace('"metadata": {', '"metadata": {"client_ip": "10.9.9.9", ', 1)
+    else:
+        lines[2] = lines[2].replace('"id": "r-2"', '"id": "r-2", "name": "first"', 1)
+    path = write_lines(tmp_path / "twice.jsonl", lines)
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, duckdb_reads=False)
+    assert sql[0].stored == 5
     _assert_same(sql, python)
 
 

@@ -135,9 +135,14 @@ def mapping(settings: Any) -> Mapping:
         "_output_content": "CASE WHEN _output_keys[1] IS NOT NULL THEN _output_keys[1]"
         " ELSE _output_keys[2] END",
         "_output_items": "CASE WHEN dj_type(output) = 'ARRAY' THEN json_transform(output, '[\"JSON\"]') END",
-        "_meta_entries": "CASE WHEN dj_type(metadata) = 'OBJECT'"
-        " THEN map_entries(CAST(metadata AS MAP(VARCHAR, JSON))) ELSE [] END",
-        "_top_entries": "list_filter(map_entries(CAST(_record AS MAP(VARCHAR, JSON))),"
+        # the record's and the metadata's entries (NULL where the record is no object: routed).
+        # A key twice in either (Python keeps the last value) makes DuckDB refuse the whole
+        # file, which the adapter then reads: rare enough not to pay a json_keys per record
+        "_meta_map": "CASE WHEN dj_type(metadata) = 'OBJECT'"
+        " THEN TRY_CAST(metadata AS MAP(VARCHAR, JSON)) END",
+        "_top_map": "TRY_CAST(_record AS MAP(VARCHAR, JSON))",
+        "_meta_entries": "coalesce(map_entries(_meta_map), [])",
+        "_top_entries": "list_filter(coalesce(map_entries(_top_map), []),"
         f" lambda e: NOT list_contains([{known}], e.key))",
         "_level": "CASE WHEN dj_type(level) = 'VARCHAR' THEN level ->> '$' END",
         "_status_message": "CASE WHEN dj_type(\"statusMessage\") = 'VARCHAR'"
@@ -232,6 +237,7 @@ def mapping(settings: Any) -> Mapping:
         "dj_type(\"statusMessage\") NOT IN ('NULL', 'VARCHAR')",
         "len(list_filter(_top_extra, lambda e: lf_stringify_odd(e.value))) > 0",
         "len(list_filter(_meta_extra, lambda e: lf_stringify_odd(e.value))) > 0",
+        "_top_map IS NULL OR (dj_type(metadata) = 'OBJECT' AND _meta_map IS NULL)",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
         "len(_headers) <> len(list_distinct(list_transform(_headers, lambda e: lower(e.key))))",
     ]
