@@ -10,9 +10,11 @@ objects spelled as Python's ``json.dumps`` spells them (``lf_pyjson``).
 What this mapping is not sure of goes to the Python adapter, record by record: JSON held in a
 string (``input``, ``output``, ``metadata`` as text), an output in the Chat Completions shape
 (``choices``), a float inside a nested attrs value (Python's repr), control characters that
-``json.dumps`` escapes in its own case, timestamps other than RFC 3339 with an offset or epoch
-numbers, and every field of a type the ``dj_*`` helpers route. Parquet exports and JSON array
-documents are read by the adapter as before (``fastpath.usable``).
+``json.dumps`` escapes in its own case, timestamps other than epoch numbers, RFC 3339 or
+ClickHouse's ``2026-02-03 08:00:00.000``, and every field of a type the ``dj_*`` helpers
+route. A key written twice in a record makes DuckDB refuse the file, which the adapter then
+reads whole. Parquet exports and JSON array documents are read by the adapter as before
+(``fastpath.usable``).
 tests/ingest/test_declarative.py holds both paths to identical rows.
 """
 
