@@ -398,6 +398,20 @@ ODD_LANGFUSE = {
     "input text": ("input", "Tell me a story"),
     "input text json": ("input", "[1, 2]"),
     "input text number": ("input", "  42"),
+    "input json as text": ("input", json.dumps([{"role": "user", "content": "as text"}], indent=1)),
+    "input json as text, null content": (
+        "input",
+        json.dumps(
+            [
+                {"role": "assistant", "content": None, "parts": [{"text": "x"}]},
+                {"role": "user", "content": "q"},
+            ]
+        ),
+    ),
+    "input json as text, trailing comma": ("input", '[{"role": "user", "content": "x"},]'),
+    "input json as text, NaN": ("input", '[{"role": "user", "content": "x", "w": NaN}]'),
+    "input json as text, broken": ("input", '[{"role": "user"'),
+    "output json as text": ("output", '{"role": "assistant", "content": "from text"}'),
     "input wrapper": ("input", {"messages": [{"role": "user", "content": "wrapped"}]}),
     "input wrapper odd": ("input", {"messages": "x"}),
     "input one message": ("input", {"role": "user", "content": "alone"}),
@@ -473,6 +487,12 @@ def test_sql_mapping_of_langfuse_agrees_on_odd_records(
     assert {"params numbers", "params padded", "input text", "input wrapper", "output list"} <= mapped_by_sql
     assert {"metadata nested", "metadata unicode", "start offset", "output null content"} <= mapped_by_sql
     assert {"start naive", "start clickhouse", "start space offset"} <= mapped_by_sql
+    assert {
+        "input json as text",
+        "input text json",
+        "output json as text",
+        "output text json",
+    } <= mapped_by_sql
     assert sql[0].stored > len(ODD_LANGFUSE) // 2 and sql[0].quarantined > 5 and sql[0].duplicates == 1
     _assert_same(sql, python)
 

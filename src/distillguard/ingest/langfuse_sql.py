@@ -7,8 +7,10 @@ The columns use the ``dj_*`` helpers of ``declarative`` plus a few of this forma
 adapter reads as numbers and flags, and keeps whatever it does not know as attrs, JSON
 objects spelled as Python's ``json.dumps`` spells them (``lf_pyjson``).
 
-What this mapping is not sure of goes to the Python adapter, record by record: JSON held in a
-string (``input``, ``output``, ``metadata`` as text), an output in the Chat Completions shape
+An ``input`` or ``output`` held as text that opens like JSON is read as the JSON it holds, as
+the adapter reads it. What this mapping is not sure of goes to the Python adapter, record by
+record: such text that Python's ``json.loads`` may read otherwise (trailing commas, NaN), JSON
+held as text in ``metadata``, ``modelParameters`` or usage, an output in the Chat Completions shape
 (``choices``), a float inside a nested attrs value (Python's repr), control characters that
 ``json.dumps`` escapes in its own case, timestamps other than epoch numbers, RFC 3339 or
 ClickHouse's ``2026-02-03 08:00:00.000``, and every field of a type the ``dj_*`` helpers
@@ -71,13 +73,22 @@ CREATE OR REPLACE MACRO lf_stringify_odd(j) AS CASE WHEN dj_type(j) IN ('ARRAY',
 -- adapter's; anything else reads as an empty object
 CREATE OR REPLACE MACRO lf_obj_odd(j) AS dj_type(j) = 'VARCHAR'
     OR (dj_type(j) = 'ARRAY' AND CAST(j AS VARCHAR) <> '[]');
--- a text input that json.loads might read as a JSON value (normalise.message_list)
+-- langfuse._json: text that opens with {{ or [ and parses is that JSON (minified); other text stays
+CREATE OR REPLACE MACRO lf_json_text(j) AS CASE
+    WHEN dj_type(j) = 'VARCHAR' AND left(j ->> '$', 1) IN ('{{', '[')
+    THEN coalesce(json(TRY_CAST(j ->> '$' AS JSON)), j) ELSE j END;
+-- ... where json.loads may read it otherwise than DuckDB: DuckDB accepts trailing commas, NaN and
+-- Infinity are floats to Python, an escaped lone surrogate is Python's alone
+CREATE OR REPLACE MACRO lf_json_text_odd(j) AS dj_type(j) = 'VARCHAR'
+    AND left(j ->> '$', 1) IN ('{{', '[')
+    AND regexp_matches(j ->> '$', ',\s*[\]}}]|NaN|Infinity|\\u[dD][89a-fA-F]');
 -- normalise.parse_timestamp of an epoch number, or of RFC 3339 text with an offset, in 1990..2200
 CREATE OR REPLACE MACRO lf_in_range(t) AS CASE
     WHEN t >= TIMESTAMPTZ '1990-01-01' AND t < TIMESTAMPTZ '2200-01-01' THEN t END;
 CREATE OR REPLACE MACRO lf_ts(j) AS CASE WHEN dj_type(j) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN dj_ts(j)
     WHEN dj_type(j) = 'VARCHAR' AND regexp_full_match(j ->> '$', '{_ISO_TIMESTAMP}')
     THEN lf_in_range(TRY_CAST(j ->> '$' AS TIMESTAMPTZ)) END;
+-- a text input that json.loads might read as a JSON value (normalise.message_list)
 CREATE OR REPLACE MACRO lf_text_json(j) AS dj_type(j) = 'VARCHAR'
     AND regexp_matches(j ->> '$', '^[ \t\n\r]*([\[{{"0-9-]|true|false|null|NaN|Infinity)');
 """
@@ -117,26 +128,30 @@ def mapping(settings: Any) -> Mapping:
         "_ts_start": "lf_ts(_ts_start_json)",
         "_ts_end": "lf_ts(_ts_end_json)",
         "_headers": f"dj_headers(dj_first2({meta('headers')}, {meta('requester_custom_headers')}))",
+        # langfuse._json: an input or output held as text is read as the JSON it holds when it
+        # opens like JSON and parses; json() minifies it as read_json keeps JSON
+        "_in": "lf_json_text(input)",
+        "_out": "lf_json_text(output)",
         # normalise.message_list of the input: a list, a {"messages": [...]} wrapper, one message,
         # or text (one user turn)
-        "_input_keys": "CASE WHEN dj_type(input) = 'OBJECT'"
-        " THEN json_extract(input, ['$.messages', '$.role']) END",
-        "_messages_json": "CASE dj_type(input) WHEN 'ARRAY' THEN input"
+        "_input_keys": "CASE WHEN dj_type(_in) = 'OBJECT'"
+        " THEN json_extract(_in, ['$.messages', '$.role']) END",
+        "_messages_json": "CASE dj_type(_in) WHEN 'ARRAY' THEN _in"
         " WHEN 'OBJECT' THEN CASE WHEN _input_keys[1] IS NOT NULL"
         " THEN CASE WHEN dj_type(_input_keys[1]) = 'ARRAY' THEN _input_keys[1] ELSE '[]'::JSON END"
-        " WHEN _input_keys[2] IS NOT NULL THEN json_array(input) ELSE '[]'::JSON END"
+        " WHEN _input_keys[2] IS NOT NULL THEN json_array(_in) ELSE '[]'::JSON END"
         " ELSE '[]'::JSON END",
-        "_messages": "CASE WHEN dj_type(input) = 'VARCHAR'"
-        " THEN [{'role': 'user', 'content': input, 'parts': NULL::JSON}]"
+        "_messages": "CASE WHEN dj_type(_in) = 'VARCHAR'"
+        " THEN [{'role': 'user', 'content': _in, 'parts': NULL::JSON}]"
         f" ELSE coalesce(json_transform(_messages_json, '{MESSAGES_SHAPE}'), []) END",
         "_user_texts": "ds_user_texts(_messages)",
         "_system": "ds_system_text(_messages)",
         # langfuse._output_text
-        "_output_keys": "CASE WHEN dj_type(output) = 'OBJECT'"
-        " THEN json_extract(output, ['$.content', '$.text', '$.choices']) END",
+        "_output_keys": "CASE WHEN dj_type(_out) = 'OBJECT'"
+        " THEN json_extract(_out, ['$.content', '$.text', '$.choices']) END",
         "_output_content": "CASE WHEN _output_keys[1] IS NOT NULL THEN _output_keys[1]"
         " ELSE _output_keys[2] END",
-        "_output_items": "CASE WHEN dj_type(output) = 'ARRAY' THEN json_transform(output, '[\"JSON\"]') END",
+        "_output_items": "CASE WHEN dj_type(_out) = 'ARRAY' THEN json_transform(_out, '[\"JSON\"]') END",
         # the record's and the metadata's entries (NULL where the record is no object: routed).
         # A key twice in either (Python keeps the last value) makes DuckDB refuse the whole
         # file, which the adapter then reads: rare enough not to pay a json_keys per record
@@ -227,12 +242,13 @@ def mapping(settings: Any) -> Mapping:
         "_ts_end_json IS NOT NULL AND _ts_end IS NULL",
         'lf_obj_odd(metadata) OR lf_obj_odd(dj_first2("usageDetails", "usage"))'
         ' OR lf_obj_odd("costDetails") OR lf_obj_odd("modelParameters")',
-        "lf_text_json(input)",
+        "lf_json_text_odd(input) OR lf_json_text_odd(output)",
+        "lf_text_json(_in)",
         "ds_messages_odd(_messages)",
         "ds_messages_ambiguous(_messages_json, _messages_json)",
         # output: JSON in text, a Chat Completions body, or parts Python prints with str()
-        "dj_type(output) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN')",
-        "dj_type(output) = 'VARCHAR' AND left(output ->> '$', 1) IN ('{', '[')",
+        "dj_type(_out) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'BOOLEAN')",
+        "dj_type(_out) = 'VARCHAR' AND left(_out ->> '$', 1) IN ('{', '[')",  # JSON-like, unparsed
         "_output_keys[3] IS NOT NULL OR dj_content_odd(_output_content)",
         "len(list_filter(_output_items, lambda m: dj_type(m) NOT IN ('OBJECT', 'VARCHAR')"
         " OR dj_content_odd(json_extract(m, '$.content')))) > 0",
@@ -272,7 +288,7 @@ def mapping(settings: Any) -> Mapping:
             "prompt_text": "_user_texts[-1]",
             "context_text": "dj_context(_system, _user_texts)",
             "_system_text": "_system",
-            "response_text": "CASE dj_type(output) WHEN 'VARCHAR' THEN output ->> '$'"
+            "response_text": "CASE dj_type(_out) WHEN 'VARCHAR' THEN _out ->> '$'"
             " WHEN 'OBJECT' THEN dj_content_text(_output_content)"
             " WHEN 'ARRAY' THEN nullif(array_to_string(list_filter(list_transform(_output_items,"
             " lambda m: CASE dj_type(m) WHEN 'OBJECT' THEN dj_content_text(json_extract(m, '$.content'))"
