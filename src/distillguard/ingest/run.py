@@ -60,8 +60,8 @@ MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel", "langfuse")
 # a record of a shape the mapping leaves to Python). A mapping is on by default only where it
 # was faster than its adapter on 100k simulated records, measured back to back
 # (bench/ingest_bench.py --paths, docs/BENCHMARKS.md): OpenAI log 17.1-18.0 s CPU against
-# 19.4-20.9 s in three runs, Langfuse 24.9 s against 32.7 s (112,905 observations); the OTel
-# mapping is not (37.5 s against 30.8 s), so it stays off.
+# 19.4-20.9 s in three runs, Langfuse 24.9-26.7 s against 28.1-32.7 s in three (112,905
+# observations); the OTel mapping is not (37.0-37.5 s against 30.8-31.4 s), so it stays off.
 SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai", "langfuse")
 # Files of fewer records than this (``sniff.estimated_records``: the first 256 KiB decompressed,
 # scaled by the file's size on disk) are read by the Python adapter even in SQL_FORMATS. A mapped
