@@ -10,15 +10,21 @@ text distinct, so fingerprints cannot be shared), then in the same run times:
 3. ``ingest (export)`` (with --roundtrip): ingest of what ``distillguard export
    --format jsonl`` wrote, where fingerprints travel with the rows.
 
-With ``--formats litellm,otel,openai,canonical`` it also asks the simulator for one
+With ``--formats litellm,otel,openai,langfuse,canonical`` it also asks the simulator for one
 file per format (``distillguard simulate --formats F --scale S``) and times, per format
 in the same run, DuckDB's bare ``read_json`` of that file against ``distillguard ingest``
-of it: the issue-14 target is ingest within 3x of the bare read for every format.
+of it: the issue-14 target is ingest within 3x of the bare read for every format. The
+simulator writes no Langfuse export: ``langfuse`` is the simulated LiteLLM file converted to
+observations (tests/ingest/langfuse_export.py), as LiteLLM's Langfuse logger lays them out.
 
 Each step runs as a child process so its peak RSS (``wait4`` ru_maxrss) is its own.
 
     .venv/bin/python bench/ingest_bench.py --events 1000000 [--roundtrip] [--keep DIR]
     .venv/bin/python bench/ingest_bench.py --events 0 --formats litellm,otel,openai,canonical --scale 1
+
+With ``--break-even 1000,10000,...`` both paths also ingest the first N records of each
+format's file, in a child each: where a mapping's fixed cost per file is paid back
+(``run.SQL_MIN_RECORDS``).
 
 With ``--paths``, each format that has an SQL mapping (``run.MAPPED_FORMATS``) is also
 ingested twice more, back to back on the same files: through its SQL mapping and through
@@ -28,6 +34,8 @@ its Python adapter (whichever of the two is the default).
 from __future__ import annotations
 
 import argparse
+import gzip
+import importlib.util
 import json
 import os
 import random
@@ -38,6 +46,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 TEMPLATES = (
     "Solve the following problem step by step and show all of your reasoning: {a} workers take {b} days "
@@ -148,6 +157,7 @@ from distillguard.warehouse import Warehouse
 mode, fmt, db, files = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 others = tuple(f for f in run.SQL_FORMATS if f != fmt)
 run.SQL_FORMATS = (*others, fmt) if mode == "sql" else others
+run.SQL_MIN_RECORDS = {}  # the path asked for, whatever the file's size
 config = load_config(db_path=db)
 with Warehouse.open(db) as warehouse:
     report = ingest_paths(warehouse, files, config=config, progress=False)
@@ -173,14 +183,58 @@ def time_paths(work: Path, fmt: str, python: str, env: dict[str, str]) -> None:
     print(f"{fmt:<9} paths: {'; '.join(figures)}; load {load}", flush=True)
 
 
+def time_break_even(work: Path, fmt: str, python: str, env: dict[str, str], sizes: list[int]) -> None:
+    """Both paths on the first N records of the simulated file of ``fmt``, for each N in ``sizes``:
+    where the mapping's fixed cost per file (planning, staging database) is paid back."""
+    source = sorted((work / f"sim-{fmt}" / "traffic").glob("*"))[0]
+    for size in sizes:
+        prefix = work / f"prefix-{fmt}-{size}.jsonl"
+        with gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb") as handle:
+            prefix.write_bytes(b"".join(line for _, line in zip(range(size), handle, strict=False)))
+        figures = []
+        for mode in ("sql", "python"):
+            db = work / f"be-{mode}-{fmt}.duckdb"
+            for old in work.glob(f"be-{mode}-{fmt}.duckdb*"):
+                old.unlink()
+            seconds, _rss, _out, cpu = run_child_cpu(
+                [python, "-c", PATH_AB, mode, fmt, str(db), str(prefix)], env
+            )
+            figures.append((seconds, cpu))
+        (sql_s, sql_cpu), (py_s, py_cpu) = figures
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"{fmt:<9} first {size:,} records ({prefix.stat().st_size / 2**20:.1f} MiB): "
+            f"sql {sql_s:.1f} s ({sql_cpu:.1f} s CPU), python {py_s:.1f} s ({py_cpu:.1f} s CPU); load {load}",
+            flush=True,
+        )
+
+
+def _langfuse_export() -> Any:
+    """tests/ingest/langfuse_export.py: Langfuse observations from simulated LiteLLM payloads."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "ingest" / "langfuse_export.py"
+    spec = importlib.util.spec_from_file_location("langfuse_export", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def time_format(
     work: Path, fmt: str, preset: str, scale: float, python: str, cli: list[str], env: dict[str, str]
 ) -> None:
     """Bare DuckDB read vs ``distillguard ingest`` of one simulated file of format ``fmt``."""
     out = work / f"sim-{fmt}"
     if not out.is_dir():
-        simulate = [*cli, "simulate", "--out", str(out), "--preset", preset, "--formats", fmt]
-        run_child([*simulate, "--scale", str(scale), "--seed", "11", "--quiet"], env)
+        source = "litellm" if fmt == "langfuse" else fmt  # the simulator writes no Langfuse export
+        simulated = work / f"sim-{source}"
+        if not simulated.is_dir():
+            simulate = [*cli, "simulate", "--out", str(simulated), "--preset", preset, "--formats", source]
+            run_child([*simulate, "--scale", str(scale), "--seed", "11", "--quiet"], env)
+        if fmt == "langfuse":
+            (out / "traffic").mkdir(parents=True)
+            _langfuse_export().convert(
+                sorted((simulated / "traffic").glob("*")), out / "traffic" / "langfuse-000.jsonl.gz"
+            )
     files = sorted((out / "traffic").glob("*"))
     size_mb = sum(f.stat().st_size for f in files) / 2**20
     pattern = str(out / "traffic" / "*")  # the simulator may split a format over several files
@@ -217,6 +271,11 @@ def main() -> None:
         action="store_true",
         help="for each of --formats with an SQL mapping, also time the mapping against the Python adapter",
     )
+    parser.add_argument(
+        "--break-even",
+        default="",
+        help="comma list of record counts: time both paths on that many first records of each of --formats",
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="dg-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -230,6 +289,9 @@ def main() -> None:
             time_format(work, fmt, args.preset, args.scale, python, cli, env)
             if args.paths and fmt in MAPPED_FORMATS:
                 time_paths(work, fmt, python, env)
+            if args.break_even:
+                sizes = [int(n) for n in args.break_even.split(",") if n.strip()]
+                time_break_even(work, fmt, python, env, sizes)
         if args.events <= 0:
             return
         data = work / "events.jsonl"

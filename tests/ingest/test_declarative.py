@@ -22,13 +22,14 @@ from distillguard.ingest.run import MAPPED_FORMATS
 from distillguard.warehouse import Warehouse
 
 from .helpers import FIXTURES, events_by_id, quarantine_rows, write_lines
+from .langfuse_export import observations
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny simulated traffic in every format (about 3-5k records each)."""
     out = tmp_path_factory.mktemp("sim")
-    formats = ",".join(MAPPED_FORMATS)
+    formats = ",".join(f for f in MAPPED_FORMATS if f != "langfuse")  # the simulator writes none
     result = CliRunner().invoke(
         app,
         ["simulate", "--preset", "tiny", "--seed", "5", "--formats", formats, "--out", str(out), "--quiet"],
@@ -187,9 +188,11 @@ def _assert_same(sql: Any, python: Any) -> None:
 def test_sql_and_python_adapters_store_identical_rows_for_simulated_traffic(
     fmt: str, simulated: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = sorted(simulated.glob(f"{fmt}-*"))
+    files = sorted(simulated.glob(f"{'litellm' if fmt == 'langfuse' else fmt}-*"))
     # 2,000 records keep the test short; the stage's memory does not depend on the count
     records = [r for f in files for r in _records(f)][:2000]
+    if fmt == "langfuse":  # as LiteLLM's Langfuse logger would have exported them
+        records = list(observations(records))
     fixtures = sorted(FIXTURES.glob(f"{fmt}*.jsonl"))  # OTel: one per generation of the conventions
     lines = [line for f in fixtures for line in f.read_text().splitlines()] + [json.dumps(r) for r in records]
     path = write_lines(tmp_path / f"{fmt}.jsonl", lines)
@@ -215,13 +218,17 @@ def external(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("fmt", [f for f in MAPPED_FORMATS if f in ("litellm", "openai")])
+@pytest.mark.parametrize("fmt", [f for f in MAPPED_FORMATS if f in ("litellm", "openai", "langfuse")])
 def test_sql_and_python_adapters_store_identical_rows_for_external_traffic(
     fmt: str, external: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The external generator writes LiteLLM and OpenAI logs (no OTel spans)."""
-    with (external / f"gateway.{fmt}.jsonl").open() as handle:
+    """The external generator writes LiteLLM and OpenAI logs (no OTel spans); its LiteLLM
+    payloads are also rendered as Langfuse observations."""
+    source = "litellm" if fmt == "langfuse" else fmt
+    with (external / f"gateway.{source}.jsonl").open() as handle:
         lines = [line.rstrip("\n") for _, line in zip(range(1500), handle, strict=False)]
+    if fmt == "langfuse":
+        lines = [json.dumps(o) for o in observations(json.loads(line) for line in lines if line.strip())]
     path = write_lines(tmp_path / f"{fmt}.jsonl", list(lines))
     routed: list[int] = []
     sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
@@ -339,6 +346,171 @@ def test_sql_mapping_of_openai_log_agrees_on_odd_records(
         mapped_by_sql
     )
     assert sql[0].stored > len(ODD_OPENAI) // 2 and sql[0].duplicates == 1
+    _assert_same(sql, python)
+
+
+ODD_LANGFUSE = {
+    "type span": ("type", "SPAN"),
+    "type lower generation": ("type", "generation"),
+    "type missing": ("type", None),
+    "type empty": ("type", ""),
+    "type number": ("type", 7),
+    "type float": ("type", 1.5),
+    "type object": ("type", {"a": 1}),
+    "id as number": ("id", 12345),
+    "id blank": ("id", "  "),
+    "id missing": ("id", None),
+    "user as number": ("userId", 42),
+    "user as bool": ("userId", True),
+    "user blank": ("userId", " "),
+    "user missing, metadata account": ("metadata", {"account_id": "acct-meta", "client_ip": "10.0.0.1"}),
+    "user missing, litellm org": ("metadata", {"user_api_key_org_id": "org-9", "user_api_key_hash": "h"}),
+    "user missing, none": ("metadata", {"client_ip": "10.0.0.1"}),
+    "start snake case": ("startTime", None),
+    "start epoch ms": ("startTime", 1770106400123),
+    "start epoch float": ("startTime", 1770106400.0078125),
+    "start naive": ("startTime", "2026-02-03T08:00:00"),
+    "start clickhouse": ("startTime", "2026-02-03 08:00:00.125"),
+    "start space offset": ("startTime", "2026-02-03 10:00:00+02:00"),
+    "start offset": ("startTime", "2026-02-03T10:00:00.25+02:00"),
+    "start nanoseconds": ("startTime", "2026-02-03T08:00:00.123456789Z"),
+    "start out of range": ("startTime", "1970-01-02T00:00:00Z"),
+    "end empty": ("endTime", ""),
+    "end missing": ("endTime", None),
+    "end unreadable": ("endTime", "soon"),
+    "params numbers": ("modelParameters", {"temperature": 0.5, "max_tokens": 300, "stream": False}),
+    "params padded": ("modelParameters", {"temperature": " 0.3", "max_tokens": "300.9", "stream": " YES "}),
+    "params exponent": ("modelParameters", {"temperature": "3e-1", "max_tokens": "1e3"}),
+    "params odd": ("modelParameters", {"temperature": "hot", "n": 1.5, "stream": "ja"}),
+    "params text": ("modelParameters", '{"temperature": 0.1}'),
+    "params pairs": ("modelParameters", [["temperature", "0.2"]]),
+    "params effort and tools": (
+        "modelParameters",
+        {"reasoning": {"effort": "high"}, "tools": [{"type": "function"}], "top_logprobs": "3"},
+    ),
+    "params user": ("modelParameters", {"metadata": {"user_id": "eu-7"}, "model": "other"}),
+    "usage legacy": ("usageDetails", None),
+    "usage text": ("usageDetails", "41"),
+    "usage odd": ("usageDetails", {"input": "41", "output": 2.5}),
+    "usage reasoning": ("usageDetails", {"input": 1, "output_reasoning_tokens": 7, "input_cached_tokens": 3}),
+    "cost legacy": ("costDetails", None),
+    "cost text": ("costDetails", {"total": "0.1"}),
+    "input text": ("input", "Tell me a story"),
+    "input text json": ("input", "[1, 2]"),
+    "input text number": ("input", "  42"),
+    "input json as text": ("input", json.dumps([{"role": "user", "content": "as text"}], indent=1)),
+    "input json as text, null content": (
+        "input",
+        json.dumps(
+            [
+                {"role": "assistant", "content": None, "parts": [{"text": "x"}]},
+                {"role": "user", "content": "q"},
+            ]
+        ),
+    ),
+    "input json as text, trailing comma": ("input", '[{"role": "user", "content": "x"},]'),
+    "input json as text, NaN": ("input", '[{"role": "user", "content": "x", "w": NaN}]'),
+    "input json as text, broken": ("input", '[{"role": "user"'),
+    "output json as text": ("output", '{"role": "assistant", "content": "from text"}'),
+    "input wrapper": ("input", {"messages": [{"role": "user", "content": "wrapped"}]}),
+    "input wrapper odd": ("input", {"messages": "x"}),
+    "input one message": ("input", {"role": "user", "content": "alone"}),
+    "input object": ("input", {"query": "what"}),
+    "input number": ("input", 5),
+    "input parts": (
+        "input",
+        [
+            {"role": "system", "content": [{"type": "text", "text": "sys"}]},
+            {"role": "user", "parts": [{"text": "a"}]},
+            {"role": "assistant", "content": None, "tool_calls": []},
+            {"role": "user", "content": "b"},
+        ],
+    ),
+    "input null beside parts": ("input", [{"role": "user", "content": None, "parts": [{"text": "hidden"}]}]),
+    "input odd content": ("input", [{"role": "user", "content": 42}]),
+    "output text": ("output", "plain answer"),
+    "output text json": ("output", '{"content": "x"}'),
+    "output empty": ("output", ""),
+    "output text key": ("output", {"text": "from text"}),
+    "output null content": ("output", {"content": None, "text": "hidden"}),
+    "output parts": ("output", {"content": [{"type": "output_text", "text": "p1"}, {"type": "image"}]}),
+    "output choices": ("output", {"choices": [{"message": {"content": "c"}, "finish_reason": "stop"}]}),
+    "output list": ("output", [{"content": "a"}, "b", {"content": ""}, {"role": "x"}]),
+    "output list odd": ("output", [1, None]),
+    "output number": ("output", 3),
+    "level error": ("level", "ERROR"),
+    "level number": ("level", 5),
+    "status message": ("statusMessage", "upstream failed"),
+    "status message object": ("statusMessage", {"code": 1}),
+    "metadata nested": (
+        "metadata",
+        {"tags": ["a", "b"], "deep": {"k": "v: w, x", "n": [1, None, True]}, "empty": {}, "none": None},
+    ),
+    "metadata float": ("metadata", {"score": 0.5}),
+    "metadata nested float": ("metadata", {"deep": {"score": 0.5}}),
+    "metadata text": ("metadata", '{"account_id": "x"}'),
+    "metadata control": ("metadata", {"deep": {"k": "a\u0001b"}}),
+    "metadata unicode": ("metadata", {"deep": {"k": 'é " \\ / \n'}}),
+    "headers": ("metadata", {"headers": {"User-Agent": "Foo/1.0", "X-Stainless-Lang": "python"}}),
+    "headers odd": ("metadata", {"requester_custom_headers": {"x-stainless-lang": {"a": 1}}}),
+    "headers dup": ("metadata", {"headers": {"User-Agent": "a/1", "user-agent": "b/2"}}),
+    "extra keys": ("extra", {"a": [1, 2], "b": "c"}),
+    "extra float": ("extra", 1.5),
+    "extra null": ("extra", None),
+    "project": ("projectId", "lf-p"),
+    "session missing": ("sessionId", None),
+}
+
+
+def test_sql_mapping_of_langfuse_agrees_on_odd_records(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = next(_records(FIXTURES / "langfuse.jsonl"))
+    lines = [json.dumps(base)]
+    for i, (dotted, value) in enumerate(ODD_LANGFUSE.values()):
+        record = _set(base, dotted, value)
+        if dotted != "id":
+            record["id"] = f"odd-{i}"
+        if dotted == "startTime" and value is None:
+            record["start_time"] = "2026-02-03T08:00:01Z"
+        if dotted == "metadata" and "user" in list(ODD_LANGFUSE)[i]:
+            record["userId"] = None
+        lines.append(json.dumps(record))
+    lines.append(json.dumps(base))  # a duplicate
+    lines.append("[1, 2]")  # not an object
+    path = write_lines(tmp_path / "odd.jsonl", lines)
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert len(lines) in routed
+    mapped_by_sql = {name for i, name in enumerate(ODD_LANGFUSE, start=2) if i not in routed}
+    assert {"type span", "type missing", "type number", "user missing, none"} <= mapped_by_sql
+    assert {"params numbers", "params padded", "input text", "input wrapper", "output list"} <= mapped_by_sql
+    assert {"metadata nested", "metadata unicode", "start offset", "output null content"} <= mapped_by_sql
+    assert {"start naive", "start clickhouse", "start space offset"} <= mapped_by_sql
+    assert {
+        "input json as text",
+        "input text json",
+        "output json as text",
+        "output text json",
+    } <= mapped_by_sql
+    assert sql[0].stored > len(ODD_LANGFUSE) // 2 and sql[0].quarantined > 5 and sql[0].duplicates == 1
+    _assert_same(sql, python)
+
+
+@pytest.mark.parametrize("where", ["metadata", "record"])
+def test_a_langfuse_key_twice_sends_its_file_to_the_adapter_with_the_same_results(
+    where: str, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """json.dumps cannot write a key twice; Python keeps the last value, DuckDB refuses the file."""
+    base = next(_records(FIXTURES / "langfuse.jsonl"))
+    lines = [json.dumps({**base, "id": f"r-{i}"}) for i in range(5)]
+    if where == "metadata":
+        lines[2] = lines[2].replace('"metadata": {', '"metadata": {"client_ip": "10.9.9.9", ', 1)
+    else:
+        lines[2] = lines[2].replace('"id": "r-2"', '"id": "r-2", "name": "first"', 1)
+    path = write_lines(tmp_path / "twice.jsonl", lines)
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, duckdb_reads=False)
+    assert sql[0].stored == 5
     _assert_same(sql, python)
 
 

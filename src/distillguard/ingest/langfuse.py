@@ -165,3 +165,10 @@ def _output_text(output: Any) -> str | None:
         texts = [content_text(m.get("content")) if isinstance(m, dict) else str(m) for m in output]
         return "\n".join(t for t in texts if t) or None
     return str(output)
+
+
+def sql_mapping(settings: Any) -> Any:
+    """``to_events`` as SQL (``langfuse_sql.mapping``)."""
+    from distillguard.ingest.langfuse_sql import mapping  # langfuse_sql reads this module's key sets
+
+    return mapping(settings)

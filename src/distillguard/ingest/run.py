@@ -30,7 +30,14 @@ from distillguard.ingest import audit_log, canonical, fastpath, langfuse, litell
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
 from distillguard.ingest.limits import clean_strings, number_problem
 from distillguard.ingest.normalise import RecordError
-from distillguard.ingest.sniff import FORMATS, RawRecord, expand_paths, iter_records, sniff_file
+from distillguard.ingest.sniff import (
+    FORMATS,
+    RawRecord,
+    estimated_records,
+    expand_paths,
+    iter_records,
+    sniff_file,
+)
 from distillguard.schema import INGEST_RUNS
 from distillguard.warehouse import Warehouse
 
@@ -47,14 +54,32 @@ ADAPTERS: dict[str, ModuleType] = {
 assert tuple(ADAPTERS) == FORMATS
 # Formats with an SQL mapping (``sql_mapping`` of their adapter, run by ``mapped.stage_sql``)
 # proven to store rows identical to their Python adapter (tests/ingest/test_declarative.py).
-MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel")
+MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel", "langfuse")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
 # adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
 # a record of a shape the mapping leaves to Python). A mapping is on by default only where it
 # was faster than its adapter on 100k simulated records, measured back to back
 # (bench/ingest_bench.py --paths, docs/BENCHMARKS.md): OpenAI log 17.1-18.0 s CPU against
-# 19.4-20.9 s in three runs; the OTel mapping is not (37.5 s against 30.8 s), so it stays off.
-SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai")
+# 19.4-20.9 s in three runs, Langfuse 24.9-26.7 s against 28.1-32.7 s in three (112,905
+# observations); the OTel mapping is not (37.0-37.5 s against 30.8-31.4 s), so it stays off.
+SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai", "langfuse")
+# Files of fewer records than this (``sniff.estimated_records``: the first 256 KiB decompressed,
+# scaled by the file's size on disk) are read by the Python adapter even in SQL_FORMATS. A mapped
+# stage has a fixed cost per file (planning its large expression, a staging database, its
+# derived tables and the attached insert): 1,000 records take about 2.2 s of CPU by SQL against
+# 0.7 s by the adapter (interpreter start included in both), and the SQL path saves a little per
+# record after that; a gateway that rotates into many small files would pay the fixed cost over
+# and over. The figures are the first N records of the simulated files through both paths, CPU
+# seconds, back to back (bench/ingest_bench.py --break-even, docs/BENCHMARKS.md); near the
+# threshold both paths cost about the same, so an estimate within 15% is enough.
+SQL_MIN_RECORDS: dict[str, int] = {
+    # the canonical fast path plans a small statement: about 0.5 s of fixed cost
+    "canonical": 10_000,  # 5k: 1.5 s by SQL against 1.1 s; 20k: 2.7 s against 3.6 s
+    "litellm": 20_000,  # 20k: 5.0 s by SQL against 4.9 s; 50k: 9.5 s against 11.7 s
+    "langfuse": 40_000,  # 20k: 6.1 s against 5.0 s; 50k: 12.8 s against 13.6 s
+    # 50k: 9.5 s against 8.9 s; 100k: 17.1-18.0 s against 19.4-20.9 s
+    "openai": 60_000,
+}
 
 
 @dataclass
@@ -178,7 +203,7 @@ def ingest_file(
     report = FileReport(str(path), fmt)
     partial = 0
     adapter = ADAPTERS.get(fmt) if fmt else None
-    if fmt in SQL_FORMATS and fastpath.usable(path):
+    if fmt in SQL_FORMATS and fastpath.usable(path) and _large_enough_for_sql(path, fmt):
         before = warehouse.count("events")
         try:
             threads = None
@@ -213,6 +238,17 @@ def ingest_file(
     report.stored, report.duplicates = report.stored + moved, report.duplicates - moved
     _record_run(warehouse, report)
     return report
+
+
+def _large_enough_for_sql(path: Path, fmt: str) -> bool:
+    """Whether ``path`` holds enough records for its SQL mapping to pay its fixed cost
+    (``SQL_MIN_RECORDS``); a file whose start cannot be read is left to the SQL path, which
+    falls back to the adapter where it must."""
+    least = SQL_MIN_RECORDS.get(fmt, 0)
+    if least <= 0:
+        return True
+    estimate = estimated_records(path)
+    return estimate is None or estimate >= least
 
 
 def _read_records(

@@ -117,6 +117,56 @@ def open_stream(path: Path) -> tuple[BinaryIO, BinaryIO]:
     return raw, raw
 
 
+# Bytes of decompressed input read to estimate a file's record count (a few hundred records of
+# any gateway format), fed from disk in small chunks so the bytes consumed on disk are known.
+_ESTIMATE_SAMPLE_BYTES = 1 << 18
+_ESTIMATE_CHUNK_BYTES = 1 << 12
+
+
+def estimated_records(path: Path) -> int | None:
+    """About how many records (lines) ``path`` holds, from its first 256 KiB of decompressed text:
+    exact when the file holds no more than that, else its size on disk times the sample's lines
+    per byte on disk (a gzip or zstd file is judged by its own compression ratio). None when the
+    start of the file cannot be decompressed (the caller then decides as if it were large)."""
+    try:
+        sample, consumed, whole = _head_sample(path)
+    except (zlib.error, zstandard.ZstdError, OSError):
+        return None
+    lines = sample.count(b"\n") + (1 if sample and not sample.endswith(b"\n") else 0)
+    if whole:
+        return lines
+    return int(path.stat().st_size * lines / consumed) if consumed else None
+
+
+def _head_sample(path: Path) -> tuple[bytes, int, bool]:
+    """(decompressed head of ``path``, bytes of the file it came from, whether that is all of it)."""
+    with path.open("rb") as raw:
+        magic = raw.read(4)
+        raw.seek(0)
+        if magic.startswith(_GZIP_MAGIC):
+            make: Callable[[], Any] = lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)  # noqa: E731
+        elif magic == _ZSTD_MAGIC:
+            make = lambda: zstandard.ZstdDecompressor().decompressobj()  # noqa: E731
+        else:
+            head = raw.read(_ESTIMATE_SAMPLE_BYTES + 1)
+            return head[:_ESTIMATE_SAMPLE_BYTES], len(head), len(head) <= _ESTIMATE_SAMPLE_BYTES
+        decoder, size, consumed = make(), 0, 0
+        pieces: list[bytes] = []
+        while size < _ESTIMATE_SAMPLE_BYTES:
+            chunk = raw.read(_ESTIMATE_CHUNK_BYTES)
+            if not chunk:
+                return b"".join(pieces), consumed, True
+            consumed += len(chunk)
+            while chunk:  # a gzip or zstd file may hold several members (rotated segments)
+                piece = decoder.decompress(chunk)
+                pieces.append(piece)
+                size += len(piece)
+                chunk = decoder.unused_data if decoder.eof else b""
+                if decoder.eof:
+                    decoder = make()
+        return b"".join(pieces), consumed, raw.read(1) == b""
+
+
 def is_parquet(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(4) == _PARQUET_MAGIC
