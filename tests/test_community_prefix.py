@@ -2,16 +2,20 @@
 
 Two providers keep different local secrets (their own hashes never match each other's)
 but share one community key, so the same /24 gets the same community hash on both
-sides, on the canonical fast path and on the line-by-line adapters alike.
+sides, on the SQL paths (the canonical fast path, the mapped formats) and on the
+line-by-line adapters alike: the fixtures are small, so they take the adapters unless the
+small-file rule (``run.SQL_MIN_RECORDS``) is lifted.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from distillguard import fingerprints as fp
 from distillguard.config import load_config
-from distillguard.ingest import ingest_paths
+from distillguard.ingest import ingest_paths, run
 from distillguard.intel.privacy import community_hash
 from distillguard.warehouse import Warehouse
 
@@ -36,7 +40,12 @@ def _prefix_hashes(tmp_path: Path, name: str, local_secret: str, community: str)
     }
 
 
-def test_same_community_key_matches_across_providers_whose_local_hashes_differ(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["adapters", "sql"])
+def test_same_community_key_matches_across_providers_whose_local_hashes_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    if path == "sql":
+        monkeypatch.setattr(run, "SQL_MIN_RECORDS", {})
     a = _prefix_hashes(tmp_path, "a", "provider-a-local", COMMUNITY)
     b = _prefix_hashes(tmp_path, "b", "provider-b-local", COMMUNITY)
     assert {fmt for fmt, _, _ in a.values()} >= {"canonical", "openai"}
