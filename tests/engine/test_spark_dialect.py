@@ -121,6 +121,8 @@ def test_steps_materialise_insert_delete_and_rename_on_spark(engines: tuple[Duck
     statements = [
         "CREATE TABLE made AS SELECT k, n FROM rows WHERE n > 2",
         "INSERT INTO made SELECT k + 10, NULL FROM rows WHERE k < 3",
+        "INSERT INTO made (n, k) SELECT 9, k + 20 FROM rows WHERE k = 1",
+        "INSERT INTO made (k) SELECT k + 30 FROM rows WHERE k = 2",
         "DELETE FROM made WHERE n = 7",
         "ALTER TABLE made RENAME TO kept",
         "CREATE VIEW seen AS SELECT k FROM kept WHERE n IS NULL",

@@ -144,13 +144,27 @@ class SparkEngine:
 
     def _insert(self, statement: exp.Insert) -> None:
         target = statement.this
-        if isinstance(target, exp.Schema):  # INSERT INTO t (a, b) SELECT ...: not used by the steps
-            raise ValueError("the Spark engine inserts whole rows only (no column list)")
+        listed: list[str] | None = None
+        if isinstance(target, exp.Schema):  # INSERT INTO t (a, b) SELECT ...
+            listed = [column.name for column in target.expressions]
+            target = target.this
         name = target.name
         query = spark_expression(statement.expression)
+        existing = self.session.table(name)
+        added = self._sql(query)
+        if listed is not None:
+            # the query's columns by position onto the listed ones; the others NULL, typed
+            by_name = dict(zip(listed, added.columns, strict=True))
+            added = added.selectExpr(
+                *(
+                    f"`{by_name[field.name]}` AS `{field.name}`"
+                    if field.name in by_name
+                    else f"CAST(NULL AS {field.dataType.simpleString()}) AS `{field.name}`"
+                    for field in existing.schema.fields
+                )
+            )
         # by position, as INSERT does; Spark widens NULL literals to the column's type
-        combined = self.session.table(name).union(self._sql(query))
-        self._materialise(name, combined, f"INSERT INTO {name} {query}")
+        self._materialise(name, existing.union(added), f"INSERT INTO {name} {query}")
 
     def _delete(self, statement: exp.Delete) -> None:
         name = statement.this.name
