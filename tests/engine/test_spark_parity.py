@@ -1,16 +1,17 @@
-"""The scan after the prompt level gives the same results on Spark as on DuckDB.
+"""The whole scan gives the same results on Spark as on DuckDB.
 
 One tiny simulated warehouse is ingested and scanned on DuckDB as a user does. Its inputs
-(events, accounts, and the prompt level's ``prompt_signals``) are loaded into a local Spark
-session, and the very same ``pipeline.scan`` runs there with a ``SparkEngine`` behind the
-warehouse: every SQL step from the subject level on (features, evidence, indicators, graph
-links, label propagation, satellites, clusters, cohorts, campaigns), scoring, calibration,
-campaign ids and findings. Every table the scan leaves is then compared with DuckDB's as a
-set of rows, floats to a tolerance (``parity.py``).
+(events and accounts) are loaded into a local Spark session, and the very same
+``pipeline.scan`` runs there with a ``SparkEngine`` behind the warehouse: the prompt level
+(pattern matching, the classifier's scores handed in as a table, prompt signals), every SQL
+step from the subject level on (features, evidence, indicators, graph links, label
+propagation, satellites, clusters, cohorts, campaigns), scoring, calibration, campaign ids
+and findings. Every table the scan leaves is then compared with DuckDB's as a set of rows,
+floats to a tolerance (``parity.py``).
 
-What this does not prove: the prompt level on Spark. Its steps call a Python UDF (the
-n-gram classifier) and RE2 regular expressions, which this test does not run on Spark; it
-hands Spark DuckDB's ``prompt_signals`` instead (see docs/architecture.md, engine).
+What this does not prove (docs/spark.md): that every regular expression of the prompt
+rules means the same in Java's engine as in RE2 on texts the simulator does not write;
+scale; Spark versions other than the pinned one.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from .parity import row_differences
 
 pytestmark = pytest.mark.spark
 
-# What the scan reads that the steps after the prompt level do not make themselves.
-SCAN_INPUTS = ("events", "accounts", "prompt_signals", "partner_matches")
+# What the scan reads and does not make itself.
+SCAN_INPUTS = ("events", "accounts", "partner_matches")
 # Tables the scan writes from Python rows (scores, verdicts, ids, findings text).
 SCORED_TABLES = ("account_scores", "subject_scores", "clusters", "campaigns", "findings", "scan_thresholds")
 # Columns that hold the wall-clock moment of a run, not a result.
@@ -71,10 +72,7 @@ def spark_scan(
                 engine.register(name, duck.to_arrow(f"SELECT * FROM {name}"))
     finally:
         duck.close()
-    with pytest.MonkeyPatch.context() as patch:
-        # The prompt level is DuckDB's (module docstring); everything after it runs on Spark.
-        patch.setattr(pipeline, "_prompt_level", lambda *_: "prompt_signals computed on DuckDB")
-        result = pipeline.scan(warehouse, config)
+    result = pipeline.scan(warehouse, config)
     yield engine, result
     engine.close()
 
@@ -94,9 +92,10 @@ def test_spark_scan_reaches_the_same_verdicts(
     assert actual.graph_rounds == expected.graph_rounds
     assert actual.findings == expected.findings
     assert actual.thresholds == expected.thresholds
+    assert actual.prompt_level == expected.prompt_level
 
 
-@pytest.mark.parametrize("table", sorted({*KEPT_TABLES, *SCORED_TABLES} - {"prompt_signals"}))
+@pytest.mark.parametrize("table", sorted({*KEPT_TABLES, *SCORED_TABLES}))
 def test_spark_table_matches_duckdb(
     table: str, duckdb_scan: tuple[Config, Path, ScanResult], spark_scan: tuple[Any, ScanResult]
 ) -> None:
