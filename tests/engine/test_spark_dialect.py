@@ -7,6 +7,7 @@ name, or SQLGlot's plain translation, but not a meaning; the bridge is ``engine/
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -135,3 +136,5 @@ def test_steps_materialise_insert_delete_and_rename_on_spark(engines: tuple[Duck
         query = f"SELECT * FROM {table}"
         assert row_differences(duck.to_arrow(query), spark.to_arrow(query)) == []
     assert not spark.exists("made")
+    # every replaced or renamed result's files are gone: one table's worth is left, not four
+    assert len(os.listdir(spark.workdir)) == 1

@@ -79,6 +79,7 @@ class SparkEngine:
         self._own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="distillguard-spark-")
         self._written = itertools.count()
+        self._files: dict[str, str] = {}  # view name -> the files it reads, removed with it
         # the settings the steps' meaning depends on (time zone, NULL-on-error arithmetic)
         for key, value in SESSION_SETTINGS.items():
             self.session.conf.set(key, value)
@@ -102,6 +103,17 @@ class SparkEngine:
         except Exception as exc:  # analysis passes lazily: errors surface when it runs
             raise SqlError(spark_sql, exc) from exc
         self.session.read.parquet(path).createOrReplaceTempView(name)
+        # the replaced result's files: views re-read their SQL on use, so none reads them now
+        self._remove_files(self._files.pop(name, None))
+        self._files[name] = path
+
+    def _remove_files(self, path: str | None) -> None:
+        """Delete a materialised result's files (a scan writes a copy per graph round)."""
+        if path is None:
+            return
+        jvm = self.session.sparkContext._jvm  # Hadoop's file system: local, HDFS or S3 alike
+        target = jvm.org.apache.hadoop.fs.Path(path)
+        target.getFileSystem(self.session.sparkContext._jsc.hadoopConfiguration()).delete(target, True)
 
     def register(self, name: str, table: pa.Table | pa.RecordBatchReader) -> None:
         if isinstance(table, pa.RecordBatchReader):
@@ -129,8 +141,8 @@ class SparkEngine:
             self._insert(statement)
         elif isinstance(statement, exp.Delete):
             self._delete(statement)
-        elif isinstance(statement, exp.Alter) and _rename_target(statement) is not None:
-            self._rename(statement)
+        elif isinstance(statement, exp.Alter) and (new_name := _rename_target(statement)) is not None:
+            self._rename(statement.this.name, new_name)
         else:
             self._sql(to_spark(sql)).collect()
 
@@ -177,11 +189,13 @@ class SparkEngine:
             kept = self._sql(f"SELECT * FROM {name} WHERE NOT coalesce(({condition}), FALSE)")
         self._materialise(name, kept, f"DELETE FROM {name} WHERE ...")
 
-    def _rename(self, statement: exp.Alter) -> None:
-        old, new = statement.this.name, _rename_target(statement)
+    def _rename(self, old: str, new: str) -> None:
         frame = self.session.table(old)
         frame.createOrReplaceTempView(new)
         self.session.catalog.dropTempView(old)
+        self._remove_files(self._files.pop(new, None))
+        if old in self._files:
+            self._files[new] = self._files.pop(old)
 
     def to_arrow(self, sql: str, params: Sequence[object] | None = None) -> pa.Table:
         if params:
@@ -200,9 +214,10 @@ class SparkEngine:
         return bool(self.session.catalog.tableExists(name))
 
     def drop(self, name: str) -> None:
-        if self.session.catalog.dropTempView(name):
-            return
-        self._sql(f"DROP TABLE IF EXISTS {name}").collect()
+        # Only the session's temporary views, which are all this engine makes: a table of
+        # the same name in the catalog is the user's (a persisted account_scores, say).
+        self.session.catalog.dropTempView(name)
+        self._remove_files(self._files.pop(name, None))
 
     @contextmanager
     def memory_limit(self, limit: str) -> Iterator[None]:
