@@ -80,7 +80,7 @@ class SparkEngine:
         self.workdir = workdir or tempfile.mkdtemp(prefix="distillguard-spark-")
         self._written = itertools.count()
         self._files: dict[str, str] = {}  # view name -> the files it reads, removed with it
-        # the settings the steps' meaning depends on (time zone, NULL-on-error arithmetic)
+        # the settings the steps' meaning depends on (the time zone)
         for key, value in SESSION_SETTINGS.items():
             self.session.conf.set(key, value)
         self._functions: set[str] = set()
