@@ -64,17 +64,18 @@ def spark_scan(
 
     config, db_path, _ = duckdb_scan
     engine = SparkEngine(spark_session)
-    warehouse = Warehouse(engine)  # type: ignore[arg-type]  # the warehouse only needs the Engine methods
-    duck = DuckDBEngine(db_path, read_only=True)
-    try:
-        for name in SCAN_INPUTS:
-            if duck.exists(name):
-                engine.register(name, duck.to_arrow(f"SELECT * FROM {name}"))
+    try:  # the engine's work directory goes even when the scan fails
+        warehouse = Warehouse(engine)  # type: ignore[arg-type]  # the warehouse needs only the Engine methods
+        duck = DuckDBEngine(db_path, read_only=True)
+        try:
+            for name in SCAN_INPUTS:
+                if duck.exists(name):
+                    engine.register(name, duck.to_arrow(f"SELECT * FROM {name}"))
+        finally:
+            duck.close()
+        yield engine, pipeline.scan(warehouse, config)
     finally:
-        duck.close()
-    result = pipeline.scan(warehouse, config)
-    yield engine, result
-    engine.close()
+        engine.close()
 
 
 def test_spark_scan_reaches_the_same_verdicts(
