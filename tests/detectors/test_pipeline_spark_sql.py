@@ -1,10 +1,16 @@
-"""Every SQL step the account, graph and campaign levels emit transpiles to Spark SQL."""
+"""Every SQL step the scan emits transpiles to Spark SQL that Spark's grammar accepts.
+
+A fast check on every machine, pyspark or not: a step that stops transpiling fails here
+first. That the translated steps give DuckDB's *results* on a real Spark is proved by
+``tests/engine/test_spark_parity.py`` (from the subject level on; docs/spark.md).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
+import sqlglot
 
 from distillguard.detectors import prompt_steps
 from distillguard.detectors.campaigns import campaign_steps
@@ -36,3 +42,4 @@ def _every_step() -> list[SqlStep]:
 def test_step_transpiles_to_spark(step: SqlStep) -> None:
     spark = to_spark(step.sql)
     assert spark.strip().upper().startswith(("SELECT", "WITH"))
+    assert isinstance(sqlglot.parse_one(spark, read="spark"), sqlglot.exp.Query), step.name
