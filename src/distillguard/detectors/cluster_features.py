@@ -49,6 +49,7 @@ CLUSTER_RISK = DetectorSpec(
         "coverage_low": 0.1,
         "coverage_high": 0.4,
         "class_min_accounts": 10,
+        "class_min_items": 2,
         "size_weight": 5.0,
         "coordination_weight": 2.0,
         "weight": 1.0,
@@ -88,6 +89,9 @@ CLUSTER_RISK = DetectorSpec(
         "samples a few answers per item at most and may spread them over its accounts, and harvesters "
         "drawing from the same public question sets collide now and then: a handful of accounts per "
         "item is not yet a class",
+        "class_min_items": "a member is judged on its own items only from two one-shot training-shaped "
+        "requests: one item that others also ask is a coincidence (a hydra account that sent one), a "
+        "team working through a shared exercise list asks several",
         "size_weight": "log-odds a member gains when many harvesting accounts move together: the hydra "
         "pattern, strong enough to carry a thin member (two requests) that shows little on its own",
         "coordination_weight": "log-odds for shared cards, scaffolds and lockstep on top: they confirm "
@@ -248,13 +252,14 @@ def member_tie_families_step() -> SqlStep:
         -- the member's own coverage: the share of its one-shot training-shaped requests asking
         -- an item no other account asked (NULL when it sent none)
         own_items AS (
-            SELECT e.account_id, avg(CASE WHEN si.prompt_hash IS NULL THEN 1.0 ELSE 0.0 END) AS unshared
+            SELECT e.account_id, avg(CASE WHEN si.prompt_hash IS NULL THEN 1.0 ELSE 0.0 END) AS unshared,
+                   count(*) AS items
             FROM scan_events e
             LEFT JOIN shared_items si ON si.prompt_hash = e.prompt_hash
             WHERE e.account_id IN (SELECT account_id FROM ties) AND {ONE_SHOT_TRAINING}
             GROUP BY e.account_id
         )
-        SELECT t.*, o.unshared FROM ties t LEFT JOIN own_items o ON o.account_id = t.account_id
+        SELECT t.*, o.unshared, o.items FROM ties t LEFT JOIN own_items o ON o.account_id = t.account_id
         """,
     )
 

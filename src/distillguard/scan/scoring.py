@@ -226,10 +226,13 @@ def add_cluster_evidence(
             1.0 if young_and_light else ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"])
         )
         # A member asking only what other accounts also ask (a hackathon team re-asking the
-        # shared exercises) collects no new items, whatever cluster it fell into.
+        # shared exercises) collects no new items, whatever cluster it fell into; judged from two
+        # such requests (``class_min_items``), as one is a coincidence.
         unshared = tie.get("unshared")
         coverage = (
-            1.0 if unshared is None else ramp_py(float(unshared), p["coverage_low"], p["coverage_high"])
+            ramp_py(float(unshared), p["coverage_low"], p["coverage_high"])
+            if unshared is not None and int(tie.get("items") or 0) >= p["class_min_items"]
+            else 1.0
         )
         subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own * coverage
 
