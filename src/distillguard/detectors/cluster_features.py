@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from distillguard.detectors.account import ramp_py
+from distillguard.detectors.account.coverage import one_shot_training
 from distillguard.detectors.graph_edges import MIN_PURITY
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.engine.base import SqlStep
-from distillguard.rules import ELICITATION_THRESHOLD
 
 CLUSTER_RISK = DetectorSpec(
     "cluster.risk",
@@ -186,9 +186,8 @@ def cluster_strength(
     )
 
 
-# The requests coverage is judged on: one-shot and training-shaped. Multi-turn requests are
-# left out: an agent loop's last turn repeats boilerplate.
-ONE_SHOT_TRAINING = f"e.training >= {ELICITATION_THRESHOLD} AND coalesce(e.message_count, 1) <= 1"
+# The requests coverage is judged on, over ``scan_events e``: one-shot and training-shaped.
+ONE_SHOT_TRAINING = one_shot_training("e")
 
 
 def shared_items_step() -> SqlStep:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import ramp_py
+from distillguard.detectors.account.coverage import one_shot_training
 from distillguard.detectors.account.harvest_volume import TOOL_WORK
 from distillguard.detectors.graph_edges import SCRIPT_KINDS
 from distillguard.detectors.spec import DetectorSpec
@@ -140,7 +141,6 @@ def _harvest_item(kind_column: str) -> str:
 
 def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     """``cohort_members`` (account, cohort, kind) and ``cohort_features`` (one row per cohort)."""
-    t = ELICITATION_THRESHOLD
     window_s = int(p["window_hours"]) * 3600
     young_days = float(p["young_max_days"])
     members = f"""
@@ -173,7 +173,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             WHERE e.prompt_hash IS NOT NULL
               AND CASE WHEN y.kind = 'tool' THEN {TOOL_WORK}
                        -- an agent loop's last turn repeats boilerplate; a harvested item is a first turn
-                       ELSE e.training >= {t} AND coalesce(e.message_count, 1) <= 1 END
+                       ELSE {one_shot_training("e")} END
         ),
         -- how many young accounts asked each item: a class or a hackathon shares its exercises
         items AS (SELECT prompt_hash, count(DISTINCT account_id) AS askers FROM asked GROUP BY prompt_hash),

@@ -26,7 +26,11 @@ from __future__ import annotations
 
 from distillguard.detectors.lifecycle_ties import lifecycle_indicator_sql, scan_span_sql
 from distillguard.detectors.spec import DetectorSpec
-from distillguard.detectors.young_ties import CREATED_NEEDS_KINDS, corroboration_having, created_indicator_sql
+from distillguard.detectors.young_ties import (
+    corroborating_combination,
+    corroboration_having,
+    created_indicator_sql,
+)
 from distillguard.engine.base import SqlStep
 
 GRAPH_LINKS = DetectorSpec(
@@ -370,7 +374,7 @@ def corroboration_steps() -> list[SqlStep]:
 
     The pairs are found exactly, whatever order the holders come in: a young account
     ties to another when the two share a *combination* of two values of different kinds
-    that ``corroboration_having`` accepts. Every holder of one combination ties to each
+    that ``corroborating_combination`` accepts. Every holder of one combination ties to each
     of its young holders, so they are one component; instead of every such pair (a
     shape and a client build held by thousands of one hydra's accounts would make
     millions), each combination ties its holders to its first few young holders by account
@@ -400,7 +404,6 @@ def corroboration_steps() -> list[SqlStep]:
         JOIN account_features f ON f.account_id = i.account_id
         JOIN indicator_purity p ON p.kind = i.kind AND p.value = i.value
     """
-    script = ", ".join(f"'{k}'" for k in CREATED_NEEDS_KINDS)
     # The combinations young accounts hold, the rarer value first: finding a combination's
     # holders starts from its rarer value's, so a pool-wide client build costs once per
     # rare prefix beside it, not once per holder.
@@ -413,9 +416,7 @@ def corroboration_steps() -> list[SqlStep]:
                    CASE WHEN x.gated_holders <= y.gated_holders THEN y.value ELSE x.value END AS v2
             FROM corroboration_values x
             JOIN corroboration_values y ON y.account_id = x.account_id AND y.kind > x.kind
-            WHERE x.young
-              AND (x.kind <> 'created' OR y.kind IN ({script}))
-              AND (y.kind <> 'created' OR x.kind IN ({script}))
+            WHERE x.young AND {corroborating_combination("x.kind", "y.kind")}
         ),
         holders AS (
             SELECT c.k1, c.v1, c.k2, c.v2, h1.account_id, h1.young

@@ -50,3 +50,14 @@ def corroboration_having(kind: str, min_kinds: int) -> str:
         f" AND (max(CASE WHEN {kind} = 'created' THEN 1 ELSE 0 END) = 0"
         f" OR max(CASE WHEN {kind} IN ({script}) THEN 1 ELSE 0 END) = 1)"
     )
+
+
+def corroborating_combination(kind_a: str, kind_b: str) -> str:
+    """Condition on two values of different kinds (columns ``kind_a``, ``kind_b``) one account
+    holds: the pair form of ``corroboration_having``, a creation burst only beside a
+    script-level kind. Two accounts meet that rule exactly when they share such a combination."""
+    script = ", ".join(f"'{k}'" for k in CREATED_NEEDS_KINDS)
+    return (
+        f"({kind_a} <> 'created' OR {kind_b} IN ({script}))"
+        f" AND ({kind_b} <> 'created' OR {kind_a} IN ({script}))"
+    )

@@ -27,9 +27,18 @@ SPEC = DetectorSpec(
     },
 )
 
-# One-shot requests only: in a multi-turn agent loop the last user turn (what prompt_hash
-# fingerprints) repeats boilerplate while every conversation is new.
-_ONE_SHOT_TRAINING = f"training >= {ELICITATION_THRESHOLD} AND coalesce(message_count, 1) <= 1"
+
+
+def one_shot_training(table: str = "") -> str:
+    """SQL condition: a harvested *item*, a one-shot training-shaped request (columns of ``table``
+    when given). One-shot only: in a multi-turn agent loop the last user turn (what prompt_hash
+    fingerprints) repeats boilerplate while every conversation is new. Clusters and cohorts judge
+    their coverage on the same items."""
+    t = f"{table}." if table else ""
+    return f"{t}training >= {ELICITATION_THRESHOLD} AND coalesce({t}message_count, 1) <= 1"
+
+
+_ONE_SHOT_TRAINING = one_shot_training()
 AGGREGATES = (
     f"count(DISTINCT CASE WHEN {_ONE_SHOT_TRAINING} THEN prompt_hash END) "
     f"/ greatest(1.0, sum(CASE WHEN {_ONE_SHOT_TRAINING} AND prompt_hash IS NOT NULL "
