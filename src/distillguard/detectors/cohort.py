@@ -58,6 +58,7 @@ SPEC = DetectorSpec(
         "member_tool_low": 0.3,
         "member_tool_high": 0.6,
         "member_novelty_min": 0.5,
+        "member_script_kinds": 1,
         "member_burst_floor_hours": 6.0,
         "member_burst_factor": 3.0,
         "weight": 6.0,
@@ -102,6 +103,12 @@ SPEC = DetectorSpec(
         "training-shaped items were asked by no other young account: a swarm splits its data set "
         "between accounts (drawing from public sets, it repeats an item now and then), a class or a "
         "hackathon sends everyone the same exercises",
+        "member_script_kinds": "a member sharing a pure script-level value (a template family, a "
+        "request shape or a card nearly every holder of which is already harvesting) with another "
+        "member of its cohort is one of the cohort's accounts, whatever its own share of the cohort's "
+        "kind: it takes the cohort's strength in full. One kind is enough here, where a silent account "
+        "needs two (silent_script_kinds), because a member already sends the cohort's kind of item; "
+        "the ordinary new customers of a hackathon or a course share no such value with a swarm",
         "member_burst_floor_hours": "a member whose requests all fall within six hours (a working "
         "session) is used the way a swarm uses its accounts, whatever its cohort's pace",
         "member_burst_factor": "a member active over three times as long as its cohort's typical account "
@@ -143,6 +150,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     """``cohort_members`` (account, cohort, kind) and ``cohort_features`` (one row per cohort)."""
     window_s = int(p["window_hours"]) * 3600
     young_days = float(p["young_max_days"])
+    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
     members = f"""
         WITH light AS (
             SELECT f.account_id, f.first_seen, f.training_share,
@@ -181,13 +189,33 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             SELECT a.account_id, avg(CASE WHEN i.askers = 1 THEN 1.0 ELSE 0.0 END) AS novelty
             FROM asked a JOIN items i ON i.prompt_hash = a.prompt_hash
             GROUP BY a.account_id
+        ),
+        joined AS (
+            SELECT y.account_id, y.harvest_share, n.novelty, y.kind, y.active_hours,
+                   concat('co-', y.kind, '-',
+                          CAST(CAST(floor(epoch(y.first_seen) / {window_s}) AS BIGINT) AS VARCHAR))
+                       AS cohort_id
+            FROM young y JOIN novelty n ON n.account_id = y.account_id
+            WHERE n.novelty >= {float(p["member_novelty_min"])}
+        ),
+        -- pure script-level values (nearly every holder gated: indicator_purity) each member
+        -- holds, and how many kinds of them it shares with another member of its cohort
+        script AS (
+            SELECT j.cohort_id, j.account_id, i.kind, i.value
+            FROM joined j
+            JOIN account_indicators i ON i.account_id = j.account_id
+            JOIN indicator_purity u ON u.kind = i.kind AND u.value = i.value
+            WHERE i.kind IN ({script})
+        ),
+        script_ties AS (
+            SELECT a.account_id, count(DISTINCT a.kind) AS script_kinds
+            FROM script a
+            JOIN script b ON b.cohort_id = a.cohort_id AND b.kind = a.kind AND b.value = a.value
+                         AND b.account_id <> a.account_id
+            GROUP BY a.account_id
         )
-        SELECT y.account_id, y.harvest_share, n.novelty, y.kind, y.active_hours,
-               concat('co-', y.kind, '-',
-                      CAST(CAST(floor(epoch(y.first_seen) / {window_s}) AS BIGINT) AS VARCHAR))
-                   AS cohort_id
-        FROM young y JOIN novelty n ON n.account_id = y.account_id
-        WHERE n.novelty >= {float(p["member_novelty_min"])}
+        SELECT j.*, coalesce(t.script_kinds, 0) AS script_kinds
+        FROM joined j LEFT JOIN script_ties t ON t.account_id = j.account_id
     """
     features = f"""
         WITH established AS (
@@ -227,7 +255,6 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     # New, light accounts first seen in a cohort's window that sent nothing of its kind (or too
     # little to join), with the number of the window's members (scoring takes the purity) and
     # how many kinds of the members' pure script-level values each shares.
-    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
     silent = f"""
         WITH window_of AS (
             SELECT account_id, CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS window_no,
@@ -309,11 +336,15 @@ def member_fit(
     p: Mapping[str, Any] = SPEC.parameters,
     *,
     kind: object = None,
+    script_kinds: int = 0,
 ) -> float:
-    """How much of its cohort's strength a member takes: by its own share of the cohort's kind,
-    and nothing when it has been active far longer than the cohort uses its accounts."""
+    """How much of its cohort's strength a member takes: in full when it shares the members'
+    script (``member_script_kinds``), else by its own share of the cohort's kind; nothing when it
+    has been active far longer than the cohort uses its accounts."""
     if not used_like_cohort(active_hours, cohort_median_hours, p):
         return 0.0
+    if script_kinds >= int(p["member_script_kinds"]):
+        return 1.0
     if kind == "tool":
         return ramp_py(harvest_share, p["member_tool_low"], p["member_tool_high"])
     return ramp_py(harvest_share, p["member_training_low"], p["member_training_high"])

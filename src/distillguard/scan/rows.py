@@ -28,7 +28,7 @@ class SubjectScore:
     cohort_id: str | None = None
     cohort_logit: float = 0.0
     cohort_silent_purity: float | None = None  # set when it joined its cohort's window by how it was used
-    cohort_script_tied: bool = False  # a silent member sharing its cohort members' script
+    cohort_script_tied: bool = False  # a member, or a silent one, sharing its cohort members' script
     worst_end_user: SubjectScore | None = None
     sightings: list[tuple[float, str]] = field(default_factory=list)
     risk: float = 0.0

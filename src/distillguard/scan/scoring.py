@@ -251,6 +251,7 @@ def add_cohort_evidence(
             continue
         cohort.members.append(subject.subject_id)
         subject.cohort_id = cohort.group_id
+        script_kinds = int(row.get("script_kinds") or 0)
         subject.cohort_logit = (
             float(COHORT["weight"])
             * cohort.strength
@@ -259,8 +260,10 @@ def add_cohort_evidence(
                 float(row.get("active_hours") or 0.0),
                 float(cohort.features.get("median_active_hours") or 0.0),
                 kind=row.get("kind"),
+                script_kinds=script_kinds,
             )
         )
+        subject.cohort_script_tied = script_kinds >= int(COHORT["member_script_kinds"])
 
 
 def add_silent_cohort_evidence(
@@ -394,6 +397,12 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
             f"first seen together collecting {cohort_kind_label(cohort.features.get('kind'))} "
             f"({cohort.parts['harvest_share']:.0%} of their requests, "
             f"{cohort.parts['distinct_share']:.0%} of items asked once)"
+            + (
+                "; it shares the members' script (a template family, request shape or card nearly "
+                "only harvesters use)"
+                if subject.cohort_script_tied
+                else ""
+            )
         )
     if subject.worst_end_user is not None:
         eu = subject.worst_end_user
