@@ -146,11 +146,23 @@ def _harvest_item(kind_column: str) -> str:
     )
 
 
+def _pure_script_values(source: str, group: str) -> str:
+    """Rows ``(<group>, account_id, kind, value)``: the pure script-level values (template family,
+    request shape, card; nearly every holder gated: ``indicator_purity``) that the accounts of
+    ``source`` (a table or subquery with ``account_id`` and ``group``) hold."""
+    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
+    return f"""
+            SELECT s.{group}, s.account_id, i.kind, i.value
+            FROM {source} AS s
+            JOIN account_indicators i ON i.account_id = s.account_id
+            JOIN indicator_purity u ON u.kind = i.kind AND u.value = i.value
+            WHERE i.kind IN ({script})"""
+
+
 def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     """``cohort_members`` (account, cohort, kind) and ``cohort_features`` (one row per cohort)."""
     window_s = int(p["window_hours"]) * 3600
     young_days = float(p["young_max_days"])
-    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
     members = f"""
         WITH light AS (
             SELECT f.account_id, f.first_seen, f.training_share,
@@ -200,13 +212,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         ),
         -- pure script-level values (nearly every holder gated: indicator_purity) each member
         -- holds, and how many kinds of them it shares with another member of its cohort
-        script AS (
-            SELECT j.cohort_id, j.account_id, i.kind, i.value
-            FROM joined j
-            JOIN account_indicators i ON i.account_id = j.account_id
-            JOIN indicator_purity u ON u.kind = i.kind AND u.value = i.value
-            WHERE i.kind IN ({script})
-        ),
+        script AS ({_pure_script_values("joined", "cohort_id")}),
         script_ties AS (
             SELECT a.account_id, count(DISTINCT a.kind) AS script_kinds
             FROM script a
@@ -277,12 +283,11 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         -- pure script-level values (nearly every holder gated: indicator_purity) held by the
         -- cohort members first seen in the same window
         member_script AS (
-            SELECT DISTINCT w.window_no, i.kind, i.value
-            FROM cohort_members m
-            JOIN window_of w ON w.account_id = m.account_id
-            JOIN account_indicators i ON i.account_id = m.account_id
-            JOIN indicator_purity p ON p.kind = i.kind AND p.value = i.value
-            WHERE i.kind IN ({script})
+            SELECT DISTINCT window_no, kind, value FROM ({_pure_script_values(
+                "(SELECT m.account_id, w.window_no FROM cohort_members m"
+                " JOIN window_of w ON w.account_id = m.account_id)",
+                "window_no",
+            )}) AS v
         ),
         script_ties AS (
             SELECT c.account_id, count(DISTINCT i.kind) AS script_kinds
