@@ -110,7 +110,8 @@ CREATE OR REPLACE MACRO do_attributes(items) AS list_transform(
     list_filter(coalesce(items, []), lambda a: a.key IS NOT NULL),
     lambda a: {'k': a.key, 'v': do_value(a.value), 'odd': do_any_odd(a.value)});
 CREATE OR REPLACE MACRO do_get(attrs, keys, key) AS attrs[list_position(keys, key)].v;
--- the dj_* helpers of declarative over a do_value pair (NULL: absent), same meaning
+-- the dj_* helpers of declarative over a do_value pair (NULL: absent), same meaning; casts are
+-- TRY_: DuckDB may hoist a repeated cast out of its CASE branch and run it on every row
 CREATE OR REPLACE MACRO ov_t(x) AS coalesce(x.t, 'NULL');
 CREATE OR REPLACE MACRO ov_of_json(j) AS {'t': dj_type(j), 's': j ->> '$'};
 CREATE OR REPLACE MACRO ov_present(x) AS CASE ov_t(x)
@@ -128,13 +129,13 @@ CREATE OR REPLACE MACRO ov_int_odd(x) AS NOT (ov_t(x) = 'NULL'
     OR (ov_t(x) IN ('BIGINT', 'UBIGINT') AND TRY_CAST(x.s AS BIGINT) IS NOT NULL)
     OR (ov_t(x) = 'VARCHAR' AND x.s = ''));
 CREATE OR REPLACE MACRO ov_float(x) AS CASE WHEN ov_t(x) IN ('BIGINT', 'UBIGINT', 'DOUBLE')
-    THEN CAST(x.s AS DOUBLE) END;
+    THEN TRY_CAST(x.s AS DOUBLE) END;
 CREATE OR REPLACE MACRO ov_float_odd(x) AS NOT (ov_t(x) IN ('NULL', 'BIGINT', 'UBIGINT', 'DOUBLE')
     OR (ov_t(x) = 'VARCHAR' AND x.s = ''));
 CREATE OR REPLACE MACRO ov_bool(x) AS CASE ov_t(x)
-    WHEN 'BOOLEAN' THEN CAST(x.s AS BOOLEAN)
-    WHEN 'BIGINT' THEN CAST(x.s AS DOUBLE) <> 0 WHEN 'UBIGINT' THEN x.s <> '0'
-    WHEN 'DOUBLE' THEN CAST(x.s AS DOUBLE) <> 0
+    WHEN 'BOOLEAN' THEN TRY_CAST(x.s AS BOOLEAN)
+    WHEN 'BIGINT' THEN TRY_CAST(x.s AS DOUBLE) <> 0 WHEN 'UBIGINT' THEN x.s <> '0'
+    WHEN 'DOUBLE' THEN TRY_CAST(x.s AS DOUBLE) <> 0
     WHEN 'ARRAY' THEN x.s <> '[]' WHEN 'OBJECT' THEN x.s <> '{}' END;
 CREATE OR REPLACE MACRO ov_bool_odd(x) AS ov_t(x) = 'VARCHAR' AND x.s <> '';
 CREATE OR REPLACE MACRO ov_stringify(x) AS CASE ov_t(x)
@@ -216,14 +217,14 @@ def _read() -> str:
     def each(items: str) -> str:
         return f"unnest(CASE WHEN _line_reason IS NULL THEN {items} ELSE [NULL] END)"
 
-    carried = "_line, _odd_line, _head, _line_reason"
+    carried = "_line, _odd_line, _nulls, _head, _line_reason"
     return f"""
     SELECT {carried}, {{'span': _sp, 'resource': _res, 'scope': _scope}} AS _item
     FROM (SELECT {carried}, _res, _ss.scope.name AS _scope, {each("coalesce(_ss.spans, [])")} AS _sp
     FROM (SELECT {carried}, _rs.resource.attributes AS _res, {each("coalesce(_rs.scopeSpans, [])")} AS _ss
     FROM (SELECT {carried}, {each("_r.resourceSpans")} AS _rs
     FROM (
-        SELECT _line, _r, left(_text, 512) AS _head,
+        SELECT _line, _r, left(_text, 512) AS _head, contains(_text, 'null') AS _nulls,
                CASE WHEN _r.resourceSpans IS NULL THEN 'resourceSpans: expected a list'
                     WHEN {spans} = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
                NOT starts_with(_structure, '{{') OR regexp_matches(_structure, '{_STRUCTURE_ODD}')
@@ -401,13 +402,19 @@ def mapping(settings: Any) -> Mapping:
         "dj_content_odd(_system_json)",
         "do_messages_odd(_prompt_parsed, _prompt_mode)",
         "do_messages_odd(_completion_parsed, _completion_mode)",
-        "do_messages_ambiguous(_prompt_parsed, _prompt_mode)",
-        "do_messages_ambiguous(_completion_parsed, _completion_mode)",
+        # (a null in a message list is a null in its line: most lines hold none, so skip the search)
+        "_nulls AND do_messages_ambiguous(_prompt_parsed, _prompt_mode)",
+        "_nulls AND do_messages_ambiguous(_completion_parsed, _completion_mode)",
         "do_contents_odd(_prompt_messages)",
         "do_contents_odd(_completion_messages)",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
     ]
-    add_typed_fields(texts, {"int": ints, "float": floats, "bool": bools}, lets, columns, route, helpers="ov")
+    typed = {"int": ints, "float": floats, "bool": bools}
+    for table in typed.values():  # each looked up once (the column and its route read it)
+        for name, expression in table.items():
+            lets[f"_v{name}"] = expression
+            table[name] = f"_v{name}"
+    add_typed_fields(texts, typed, lets, columns, route, helpers="ov")
     columns.update(
         {
             "_line": "_line",
