@@ -249,3 +249,41 @@ def test_sql_mapping_of_otel_agrees_on_odd_records(
     } <= set(ODD_OTEL) - mapped_by_sql  # fmt: skip
     assert sql[0].stored > len(ODD_OTEL) // 2 and sql[0].quarantined >= 6 and sql[0].duplicates == 1
     _assert_same(sql, python)
+
+
+# Part lists the mapping reads in one typed pass (a list of objects, strings where present) or part
+# by part; each in a line holding no JSON null, where absent and null keys read alike.
+PARTS: dict[str, list[Any]] = {
+    "text beside content": [{"type": "text", "text": "t", "content": "c"}],
+    "no type": [{"content": "untyped"}],
+    "image then input text": [{"type": "image", "content": "img"}, {"type": "input_text", "content": "b"}],
+    "no text anywhere": [{"type": "tool_call", "id": "1", "arguments": {"path": "a"}}],
+    "content a number": [{"type": "text", "content": 5}, {"type": "text", "content": "x"}],
+    "a string part": ["s", {"type": "text", "content": "y"}],
+    "type a number": [{"type": 1, "content": "z"}],
+    "text a list": [{"type": "text", "text": ["a"], "content": "w"}],
+    # the second part's text is a null spelled with an escaped letter (below): Python skips the part,
+    # and the mapping must see the null to read the list part by part
+    "hidden null": [{"type": "text", "text": "t1"}, {"type": "text", "text": "HIDDEN", "content": "shown"}],
+}
+
+
+def test_otel_part_lists_read_in_one_pass_agree_with_the_adapter(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = next(_records(FIXTURES / "otel_new.jsonl"))
+    base["resourceSpans"][0]["scopeSpans"][0]["spans"] = [_span(base)]
+    lines: list[str | bytes] = []
+    for i, parts in enumerate(PARTS.values()):
+        record = copy.deepcopy(base)
+        _span(record)["spanId"] = f"{i + 1:016x}"
+        _attr("gen_ai.input.messages", _messages([{"role": "user", "parts": parts}]))(record)
+        _attr("gen_ai.output.messages", _messages([{"role": "assistant", "parts": parts}]))(record)
+        lines.append(json.dumps(record).replace('\\"HIDDEN\\"', "n\\u0075ll"))
+    assert not any("null" in str(line) for line in lines)
+    path = write_lines(tmp_path / "parts.jsonl", lines)
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert not routed  # every line mapped by SQL, in one pass or part by part
+    assert sql[0].stored == len(PARTS)
+    _assert_same(sql, python)

@@ -155,19 +155,19 @@ CREATE OR REPLACE MACRO do_json_odd(x, parsed) AS parsed IS NOT NULL AND regexp_
 -- content else parts, 1 parts else content (otel._parts_messages), 2 content only (outputs)
 CREATE OR REPLACE MACRO do_content(m, mode) AS CASE mode
     WHEN 0 THEN coalesce(m.content, m.parts) WHEN 1 THEN coalesce(m.parts, m.content) ELSE m.content END;
-CREATE OR REPLACE MACRO do_messages(parsed, raw, mode) AS CASE
+CREATE OR REPLACE MACRO do_messages(parsed, kind, raw, mode) AS CASE
     WHEN ov_t(raw) = 'VARCHAR' AND parsed IS NULL
         THEN [{'role': 'user', 'content': to_json(raw.s), 'parts': NULL::JSON}]
-    WHEN dj_type(parsed) = 'ARRAY' THEN list_transform(
+    WHEN kind = 'ARRAY' THEN list_transform(
         json_transform(parsed, '[{"role": "VARCHAR", "content": "JSON", "parts": "JSON"}]'),
         lambda m: {'role': m.role, 'content': do_content(m, mode), 'parts': NULL::JSON})
-    WHEN dj_type(parsed) = 'VARCHAR' AND mode = 1
+    WHEN kind = 'VARCHAR' AND mode = 1
         THEN [{'role': 'user', 'content': parsed, 'parts': NULL::JSON}]
     END;
 -- a message whose null content (mode 0) or parts (mode 1) Python tells from an absent one, with
 -- the other key present (struct fields read both as NULL); the text test keeps it off the hot path
-CREATE OR REPLACE MACRO do_messages_ambiguous(parsed, mode) AS CASE
-    WHEN mode IN (0, 1) AND dj_type(parsed) = 'ARRAY'
+CREATE OR REPLACE MACRO do_messages_ambiguous(parsed, kind, mode) AS CASE
+    WHEN mode IN (0, 1) AND kind = 'ARRAY'
          AND regexp_matches(CAST(parsed AS VARCHAR), '"(content|parts)"\s*:\s*null')
     THEN len(list_filter(dj_list(parsed), lambda m:
         json_type(m, CASE WHEN mode = 0 THEN '$.content' ELSE '$.parts' END) = 'NULL'
@@ -175,8 +175,32 @@ CREATE OR REPLACE MACRO do_messages_ambiguous(parsed, mode) AS CASE
             <> 'NULL')) > 0
     ELSE false END;
 -- a JSON object (``{"messages": ...}``), or JSON text inside JSON text
-CREATE OR REPLACE MACRO do_messages_odd(parsed, mode) AS dj_type(parsed) = 'OBJECT'
-    OR (mode = 1 AND dj_type(parsed) = 'VARCHAR' AND TRY_CAST(parsed ->> '$' AS JSON) IS NOT NULL);
+CREATE OR REPLACE MACRO do_messages_odd(parsed, kind, mode) AS kind = 'OBJECT'
+    OR (mode = 1 AND kind = 'VARCHAR' AND TRY_CAST(parsed ->> '$' AS JSON) IS NOT NULL);
+-- normalise.content_text of a message's content (JSON) with fewer parses: in a line holding no
+-- null (``nulls`` false), an absent key and a JSON null cannot be told apart, so a part list whose
+-- merged structure is a list of objects, with type, text and content strings where present, is
+-- read as typed structs in one pass; anything else is read by dj_content_text, part by part
+-- (each of its JSON calls parses the part again)
+CREATE OR REPLACE MACRO do_parts_plain(structure) AS starts_with(structure, '[{')
+    AND NOT regexp_matches(structure,
+        '"(type|text|content)":("(BIGINT|UBIGINT|DOUBLE|BOOLEAN|JSON|NULL)"|\[|\{)');
+CREATE OR REPLACE MACRO do_parts_text(c) AS dj_joined(list_filter(list_transform(
+    json_transform(c, '[{"type": "VARCHAR", "text": "VARCHAR", "content": "VARCHAR"}]'),
+    lambda p: CASE WHEN coalesce(p.type, 'text') IN ('text', 'input_text', 'output_text')
+                   THEN coalesce(p.text, p.content) END),
+    lambda t: t IS NOT NULL), chr(10));
+CREATE OR REPLACE MACRO do_content_text(c, nulls) AS CASE
+    WHEN NOT nulls AND dj_type(c) = 'VARCHAR' THEN c ->> '$'
+    WHEN NOT nulls AND dj_type(c) = 'ARRAY' AND do_parts_plain(json_structure(c)) THEN do_parts_text(c)
+    ELSE dj_content_text(c) END;
+-- ds_user_texts and ds_system_text of declarative through do_content_text
+CREATE OR REPLACE MACRO do_user_texts(msgs, nulls) AS list_filter(list_transform(msgs,
+    lambda m: CASE WHEN m.role = 'user' THEN do_content_text(m.content, nulls) END),
+    lambda t: t IS NOT NULL);
+CREATE OR REPLACE MACRO do_system_text(msgs, nulls) AS dj_joined(list_filter(list_transform(msgs,
+    lambda m: CASE WHEN m.role IN ('system', 'developer') THEN do_content_text(m.content, nulls) END),
+    lambda t: t IS NOT NULL AND t <> ''), chr(10));
 CREATE OR REPLACE MACRO do_contents_odd(msgs) AS
     len(list_filter(coalesce(msgs, []), lambda m: dj_content_odd(m.content))) > 0;
 -- span status: otel's (span.get("status") or {}).get("code") in (2, "STATUS_CODE_ERROR")
@@ -202,31 +226,22 @@ CREATE OR REPLACE MACRO do_required_ok(x) AS ov_t(x) IN ('BIGINT', 'UBIGINT')
 
 def _read() -> str:
     """One row per span (``_item``), or one row for a line that yields none (``_line_reason``); the
-    line's first 512 characters (``_head``) are carried for a quarantine's excerpt, not the line.
-
-    The tree is unnested a level at a time (``unnest`` hands each element on as it is): building
-    one struct per span with lambdas (``flatten(list_transform(...))``) copied every span and its
-    resource's attributes, about a tenth of the stage."""
+    line's first 512 characters (``_head``) are carried for a quarantine's excerpt, not the line."""
+    items = (
+        "flatten(list_transform(_r.resourceSpans, lambda rs:"
+        " flatten(list_transform(coalesce(rs.scopeSpans, []),"
+        " lambda ss: list_transform(coalesce(ss.spans, []), lambda sp: {'span': sp,"
+        " 'resource': rs.resource.attributes, 'scope': ss.scope.name})))))"
+    )
     # a status of mixed kinds ("JSON") may be only {} beside objects: then its kinds are looked up
     statuses = "json_type(json, '$.resourceSpans[*].scopeSpans[*].spans[*].status')"
-    spans = (
-        "coalesce(list_sum(list_transform(_r.resourceSpans, lambda rs: coalesce(list_sum(list_transform("
-        "coalesce(rs.scopeSpans, []), lambda ss: len(coalesce(ss.spans, [])))), 0))), 0)"
-    )
-
-    def each(items: str) -> str:
-        return f"unnest(CASE WHEN _line_reason IS NULL THEN {items} ELSE [NULL] END)"
-
-    carried = "_line, _odd_line, _nulls, _head, _line_reason"
     return f"""
-    SELECT {carried}, {{'span': _sp, 'resource': _res, 'scope': _scope}} AS _item
-    FROM (SELECT {carried}, _res, _ss.scope.name AS _scope, {each("coalesce(_ss.spans, [])")} AS _sp
-    FROM (SELECT {carried}, _rs.resource.attributes AS _res, {each("coalesce(_rs.scopeSpans, [])")} AS _ss
-    FROM (SELECT {carried}, {each("_r.resourceSpans")} AS _rs
+    SELECT _line, _odd_line, _nulls, _head,
+           CASE WHEN _items IS NULL THEN 'resourceSpans: expected a list'
+                WHEN len(_items) = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
+           unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
     FROM (
-        SELECT _line, _r, left(_text, 512) AS _head, contains(_text, 'null') AS _nulls,
-               CASE WHEN _r.resourceSpans IS NULL THEN 'resourceSpans: expected a list'
-                    WHEN {spans} = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
+        SELECT _line, left(_text, 512) AS _head, {_NULLS} AS _nulls, {items} AS _items,
                NOT starts_with(_structure, '{{') OR regexp_matches(_structure, '{_STRUCTURE_ODD}')
                OR regexp_matches(_text, '{_TEXT_ODD}')
                OR (contains(_structure, '"status":"JSON"')
@@ -237,8 +252,13 @@ def _read() -> str:
             FROM (SELECT row_number() OVER () AS _line, json
                   FROM read_json({{file}}, {{options}}, records = false, columns = {{'json': 'JSON'}}))
         )
-    ))))"""
+    )"""
 
+
+# A JSON null anywhere in the line, its message lists included, spells 'null' in its text: the text
+# is DuckDB's own writing of the parsed line (minified, escapes decoded), so no escaped letter
+# (n\u0075ll) hides one
+_NULLS = "contains(_text, 'null')"
 
 _EVENT_NAMES = {"prompt": "gen_ai.content.prompt", "completion": "gen_ai.content.completion"}
 
@@ -292,9 +312,13 @@ def mapping(settings: Any) -> Mapping:
         # otel._parts_messages for the newer attribute; older outputs are read by content only
         lets[f"_{side}_mode"] = f"CASE WHEN {has(new)} THEN 1 ELSE {0 if side == 'prompt' else 2} END"
         lets[f"_{side}_parsed"] = f"ov_json(_{side}_raw)"
-        lets[f"_{side}_messages"] = f"coalesce(do_messages(_{side}_parsed, _{side}_raw, _{side}_mode), [])"
-    lets["_user_texts"] = "ds_user_texts(_prompt_messages)"
-    lets["_message_system"] = "ds_system_text(_prompt_messages)"
+        # its kind read once: each json_type of a JSON value parses all of it again
+        lets[f"_{side}_kind"] = f"dj_type(_{side}_parsed)"
+        lets[f"_{side}_messages"] = (
+            f"coalesce(do_messages(_{side}_parsed, _{side}_kind, _{side}_raw, _{side}_mode), [])"
+        )
+    lets["_user_texts"] = "do_user_texts(_prompt_messages, _nulls)"
+    lets["_message_system"] = "do_system_text(_prompt_messages, _nulls)"
     lets["_instructions"] = (
         f"CASE WHEN {has('gen_ai.system_instructions')} THEN CASE WHEN _system_json IS NULL"
         " THEN _system_raw.s ELSE dj_content_text(_system_json) END END"
@@ -400,11 +424,11 @@ def mapping(settings: Any) -> Mapping:
         "do_json_odd(_system_raw, _system_json) OR do_json_odd(_tools_raw, _tools)",
         "do_json_odd(_prompt_raw, _prompt_parsed) OR do_json_odd(_completion_raw, _completion_parsed)",
         "dj_content_odd(_system_json)",
-        "do_messages_odd(_prompt_parsed, _prompt_mode)",
-        "do_messages_odd(_completion_parsed, _completion_mode)",
+        "do_messages_odd(_prompt_parsed, _prompt_kind, _prompt_mode)",
+        "do_messages_odd(_completion_parsed, _completion_kind, _completion_mode)",
         # (a null in a message list is a null in its line: most lines hold none, so skip the search)
-        "_nulls AND do_messages_ambiguous(_prompt_parsed, _prompt_mode)",
-        "_nulls AND do_messages_ambiguous(_completion_parsed, _completion_mode)",
+        "_nulls AND do_messages_ambiguous(_prompt_parsed, _prompt_kind, _prompt_mode)",
+        "_nulls AND do_messages_ambiguous(_completion_parsed, _completion_kind, _completion_mode)",
         "do_contents_odd(_prompt_messages)",
         "do_contents_odd(_completion_messages)",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
@@ -433,7 +457,7 @@ def mapping(settings: Any) -> Mapping:
             "prompt_text": "_user_texts[-1]",
             "context_text": "dj_context(_system, _user_texts)",
             "response_text": "dj_joined(list_filter(list_transform(_completion_messages,"
-            " lambda m: dj_content_text(m.content)), lambda t: t IS NOT NULL AND t <> ''), chr(10))",
+            " lambda m: do_content_text(m.content, _nulls)), lambda t: t IS NOT NULL AND t <> ''), chr(10))",
             "_system_text": "_system",
             # a key twice is routed above; map_from_entries would refuse the whole file
             "attrs": "CASE WHEN len(list_distinct(list_transform(_entries, lambda e: e.key))) = len(_entries)"
