@@ -211,6 +211,16 @@ ODD_OTEL: dict[str, Any] = {
     "control characters in prompt": _attr(
         "gen_ai.input.messages", _messages([{"role": "user", "content": "a\u0000b"}])
     ),
+    # kinds json_transform would read as NULL or an empty struct (the line's text shows them)
+    "spans mixing an object and a number": lambda r: r["resourceSpans"][0]["scopeSpans"][0]["spans"].append(
+        5
+    ),
+    "attribute value a string": lambda r: _span(r)["attributes"].append({"key": "x.s", "value": "plain"}),
+    "attribute key a number": lambda r: _span(r)["attributes"].append({"key": 5, "value": _s("n")}),
+    "attributes an object": _field("attributes", {"user.id": "x"}),
+    "events a string": _field("events", "e"),
+    "array value mixing": _attr("x.tags", {"arrayValue": {"values": [_s("a"), 5]}}),
+    "resource a list": lambda r: r["resourceSpans"][0].update(resource=[1]),
 }
 
 

@@ -3,15 +3,18 @@
 One OTLP/JSON line holds ``resourceSpans -> scopeSpans -> spans``; DuckDB parses the line
 once into structs (``_SHAPE``: attribute values as small JSON leaves), flattens it to one row
 per span (carrying its resource attributes and scope name) and reads every attribute by key
-from two parallel lists (``list_position``: no lambda per lookup). ``do_any`` is
-``otel.any_value``; the columns then use the same ``dj_*`` helpers as the LiteLLM mapping.
+from two parallel lists (``list_position``: no lambda per lookup). ``do_value`` is
+``otel.any_value``, read once per attribute into its JSON kind and text; the columns use the
+``ov_*`` helpers over that pair, which mean what the ``dj_*`` helpers of the LiteLLM mapping
+mean over a JSON value.
 
 What this mapping does not know goes to the Python adapter, by line (a line is one
-``to_events`` call): a shape other than the OTLP tree (``_STRUCTURE_ODD``, read from one
-``json_structure`` of the line), a JSON null where Python tells null from absent, value
+``to_events`` call): a shape other than the OTLP tree (``_SHAPE_ODD``, read from the line's
+text as DuckDB writes it), a JSON null where Python tells null from absent, value
 kinds it leaves out (kvlist, bytes, nested arrays), OpenLLMetry's indexed
 ``gen_ai.prompt.N.*`` attributes, JSON text that Python's ``json.loads`` may read
-differently from DuckDB's, and any field of a type the ``dj_*`` helpers route. The
+differently from DuckDB's, content held other than as a string, and any field of a type the
+``ov_*`` helpers route. The
 quarantines Python words simply (no spans, missing span id, timestamp or account) are
 written by SQL with the same reason. tests/ingest/test_declarative.py (simulated spans,
 damaged files) and test_declarative_otel.py (odd shapes) hold both paths to identical rows.
@@ -38,17 +41,20 @@ _SHAPE = (
     f' "scopeSpans": [{{"scope": {{"name": "JSON"}}, "spans": [{_SPAN}]}}]}}]}}'
 )
 
-# json_structure of a line merges every element of a list into one type ("JSON" where they
-# disagree): a key below with a value of another kind than the OTLP tree's, in any element,
-# shows here. Lists of objects ("NULL": null or empty), objects, strings.
-_SCALARS = "VARCHAR|BIGINT|UBIGINT|DOUBLE|BOOLEAN|JSON"
-_STRUCTURE_ODD = (
-    f'"(scopeSpans|spans|attributes|events|values)":("({_SCALARS})"|\\{{|\\["({_SCALARS})"\\])'
-    f'|"(resource|scope|value|arrayValue)":("({_SCALARS})"|\\[)'
-    f'|"status":("(VARCHAR|BIGINT|UBIGINT|DOUBLE|BOOLEAN)"|\\[)'
-    '|"(key|name)":("(BIGINT|UBIGINT|DOUBLE|BOOLEAN|JSON)"|\\[|\\{)'
+# Read from the line's text, which is DuckDB's own writing of the parsed line (minified, escapes
+# decoded: a key is spelled "key": and a quote inside a string is \"), so a key is found by its
+# name: a value of another kind than the OTLP tree's, where json_transform would read NULL or an
+# empty struct and Python would read something else. Lists of objects (a first element that is
+# no object, or one after an object: a string not followed by ':' as a key is, or no string),
+# objects, strings (a backslash or a space after '},' is inside a string: the line has no space
+# outside its strings). A line it flags goes whole to the adapter.
+_SHAPE_ODD = (
+    '"(scopeSpans|spans|attributes|events|values)":([^[]|\\[[^{\\]])'
+    '|\\},("([^"\\\\]|\\\\.)*"[,\\]]|[^"{\\\\\\s])'
+    '|"(resource|scope|value|arrayValue|status)":[^{]'
+    '|"(key|name)":[^"]'
 )
-# ... and what it cannot show, read from the line's text: null where Python tells a null key
+# ... and null where Python tells a null key
 # from an absent one (or a null list element from an object), value kinds and layouts this
 # mapping leaves to Python (kvlist and bytes values, the pre-1.0 instrumentationLibrary names,
 # OpenLLMetry's indexed prompt/completion and function attributes).
@@ -233,8 +239,6 @@ def _read() -> str:
         " lambda ss: list_transform(coalesce(ss.spans, []), lambda sp: {'span': sp,"
         " 'resource': rs.resource.attributes, 'scope': ss.scope.name})))))"
     )
-    # a status of mixed kinds ("JSON") may be only {} beside objects: then its kinds are looked up
-    statuses = "json_type(json, '$.resourceSpans[*].scopeSpans[*].spans[*].status')"
     return f"""
     SELECT _line, _odd_line, _nulls, _head,
            CASE WHEN _items IS NULL THEN 'resourceSpans: expected a list'
@@ -242,13 +246,9 @@ def _read() -> str:
            unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
     FROM (
         SELECT _line, left(_text, 512) AS _head, {_NULLS} AS _nulls, {items} AS _items,
-               NOT starts_with(_structure, '{{') OR regexp_matches(_structure, '{_STRUCTURE_ODD}')
-               OR regexp_matches(_text, '{_TEXT_ODD}')
-               OR (contains(_structure, '"status":"JSON"')
-                   AND len(list_filter({statuses}, lambda t: t NOT IN ('OBJECT', 'NULL'))) > 0) AS _odd_line
+               NOT starts_with(_text, '{{') OR regexp_matches(_text, '{_SHAPE_ODD}|{_TEXT_ODD}') AS _odd_line
         FROM (
-            SELECT _line, json, CAST(json AS VARCHAR) AS _text, json_transform(json, '{_SHAPE}') AS _r,
-                   json_structure(json) AS _structure
+            SELECT _line, CAST(json AS VARCHAR) AS _text, json_transform(json, '{_SHAPE}') AS _r
             FROM (SELECT row_number() OVER () AS _line, json
                   FROM read_json({{file}}, {{options}}, records = false, columns = {{'json': 'JSON'}}))
         )
