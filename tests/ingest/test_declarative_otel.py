@@ -221,6 +221,8 @@ ODD_OTEL: dict[str, Any] = {
     "events a string": _field("events", "e"),
     "array value mixing": _attr("x.tags", {"arrayValue": {"values": [_s("a"), 5]}}),
     "resource a list": lambda r: r["resourceSpans"][0].update(resource=[1]),
+    "string value a number": _attr("user.id", {"stringValue": 5}),
+    "string value an object": _attr("x.obj", {"stringValue": {"a": "b"}}),
 }
 
 

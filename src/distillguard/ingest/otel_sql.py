@@ -28,7 +28,9 @@ from distillguard.ingest.declarative import Mapping, add_typed_fields
 from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, FORMAT
 
 _KINDS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue")
-_LEAF = "{" + ", ".join(f'"{k}": "JSON"' for k in _KINDS) + "}"
+# a string value read as text by the parse itself (_SHAPE_ODD routes a stringValue of another kind,
+# and _TEXT_ODD a null one); the other kinds as small JSON leaves, whose kind is looked up
+_LEAF = "{" + ", ".join(f'"{k}": "{"VARCHAR" if k == "stringValue" else "JSON"}"' for k in _KINDS) + "}"
 _VALUE = _LEAF.replace('"arrayValue": "JSON"', '"arrayValue": {"values": [' + _LEAF + "]}")
 _ATTRS = '[{"key": "VARCHAR", "value": ' + _VALUE + "}]"
 _SPAN = (
@@ -52,7 +54,7 @@ _SHAPE_ODD = (
     '"(scopeSpans|spans|attributes|events|values)":([^[]|\\[[^{\\]])'
     '|\\},("([^"\\\\]|\\\\.)*"[,\\]]|[^"{\\\\\\s])'
     '|"(resource|scope|value|arrayValue|status)":[^{]'
-    '|"(key|name)":[^"]'
+    '|"(key|name|stringValue)":[^"]'
 )
 # ... and null where Python tells a null key
 # from an absent one (or a null list element from an object), value kinds and layouts this
@@ -75,7 +77,7 @@ CREATE OR REPLACE MACRO do_int_text(j) AS dj_type(j) = 'VARCHAR'
     AND regexp_full_match(j ->> '$', '-?[0-9]{1,18}');
 -- otel.any_value of one AnyValue struct (kinds first to last, as Python checks them)
 CREATE OR REPLACE MACRO do_scalar(v) AS CASE
-    WHEN v.stringValue IS NOT NULL THEN v.stringValue
+    WHEN v.stringValue IS NOT NULL THEN to_json(v.stringValue)
     WHEN v.intValue IS NOT NULL THEN CASE
         WHEN dj_type(v.intValue) IN ('BIGINT', 'UBIGINT') THEN v.intValue
         WHEN do_int_text(v.intValue) THEN CAST(TRY_CAST(v.intValue ->> '$' AS BIGINT) AS JSON) END
@@ -100,7 +102,7 @@ CREATE OR REPLACE MACRO do_any_odd(v) AS CASE
 -- do_any read once into {t: its JSON kind, s: its text (``->> '$'``)}: every later use reads
 -- the two fields (``ov_*``) instead of parsing the JSON value again
 CREATE OR REPLACE MACRO do_value(v) AS CASE
-    WHEN v.stringValue IS NOT NULL THEN {'t': dj_type(v.stringValue), 's': v.stringValue ->> '$'}
+    WHEN v.stringValue IS NOT NULL THEN {'t': 'VARCHAR', 's': v.stringValue}
     WHEN v.intValue IS NOT NULL THEN CASE
         WHEN dj_type(v.intValue) IN ('BIGINT', 'UBIGINT')
         THEN {'t': dj_type(v.intValue), 's': v.intValue ->> '$'}
