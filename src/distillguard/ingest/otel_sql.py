@@ -29,7 +29,7 @@ from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, FORMAT
 
 _KINDS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue")
 # a string value read as text by the parse itself (_SHAPE_ODD routes a stringValue of another kind,
-# and _TEXT_ODD a null one); the other kinds as small JSON leaves, whose kind is looked up
+# and _NULL_ODD a null one); the other kinds as small JSON leaves, whose kind is looked up
 _LEAF = "{" + ", ".join(f'"{k}": "{"VARCHAR" if k == "stringValue" else "JSON"}"' for k in _KINDS) + "}"
 _VALUE = _LEAF.replace('"arrayValue": "JSON"', '"arrayValue": {"values": [' + _LEAF + "]}")
 _ATTRS = '[{"key": "VARCHAR", "value": ' + _VALUE + "}]"
@@ -46,28 +46,25 @@ _SHAPE = (
 # Read from the line's text, which is DuckDB's own writing of the parsed line (minified, escapes
 # decoded: a key is spelled "key": and a quote inside a string is \"), so a key is found by its
 # name: a value of another kind than the OTLP tree's, where json_transform would read NULL or an
-# empty struct and Python would read something else. Lists of objects (a first element that is
-# no object, or one after an object: a string not followed by ':' as a key is, or no string),
-# objects, strings (a backslash or a space after '},' is inside a string: the line has no space
-# outside its strings). A line it flags goes whole to the adapter.
+# empty struct and Python would read something else (lists of objects, objects, strings); value
+# kinds and layouts this mapping leaves to Python (kvlist and bytes values, the pre-1.0
+# instrumentationLibrary names, OpenLLMetry's indexed prompt/completion and function
+# attributes). Every branch opens with a quote, which RE2 skips to. A line flagged here, by
+# _LIST_ODD or by _NULL_ODD goes whole to the adapter.
 _SHAPE_ODD = (
     '"(scopeSpans|spans|attributes|events|values)":([^[]|\\[[^{\\]])'
-    '|\\},("([^"\\\\]|\\\\.)*"[,\\]]|[^"{\\\\\\s])'
     '|"(resource|scope|value|arrayValue|status)":[^{]'
     '|"(key|name|stringValue)":[^"]'
+    '|"(kvlistValue|bytesValue)"|"instrumentationLibrary'
+    '|"gen_ai\\.(prompt|completion)\\.[0-9]|"gen_ai\\.request\\.functions\\.'
 )
-# ... and null where Python tells a null key
-# from an absent one (or a null list element from an object), value kinds and layouts this
-# mapping leaves to Python (kvlist and bytes values, the pre-1.0 instrumentationLibrary names,
-# OpenLLMetry's indexed prompt/completion and function attributes).
-_TEXT_ODD = (
-    '"('
-    + "|".join((*_KINDS, "key", "values"))
-    + ')"\\s*:\\s*null'
-    + "|[\\[,]\\s*null\\s*[,\\]]"
-    + '|"(kvlistValue|bytesValue)"|instrumentationLibrary'
-    + '|"gen_ai\\.(prompt|completion)\\.[0-9]|"gen_ai\\.request\\.functions\\.'
-)
+# an element after an object in a list of objects that is no object: a string not followed by ':'
+# as a key is, or no string (a backslash or a space after '},' is inside a string: the line has
+# no space outside its strings)
+_LIST_ODD = '\\},("([^"\\\\]|\\\\.)*"[,\\]]|[^"{\\\\\\s])'
+# null where Python tells a null key from an absent one, or a null list element from an object;
+# searched only in a line holding a null (_NULLS)
+_NULL_ODD = '"(' + "|".join((*_KINDS, "key", "values")) + ')":null|[\\[,]null[,\\]]'
 # JSON text inside a string attribute that Python's json.loads may read otherwise than DuckDB
 # (DuckDB accepts trailing commas; NaN and Infinity)
 _INNER_ODD = ",\\s*[\\]}]|NaN|Infinity"
@@ -248,7 +245,9 @@ def _read() -> str:
            unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
     FROM (
         SELECT _line, left(_text, 512) AS _head, {_NULLS} AS _nulls, {items} AS _items,
-               NOT starts_with(_text, '{{') OR regexp_matches(_text, '{_SHAPE_ODD}|{_TEXT_ODD}') AS _odd_line
+               NOT starts_with(_text, '{{') OR regexp_matches(_text, '{_SHAPE_ODD}')
+               OR regexp_matches(_text, '{_LIST_ODD}')
+               OR CASE WHEN {_NULLS} THEN regexp_matches(_text, '{_NULL_ODD}') ELSE false END AS _odd_line
         FROM (
             SELECT _line, CAST(json AS VARCHAR) AS _text, json_transform(json, '{_SHAPE}') AS _r
             FROM (SELECT row_number() OVER () AS _line, json
@@ -428,9 +427,12 @@ def mapping(settings: Any) -> Mapping:
         "dj_content_odd(_system_json)",
         "do_messages_odd(_prompt_parsed, _prompt_kind, _prompt_mode)",
         "do_messages_odd(_completion_parsed, _completion_kind, _completion_mode)",
-        # (a null in a message list is a null in its line: most lines hold none, so skip the search)
-        "_nulls AND do_messages_ambiguous(_prompt_parsed, _prompt_kind, _prompt_mode)",
-        "_nulls AND do_messages_ambiguous(_completion_parsed, _completion_kind, _completion_mode)",
+        # (a null in a message list is a null in its line: most lines hold none, so skip the search;
+        # a CASE, as AND in a projection evaluates both sides on every row)
+        *(
+            f"CASE WHEN _nulls THEN do_messages_ambiguous(_{side}_parsed, _{side}_kind, _{side}_mode) END"
+            for side in ("prompt", "completion")
+        ),
         "do_contents_odd(_prompt_messages)",
         "do_contents_odd(_completion_messages)",
         "len(list_filter(_headers, lambda e: dj_header_odd(e.value))) > 0",
