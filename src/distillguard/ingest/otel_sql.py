@@ -371,9 +371,10 @@ def mapping(settings: Any) -> Mapping:
     }
     bools = {"stream": get("gen_ai.request.stream")}
     columns: dict[str, str] = {}
+    # (IN, not list_contains of a list literal: inside a lambda that rebuilds the list per element)
     # attrs: what the span carries beyond the columns, then its resource, scope and names
     kept = (
-        f"NOT list_contains([{mapped}], a.k) AND NOT starts_with(a.k, '{_HEADER}')"
+        f"a.k NOT IN ({mapped}) AND NOT starts_with(a.k, '{_HEADER}')"
         " AND NOT starts_with(a.k, 'gen_ai.usage.') AND NOT starts_with(a.k, 'gen_ai.prompt.')"
         " AND NOT starts_with(a.k, 'gen_ai.completion.') AND a.v IS NOT NULL"
     )
