@@ -223,6 +223,9 @@ ODD_OTEL: dict[str, Any] = {
     "resource a list": lambda r: r["resourceSpans"][0].update(resource=[1]),
     "string value a number": _attr("user.id", {"stringValue": 5}),
     "string value an object": _attr("x.obj", {"stringValue": {"a": "b"}}),
+    # characters the cleaning drops, each alone in a mapped text (DuckDB writes C1 and DEL unescaped)
+    "C1 character in a column": _attr("client.geo.country_iso_code", _s("F\u0085R")),
+    "DEL character in a column": _attr("user_agent.original", _s("agent\u007f/1")),
 }
 
 

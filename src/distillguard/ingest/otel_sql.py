@@ -239,12 +239,12 @@ def _read() -> str:
         " 'resource': rs.resource.attributes, 'scope': ss.scope.name})))))"
     )
     return f"""
-    SELECT _line, _odd_line, _nulls, _head,
+    SELECT _line, _odd_line, _nulls, _clean, _head,
            CASE WHEN _items IS NULL THEN 'resourceSpans: expected a list'
                 WHEN len(_items) = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
            unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
     FROM (
-        SELECT _line, left(_text, 512) AS _head, {_NULLS} AS _nulls, {items} AS _items,
+        SELECT _line, left(_text, 512) AS _head, {_NULLS} AS _nulls, {_CLEAN} AS _clean, {items} AS _items,
                NOT starts_with(_text, '{{') OR regexp_matches(_text, '{_SHAPE_ODD}')
                OR regexp_matches(_text, '{_LIST_ODD}')
                OR CASE WHEN {_NULLS} THEN regexp_matches(_text, '{_NULL_ODD}') ELSE false END AS _odd_line
@@ -260,6 +260,16 @@ def _read() -> str:
 # is DuckDB's own writing of the parsed line (minified, escapes decoded), so no escaped letter
 # (n\u0075ll) hides one
 _NULLS = "contains(_text, 'null')"
+
+# No string of the line holds a character wire.clean_text drops, so no text mapped from it does:
+# DuckDB writes a C0 control character in a string as \b, \f or \u00XX (\n, \r and \t are kept by
+# the cleaning), DEL and C1 either so or as they are; JSON text held in a string writes its own
+# escapes with one more backslash, which the same searches find. A line that may hold one has
+# its texts cleaned one by one (mapped.stage_sql).
+_CLEAN = (
+    "NOT (contains(_text, '\\u00') OR contains(_text, '\\b') OR contains(_text, '\\f')"
+    " OR contains(_text, chr(127)) OR regexp_matches(_text, '[\\x{80}-\\x{9f}]'))"
+)
 
 _EVENT_NAMES = {"prompt": "gen_ai.content.prompt", "completion": "gen_ai.content.completion"}
 
@@ -447,6 +457,7 @@ def mapping(settings: Any) -> Mapping:
     columns.update(
         {
             "_line": "_line",
+            "_clean": "_clean",
             "source_format": f"'{FORMAT}'",
             "event_id": "lower(_span_text)",  # hex, any case (base64 and non-ASCII are routed)
             "account_id": "ov_text(coalesce(_account, _service))",
