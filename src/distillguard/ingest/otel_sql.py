@@ -231,20 +231,29 @@ CREATE OR REPLACE MACRO do_required_ok(x) AS ov_t(x) IN ('BIGINT', 'UBIGINT')
 
 def _read() -> str:
     """One row per span (``_item``), or one row for a line that yields none (``_line_reason``); the
-    line's first 512 characters (``_head``) are carried for a quarantine's excerpt, not the line."""
-    items = (
-        "flatten(list_transform(_r.resourceSpans, lambda rs:"
-        " flatten(list_transform(coalesce(rs.scopeSpans, []),"
-        " lambda ss: list_transform(coalesce(ss.spans, []), lambda sp: {'span': sp,"
-        " 'resource': rs.resource.attributes, 'scope': ss.scope.name})))))"
+    line's first 512 characters (``_head``) are carried for a quarantine's excerpt, not the line.
+
+    The tree is unnested a level at a time (``unnest`` hands each element on as it is): a list of
+    one struct per span built with lambdas copied every span, its events and its resource's
+    attributes."""
+    spans = (
+        "coalesce(list_sum(list_transform(_r.resourceSpans, lambda rs: coalesce(list_sum(list_transform("
+        "coalesce(rs.scopeSpans, []), lambda ss: len(coalesce(ss.spans, [])))), 0))), 0)"
     )
+
+    def each(items: str) -> str:
+        return f"unnest(CASE WHEN _line_reason IS NULL THEN {items} ELSE [NULL] END)"
+
+    carried = "_line, _odd_line, _nulls, _clean, _head, _line_reason"
     return f"""
-    SELECT _line, _odd_line, _nulls, _clean, _head,
-           CASE WHEN _items IS NULL THEN 'resourceSpans: expected a list'
-                WHEN len(_items) = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
-           unnest(CASE WHEN len(_items) > 0 THEN _items ELSE [NULL] END) AS _item
+    SELECT {carried}, {{'span': _sp, 'resource': _res, 'scope': _scope}} AS _item
+    FROM (SELECT {carried}, _res, _ss.scope.name AS _scope, {each("coalesce(_ss.spans, [])")} AS _sp
+    FROM (SELECT {carried}, _rs.resource.attributes AS _res, {each("coalesce(_rs.scopeSpans, [])")} AS _ss
+    FROM (SELECT {carried}, {each("_r.resourceSpans")} AS _rs
     FROM (
-        SELECT _line, left(_text, 512) AS _head, {_NULLS} AS _nulls, {_CLEAN} AS _clean, {items} AS _items,
+        SELECT _line, _r, left(_text, 512) AS _head, {_NULLS} AS _nulls, {_CLEAN} AS _clean,
+               CASE WHEN _r.resourceSpans IS NULL THEN 'resourceSpans: expected a list'
+                    WHEN {spans} = 0 THEN 'no spans in this OTLP request' END AS _line_reason,
                NOT starts_with(_text, '{{') OR regexp_matches(_text, '{_SHAPE_ODD}')
                OR regexp_matches(_text, '{_LIST_ODD}')
                OR CASE WHEN {_NULLS} THEN regexp_matches(_text, '{_NULL_ODD}') ELSE false END AS _odd_line
@@ -253,7 +262,7 @@ def _read() -> str:
             FROM (SELECT row_number() OVER () AS _line, json
                   FROM read_json({{file}}, {{options}}, records = false, columns = {{'json': 'JSON'}}))
         )
-    )"""
+    ))))"""
 
 
 # A JSON null anywhere in the line, its message lists included, spells 'null' in its text: the text
