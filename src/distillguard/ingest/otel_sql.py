@@ -30,7 +30,8 @@ from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, FORMAT
 _KINDS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue")
 # a string value read as text by the parse itself (_SHAPE_ODD routes a stringValue of another kind,
 # and _NULL_ODD a null one); the other kinds as small JSON leaves, whose kind is looked up
-_LEAF = "{" + ", ".join(f'"{k}": "{"VARCHAR" if k == "stringValue" else "JSON"}"' for k in _KINDS) + "}"
+_TEXT_KINDS = ("stringValue", "intValue")
+_LEAF = "{" + ", ".join(f'"{k}": "{"VARCHAR" if k in _TEXT_KINDS else "JSON"}"' for k in _KINDS) + "}"
 _VALUE = _LEAF.replace('"arrayValue": "JSON"', '"arrayValue": {"values": [' + _LEAF + "]}")
 _ATTRS = '[{"key": "VARCHAR", "value": ' + _VALUE + "}]"
 _SPAN = (
@@ -70,18 +71,18 @@ _NULL_ODD = '"(' + "|".join((*_KINDS, "key", "values")) + ')":null|[\\[,]null[,\
 _INNER_ODD = ",\\s*[\\]}]|NaN|Infinity"
 
 MACROS = r"""
-CREATE OR REPLACE MACRO do_int_text(j) AS dj_type(j) = 'VARCHAR'
-    AND regexp_full_match(j ->> '$', '-?[0-9]{1,18}');
+-- an intValue is read as text: a JSON string as it is, a number as DuckDB writes it (512, 512.5,
+-- 1e+20); Python's int() reads the same integer from those this accepts, the rest are Python's
+CREATE OR REPLACE MACRO do_int_text(t) AS regexp_full_match(t, '-?[0-9]{1,18}');
 -- otel.any_value of one AnyValue struct (kinds first to last, as Python checks them)
 CREATE OR REPLACE MACRO do_scalar(v) AS CASE
     WHEN v.stringValue IS NOT NULL THEN to_json(v.stringValue)
     WHEN v.intValue IS NOT NULL THEN CASE
-        WHEN dj_type(v.intValue) IN ('BIGINT', 'UBIGINT') THEN v.intValue
-        WHEN do_int_text(v.intValue) THEN CAST(TRY_CAST(v.intValue ->> '$' AS BIGINT) AS JSON) END
+        WHEN do_int_text(v.intValue) THEN CAST(TRY_CAST(v.intValue AS BIGINT) AS JSON) END
     WHEN v.doubleValue IS NOT NULL THEN v.doubleValue
     WHEN v.boolValue IS NOT NULL THEN v.boolValue END;
 CREATE OR REPLACE MACRO do_scalar_odd(v) AS v.stringValue IS NULL AND (
-    (v.intValue IS NOT NULL AND NOT (dj_type(v.intValue) IN ('BIGINT', 'UBIGINT') OR do_int_text(v.intValue)))
+    (v.intValue IS NOT NULL AND NOT do_int_text(v.intValue))
     OR (v.intValue IS NULL AND v.doubleValue IS NULL AND v.boolValue IS NULL
         AND v.arrayValue IS NOT NULL));
 CREATE OR REPLACE MACRO do_any(v) AS CASE
@@ -101,10 +102,8 @@ CREATE OR REPLACE MACRO do_any_odd(v) AS CASE
 CREATE OR REPLACE MACRO do_value(v) AS CASE
     WHEN v.stringValue IS NOT NULL THEN {'t': 'VARCHAR', 's': v.stringValue}
     WHEN v.intValue IS NOT NULL THEN CASE
-        WHEN dj_type(v.intValue) IN ('BIGINT', 'UBIGINT')
-        THEN {'t': dj_type(v.intValue), 's': v.intValue ->> '$'}
         WHEN do_int_text(v.intValue)
-        THEN {'t': 'BIGINT', 's': CAST(TRY_CAST(v.intValue ->> '$' AS BIGINT) AS VARCHAR)} END
+        THEN {'t': 'BIGINT', 's': CAST(TRY_CAST(v.intValue AS BIGINT) AS VARCHAR)} END
     WHEN v.doubleValue IS NOT NULL THEN {'t': dj_type(v.doubleValue), 's': v.doubleValue ->> '$'}
     WHEN v.boolValue IS NOT NULL THEN {'t': dj_type(v.boolValue), 's': v.boolValue ->> '$'}
     WHEN v.arrayValue IS NOT NULL THEN {'t': 'ARRAY', 's': CAST(to_json(list_transform(
