@@ -211,6 +211,21 @@ ODD_OTEL: dict[str, Any] = {
     "control characters in prompt": _attr(
         "gen_ai.input.messages", _messages([{"role": "user", "content": "a\u0000b"}])
     ),
+    # kinds json_transform would read as NULL or an empty struct (the line's text shows them)
+    "spans mixing an object and a number": lambda r: r["resourceSpans"][0]["scopeSpans"][0]["spans"].append(
+        5
+    ),
+    "attribute value a string": lambda r: _span(r)["attributes"].append({"key": "x.s", "value": "plain"}),
+    "attribute key a number": lambda r: _span(r)["attributes"].append({"key": 5, "value": _s("n")}),
+    "attributes an object": _field("attributes", {"user.id": "x"}),
+    "events a string": _field("events", "e"),
+    "array value mixing": _attr("x.tags", {"arrayValue": {"values": [_s("a"), 5]}}),
+    "resource a list": lambda r: r["resourceSpans"][0].update(resource=[1]),
+    "string value a number": _attr("user.id", {"stringValue": 5}),
+    "string value an object": _attr("x.obj", {"stringValue": {"a": "b"}}),
+    # characters the cleaning drops, each alone in a mapped text (DuckDB writes C1 and DEL unescaped)
+    "C1 character in a column": _attr("client.geo.country_iso_code", _s("F\u0085R")),
+    "DEL character in a column": _attr("user_agent.original", _s("agent\u007f/1")),
 }
 
 
@@ -248,4 +263,42 @@ def test_sql_mapping_of_otel_agrees_on_odd_records(
         "two spans, one odd",
     } <= set(ODD_OTEL) - mapped_by_sql  # fmt: skip
     assert sql[0].stored > len(ODD_OTEL) // 2 and sql[0].quarantined >= 6 and sql[0].duplicates == 1
+    _assert_same(sql, python)
+
+
+# Part lists the mapping reads in one typed pass (a list of objects, strings where present) or part
+# by part; each in a line holding no JSON null, where absent and null keys read alike.
+PARTS: dict[str, list[Any]] = {
+    "text beside content": [{"type": "text", "text": "t", "content": "c"}],
+    "no type": [{"content": "untyped"}],
+    "image then input text": [{"type": "image", "content": "img"}, {"type": "input_text", "content": "b"}],
+    "no text anywhere": [{"type": "tool_call", "id": "1", "arguments": {"path": "a"}}],
+    "content a number": [{"type": "text", "content": 5}, {"type": "text", "content": "x"}],
+    "a string part": ["s", {"type": "text", "content": "y"}],
+    "type a number": [{"type": 1, "content": "z"}],
+    "text a list": [{"type": "text", "text": ["a"], "content": "w"}],
+    # the second part's text is a null spelled with an escaped letter (below): Python skips the part,
+    # and the mapping must see the null to read the list part by part
+    "hidden null": [{"type": "text", "text": "t1"}, {"type": "text", "text": "HIDDEN", "content": "shown"}],
+}
+
+
+def test_otel_part_lists_read_in_one_pass_agree_with_the_adapter(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = next(_records(FIXTURES / "otel_new.jsonl"))
+    base["resourceSpans"][0]["scopeSpans"][0]["spans"] = [_span(base)]
+    lines: list[str | bytes] = []
+    for i, parts in enumerate(PARTS.values()):
+        record = copy.deepcopy(base)
+        _span(record)["spanId"] = f"{i + 1:016x}"
+        _attr("gen_ai.input.messages", _messages([{"role": "user", "parts": parts}]))(record)
+        _attr("gen_ai.output.messages", _messages([{"role": "assistant", "parts": parts}]))(record)
+        lines.append(json.dumps(record).replace('\\"HIDDEN\\"', "n\\u0075ll"))
+    assert not any("null" in str(line) for line in lines)
+    path = write_lines(tmp_path / "parts.jsonl", lines)
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert not routed  # every line mapped by SQL, in one pass or part by part
+    assert sql[0].stored == len(PARTS)
     _assert_same(sql, python)

@@ -198,23 +198,26 @@ def add_typed_fields(
     lets: dict[str, str],
     columns: dict[str, str],
     route: list[str],
+    helpers: str = "dj",
 ) -> None:
     """Columns read from JSON values as text, int, float or bool, each with its ``*_odd`` route.
 
     ``texts`` maps a column to the JSON value read as text; ``typed`` maps ``int``, ``float``
     and ``bool`` to column -> JSON value. A name starting with ``_`` is an input to a column
     computed later (a ``let``), not a stored column. A value of an odd type sends its record to
-    the Python adapter (``route``), which decides it exactly as before.
+    the Python adapter (``route``), which decides it exactly as before. ``helpers`` names the
+    macro family that reads the values (``dj``: JSON values; a format may bring its own, with
+    the same suffixes, for values it holds in another form).
     """
     for name, expression in texts.items():
         lets[f"_j{name}"] = expression
-        route.append(f"dj_text_odd(_j{name})")
+        route.append(f"{helpers}_text_odd(_j{name})")
         if not name.startswith("_"):
-            columns[name] = f"dj_text(_j{name})"
+            columns[name] = f"{helpers}_text(_j{name})"
     for kind, table in typed.items():
         for name, expression in table.items():
-            route.append(f"dj_{kind}_odd({expression})")
-            (lets if name.startswith("_") else columns)[name] = f"dj_{kind}({expression})"
+            route.append(f"{helpers}_{kind}_odd({expression})")
+            (lets if name.startswith("_") else columns)[name] = f"{helpers}_{kind}({expression})"
 
 
 def strip(expression: str) -> str:
