@@ -57,14 +57,14 @@ assert tuple(ADAPTERS) == FORMATS
 MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel", "langfuse")
 # Formats DuckDB reads and maps in SQL (canonical by its column names, the others by their
 # adapter's ``sql_mapping``); the Python adapters read what SQL cannot (a file DuckDB refuses,
-# a record of a shape the mapping leaves to Python). A mapping is on by default only where it
-# was faster than its adapter on 100k simulated records, measured back to back
-# (bench/ingest_bench.py --paths, docs/BENCHMARKS.md): OpenAI log 17.1-18.0 s CPU against
-# 19.4-20.9 s in three runs, Langfuse 24.9-26.7 s against 28.1-32.7 s in three (112,905
-# observations); the OTel mapping is not: 37.0-37.5 s against 30.8-31.4 s before, and since
-# branch otelfast 2-3% above the adapter per file (17.1 s against 16.8 s on 62,881 spans, 10.4 s
-# against 10.1 s on 37,479), so it stays off.
-SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai", "langfuse")
+# a record of a shape the mapping leaves to Python). Issue 14 asks for the Python path as the
+# fallback only, so a mapping is on by default once it costs about what its adapter does on
+# 100k simulated records, measured back to back (bench/ingest_bench.py --paths,
+# docs/BENCHMARKS.md): OpenAI log 17.1-18.0 s CPU against 19.4-20.9 s in three runs, Langfuse
+# 24.9-26.7 s against 28.1-32.7 s in three (112,905 observations), OTel since branch otelfast
+# 2-3% above its adapter per file (17.1 s against 16.8 s on 62,881 spans, 10.4 s against 10.1 s
+# on 37,479; both files in one run 27.3 s against 28.0 s), where it was 1.2-1.45x before.
+SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai", "langfuse", "otel")
 # Files of fewer records than this (``sniff.estimated_records``: the first 256 KiB decompressed,
 # scaled by the file's size on disk) are read by the Python adapter even in SQL_FORMATS. A mapped
 # stage has a fixed cost per file (planning its large expression, a staging database, its
@@ -81,6 +81,11 @@ SQL_MIN_RECORDS: dict[str, int] = {
     "langfuse": 40_000,  # 20k: 6.1 s against 5.0 s; 50k: 12.8 s against 13.6 s
     # 50k: 9.5 s against 8.9 s; 100k: 17.1-18.0 s against 19.4-20.9 s
     "openai": 60_000,
+    # the same cost per record as the adapter (0.243 against 0.247 ms) after a fixed ~1.5 s:
+    # 20k: 7.1 s against 5.6 s; 50k: 14.1 s against 12.8 s; 62,881 spans: 17.1 s against 16.8 s
+    # (one span a line there; a batched export holds many spans a line, and a file of fewer lines
+    # then goes to the adapter, which costs the same per span)
+    "otel": 50_000,
 }
 
 
