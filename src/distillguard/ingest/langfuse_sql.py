@@ -160,7 +160,7 @@ def mapping(settings: Any) -> Mapping:
         "_top_map": "TRY_CAST(_record AS MAP(VARCHAR, JSON))",
         "_meta_entries": "coalesce(map_entries(_meta_map), [])",
         "_top_entries": "list_filter(coalesce(map_entries(_top_map), []),"
-        f" lambda e: NOT list_contains([{known}], e.key))",
+        f" lambda e: e.key NOT IN ({known}))",  # IN: a list literal in a lambda is rebuilt per element
         "_level": "CASE WHEN dj_type(level) = 'VARCHAR' THEN level ->> '$' END",
         "_status_message": "CASE WHEN dj_type(\"statusMessage\") = 'VARCHAR'"
         " AND (\"statusMessage\" ->> '$') <> '' THEN left(\"statusMessage\" ->> '$', 2000) END",

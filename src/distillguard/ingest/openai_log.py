@@ -202,7 +202,8 @@ def sql_mapping(settings: Any) -> Mapping:
     }
     route = [
         "left(CAST(_record AS VARCHAR), 1) <> '{'",  # not an object: the adapter's reason
-        f"len(list_filter(json_keys(_record), lambda k: NOT list_contains([{known}], k))) > 0",
+        # (IN, not list_contains of a list literal: inside a lambda that rebuilds the list per key)
+        f"len(list_filter(json_keys(_record), lambda k: k NOT IN ({known}))) > 0",
         *(
             f"dj_type({v}) NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT')"
             f" OR coalesce({strip_sql(f'dj_text({v})')}, '') = ''"  # required_text: absent or blank
