@@ -201,9 +201,11 @@ def test_silent_members_sharing_the_swarms_script_are_extraction_one_shared_sett
     assert newcomer["cohort_logit"] < min(r["cohort_logit"] for r in quiet)
 
 
-def _diluted(b: _Builder, name: str, *, scripted: bool, count: int = 4) -> list[str]:
+def _diluted(b: _Builder, name: str, *, scripted: bool, wrapper: bool = True, count: int = 4) -> list[str]:
     """Accounts of the swarm's window whose one agent task hides among three ordinary requests
-    (a quarter of agent work: below ``member_tool_low``, the share of a developer trying tools)."""
+    (a quarter of agent work: below ``member_tool_low``, the share of a developer trying tools).
+    ``scripted``: the swarm's settings (its request shape), and its wrapper unless ``wrapper`` is
+    off."""
     ids = []
     for i in range(count):
         account = b.account(
@@ -219,13 +221,15 @@ def _diluted(b: _Builder, name: str, *, scripted: bool, count: int = 4) -> list[
             b.event(
                 account,
                 START + timedelta(hours=3 + i, minutes=15 * k),
-                f"Use the tools to fix the failing test in repo {name}{i}, then explain the patch"
+                # each account its own wording: no prompt scaffold shared between them
+                f"{('Use the tools to fix', 'Track down and repair', 'Debug', 'Find and patch')[i % 4]}"
+                f" the failing test in repo {name}{i}, then explain the patch"
                 if agent
                 else COVER[(i + 4 * k) % len(COVER)],
                 ip=f"100.{120 + i}.{i}.{k + 10}",
                 scores=PLAIN,
                 capability="tool_use" if agent else "general",
-                template="tf-swarm-wrapper" if scripted else None,
+                template="tf-swarm-wrapper" if scripted and wrapper else None,
                 max_tokens=16000 if scripted else 9000 + 17 * i,
                 temperature=0.4 if scripted else 0.9,
                 output_tokens=1800 if agent else 300,
@@ -244,6 +248,7 @@ def test_a_member_sharing_the_swarms_script_takes_its_cohort_in_full_whatever_it
     _agent_swarm(b, size=56, scripted=True)
     scripted = _diluted(b, "dl", scripted=True)
     own_settings = _diluted(b, "ow", scripted=False)
+    settings_only = _diluted(b, "so", scripted=True, wrapper=False)
     load(warehouse, data)
     stand_in_prompt_level(monkeypatch)
     pipeline.scan(warehouse, config)
@@ -251,7 +256,8 @@ def test_a_member_sharing_the_swarms_script_takes_its_cohort_in_full_whatever_it
     tied = [scores[a] for a in scripted]
     assert all(any("shares the members' script" in x for x in r["reasons"]) for r in tied), tied[0]["reasons"]
     assert {r["verdict"] for r in tied} == {"extraction"}, [(r["account_id"], r["risk"]) for r in tied]
-    # the same mix on its own settings is a developer trying tools: nothing from the cohort
-    alone = [scores[a] for a in own_settings]
-    assert all(r["cohort_logit"] == 0.0 for r in alone), [(r["account_id"], r["reasons"]) for r in alone]
-    assert all(r["verdict"] != "extraction" for r in alone)
+    # the same mix on its own settings, or on the swarm's settings alone (popular defaults are no
+    # script), takes nothing from the cohort: a developer trying tools
+    alone = [scores[a] for a in own_settings + settings_only]
+    assert all(r["cohort_logit"] == 0.0 for r in alone), [(r["account_id"], r["cohort_logit"]) for r in alone]
+    assert all(scores[a]["verdict"] != "extraction" for a in own_settings)

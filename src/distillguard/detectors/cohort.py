@@ -59,6 +59,7 @@ SPEC = DetectorSpec(
         "member_tool_high": 0.6,
         "member_novelty_min": 0.5,
         "member_script_kinds": 1,
+        "member_script_tie_kinds": ("template", "payment"),
         "member_burst_floor_hours": 6.0,
         "member_burst_factor": 3.0,
         "weight": 6.0,
@@ -103,12 +104,17 @@ SPEC = DetectorSpec(
         "training-shaped items were asked by no other young account: a swarm splits its data set "
         "between accounts (drawing from public sets, it repeats an item now and then), a class or a "
         "hackathon sends everyone the same exercises",
-        "member_script_kinds": "a member sharing a pure script-level value (a template family, a "
-        "request shape or a card nearly every holder of which is already harvesting) with another "
-        "member of its cohort is one of the cohort's accounts, whatever its own share of the cohort's "
-        "kind: it takes the cohort's strength in full. One kind is enough here, where a silent account "
-        "needs two (silent_script_kinds), because a member already sends the cohort's kind of item; "
-        "the ordinary new customers of a hackathon or a course share no such value with a swarm",
+        "member_script_kinds": "a member sharing a pure script-level value (a template family or a card "
+        "nearly every holder of which is already harvesting) with another member of its cohort is one of "
+        "the cohort's accounts, whatever its own share of the cohort's kind: it takes the cohort's "
+        "strength in full. One kind is enough here, where a silent account needs two "
+        "(silent_script_kinds), because a member already sends the cohort's kind of item; the ordinary "
+        "new customers of a hackathon or a course share no such value with a swarm",
+        "member_script_tie_kinds": "the kinds that count for member_script_kinds: a template family or a "
+        "card, not a request shape alone. Unrelated scripts and new developers pick a popular "
+        "framework's default settings too (graph.links.shape_weight), and a campaign that dominates a "
+        "popular shape's holders makes it pure without it being anyone's script: a new developer trying "
+        "an agent with those defaults in a swarm's window would take the swarm's cohort in full",
         "member_burst_floor_hours": "a member whose requests all fall within six hours (a working "
         "session) is used the way a swarm uses its accounts, whatever its cohort's pace",
         "member_burst_factor": "a member active over three times as long as its cohort's typical account "
@@ -163,6 +169,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     """``cohort_members`` (account, cohort, kind) and ``cohort_features`` (one row per cohort)."""
     window_s = int(p["window_hours"]) * 3600
     young_days = float(p["young_max_days"])
+    tie_kinds = ", ".join(f"'{k}'" for k in p["member_script_tie_kinds"])
     members = f"""
         WITH light AS (
             SELECT f.account_id, f.first_seen, f.training_share,
@@ -211,13 +218,15 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             WHERE n.novelty >= {float(p["member_novelty_min"])}
         ),
         -- pure script-level values (nearly every holder gated: indicator_purity) each member
-        -- holds, and how many kinds of them it shares with another member of its cohort
+        -- holds, and how many kinds of them (of member_script_tie_kinds) it shares with another
+        -- member of its cohort
         script AS ({_pure_script_values("joined", "cohort_id")}),
         script_ties AS (
             SELECT a.account_id, count(DISTINCT a.kind) AS script_kinds
             FROM script a
             JOIN script b ON b.cohort_id = a.cohort_id AND b.kind = a.kind AND b.value = a.value
                          AND b.account_id <> a.account_id
+            WHERE a.kind IN ({tie_kinds})
             GROUP BY a.account_id
         )
         SELECT j.*, coalesce(t.script_kinds, 0) AS script_kinds

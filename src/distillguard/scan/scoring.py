@@ -398,8 +398,8 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
             f"({cohort.parts['harvest_share']:.0%} of their requests, "
             f"{cohort.parts['distinct_share']:.0%} of items asked once)"
             + (
-                "; it shares the members' script (a template family, request shape or card nearly "
-                "only harvesters use)"
+                "; it shares the members' script (a template family or card nearly only harvesters "
+                "use)"
                 if subject.cohort_script_tied
                 else ""
             )
