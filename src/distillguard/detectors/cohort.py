@@ -343,6 +343,12 @@ def used_like_cohort(
     return active_hours <= longest
 
 
+def member_script_tied(script_kinds: int, p: Mapping[str, Any] = SPEC.parameters) -> bool:
+    """Whether a member shares its cohort members' script (``member_script_kinds`` kinds of pure
+    value, counted over ``member_script_tie_kinds``): it then takes the cohort's strength in full."""
+    return script_kinds >= int(p["member_script_kinds"])
+
+
 def member_fit(
     harvest_share: float,
     active_hours: float = 0.0,
@@ -357,7 +363,7 @@ def member_fit(
     has been active far longer than the cohort uses its accounts."""
     if not used_like_cohort(active_hours, cohort_median_hours, p):
         return 0.0
-    if script_kinds >= int(p["member_script_kinds"]):
+    if member_script_tied(script_kinds, p):
         return 1.0
     if kind == "tool":
         return ramp_py(harvest_share, p["member_tool_low"], p["member_tool_high"])

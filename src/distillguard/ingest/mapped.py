@@ -91,18 +91,21 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
 
     names = ("lang", "package-version", "os", "arch", "runtime", "runtime-version")
     lang, pkg, os_, arch, runtime, version = (f"coalesce({header('x-stainless-' + n)}, '')" for n in names)
-    agent = f"coalesce(nullif({clean('user_agent')}, ''), {header('user-agent')})"
-    product = f"split_part(split_part({fingerprints.strip_sql(agent)}, '/', 1), ' ', 1)"
-    own = f"nullif({clean('user_agent')}, '')"  # the agent of a record without headers
-    own_product = f"split_part(split_part({fingerprints.strip_sql(own)}, '/', 1), ' ', 1)"
+    own = f"nullif({clean('user_agent')}, '')"  # the record's own agent
+    agent = f"coalesce({own}, {header('user-agent')})"
+
+    def by_agent(agent: str) -> str:
+        """The fingerprint of a client known by its user agent only: its product name."""
+        product = f"split_part(split_part({fingerprints.strip_sql(agent)}, '/', 1), ' ', 1)"
+        return f"CASE WHEN coalesce({agent}, '') <> '' THEN 'ua=' || lower({product}) END"
+
     # a record without headers (about half of simulated OTel spans) skips the seven lookups
     sdk = (
-        f"""CASE WHEN len(_headers) = 0
-            THEN CASE WHEN coalesce({own}, '') <> '' THEN 'ua=' || lower({own_product}) END
+        f"""CASE WHEN len(_headers) = 0 THEN {by_agent(own)}
             WHEN {lang} <> '' OR {pkg} <> ''
             THEN 'lang=' || {lang} || ';pkg=' || {pkg} || ';os=' || {os_} || ';arch=' || {arch}
                  || ';runtime=' || {runtime} || '/' || {version}
-            WHEN coalesce({agent}, '') <> '' THEN 'ua=' || lower({product}) END"""
+            ELSE {by_agent(agent)} END"""
         if "_headers" in mapping.columns
         else "CAST(NULL AS VARCHAR)"
     )

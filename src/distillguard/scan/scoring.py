@@ -31,6 +31,7 @@ from distillguard.detectors.cohort import (
     cohort_kind_label,
     cohort_strength,
     member_fit,
+    member_script_tied,
     silent_fit,
     used_like_cohort,
 )
@@ -263,7 +264,7 @@ def add_cohort_evidence(
                 script_kinds=script_kinds,
             )
         )
-        subject.cohort_script_tied = script_kinds >= int(COHORT["member_script_kinds"])
+        subject.cohort_script_tied = member_script_tied(script_kinds)
 
 
 def add_silent_cohort_evidence(
