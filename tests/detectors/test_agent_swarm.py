@@ -48,10 +48,17 @@ COVER = (
 
 
 def _agent_swarm(
-    b: _Builder, *, size: int = 70, silent_every: int = 7, scripted: bool = False
+    b: _Builder,
+    *,
+    size: int = 70,
+    silent_every: int = 7,
+    scripted: bool = False,
+    wrapper: bool = True,
+    client: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """``scripted``: one script runs every account, harvesting or cover: one wrapper (template
-    family) and one request shape for all; otherwise each account has its own settings."""
+    family, unless ``wrapper`` is off) and one request shape for all; otherwise each account has
+    its own settings. ``client``: one client build for all, else a dozen agent client versions."""
     harvesting, silent = [], []
     name = "sc" if scripted else "ag"
     for i in range(size):
@@ -74,13 +81,13 @@ def _agent_swarm(
                 ip=f"100.{64 + i % 60}.{i}.{k + 10}",  # each its own residential address
                 scores=PLAIN,
                 capability="general" if quiet else "tool_use",
-                template="tf-swarm-wrapper" if scripted else None,
+                template="tf-swarm-wrapper" if scripted and wrapper else None,
                 # unscripted, every account its own settings: no shared shape
                 max_tokens=16000 if scripted else 16000 + 31 * i,
                 temperature=0.4 if scripted else round(0.4 + 0.005 * i, 3),
                 output_tokens=1800,
                 messages=1 if quiet else 6,
-                sdk=f"agent-client/{i % 13}.{k}",
+                sdk=client or f"agent-client/{i % 13}.{k}",
                 asn=f"AS{66000 + i}",
             )
     return harvesting, silent
@@ -194,10 +201,35 @@ def test_silent_members_sharing_the_swarms_script_are_extraction_one_shared_sett
     assert sum(scores[a]["verdict"] == "extraction" for a in harvesting) >= 0.9 * len(harvesting)
     quiet = [scores[a] for a in silent]
     assert {r["verdict"] for r in quiet} == {"extraction"}, [(r["account_id"], r["risk"]) for r in quiet]
-    assert all(any("shares the members' script" in x for x in r["reasons"]) for r in quiet), quiet[0]
+    assert all(any("one of the cohort's accounts" in x for x in r["reasons"]) for r in quiet), quiet[0]
     # one shared setting does not make a newcomer one of them: it is judged by its window alone
     newcomer = scores[developer]
-    assert not any("shares the members' script" in x for x in newcomer["reasons"]), newcomer["reasons"]
+    assert not any("one of the cohort's accounts" in x for x in newcomer["reasons"]), newcomer["reasons"]
+    assert newcomer["cohort_logit"] < min(r["cohort_logit"] for r in quiet)
+
+
+def test_silent_members_on_the_swarms_settings_and_client_build_are_extraction_a_newcomer_is_not(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No wrapper: the swarm's script shows in its settings and its own client build. A silent
+    account holding both is one of its accounts; a newcomer who signed up the same morning on the
+    same (popular) settings and an ordinary client shares one kind (the burst does not count), and
+    takes only what its window gives."""
+    data = build()
+    b = extend(data)
+    harvesting, silent = _agent_swarm(b, size=56, scripted=True, wrapper=False, client="swarm-runner/0.9.1")
+    developer = _new_developer_on_popular_settings(b)
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    pipeline.scan(warehouse, config)
+    scores = account_scores(warehouse)
+    assert sum(scores[a]["verdict"] == "extraction" for a in harvesting) >= 0.9 * len(harvesting)
+    quiet = [scores[a] for a in silent]
+    assert {r["verdict"] for r in quiet} == {"extraction"}, [(r["account_id"], r["risk"]) for r in quiet]
+    tied = "one of the cohort's accounts"
+    assert all(any(tied in x and "(sdk, shape)" in x for x in r["reasons"]) for r in quiet), quiet[0]
+    newcomer = scores[developer]
+    assert not any("one of the cohort's accounts" in x for x in newcomer["reasons"]), newcomer["reasons"]
     assert newcomer["cohort_logit"] < min(r["cohort_logit"] for r in quiet)
 
 

@@ -67,7 +67,8 @@ SPEC = DetectorSpec(
         "silent_purity_low": 0.5,
         "silent_purity_high": 0.8,
         "silent_weight": 4.5,
-        "silent_script_kinds": 2,
+        "silent_tie_kinds": 2,
+        "silent_tie_value_kinds": ("template", "shape", "payment", "sdk", "ip_prefix"),
     },
     why={
         "light_max_events": "the disclosed swarms ran at two to six requests per account per day; "
@@ -108,7 +109,7 @@ SPEC = DetectorSpec(
         "nearly every holder of which is already harvesting) with another member of its cohort is one of "
         "the cohort's accounts, whatever its own share of the cohort's kind: it takes the cohort's "
         "strength in full. One kind is enough here, where a silent account needs two "
-        "(silent_script_kinds), because a member already sends the cohort's kind of item; the ordinary "
+        "(silent_tie_kinds), because a member already sends the cohort's kind of item; the ordinary "
         "new customers of a hackathon or a course share no such value with a swarm",
         "member_script_tie_kinds": "the kinds that count for member_script_kinds: a template family or a "
         "card, not a request shape alone. Unrelated scripts and new developers pick a popular "
@@ -132,11 +133,17 @@ SPEC = DetectorSpec(
         "at watch, not extraction: nothing it sent is evidence, so the company it keeps asks it to "
         "verify; its own signals (a fresh sign-up, big token limits) or its cluster's can take it "
         "further",
-        "silent_script_kinds": "a silent account sharing pure script-level values of two kinds (a "
-        "template family, a request shape, a card; nearly every holder already harvesting) with the "
-        "cohort's own members is one of the cohort's accounts, the standard a young, light cluster "
-        "member meets (cluster.risk.min_young_tie_kinds): it takes the cohort's full member weight. One "
-        "kind is a coincidence a new customer on a popular framework can share",
+        "silent_tie_kinds": "a silent account sharing pure values of two kinds (silent_tie_value_kinds; "
+        "nearly every holder already harvesting) with the cohort's own members is one of the cohort's "
+        "accounts, the standard a young, light cluster member meets (graph.links.corroboration_min_kinds): "
+        "it takes the cohort's full member weight. One kind is a coincidence a new customer on a popular "
+        "framework can share",
+        "silent_tie_value_kinds": "what a silent account can share with the script that runs a swarm "
+        "after two requests: its wrapper (template family), its settings (request shape), its card, "
+        "its client build and its exits (proxy prefix), the young-account corroboration kinds "
+        "(graph.links.corroboration_kinds) less the creation burst: a silent account has sent nothing "
+        "of its own, and anyone who signed up the same afternoon shares the burst, so with a popular "
+        "framework's defaults (a request shape the swarm dominates) it would make two",
         "weight": "a full-strength cohort (fifty or more fresh accounts in a day, a third more "
         "training-shaped than the typical customer, items not repeated) carries a member whose two "
         "requests alone say little: a swarm is a campaign",
@@ -152,17 +159,18 @@ def _harvest_item(kind_column: str) -> str:
     )
 
 
-def _pure_script_values(source: str, group: str) -> str:
-    """Rows ``(<group>, account_id, kind, value)``: the pure script-level values (template family,
-    request shape, card; nearly every holder gated: ``indicator_purity``) that the accounts of
-    ``source`` (a table or subquery with ``account_id`` and ``group``) hold."""
-    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
+def _pure_values(source: str, group: str, kinds: tuple[str, ...] = SCRIPT_KINDS) -> str:
+    """Rows ``(<group>, account_id, kind, value)``: the pure values of ``kinds`` (by default the
+    script-level ones: template family, request shape, card; nearly every holder gated:
+    ``indicator_purity``) that the accounts of ``source`` (a table or subquery with
+    ``account_id`` and ``group``) hold."""
+    listed = ", ".join(f"'{k}'" for k in kinds)
     return f"""
             SELECT s.{group}, s.account_id, i.kind, i.value
             FROM {source} AS s
             JOIN account_indicators i ON i.account_id = s.account_id
             JOIN indicator_purity u ON u.kind = i.kind AND u.value = i.value
-            WHERE i.kind IN ({script})"""
+            WHERE i.kind IN ({listed})"""
 
 
 def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
@@ -220,7 +228,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         -- pure script-level values (nearly every holder gated: indicator_purity) each member
         -- holds, and how many kinds of them (of member_script_tie_kinds) it shares with another
         -- member of its cohort
-        script AS ({_pure_script_values("joined", "cohort_id")}),
+        script AS ({_pure_values("joined", "cohort_id")}),
         script_ties AS (
             SELECT a.account_id, count(DISTINCT a.kind) AS script_kinds
             FROM script a
@@ -269,7 +277,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     """
     # New, light accounts first seen in a cohort's window that sent nothing of its kind (or too
     # little to join), with the number of the window's members (scoring takes the purity) and
-    # how many kinds of the members' pure script-level values each shares.
+    # the kinds of the members' pure values each shares (silent_tie_value_kinds).
     silent = f"""
         WITH window_of AS (
             SELECT account_id, CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS window_no,
@@ -289,26 +297,28 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             WHERE w.events >= {int(p["silent_min_events"])}
               AND w.account_id NOT IN (SELECT account_id FROM cohort_members)
         ),
-        -- pure script-level values (nearly every holder gated: indicator_purity) held by the
-        -- cohort members first seen in the same window
-        member_script AS (
-            SELECT DISTINCT window_no, kind, value FROM ({_pure_script_values(
+        -- pure values (nearly every holder gated: indicator_purity) held by the cohort members
+        -- first seen in the same window
+        member_values AS (
+            SELECT DISTINCT window_no, kind, value FROM ({_pure_values(
                 "(SELECT m.account_id, w.window_no FROM cohort_members m"
                 " JOIN window_of w ON w.account_id = m.account_id)",
                 "window_no",
+                tuple(p["silent_tie_value_kinds"]),
             )}) AS v
         ),
-        script_ties AS (
-            SELECT c.account_id, count(DISTINCT i.kind) AS script_kinds
+        ties AS (
+            SELECT c.account_id, count(DISTINCT i.kind) AS tie_kinds,
+                   list_sort(list(DISTINCT i.kind)) AS tied_by
             FROM candidates c
             JOIN account_indicators i ON i.account_id = c.account_id
-            JOIN member_script s ON s.window_no = c.window_no AND s.kind = i.kind AND s.value = i.value
+            JOIN member_values s ON s.window_no = c.window_no AND s.kind = i.kind AND s.value = i.value
             GROUP BY c.account_id
         )
         SELECT c.account_id, c.window_no, c.events, c.active_hours, mw.members,
-               coalesce(t.script_kinds, 0) AS script_kinds
+               coalesce(t.tie_kinds, 0) AS tie_kinds, coalesce(t.tied_by, []) AS tied_by
         FROM candidates c JOIN member_windows mw ON mw.window_no = c.window_no
-        LEFT JOIN script_ties t ON t.account_id = c.account_id
+        LEFT JOIN ties t ON t.account_id = c.account_id
     """
     return [
         SqlStep("cohort_members", members),

@@ -296,11 +296,11 @@ def add_silent_cohort_evidence(
         members = float(candidates[0][1]["members"] or 0)
         purity = members / (members + len(candidates))
         by_window = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
-        # sharing the members' script (two kinds of pure value) makes it one of them, whatever the
-        # window's purity: it takes a member's full weight
+        # sharing two independent kinds of the members' pure values makes it one of them, whatever
+        # the window's purity: it takes a member's full weight
         by_script = float(COHORT["weight"]) * strongest_cohort.strength
         for subject, row in candidates:
-            script_tied = int(row.get("script_kinds") or 0) >= int(COHORT["silent_script_kinds"])
+            script_tied = int(row.get("tie_kinds") or 0) >= int(COHORT["silent_tie_kinds"])
             logit = by_script if script_tied else by_window
             if logit <= 0:
                 continue
@@ -309,6 +309,7 @@ def add_silent_cohort_evidence(
             subject.cohort_logit = logit
             subject.cohort_silent_purity = purity
             subject.cohort_script_tied = script_tied
+            subject.cohort_tied_by = tuple(str(k) for k in row.get("tied_by") or ()) if script_tied else ()
 
 
 def combine_partner(risk: float, confidences: Sequence[float]) -> float:
@@ -386,8 +387,8 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
             f"requests in a burst); {subject.cohort_silent_purity:.0%} of that window's such accounts "
             "are members. Nothing it sent is of that kind"
             + (
-                ", but it shares the members' script (two kinds of pure value: template family, "
-                "request shape, card): one of the cohort's accounts"
+                ", but it shares with the members values nearly only harvesters hold, of independent "
+                f"kinds ({', '.join(subject.cohort_tied_by)}): one of the cohort's accounts"
                 if subject.cohort_script_tied
                 else ": alone, this asks it to verify"
             )
