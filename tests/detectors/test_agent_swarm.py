@@ -26,6 +26,7 @@ from tests.detectors.test_pipeline_planted import (
 )
 
 from distillguard.config import Config
+from distillguard.detectors.cohort import SPEC as COHORT
 from distillguard.scan import pipeline
 from distillguard.warehouse import Warehouse
 
@@ -55,10 +56,13 @@ def _agent_swarm(
     scripted: bool = False,
     wrapper: bool = True,
     client: str | None = None,
+    shared_every: int = 0,
 ) -> tuple[list[str], list[str]]:
     """``scripted``: one script runs every account, harvesting or cover: one wrapper (template
     family, unless ``wrapper`` is off) and one request shape for all; otherwise each account has
-    its own settings. ``client``: one client build for all, else a dozen agent client versions."""
+    its own settings. ``client``: one client build for all, else a dozen agent client versions.
+    ``shared_every``: every that many accounts re-ask, as their first task, the first task of the
+    account before them (a swarm drawing from public sets repeats some items)."""
     harvesting, silent = [], []
     name = "sc" if scripted else "ag"
     for i in range(size):
@@ -77,7 +81,8 @@ def _agent_swarm(
                 START + timedelta(hours=2 + (i % 20), minutes=k * 17),
                 COVER[(i // silent_every + 5 * k) % len(COVER)]
                 if quiet
-                else f"Use the tools to fix the failing test in repo {i}, module {k}, then explain the patch",
+                else f"Use the tools to fix the failing test in repo {_repo(i, k, shared_every)}, "
+                f"module {k}, then explain the patch",
                 ip=f"100.{64 + i % 60}.{i}.{k + 10}",  # each its own residential address
                 scores=PLAIN,
                 capability="general" if quiet else "tool_use",
@@ -91,6 +96,11 @@ def _agent_swarm(
                 asn=f"AS{66000 + i}",
             )
     return harvesting, silent
+
+
+def _repo(account: int, task: int, shared_every: int) -> int:
+    """The repository an account's task names: its own, or its predecessor's for a re-asked item."""
+    return account - 1 if shared_every and task == 0 and account % shared_every == 1 else account
 
 
 def _returning_developers(b: _Builder, count: int = 6) -> list[str]:
@@ -293,3 +303,77 @@ def test_a_member_sharing_the_swarms_script_takes_its_cohort_in_full_whatever_it
     alone = [scores[a] for a in own_settings + settings_only]
     assert all(r["cohort_logit"] == 0.0 for r in alone), [(r["account_id"], r["cohort_logit"]) for r in alone]
     assert all(scores[a]["verdict"] != "extraction" for a in own_settings)
+
+
+# Agent tasks of developers trying tools on their own code: each its own wording.
+OWN_TASKS = (
+    ("Refactor the payment webhook handler to retry on timeouts", "Add a unit test for the retry path",
+     "Explain why the mock never fires"),
+    ("Migrate my flask blueprint to fastapi routers", "Find where the session cookie gets dropped",
+     "Summarise the diff you made"),
+    ("Port this bash deploy script to a makefile", "Why does the docker cache miss every time",
+     "Pin the base image and rebuild"),
+    ("Hunt the memory leak in my websocket server", "Profile the reconnect loop",
+     "Write the fix as a patch"),
+)
+
+
+def _developers_in_the_window(b: _Builder) -> list[str]:
+    """New developers who signed up in the swarm's window and tried an agent on their own code,
+    in one session each: own wording, settings, client and network."""
+    ids = []
+    for i, tasks in enumerate(OWN_TASKS):
+        account = b.account(
+            f"acct-try{i}", created=START - timedelta(hours=19), plan="paygo", verification="phone",
+            payment=f"card-try-{i}",
+        )
+        ids.append(account)
+        for k, task in enumerate(tasks):
+            b.event(
+                account,
+                START + timedelta(hours=5 + i, minutes=20 * k),
+                task,
+                ip=f"198.18.{40 + i}.{k + 2}",
+                scores=PLAIN,
+                capability="tool_use",
+                template=None,
+                max_tokens=8000 + 512 * i,
+                temperature=0.7,
+                output_tokens=1500,
+                messages=6,
+                sdk=f"devtool/{i}.{k}",
+                asn=f"AS{68000 + i}",
+            )
+    return ids
+
+
+def test_a_swarm_repeating_some_items_is_judged_by_its_tied_members_coverage(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A swarm re-asks some of its items (drawing from public sets), which holds the cohort under
+    its strict coverage ramp. Its accounts run one script (settings, client build, wording) and
+    are tied to each other the way a young cluster's members are, so they take the cohort's
+    coverage as a swarm's. Developers who signed up in the same window and tried agents on their
+    own code are members too, tied to no one: they keep the strict ramp."""
+    data = build()
+    b = extend(data)
+    harvesting, _ = _agent_swarm(
+        b, size=70, scripted=True, wrapper=False, client="swarm-runner/0.9.1", shared_every=3
+    )
+    developers = _developers_in_the_window(b)
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    pipeline.scan(warehouse, config)
+    scores = account_scores(warehouse)
+    tied = "tied to fellow members"
+    members = [scores[a] for a in harvesting if scores[a]["cohort_logit"] > 0]
+    assert len(members) >= 0.8 * len(harvesting)
+    assert sum(r["verdict"] == "extraction" for r in members) >= 0.9 * len(members)
+    assert all(any(tied in x for x in r["reasons"]) for r in members), members[0]["reasons"]
+    # each sends only agent work: it takes the cohort in full, its repeats notwithstanding
+    assert min(r["cohort_logit"] for r in members) >= 0.9 * float(COHORT.parameters["weight"])
+    trying = [scores[a] for a in developers]
+    assert all(r["cohort_logit"] > 0 for r in trying), "the developers are members of the window's cohort"
+    assert not any(tied in x for r in trying for x in r["reasons"])
+    assert max(r["cohort_logit"] for r in trying) < min(r["cohort_logit"] for r in members)
+    assert "extraction" not in {r["verdict"] for r in trying}, [(r["account_id"], r["risk"]) for r in trying]

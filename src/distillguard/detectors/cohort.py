@@ -21,8 +21,9 @@ from typing import Any
 from distillguard.detectors.account import ramp_py
 from distillguard.detectors.account.coverage import one_shot_training
 from distillguard.detectors.account.harvest_volume import TOOL_WORK
-from distillguard.detectors.graph_edges import SCRIPT_KINDS
+from distillguard.detectors.graph_edges import CORROBORATION_KINDS, CORROBORATION_MIN_KINDS, SCRIPT_KINDS
 from distillguard.detectors.spec import DetectorSpec
+from distillguard.detectors.young_ties import corroborating_kinds
 from distillguard.engine.base import SqlStep
 from distillguard.rules import ELICITATION_THRESHOLD
 
@@ -53,6 +54,8 @@ SPEC = DetectorSpec(
         "tool_high": 0.5,
         "distinct_low": 0.8,
         "distinct_high": 0.98,
+        "corroborated_distinct_low": 0.5,
+        "corroborated_distinct_high": 0.9,
         "member_training_low": 0.1,
         "member_training_high": 0.3,
         "member_tool_low": 0.3,
@@ -91,6 +94,15 @@ SPEC = DetectorSpec(
         "send is collecting agent transcripts",
         "distinct_low": "classes, hackathons and benchmarks repeat their items across accounts",
         "distinct_high": "practically no item asked twice across the whole cohort is a data set",
+        "corroborated_distinct_low": "for a member tied to fellow members the way a young cluster "
+        "member is (pure values of two independent kinds: graph.links.corroboration_min_kinds), the "
+        "cohort's coverage starts to count at half its items asked once: such a member is one of the "
+        "accounts of one operation, and a swarm drawing its items from public sets repeats some of "
+        "them, where a class or a hackathon repeats most of its exercises. A member tied to no one "
+        "keeps the strict ramp: a developer who signed up in a swarm's window and tried agents shares "
+        "the window, not the script",
+        "corroborated_distinct_high": "nine in ten items asked once across a cohort whose tied "
+        "accounts run one script is a data set being collected",
         "member_training_low": "a member whose few requests are nearly all ordinary (neither "
         "training-shaped nor agent work) gains nothing from its cohort (it may be a new customer who "
         "signed up that day)",
@@ -225,20 +237,25 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             FROM young y JOIN novelty n ON n.account_id = y.account_id
             WHERE n.novelty >= {float(p["member_novelty_min"])}
         ),
-        -- pure script-level values (nearly every holder gated: indicator_purity) each member
-        -- holds, and how many kinds of them (of member_script_tie_kinds) it shares with another
-        -- member of its cohort
-        script AS ({_pure_values("joined", "cohort_id")}),
-        script_ties AS (
-            SELECT a.account_id, count(DISTINCT a.kind) AS script_kinds
-            FROM script a
-            JOIN script b ON b.cohort_id = a.cohort_id AND b.kind = a.kind AND b.value = a.value
-                         AND b.account_id <> a.account_id
-            WHERE a.kind IN ({tie_kinds})
-            GROUP BY a.account_id
+        -- pure values (nearly every holder gated: indicator_purity) each member shares with
+        -- another member of its cohort: how many kinds of member_script_tie_kinds, and whether
+        -- they corroborate it as a young cluster member's ties would (two independent kinds)
+        held AS ({_pure_values("joined", "cohort_id", CORROBORATION_KINDS)}),
+        shared AS (
+            SELECT DISTINCT a.account_id, a.kind
+            FROM held a
+            JOIN held b ON b.cohort_id = a.cohort_id AND b.kind = a.kind AND b.value = a.value
+                       AND b.account_id <> a.account_id
+        ),
+        ties AS (
+            SELECT account_id,
+                   count(DISTINCT CASE WHEN kind IN ({tie_kinds}) THEN kind END) AS script_kinds,
+                   {corroborating_kinds("kind")} AS corroborating_kinds
+            FROM shared GROUP BY account_id
         )
-        SELECT j.*, coalesce(t.script_kinds, 0) AS script_kinds
-        FROM joined j LEFT JOIN script_ties t ON t.account_id = j.account_id
+        SELECT j.*, coalesce(t.script_kinds, 0) AS script_kinds,
+               coalesce(t.corroborating_kinds, 0) >= {int(CORROBORATION_MIN_KINDS)} AS corroborated
+        FROM joined j LEFT JOIN ties t ON t.account_id = j.account_id
     """
     features = f"""
         WITH established AS (
@@ -332,8 +349,14 @@ def silent_fit(purity: float, p: Mapping[str, Any] = SPEC.parameters) -> float:
     return ramp_py(purity, p["silent_purity_low"], p["silent_purity_high"])
 
 
-def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.parameters) -> float:
-    """How strongly a cohort as a whole looks like a data set being collected, in [0, 1]."""
+def cohort_strength(
+    row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.parameters, *, corroborated: bool = False
+) -> float:
+    """How strongly a cohort as a whole looks like a data set being collected, in [0, 1]; for a
+    ``corroborated`` member (tied to fellow members by two kinds of pure value) its coverage on
+    the ``corroborated_distinct_*`` ramp."""
+    distinct = ("corroborated_distinct_low", "corroborated_distinct_high") if corroborated else (
+        "distinct_low", "distinct_high")
     return (
         ramp_py(float(row["accounts"] or 0), p["size_low"], p["size_high"])
         * ramp_py(
@@ -341,7 +364,7 @@ def cohort_strength(row: Mapping[str, Any], p: Mapping[str, Any] = SPEC.paramete
             p["tool_low"] if row.get("kind") == "tool" else p["training_low"],
             p["tool_high"] if row.get("kind") == "tool" else p["training_high"],
         )
-        * ramp_py(float(row["distinct_share"] or 0.0), p["distinct_low"], p["distinct_high"])
+        * ramp_py(float(row["distinct_share"] or 0.0), p[distinct[0]], p[distinct[1]])
     )
 
 

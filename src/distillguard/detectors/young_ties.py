@@ -38,18 +38,21 @@ def created_indicator_sql() -> str:
           AND account_id IN (SELECT account_id FROM account_features)"""
 
 
-def corroboration_having(kind: str, min_kinds: int) -> str:
-    """Condition over a group of shared pure values (column ``kind``): enough independent kinds.
-
-    At least ``min_kinds`` distinct kinds, and a creation burst among them only beside a
-    script-level kind.
-    """
+def corroborating_kinds(kind: str) -> str:
+    """How many independent kinds a group of shared pure values (column ``kind``) counts: its
+    distinct kinds, a creation burst among them only beside a script-level kind."""
     script = ", ".join(f"'{k}'" for k in CREATED_NEEDS_KINDS)
     return (
-        f"count(DISTINCT {kind}) >= {min_kinds}"
-        f" AND (max(CASE WHEN {kind} = 'created' THEN 1 ELSE 0 END) = 0"
-        f" OR max(CASE WHEN {kind} IN ({script}) THEN 1 ELSE 0 END) = 1)"
+        f"(count(DISTINCT CASE WHEN {kind} <> 'created' THEN {kind} END)"
+        f" + CASE WHEN max(CASE WHEN {kind} = 'created' THEN 1 ELSE 0 END) = 1"
+        f" AND max(CASE WHEN {kind} IN ({script}) THEN 1 ELSE 0 END) = 1 THEN 1 ELSE 0 END)"
     )
+
+
+def corroboration_having(kind: str, min_kinds: int) -> str:
+    """Condition over a group of shared pure values (column ``kind``): at least ``min_kinds``
+    independent kinds (``corroborating_kinds``)."""
+    return f"{corroborating_kinds(kind)} >= {min_kinds}"
 
 
 def corroborating_combination(kind_a: str, kind_b: str) -> str:

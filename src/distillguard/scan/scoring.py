@@ -136,6 +136,8 @@ def cohorts_from_rows(rows: Iterable[Mapping[str, Any]]) -> dict[str, GroupScore
             parts={
                 "harvest_share": float(row["harvest_share"] or 0.0),
                 "distinct_share": float(row["distinct_share"] or 0.0),
+                # what the cohort carries for an account tied to its fellow members
+                "corroborated_strength": cohort_strength(row, corroborated=True),
             },
             features=dict(row),
             risk=strength,
@@ -253,9 +255,10 @@ def add_cohort_evidence(
         cohort.members.append(subject.subject_id)
         subject.cohort_id = cohort.group_id
         script_kinds = int(row.get("script_kinds") or 0)
+        corroborated = bool(row.get("corroborated"))
         subject.cohort_logit = (
             float(COHORT["weight"])
-            * cohort.strength
+            * (cohort.parts["corroborated_strength"] if corroborated else cohort.strength)
             * member_fit(
                 float(row["harvest_share"] or 0.0),
                 float(row.get("active_hours") or 0.0),
@@ -265,6 +268,7 @@ def add_cohort_evidence(
             )
         )
         subject.cohort_script_tied = member_script_tied(script_kinds)
+        subject.cohort_corroborated = corroborated
 
 
 def add_silent_cohort_evidence(
@@ -298,7 +302,7 @@ def add_silent_cohort_evidence(
         by_window = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
         # sharing two independent kinds of the members' pure values makes it one of them, whatever
         # the window's purity: it takes a member's full weight
-        by_script = float(COHORT["weight"]) * strongest_cohort.strength
+        by_script = float(COHORT["weight"]) * strongest_cohort.parts["corroborated_strength"]
         for subject, row in candidates:
             script_tied = int(row.get("tie_kinds") or 0) >= int(COHORT["silent_tie_kinds"])
             logit = by_script if script_tied else by_window
@@ -403,6 +407,12 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
                 "; it shares the members' script (a template family or card nearly only harvesters "
                 "use)"
                 if subject.cohort_script_tied
+                else ""
+            )
+            + (
+                "; tied to fellow members by two kinds of value nearly only harvesters hold, so the "
+                "cohort's repeated items are a swarm's draws from public sets, not a class's exercises"
+                if subject.cohort_corroborated and cohort.strength < cohort.parts["corroborated_strength"]
                 else ""
             )
         )
