@@ -268,20 +268,35 @@ def cluster_features_step() -> SqlStep:
     return SqlStep(
         "cluster_features",
         f"""
-        WITH base AS (
-            SELECT m.cluster_id, count(*) AS accounts, sum(f.events) AS events,
-                   avg(b.behaviour) AS mean_behaviour, avg(b.content) AS mean_content,
-                   avg(b.harvest) AS mean_harvest, sum(f.training_share * f.events) / sum(f.events)
-                       AS mean_training,  -- pooled over the members' requests
-                   avg(b.s_token_max) AS mean_token_max, avg(b.s_proxy) AS mean_proxy,
-                   avg(b.s_signup) AS mean_signup, avg(b.s_templated) AS mean_templated,
-                   avg(f.events) AS mean_events,
-                   avg(1.0 / (1.0 + exp(-b.own_logit))) AS mean_own_risk,
-                   min(f.first_seen) AS first_seen, max(f.last_seen) AS last_seen
+        WITH judged AS (
+            -- what the cluster does is judged on its gated members (every member of the pair
+            -- graph is, and most satellites): an account that joined below the gate (a young
+            -- one, one sending through the cluster's exits) inherits the cluster's character,
+            -- it does not dilute it
+            SELECT m.cluster_id, m.account_id, f.events, f.training_share, f.first_seen, f.last_seen,
+                   b.behaviour, b.content, b.harvest, b.s_token_max, b.s_proxy, b.s_signup,
+                   b.s_templated, b.own_logit,
+                   b.gate OR NOT bool_or(b.gate) OVER (PARTITION BY m.cluster_id) AS judged
             FROM cluster_members m
             JOIN account_features f ON f.account_id = m.account_id
             JOIN account_behaviour b ON b.account_id = m.account_id
-            GROUP BY m.cluster_id
+        ),
+        base AS (
+            SELECT cluster_id, count(*) AS accounts, sum(events) AS events,
+                   avg(behaviour) FILTER (WHERE judged) AS mean_behaviour,
+                   avg(content) FILTER (WHERE judged) AS mean_content,
+                   avg(harvest) FILTER (WHERE judged) AS mean_harvest,
+                   sum(training_share * events) FILTER (WHERE judged)
+                       / sum(events) FILTER (WHERE judged) AS mean_training,  -- pooled over requests
+                   avg(s_token_max) FILTER (WHERE judged) AS mean_token_max,
+                   avg(s_proxy) FILTER (WHERE judged) AS mean_proxy,
+                   avg(s_signup) FILTER (WHERE judged) AS mean_signup,
+                   avg(s_templated) FILTER (WHERE judged) AS mean_templated,
+                   avg(events) AS mean_events,
+                   avg(1.0 / (1.0 + exp(-own_logit))) FILTER (WHERE judged) AS mean_own_risk,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM judged
+            GROUP BY cluster_id
         ),
         tie AS (
             SELECT m.cluster_id, i.kind, count(DISTINCT m.account_id) AS tied

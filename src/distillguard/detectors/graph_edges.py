@@ -74,6 +74,7 @@ GRAPH_LINKS = DetectorSpec(
         "min_purity": 0.9,
         "pair_window": 6,
         "satellite_share": 0.5,
+        "exit_satellite_share": 0.9,
         "lockstep_bucket_minutes": 10,
         "max_holder_share": 0.02,
         "min_holder_cap": 10,
@@ -107,6 +108,12 @@ GRAPH_LINKS = DetectorSpec(
         "so a pool shared by thousands costs O(holders)",
         "satellite_share": "an unattached gated account joins the cluster holding at least this share of "
         "its linking values",
+        "exit_satellite_share": "an account below the gate, with any history, joins a cluster when nearly "
+        "all of its proxy prefixes (at least two) are the cluster's pure prefixes and it shares one of "
+        "the cluster's pure script values (request shape, scaffold, card): it sends only through the "
+        "hydra's exits with the hydra's settings, whatever its own content says (the lexicons read some "
+        "languages and paraphrases poorly). A developer whose rotating proxy crosses a hydra's pool, or "
+        "a home connection that is also one of its exits, uses other prefixes too or only one",
         "lockstep_bucket_minutes": "activity buckets for synchronised activity",
         "max_holder_share": "a value held by more than this share of all accounts is background",
         "min_holder_cap": "a value held by this few accounts is always specific enough to look at",
@@ -127,6 +134,7 @@ EDGE_THRESHOLD = GRAPH_LINKS["edge_threshold"]
 MIN_PURITY = GRAPH_LINKS["min_purity"]
 PAIR_WINDOW = GRAPH_LINKS["pair_window"]
 SATELLITE_SHARE = GRAPH_LINKS["satellite_share"]
+EXIT_SATELLITE_SHARE = GRAPH_LINKS["exit_satellite_share"]
 LOCKSTEP_BUCKET_MINUTES = GRAPH_LINKS["lockstep_bucket_minutes"]
 MAX_HOLDER_SHARE = GRAPH_LINKS["max_holder_share"]
 MIN_HOLDER_CAP = GRAPH_LINKS["min_holder_cap"]
@@ -453,97 +461,6 @@ def corroboration_steps() -> list[SqlStep]:
         SqlStep("corroboration_values", values),
         SqlStep("corroboration_pairs", pairs),
         SqlStep("corroborated_links", links),
-    ]
-
-
-def satellite_steps() -> list[SqlStep]:
-    """Attach gated accounts the pair graph left alone to the cluster they share most with.
-
-    An account whose pairwise ties each fell short (a residential proxy shared with
-    one member, a sign-up burst with another) can still draw most of its pure values
-    from one cluster's pool: it joins that cluster when at least ``SATELLITE_SHARE`` of
-    its linking values (and at least two) are held by that cluster's members.
-    """
-    return [
-        SqlStep(
-            "cluster_satellites",
-            f"""
-            WITH alone AS (
-                SELECT v.account_id, v.kind, v.value FROM link_values v
-                WHERE v.account_id NOT IN (SELECT account_id FROM cluster_members)
-                  AND v.kind <> 'shape'
-            ),
-            sizes AS (SELECT account_id, count(*) AS n FROM alone GROUP BY account_id),
-            pool AS (
-                SELECT DISTINCT m.cluster_id, v.kind, v.value
-                FROM cluster_members m JOIN link_values v ON v.account_id = m.account_id
-                WHERE v.kind <> 'shape'
-            ),
-            shared AS (
-                SELECT a.account_id, p.cluster_id, count(*) AS n
-                FROM alone a JOIN pool p ON p.kind = a.kind AND p.value = a.value
-                GROUP BY a.account_id, p.cluster_id
-            ),
-            ranked AS (
-                SELECT s.account_id, s.cluster_id, s.n, z.n AS values_held,
-                       row_number() OVER (PARTITION BY s.account_id ORDER BY s.n DESC, s.cluster_id) AS r
-                FROM shared s JOIN sizes z ON z.account_id = s.account_id
-            )
-            SELECT account_id, cluster_id FROM ranked
-            WHERE r = 1 AND n >= 2 AND n >= {SATELLITE_SHARE} * values_held
-            """,
-        ),
-    ]
-
-
-def young_satellite_steps() -> list[SqlStep]:
-    """``young_satellites``: a young account below the gate joins the cluster it corroborates with.
-
-    One to five requests are too few to show a behaviour (an agentic trajectory or two,
-    an ordinary question between harvesting calls): such an account can fall just below
-    the membership gate while sending through its hydra's proxies, client build and
-    request settings. An account that is not clearly ordinary (behaviour >= ``ORDINARY_BELOW``),
-    has at most ``CORROBORATION_MAX_EVENTS`` requests and shares pure values of at least
-    ``CORROBORATION_MIN_KINDS`` distinct kinds with one cluster's members joins that
-    cluster (most kinds, then most values shared). Joining decides nothing by itself:
-    scoring still scales what it inherits by how much it behaves like the cluster.
-    """
-    return [
-        SqlStep(
-            "young_satellites",
-            f"""
-            WITH young AS (
-                SELECT f.account_id FROM account_features f
-                JOIN account_behaviour b ON b.account_id = f.account_id
-                WHERE NOT b.gate AND b.behaviour >= {ORDINARY_BELOW}
-                  AND f.events <= {CORROBORATION_MAX_EVENTS}
-                  AND f.account_id NOT IN (SELECT account_id FROM cluster_members)
-            ),
-            pool AS (
-                SELECT DISTINCT m.cluster_id, v.kind, v.value
-                FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
-            ),
-            shared AS (
-                SELECT y.account_id, p.cluster_id, count(DISTINCT p.kind) AS kinds, count(*) AS n
-                FROM young y
-                JOIN account_indicators i ON i.account_id = y.account_id
-                JOIN pool p ON p.kind = i.kind AND p.value = i.value
-                -- a creation burst ties gated pairs only: an account below the gate needs two
-                -- coincidences other than its sign-up hour (medium: a new developer created in
-                -- the hour a hydra created 400 accounts, on a common coding scaffold)
-                WHERE p.kind <> 'created'
-                GROUP BY y.account_id, p.cluster_id
-            ),
-            ranked AS (
-                SELECT account_id, cluster_id, kinds,
-                       row_number() OVER (PARTITION BY account_id
-                                          ORDER BY kinds DESC, n DESC, cluster_id) AS r
-                FROM shared
-            )
-            SELECT account_id, cluster_id FROM ranked
-            WHERE r = 1 AND kinds >= {CORROBORATION_MIN_KINDS}
-            """,
-        ),
     ]
 
 

@@ -36,8 +36,6 @@ from distillguard.detectors.graph_edges import (
     indicator_steps,
     link_steps,
     member_script_ties_step,
-    satellite_steps,
-    young_satellite_steps,
 )
 from distillguard.detectors.patterns import PART_RESPONSE
 from distillguard.detectors.prompt_level import (
@@ -50,6 +48,7 @@ from distillguard.detectors.prompt_level import (
     remember_sql,
     ruleset_version,
 )
+from distillguard.detectors.satellites import satellite_steps
 from distillguard.engine.base import SqlStep, StepTiming, recording_steps, run_steps
 from distillguard.scan import graph, scoring
 from distillguard.scan.calibration import Thresholds, calibrate
@@ -249,7 +248,6 @@ def sql_steps(*, until_literal: str | None, has_accounts: bool) -> list[SqlStep]
         *subject_steps(until_literal=until_literal, has_accounts=has_accounts),
         *graph_steps(has_accounts=has_accounts),
         *satellite_steps(),
-        *young_satellite_steps(),
         *post_graph_steps(),
     ]
 
@@ -278,14 +276,11 @@ def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanR
     with timer("graph"):
         run_steps(engine, scratch(graph_steps(has_accounts=has_accounts)))
         result.graph_rounds = graph.label_propagation(engine)
-        run_steps(engine, scratch(satellite_steps()))
-        engine.execute(
-            "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM cluster_satellites"
-        )
-        run_steps(engine, scratch(young_satellite_steps()))
-        engine.execute(
-            "INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM young_satellites"
-        )
+        for step in scratch(satellite_steps()):
+            run_steps(engine, [step])
+            engine.execute(
+                f"INSERT INTO cluster_members SELECT account_id, cluster_id, NULL FROM {step.name}"
+            )
         run_steps(engine, scratch(post_graph_steps()))
     with timer("scoring"):
         accounts, end_users, groups = _score(engine, cut)

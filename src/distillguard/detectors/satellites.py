@@ -1,0 +1,171 @@
+"""Accounts the pair graph left alone that belong to a cluster all the same (satellites).
+
+Label propagation clusters the accounts the pair ties reach. Three kinds of account are
+left out that an analyst would put in: a gated account whose ties each fell short but
+whose pure values come mostly from one cluster's pool; a young account below the gate
+that shares several independent pure coincidences with one cluster; and an account below
+the gate that sends only through one cluster's proxy exits, with its settings. Each step
+names a table of ``(account_id, cluster_id)`` rows that the pipeline adds to
+``cluster_members`` in order, so a later rule sees the members an earlier one added.
+Joining decides nothing by itself: scoring still scales what a member inherits by how
+much it behaves like its cluster.
+"""
+
+from __future__ import annotations
+
+from distillguard.detectors.graph_edges import (
+    CORROBORATION_MAX_EVENTS,
+    CORROBORATION_MIN_KINDS,
+    EXIT_SATELLITE_SHARE,
+    ORDINARY_BELOW,
+    SATELLITE_SHARE,
+    SCRIPT_KINDS,
+)
+from distillguard.engine.base import SqlStep
+
+
+def satellite_steps() -> list[SqlStep]:
+    """The satellite rules in the order the pipeline applies them."""
+    return [_gated_satellites(), _young_satellites(), _exit_satellites()]
+
+
+def _gated_satellites() -> SqlStep:
+    """Attach gated accounts the pair graph left alone to the cluster they share most with.
+
+    An account whose pairwise ties each fell short (a residential proxy shared with
+    one member, a sign-up burst with another) can still draw most of its pure values
+    from one cluster's pool: it joins that cluster when at least ``SATELLITE_SHARE`` of
+    its linking values (and at least two) are held by that cluster's members.
+    """
+    return SqlStep(
+        "cluster_satellites",
+        f"""
+        WITH alone AS (
+            SELECT v.account_id, v.kind, v.value FROM link_values v
+            WHERE v.account_id NOT IN (SELECT account_id FROM cluster_members)
+              AND v.kind <> 'shape'
+        ),
+        sizes AS (SELECT account_id, count(*) AS n FROM alone GROUP BY account_id),
+        pool AS (
+            SELECT DISTINCT m.cluster_id, v.kind, v.value
+            FROM cluster_members m JOIN link_values v ON v.account_id = m.account_id
+            WHERE v.kind <> 'shape'
+        ),
+        shared AS (
+            SELECT a.account_id, p.cluster_id, count(*) AS n
+            FROM alone a JOIN pool p ON p.kind = a.kind AND p.value = a.value
+            GROUP BY a.account_id, p.cluster_id
+        ),
+        ranked AS (
+            SELECT s.account_id, s.cluster_id, s.n, z.n AS values_held,
+                   row_number() OVER (PARTITION BY s.account_id ORDER BY s.n DESC, s.cluster_id) AS r
+            FROM shared s JOIN sizes z ON z.account_id = s.account_id
+        )
+        SELECT account_id, cluster_id FROM ranked
+        WHERE r = 1 AND n >= 2 AND n >= {SATELLITE_SHARE} * values_held
+        """,
+    )
+
+
+def _young_satellites() -> SqlStep:
+    """``young_satellites``: a young account below the gate joins the cluster it corroborates with.
+
+    One to five requests are too few to show a behaviour (an agentic trajectory or two,
+    an ordinary question between harvesting calls): such an account can fall just below
+    the membership gate while sending through its hydra's proxies, client build and
+    request settings. An account that is not clearly ordinary (behaviour >= ``ORDINARY_BELOW``),
+    has at most ``CORROBORATION_MAX_EVENTS`` requests and shares pure values of at least
+    ``CORROBORATION_MIN_KINDS`` distinct kinds with one cluster's members joins that
+    cluster (most kinds, then most values shared). Joining decides nothing by itself:
+    scoring still scales what it inherits by how much it behaves like the cluster.
+    """
+    return SqlStep(
+        "young_satellites",
+        f"""
+        WITH young AS (
+            SELECT f.account_id FROM account_features f
+            JOIN account_behaviour b ON b.account_id = f.account_id
+            WHERE NOT b.gate AND b.behaviour >= {ORDINARY_BELOW}
+              AND f.events <= {CORROBORATION_MAX_EVENTS}
+              AND f.account_id NOT IN (SELECT account_id FROM cluster_members)
+        ),
+        pool AS (
+            SELECT DISTINCT m.cluster_id, v.kind, v.value
+            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
+        ),
+        shared AS (
+            SELECT y.account_id, p.cluster_id, count(DISTINCT p.kind) AS kinds, count(*) AS n
+            FROM young y
+            JOIN account_indicators i ON i.account_id = y.account_id
+            JOIN pool p ON p.kind = i.kind AND p.value = i.value
+            -- a creation burst ties gated pairs only: an account below the gate needs two
+            -- coincidences other than its sign-up hour (medium: a new developer created in
+            -- the hour a hydra created 400 accounts, on a common coding scaffold)
+            WHERE p.kind <> 'created'
+            GROUP BY y.account_id, p.cluster_id
+        ),
+        ranked AS (
+            SELECT account_id, cluster_id, kinds,
+                   row_number() OVER (PARTITION BY account_id
+                                      ORDER BY kinds DESC, n DESC, cluster_id) AS r
+            FROM shared
+        )
+        SELECT account_id, cluster_id FROM ranked
+        WHERE r = 1 AND kinds >= {CORROBORATION_MIN_KINDS}
+        """,
+    )
+
+
+def _exit_satellites() -> SqlStep:
+    """``exit_satellites``: an account below the gate that sends only through one cluster's exits.
+
+    A hydra member whose prompts the content rules read poorly (another language, heavy
+    paraphrase) can stay below the gate through any number of requests, while every request
+    leaves through the hydra's proxies with the hydra's settings. An account that is not
+    clearly ordinary, at least ``EXIT_SATELLITE_SHARE`` of whose proxy prefixes (and at least
+    two) are pure values of one cluster's gated members, and that shares one of that
+    cluster's pure script-level values (request shape, scaffold, card), joins it. A
+    developer whose rotating proxy crosses a hydra's pool uses many other prefixes too, and
+    a home connection that is also a proxy exit is one prefix.
+    """
+    script = ", ".join(f"'{k}'" for k in SCRIPT_KINDS)
+    return SqlStep(
+        "exit_satellites",
+        f"""
+        WITH below AS (
+            SELECT b.account_id FROM account_behaviour b
+            WHERE NOT b.gate AND b.behaviour >= {ORDINARY_BELOW}
+              AND b.account_id NOT IN (SELECT account_id FROM cluster_members)
+        ),
+        exits AS (
+            SELECT i.account_id, count(*) AS prefixes
+            FROM account_indicators i JOIN below USING (account_id)
+            WHERE i.kind = 'ip_prefix'
+            GROUP BY i.account_id
+        ),
+        pool AS (
+            SELECT DISTINCT m.cluster_id, v.kind, v.value
+            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
+            WHERE v.kind = 'ip_prefix' OR v.kind IN ({script})
+        ),
+        shared AS (
+            SELECT i.account_id, p.cluster_id,
+                   count(*) FILTER (WHERE p.kind = 'ip_prefix') AS pool_prefixes,
+                   count(*) FILTER (WHERE p.kind <> 'ip_prefix') AS script_values
+            FROM below
+            JOIN account_indicators i ON i.account_id = below.account_id
+            JOIN pool p ON p.kind = i.kind AND p.value = i.value
+            GROUP BY i.account_id, p.cluster_id
+        ),
+        ranked AS (
+            SELECT s.account_id, s.cluster_id,
+                   row_number() OVER (PARTITION BY s.account_id
+                                      ORDER BY s.pool_prefixes DESC, s.script_values DESC,
+                                               s.cluster_id) AS r
+            FROM shared s JOIN exits e ON e.account_id = s.account_id
+            WHERE s.pool_prefixes >= 2 AND s.pool_prefixes >= {EXIT_SATELLITE_SHARE} * e.prefixes
+              AND s.script_values >= 1
+        )
+        SELECT account_id, cluster_id FROM ranked WHERE r = 1
+        """,
+    )
