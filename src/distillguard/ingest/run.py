@@ -26,7 +26,17 @@ import pyarrow as pa
 
 from distillguard.config import Config, memory_limit
 from distillguard.engine import SqlError
-from distillguard.ingest import audit_log, canonical, fastpath, langfuse, litellm, mapped, openai_log, otel
+from distillguard.ingest import (
+    audit_log,
+    canonical,
+    fastpath,
+    langfuse,
+    litellm,
+    mapped,
+    openai_log,
+    otel,
+    sources,
+)
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
 from distillguard.ingest.limits import clean_strings, number_problem
 from distillguard.ingest.normalise import RecordError
@@ -210,15 +220,16 @@ def ingest_file(
     report = FileReport(str(path), fmt)
     partial = 0
     adapter = ADAPTERS.get(fmt) if fmt else None
-    if fmt in SQL_FORMATS and fastpath.usable(path) and _large_enough_for_sql(path, fmt):
+    kind = fastpath.usable(path, max_bytes) if fmt in SQL_FORMATS else None
+    if fmt is not None and kind is not None and _large_enough_for_sql(path, fmt, kind):
         before = warehouse.count("events")
         try:
             threads = None
             if fmt == "canonical":
-                stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars))
+                stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars), kind)
             else:
                 mapping = ADAPTERS[fmt].sql_mapping(config)
-                stage, threads = mapped.stage_sql(mapping, path, config), mapped.STAGE_THREADS
+                stage, threads = mapped.stage_sql(mapping, path, config, kind), mapped.STAGE_THREADS
             routed = fastpath.ingest_staged(
                 warehouse, path, stage, config=config, report=report, stage_threads=threads
             )
@@ -247,14 +258,14 @@ def ingest_file(
     return report
 
 
-def _large_enough_for_sql(path: Path, fmt: str) -> bool:
+def _large_enough_for_sql(path: Path, fmt: str, kind: sources.Kind) -> bool:
     """Whether ``path`` holds enough records for its SQL mapping to pay its fixed cost
-    (``SQL_MIN_RECORDS``); a file whose start cannot be read is left to the SQL path, which
-    falls back to the adapter where it must."""
+    (``SQL_MIN_RECORDS``; a Parquet file's count is in its footer); a file whose start cannot be
+    read is left to the SQL path, which falls back to the adapter where it must."""
     least = SQL_MIN_RECORDS.get(fmt, 0)
     if least <= 0:
         return True
-    estimate = estimated_records(path)
+    estimate = sources.parquet_rows(path) if kind == "parquet" else estimated_records(path)
     return estimate is None or estimate >= least
 
 
