@@ -17,9 +17,10 @@ from typer.testing import CliRunner
 
 from distillguard.cli import app
 from distillguard.config import Config
-from distillguard.ingest import run, sources
+from distillguard.ingest import fastpath, ingest_paths, run, sources
 from distillguard.ingest.run import MAPPED_FORMATS
 from distillguard.ingest.sniff import estimated_records
+from distillguard.warehouse import Warehouse
 
 from .helpers import write_lines
 from .langfuse_export import observations
@@ -100,6 +101,8 @@ def test_arrays_and_parquet_store_by_sql_what_python_and_json_lines_store(
     assert len(records) > 300
     records[3] = _damaged(fmt, records[3])
     records[250] = _damaged(fmt, records[250])
+    # all of them, those off by default too (run.SQL_PARQUET_FORMATS): each mapping reads Parquet alike
+    monkeypatch.setattr(run, "SQL_PARQUET_FORMATS", FORMATS)
     results = {}
     paths = {kind: _write(kind, tmp_path / f"{fmt}-{kind}", records) for kind in KINDS}
     # Parquet holds a struct's every key in every row (null where a record lacked it, as an OTLP
@@ -177,3 +180,15 @@ def test_the_size_of_an_array_or_parquet_file_is_its_record_count(
     assert not run._large_enough_for_sql(table, "litellm", "parquet")
     monkeypatch.setattr(run, "SQL_MIN_RECORDS", {"litellm": 3000})
     assert run._large_enough_for_sql(table, "litellm", "parquet")
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f not in run.SQL_PARQUET_FORMATS])
+def test_parquet_of_formats_sql_reads_slower_goes_to_the_adapter_by_default(
+    fmt: str, simulated: Path, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write("parquet", tmp_path / fmt, _sample(fmt, simulated, 50))
+    staged: list[Any] = []
+    monkeypatch.setattr(fastpath, "ingest_staged", lambda *a, **k: staged.append(a))
+    with Warehouse.open(config.db_path) as warehouse:
+        report = ingest_paths(warehouse, [path], config=config, progress=False)
+    assert report.stored > 0 and report.reconciles and not staged

@@ -1,4 +1,7 @@
-"""Fast path for canonical JSON lines: DuckDB parses the file, SQL validates it.
+"""Fast path for canonical records: DuckDB parses the file, SQL validates it.
+
+The records come from the file's record source (``sources``: JSON lines, a JSON array
+document or Parquet); what follows is the same for all three.
 
 The line-by-line path costs a ``json.loads`` and two dict conversions per event;
 for canonical files DuckDB's own ``read_json`` (parallel, vectorised) does the

@@ -75,6 +75,15 @@ MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel", "langfuse")
 # 2-3% above its adapter per file (17.1 s against 16.8 s on 62,881 spans, 10.4 s against 10.1 s
 # on 37,479; both files in one run 27.3 s against 28.0 s), where it was 1.2-1.45x before.
 SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai", "langfuse", "otel")
+# Of those, the formats whose Parquet files SQL reads (``sources``) by default: where it cost no
+# more CPU than the adapter on the small preset as Parquet (bench/ingest_bench.py --as parquet
+# --paths, docs/BENCHMARKS.md): canonical 6.4 s against 12.3 s, LiteLLM 16.6 against 22.4,
+# Langfuse 25.4 against 26.8. The adapter reads Parquet faster than JSON lines (no json.loads)
+# while a mapping reads each column as JSON text: OpenAI log costs 15.2 s against 13.9. OTel:
+# pyarrow writes an OTLP AnyValue (one key of several) as a struct holding every key, the others
+# null, and the OTel mapping leaves such a line whole to Python (``otel_sql._NULL_ODD``): every
+# span was routed, SQL cost its stage and the adapter (56.4 s against 34.7).
+SQL_PARQUET_FORMATS: tuple[str, ...] = ("canonical", "litellm", "langfuse")
 # Files of fewer records than this (``sniff.estimated_records``: the first 256 KiB decompressed,
 # scaled by the file's size on disk) are read by the Python adapter even in SQL_FORMATS. A mapped
 # stage has a fixed cost per file (planning its large expression, a staging database, its
@@ -221,6 +230,8 @@ def ingest_file(
     partial = 0
     adapter = ADAPTERS.get(fmt) if fmt else None
     kind = fastpath.usable(path, max_bytes) if fmt in SQL_FORMATS else None
+    if kind == "parquet" and fmt not in SQL_PARQUET_FORMATS:
+        kind = None
     if fmt is not None and kind is not None and _large_enough_for_sql(path, fmt, kind):
         before = warehouse.count("events")
         try:
