@@ -192,3 +192,13 @@ def test_parquet_of_formats_sql_reads_slower_goes_to_the_adapter_by_default(
     with Warehouse.open(config.db_path) as warehouse:
         report = ingest_paths(warehouse, [path], config=config, progress=False)
     assert report.stored > 0 and report.reconciles and not staged
+
+
+def test_an_array_after_white_space_is_read_as_lines(simulated: Path, config: Config, tmp_path: Path) -> None:
+    """``iter_records`` takes a file for an array document by its first byte only: so does SQL."""
+    path = tmp_path / "late.json"
+    path.write_text("\n" + json.dumps(_sample("litellm", simulated, 20)))
+    assert sources.kind(path, int(config.max_record_bytes)) == "lines"
+    with Warehouse.open(config.db_path) as warehouse:
+        report = ingest_paths(warehouse, [path], config=config, source_format="litellm", progress=False)
+    assert (report.stored, report.quarantined) == (0, 1) and report.reconciles  # one line: a list

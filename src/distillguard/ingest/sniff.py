@@ -187,13 +187,13 @@ def _head_sample(path: Path, limit: int = _ESTIMATE_SAMPLE_BYTES) -> tuple[bytes
 
 
 def first_byte(path: Path) -> bytes | None:
-    """The first byte of ``path``'s decompressed text that is not white space (None: none in its
-    first 64 KiB, or a start that cannot be decompressed)."""
+    """The first byte of ``path``'s decompressed text, as ``iter_records`` judges a file by it
+    (None: empty, or a start that cannot be decompressed)."""
     try:
-        sample, _, _ = _head_sample(path, 1 << 16)
+        sample, _, _ = _head_sample(path, 1 << 12)
     except (zlib.error, zstandard.ZstdError, OSError):
         return None
-    return sample.lstrip()[:1] or None
+    return sample[:1] or None
 
 
 def decompressed_at_most(path: Path, limit: int) -> bool:

@@ -36,9 +36,9 @@ def kind(path: Path, max_record_bytes: int) -> Kind | None:
     if is_parquet(path):
         return "parquet" if _parquet_json_like(path) else None
     first = first_byte(path)
-    if first == b"{":
+    if first in (b"{", b" ", b"\n", b"\r", b"\t"):  # lines (a line may start with white space)
         return "lines"
-    if first == b"[":
+    if first == b"[":  # only then iter_records reads an array document
         # iter_records reads an array whole when the file on disk is within the limit, and
         # then only its first max_record_bytes decompressed (it reads the rest as lines)
         if path.stat().st_size > max_record_bytes or not decompressed_at_most(path, max_record_bytes):
