@@ -29,6 +29,11 @@ format's file, in a child each: where a mapping's fixed cost per file is paid ba
 With ``--paths``, each format that has an SQL mapping (``run.MAPPED_FORMATS``) is also
 ingested twice more, back to back on the same files: through its SQL mapping and through
 its Python adapter (whichever of the two is the default).
+
+With ``--as parquet`` or ``--as array`` the simulated records are first converted (records
+pyarrow can type in one table with the first, as one Parquet file; JSON array documents of
+at most 48 MiB, as an exporter pages them) and every figure is of the converted files, the
+bare read being ``read_parquet`` or ``read_json(format = 'array')``.
 """
 
 from __future__ import annotations
@@ -142,9 +147,51 @@ DUCKDB_READ = """
 import duckdb, sys
 con = duckdb.connect(sys.argv[2])
 con.execute("SET enable_progress_bar = false")
-con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited')", [sys.argv[1]])
+read = {"lines": "read_json(?, format='newline_delimited')", "array": "read_json(?, format='array')",
+        "parquet": "read_parquet(?)"}[sys.argv[3] if len(sys.argv) > 3 else "lines"]
+con.execute(f"CREATE TABLE t AS SELECT * FROM {read}", [sys.argv[1]])
 print(con.execute("SELECT count(*) FROM t").fetchone()[0])
 """
+
+ARRAY_PAGE_BYTES = 48 << 20  # under max_record_bytes (64 MB): the largest array read whole
+
+
+def _json_records(files: list[Path]) -> Any:
+    for source in files:
+        with gzip.open(source, "rt") if source.suffix == ".gz" else source.open() as handle:
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
+
+
+def convert(files: list[Path], out: Path, kind: str) -> None:
+    """The records of ``files`` (JSON lines) as Parquet or JSON array documents under ``out``."""
+    out.mkdir(parents=True)
+    if kind == "array":
+        page: list[str] = []
+        size = number = 0
+        for record in _json_records(files):
+            text = json.dumps(record)
+            if page and size + len(text) + 2 > ARRAY_PAGE_BYTES:
+                (out / f"part-{number:03d}.json").write_text("[" + ",\n".join(page) + "]")
+                page, size, number = [], 0, number + 1
+            page.append(text)
+            size += len(text) + 2
+        (out / f"part-{number:03d}.json").write_text("[" + ",\n".join(page) + "]")
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kept: list[dict[str, Any]] = []
+    for record in _json_records(files):
+        try:  # a value of another JSON type in the same place has no Parquet column
+            pa.Table.from_pylist([kept[0] if kept else record, record])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        kept.append(record)
+    table = pa.Table.from_pylist(kept)
+    empty = [f.name for f in table.schema if pa.types.is_struct(f.type) and f.type.num_fields == 0]
+    pq.write_table(table.drop_columns(empty), out / "part-000.parquet")
 
 
 # One ingest in a child process with a format's SQL mapping on or off (run.SQL_FORMATS), the
@@ -165,9 +212,9 @@ print(json.dumps({"read": report.read, "stored": report.stored, "reconciles": re
 """
 
 
-def time_paths(work: Path, fmt: str, python: str, env: dict[str, str]) -> None:
+def time_paths(work: Path, fmt: str, python: str, env: dict[str, str], kind: str = "lines") -> None:
     """SQL mapping against Python adapter on the simulated files of ``fmt``, back to back."""
-    files = [str(f) for f in sorted((work / f"sim-{fmt}" / "traffic").glob("*"))]
+    files = [str(f) for f in sorted(_traffic(work, fmt, kind).glob("*"))]
     figures = []
     for mode in ("sql", "python"):
         db = work / f"ab-{mode}-{fmt}.duckdb"
@@ -219,8 +266,19 @@ def _langfuse_export() -> Any:
     return module
 
 
+def _traffic(work: Path, fmt: str, kind: str) -> Path:
+    return work / (f"sim-{fmt}" if kind == "lines" else f"sim-{fmt}-{kind}") / "traffic"
+
+
 def time_format(
-    work: Path, fmt: str, preset: str, scale: float, python: str, cli: list[str], env: dict[str, str]
+    work: Path,
+    fmt: str,
+    preset: str,
+    scale: float,
+    python: str,
+    cli: list[str],
+    env: dict[str, str],
+    kind: str = "lines",
 ) -> None:
     """Bare DuckDB read vs ``distillguard ingest`` of one simulated file of format ``fmt``."""
     out = work / f"sim-{fmt}"
@@ -235,20 +293,23 @@ def time_format(
             _langfuse_export().convert(
                 sorted((simulated / "traffic").glob("*")), out / "traffic" / "langfuse-000.jsonl.gz"
             )
-    files = sorted((out / "traffic").glob("*"))
+    traffic = _traffic(work, fmt, kind)
+    if not traffic.is_dir():
+        convert(sorted((out / "traffic").glob("*")), traffic, kind)
+    files = sorted(traffic.glob("*"))
     size_mb = sum(f.stat().st_size for f in files) / 2**20
-    pattern = str(out / "traffic" / "*")  # the simulator may split a format over several files
+    pattern = str(traffic / "*")  # the simulator may split a format over several files
     for old in work.glob(f"*-{fmt}.duckdb*"):  # a kept work dir: time fresh databases
         old.unlink()
-    bare = [python, "-c", DUCKDB_READ, pattern, str(work / f"bare-{fmt}.duckdb")]
+    bare = [python, "-c", DUCKDB_READ, pattern, str(work / f"bare-{fmt}.duckdb"), kind]
     duck_s, duck_rss, rows, duck_cpu = run_child_cpu(bare)
     db = work / f"dg-{fmt}.duckdb"
     ingest = [*cli, "ingest", *map(str, files), "--db", str(db), "--json"]
     ing_s, ing_rss, report, ing_cpu = run_child_cpu(ingest, env)
     counts = json.loads(report)
     print(
-        f"{fmt:<9} {len(files)} file(s) ({size_mb:,.0f} MiB, {int(rows):,} records): "
-        f"duckdb read_json {duck_s:.1f} s ({duck_cpu:.1f} s CPU) "
+        f"{fmt:<9} {len(files)} {kind} file(s) ({size_mb:,.0f} MiB, {int(rows):,} records): "
+        f"duckdb bare read {duck_s:.1f} s ({duck_cpu:.1f} s CPU) "
         f"/ {duck_rss} MiB; distillguard ingest {ing_s:.1f} s ({ing_cpu:.1f} s CPU) / {ing_rss} MiB "
         f"(stored {counts['stored']:,}, quarantined {counts['quarantined']:,}); "
         f"ratio {ing_s / duck_s:.2f}x, {counts['read'] / ing_s:,.0f} events/s",
@@ -276,6 +337,13 @@ def main() -> None:
         default="",
         help="comma list of record counts: time both paths on that many first records of each of --formats",
     )
+    parser.add_argument(
+        "--as",
+        dest="kind",
+        choices=("lines", "parquet", "array"),
+        default="lines",
+        help="time the simulated records converted to Parquet or JSON array documents",
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="dg-ingest-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -283,12 +351,12 @@ def main() -> None:
     cli = [str(Path(python).parent / "distillguard")]
     env = {**os.environ, "DISTILLGUARD_HMAC_SECRET": "bench-secret"}
     try:
-        from distillguard.ingest.run import MAPPED_FORMATS
+        from distillguard.ingest.run import SQL_FORMATS
 
         for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
-            time_format(work, fmt, args.preset, args.scale, python, cli, env)
-            if args.paths and fmt in MAPPED_FORMATS:
-                time_paths(work, fmt, python, env)
+            time_format(work, fmt, args.preset, args.scale, python, cli, env, args.kind)
+            if args.paths and fmt in SQL_FORMATS:
+                time_paths(work, fmt, python, env, args.kind)
             if args.break_even:
                 sizes = [int(n) for n in args.break_even.split(",") if n.strip()]
                 time_break_even(work, fmt, python, env, sizes)

@@ -162,7 +162,7 @@ def _both_paths(
             patch.setattr(run, "SQL_FORMATS", (*run.SQL_FORMATS, *MAPPED_FORMATS))
             patch.setattr(fastpath, "ingest_staged", staged_spy)
             if not fast:
-                patch.setattr(fastpath, "usable", lambda _path: False)
+                patch.setattr(fastpath, "usable", lambda *_: None)
             with Warehouse.open(cfg.db_path) as wh:
                 report = ingest_paths(wh, [path], config=cfg, progress=False)
                 quarantine = [{k: r[k] for k in ("file", "line", "reason")} for r in quarantine_rows(wh)]
@@ -316,6 +316,10 @@ ODD_OPENAI = {
     "request logprobs top": ("request.top_logprobs", 3),
     "request stream text": ("request.stream", "yes"),
     "response error": ("response", {"error": {"type": "rate_limit", "message": "slow down"}}),
+    # as a Parquet export holds it: Python reads the record as failed only without choices
+    "response error null": ("response.error", None),
+    "response error null alone": ("response", {"error": None, "model": "m"}),
+    "request error null": ("request.error", None),
     "response as text": ("response", "upstream timed out"),
     "response message type": ("response.type", "message"),
     "response stop reason": ("response.stop_reason", "max_tokens"),
@@ -345,6 +349,9 @@ def test_sql_mapping_of_openai_log_agrees_on_odd_records(
     assert {"timestamp offset", "latency int", "headers upper", "request thinking", "response as text"} <= (
         mapped_by_sql
     )
+    if base_line == 0:  # a Chat Completions response has choices
+        assert {"response error null", "request error null"} <= mapped_by_sql
+    assert "response error null alone" not in mapped_by_sql
     assert sql[0].stored > len(ODD_OPENAI) // 2 and sql[0].duplicates == 1
     _assert_same(sql, python)
 

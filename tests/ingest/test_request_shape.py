@@ -28,7 +28,7 @@ def test_every_format_stores_the_live_request_shape(
     config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
     if not fast:
-        monkeypatch.setattr(fastpath, "usable", lambda _path: False)
+        monkeypatch.setattr(fastpath, "usable", lambda *_: None)
     extra = write_lines(
         tmp_path / "params.jsonl",
         [

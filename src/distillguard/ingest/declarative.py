@@ -183,7 +183,8 @@ class Mapping:
     # with ``whole_record``: the json_transform shape of a top-level key read as a struct (parsed
     # with the record, non-strict: a value of another shape reads as NULLs), instead of JSON
     shapes: dict[str, str] = field(default_factory=dict)
-    # the raw relation as SQL (``{file}`` and ``{options}`` replaced), for a format whose
+    # the raw relation as SQL (``{records}`` replaced by the file's records, each whole as
+    # column ``json``: ``sources.whole``), for a format whose
     # records are not one event per line (OTLP: a line holds a tree of spans): it yields one row
     # per event with ``_line`` (the record's number); ``keys`` are then unused. The mapping's
     # ``_reason`` column, when given, quarantines a row with that reason (checked in SQL).
@@ -227,13 +228,15 @@ def strip(expression: str) -> str:
 _GET = re.compile(r"dj_get\(([A-Za-z_][A-Za-z0-9_]*|\"[A-Za-z_][A-Za-z0-9_]*\"), '([^'\"]+)'\)")
 
 
-def hoist_lookups(mapping: Mapping) -> Mapping:
+def hoist_lookups(mapping: Mapping, *, typed_structs: bool = True) -> Mapping:
     """The same mapping with every ``dj_get(object, 'key')`` computed once per record.
 
     DuckDB inlines macro arguments and select-list aliases wherever they are used, so a
     lookup inside ``dj_int_odd(dj_get(params, 'n'))`` would parse ``params`` several times
     per record. Here every lookup becomes a named value, and the keys read from one object
     are extracted together (``json_extract(object, [paths])``: one parse of the object).
+    ``typed_structs``: whether a top-level object may be declared a STRUCT to its reader (a
+    ``read_json`` of lines or an array), else every object stays JSON (a Parquet file's columns).
     """
     texts: dict[str, Any] = {
         "lets": dict(mapping.lets),
@@ -272,7 +275,7 @@ def hoist_lookups(mapping: Mapping) -> Mapping:
     types: dict[str, str] = {}
     structs: set[str] = set()
     for obj in groups:
-        if obj.strip('"') in mapping.keys and pure(obj) and not mapping.whole_record:
+        if typed_structs and obj.strip('"') in mapping.keys and pure(obj) and not mapping.whole_record:
             types[obj.strip('"')] = struct_type(obj)
             structs.add(obj)
     changed = True

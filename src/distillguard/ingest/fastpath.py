@@ -1,4 +1,7 @@
-"""Fast path for canonical JSON lines: DuckDB parses the file, SQL validates it.
+"""Fast path for canonical records: DuckDB parses the file, SQL validates it.
+
+The records come from the file's record source (``sources``: JSON lines, a JSON array
+document or Parquet); what follows is the same for all three.
 
 The line-by-line path costs a ``json.loads`` and two dict conversions per event;
 for canonical files DuckDB's own ``read_json`` (parallel, vectorised) does the
@@ -29,6 +32,7 @@ import pyarrow as pa
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import sql_string
+from distillguard.ingest import sources
 from distillguard.ingest.declarative import ROUTE_TO_PYTHON
 from distillguard.ingest.limits import LENGTH_COLUMNS
 from distillguard.rules import request_shape_sql
@@ -41,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.ingest")
 
 _STAGING_MEMORY = "1GB"
-_COMPRESSION = {b"\x1f\x8b": "gzip", b"\x28\xb5": "zstd"}
 
 _INTS = [f.name for f in EVENTS if pa.types.is_integer(f.type) and f.name != "ingest_line"]
 _FLOATS = [f.name for f in EVENTS if pa.types.is_floating(f.type)]
@@ -53,28 +56,20 @@ _TEXTS = [
 ]
 
 
-def usable(path: Path) -> bool:
-    """Plain, gzip or zstd JSON lines (not Parquet, not a JSON array document)."""
-    with path.open("rb") as handle:
-        head = handle.read(4)
-    if head == b"PAR1" or not head:
-        return False
-    return head[:2] in _COMPRESSION or head[:1] in (b"{", b" ", b"\n", b"\r", b"\t")
+def usable(path: Path, max_record_bytes: int) -> sources.Kind | None:
+    """How DuckDB reads ``path`` (``sources.kind``): JSON lines, a JSON array or Parquet; None
+    where the line-by-line path reads it."""
+    return sources.kind(path, max_record_bytes)
 
 
-def _compression(path: Path) -> str:
-    with path.open("rb") as handle:
-        return _COMPRESSION.get(handle.read(2), "uncompressed")
-
-
-def _columns() -> str:
-    """read_json column spec: every input as VARCHAR except the list/map columns."""
+def _columns() -> dict[str, str]:
+    """Record source columns: every input as VARCHAR except the list/map columns."""
     names = [*_INTS, *_FLOATS, *_BOOLS, *_TEXTS, "event_id", "account_id", "source_format"]
     names += ["ts_start", "ts_end", "api_key_id", "client_ip"]
     spec = {name: "VARCHAR" for name in names}
     spec["prompt_minhash"] = "JSON"
     spec["attrs"] = "JSON"
-    return "{" + ", ".join(f"'{k}': '{v}'" for k, v in spec.items()) + "}"
+    return spec
 
 
 _MACROS = """
@@ -136,7 +131,7 @@ CREATE MACRO dg_clean_map(m) AS CASE
 """
 
 
-def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
+def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int, kind: sources.Kind = "lines") -> str:
     # A text cut at max_text_chars keeps its original length in its *_chars column (limits.py).
     cut_length = {
         chars: f"CASE WHEN length({text}) > {max_text_chars} THEN length({text}) END"
@@ -152,7 +147,6 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
         f"CASE WHEN {check} THEN '{name} ' ELSE '' END"
         for check, name in zip(raw_checks, [*_INTS, *_FLOATS, *_BOOLS], strict=True)
     )
-    file = sql_string(path)
     texts = ", ".join(f"dg_clean({n}) AS {n}" for n in [*_TEXTS, "api_key_id", "client_ip"])
     return (
         _MACROS
@@ -179,15 +173,17 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int) -> str:
            END AS _reason,
            CASE WHEN _reason IS NOT NULL THEN left(CAST(to_json(raw) AS VARCHAR), 512) END AS _excerpt,
            CAST(NULL AS VARCHAR) AS _system_text
-    FROM read_json({file}, format = 'newline_delimited', compression = '{_compression(path)}',
-                   columns = {_columns()}, maximum_object_size = {int(max_record_bytes)}) AS raw;
+    FROM ({sources.typed(path, kind, _columns(), max_record_bytes)}) AS raw;
     """
     )
 
 
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
     """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
-    stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars))
+    kind = usable(path, int(config.max_record_bytes))
+    if kind is None:
+        return False
+    stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars), kind)
     return ingest_staged(warehouse, path, stage, config=config, report=report) is not None
 
 

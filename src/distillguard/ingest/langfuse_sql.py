@@ -15,9 +15,9 @@ held as text in ``metadata``, ``modelParameters`` or usage, an output in the Cha
 ``json.dumps`` escapes in its own case, timestamps other than epoch numbers, RFC 3339 or
 ClickHouse's ``2026-02-03 08:00:00.000``, and every field of a type the ``dj_*`` helpers
 route. A key written twice in a record makes DuckDB refuse the file, which the adapter then
-reads whole. Parquet exports and JSON array documents are read by the adapter as before
-(``fastpath.usable``).
-tests/ingest/test_declarative.py holds both paths to identical rows.
+reads whole. Parquet exports and JSON array documents are read by the same mapping
+(``sources``); tests/ingest/test_declarative.py and test_columnar.py hold both paths to
+identical rows.
 """
 
 from __future__ import annotations

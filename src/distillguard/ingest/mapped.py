@@ -13,8 +13,7 @@ import pyarrow as pa
 
 from distillguard import fingerprints
 from distillguard.config import Config
-from distillguard.engine import sql_string
-from distillguard.ingest import declarative
+from distillguard.ingest import declarative, sources
 from distillguard.ingest.declarative import ROUTE_TO_PYTHON, Mapping
 from distillguard.ingest.fastpath import (
     _BOOLS,
@@ -23,7 +22,6 @@ from distillguard.ingest.fastpath import (
     _MACROS,
     _TEXTS,
     _clean_macros,
-    _compression,
 )
 from distillguard.ingest.limits import LENGTH_COLUMNS
 from distillguard.schema import EVENTS
@@ -36,15 +34,20 @@ from distillguard.schema import EVENTS
 STAGE_THREADS = 1
 
 
-def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
+def stage_sql(mapping: Mapping, path: Path, config: Config, kind: sources.Kind = "lines") -> str:
     """``stage`` from a gateway log through an adapter's SQL mapping (``declarative``), in the
     layout of ``_stage_sql``: mapped columns cleaned as ``limits.clean_strings`` cleans an
     adapter row, the SDK fingerprint from the cleaned headers (``normalise.sdk_fingerprint``),
-    and every record the mapping routes marked for the Python adapter."""
+    and every record the mapping routes marked for the Python adapter. ``kind`` says how the
+    file's records are read (``sources``)."""
     max_chars = int(config.max_text_chars)
-    mapping = declarative.hoist_lookups(mapping)
-    columns = {"source_format": "VARCHAR", **{key: mapping.types.get(key, "JSON") for key in mapping.keys}}
-    spec = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items() if k != "source_format") + "}"
+    max_bytes = int(config.max_record_bytes)
+    # A Parquet column reaches the mapping as JSON text (``sources.typed``), so no key is read
+    # as a typed struct: its lookups stay JSON lookups, the semantics the structs stand in for.
+    mapping = declarative.hoist_lookups(mapping, typed_structs=kind != "parquet")
+    if mapping.whole_record:  # a record that is not an object (an array's element) is Python's
+        mapping.route.append("json_type(_record) <> 'OBJECT'")
+    columns = {key: mapping.types.get(key, "JSON") for key in mapping.keys}
     # Named values in layers, each layer one projection over the one before: DuckDB inlines a
     # select-list alias wherever it is used (and a macro its arguments), so one flat SELECT would
     # re-parse the same JSON dozens of times per record, while a projection per value holds one
@@ -111,20 +114,15 @@ def stage_sql(mapping: Mapping, path: Path, config: Config) -> str:
     )
     # a format with several events per record numbers its rows by record (``Mapping.read``)
     line = ", _line" if "_line" in mapping.columns else ""
-    file = sql_string(path)
-    options = (
-        f"format = 'newline_delimited', compression = '{_compression(path)}', "
-        f"maximum_object_size = {int(config.max_record_bytes)}"
-    )
     if mapping.read is not None:
-        read = mapping.read.replace("{file}", file).replace("{options}", options)
+        read = mapping.read.replace("{records}", f"({sources.whole(path, kind, max_bytes)})")
     elif mapping.whole_record:
         leaf = '"JSON"'
         shape = "{" + ", ".join(f'"{key}": {mapping.shapes.get(key, leaf)}' for key in mapping.keys) + "}"
         read = f"""SELECT json AS _record, unnest(json_transform(json, '{shape}'))
-                   FROM read_json({file}, {options}, records = false, columns = {{'json': 'JSON'}})"""
+                   FROM ({sources.whole(path, kind, max_bytes)})"""
     else:
-        read = f"SELECT * FROM read_json({file}, {options}, columns = {spec})"
+        read = sources.typed(path, kind, columns, max_bytes)
     return (
         _MACROS
         + _clean_macros(max_chars)

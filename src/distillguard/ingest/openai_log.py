@@ -210,8 +210,13 @@ def sql_mapping(settings: Any) -> Mapping:
             for v in ("id", "account_id")
         ),
         "_request_type NOT IN ('NULL', 'OBJECT')",
-        # an error body (an "error" key anywhere in the minified record): Python reads it
-        "contains(CAST(_record AS VARCHAR), '\"error\":')",
+        # an error body (an "error" key anywhere in the minified record): Python reads it, unless
+        # every such key holds null and the response has choices (``failed`` is then false and
+        # nothing else reads the key): a Parquet export holds "error": null in every record that
+        # a struct column shares with an error response
+        "CASE WHEN contains(CAST(_record AS VARCHAR), '\"error\":') THEN"
+        " regexp_matches(CAST(_record AS VARCHAR), '\"error\":[^n]')"
+        " OR NOT coalesce(len(_response.choices) > 0, false) ELSE false END",
         "_ts IS NULL",
         # timedelta(milliseconds=...) rounds to the microsecond; a finer latency, or one past
         # datetime's range, is read by Python

@@ -259,7 +259,7 @@ def _read() -> str:
         FROM (
             SELECT _line, CAST(json AS VARCHAR) AS _text, json_transform(json, '{_SHAPE}') AS _r
             FROM (SELECT row_number() OVER () AS _line, json
-                  FROM read_json({{file}}, {{options}}, records = false, columns = {{'json': 'JSON'}}))
+                  FROM {{records}})
         )
     ))))"""
 

@@ -26,7 +26,17 @@ import pyarrow as pa
 
 from distillguard.config import Config, memory_limit
 from distillguard.engine import SqlError
-from distillguard.ingest import audit_log, canonical, fastpath, langfuse, litellm, mapped, openai_log, otel
+from distillguard.ingest import (
+    audit_log,
+    canonical,
+    fastpath,
+    langfuse,
+    litellm,
+    mapped,
+    openai_log,
+    otel,
+    sources,
+)
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
 from distillguard.ingest.limits import clean_strings, number_problem
 from distillguard.ingest.normalise import RecordError
@@ -65,6 +75,15 @@ MAPPED_FORMATS: tuple[str, ...] = ("litellm", "openai", "otel", "langfuse")
 # 2-3% above its adapter per file (17.1 s against 16.8 s on 62,881 spans, 10.4 s against 10.1 s
 # on 37,479; both files in one run 27.3 s against 28.0 s), where it was 1.2-1.45x before.
 SQL_FORMATS: tuple[str, ...] = ("canonical", "litellm", "openai", "langfuse", "otel")
+# Of those, the formats whose Parquet files SQL reads (``sources``) by default: where it cost no
+# more CPU than the adapter on the small preset as Parquet (bench/ingest_bench.py --as parquet
+# --paths, docs/BENCHMARKS.md): canonical 6.4 s against 12.3 s, LiteLLM 16.6 against 22.4,
+# Langfuse 25.4 against 26.8. The adapter reads Parquet faster than JSON lines (no json.loads)
+# while a mapping reads each column as JSON text: OpenAI log costs 15.2 s against 13.9. OTel:
+# pyarrow writes an OTLP AnyValue (one key of several) as a struct holding every key, the others
+# null, and the OTel mapping leaves such a line whole to Python (``otel_sql._NULL_ODD``): every
+# span was routed, SQL cost its stage and the adapter (56.4 s against 34.7).
+SQL_PARQUET_FORMATS: tuple[str, ...] = ("canonical", "litellm", "langfuse")
 # Files of fewer records than this (``sniff.estimated_records``: the first 256 KiB decompressed,
 # scaled by the file's size on disk) are read by the Python adapter even in SQL_FORMATS. A mapped
 # stage has a fixed cost per file (planning its large expression, a staging database, its
@@ -210,15 +229,18 @@ def ingest_file(
     report = FileReport(str(path), fmt)
     partial = 0
     adapter = ADAPTERS.get(fmt) if fmt else None
-    if fmt in SQL_FORMATS and fastpath.usable(path) and _large_enough_for_sql(path, fmt):
+    kind = fastpath.usable(path, max_bytes) if fmt in SQL_FORMATS else None
+    if kind == "parquet" and fmt not in SQL_PARQUET_FORMATS:
+        kind = None
+    if fmt is not None and kind is not None and _large_enough_for_sql(path, fmt, kind):
         before = warehouse.count("events")
         try:
             threads = None
             if fmt == "canonical":
-                stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars))
+                stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars), kind)
             else:
                 mapping = ADAPTERS[fmt].sql_mapping(config)
-                stage, threads = mapped.stage_sql(mapping, path, config), mapped.STAGE_THREADS
+                stage, threads = mapped.stage_sql(mapping, path, config, kind), mapped.STAGE_THREADS
             routed = fastpath.ingest_staged(
                 warehouse, path, stage, config=config, report=report, stage_threads=threads
             )
@@ -247,14 +269,14 @@ def ingest_file(
     return report
 
 
-def _large_enough_for_sql(path: Path, fmt: str) -> bool:
+def _large_enough_for_sql(path: Path, fmt: str, kind: sources.Kind) -> bool:
     """Whether ``path`` holds enough records for its SQL mapping to pay its fixed cost
-    (``SQL_MIN_RECORDS``); a file whose start cannot be read is left to the SQL path, which
-    falls back to the adapter where it must."""
+    (``SQL_MIN_RECORDS``; a Parquet file's count is in its footer); a file whose start cannot be
+    read is left to the SQL path, which falls back to the adapter where it must."""
     least = SQL_MIN_RECORDS.get(fmt, 0)
     if least <= 0:
         return True
-    estimate = estimated_records(path)
+    estimate = sources.parquet_rows(path) if kind == "parquet" else estimated_records(path)
     return estimate is None or estimate >= least
 
 

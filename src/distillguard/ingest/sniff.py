@@ -12,6 +12,7 @@ import glob
 import gzip
 import io
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -132,14 +133,32 @@ def estimated_records(path: Path) -> int | None:
         sample, consumed, whole = _head_sample(path)
     except (zlib.error, zstandard.ZstdError, OSError):
         return None
-    lines = sample.count(b"\n") + (1 if sample and not sample.endswith(b"\n") else 0)
+    if sample.lstrip()[:1] == b"[":
+        lines = _array_objects(sample)
+    else:
+        lines = sample.count(b"\n") + (1 if sample and not sample.endswith(b"\n") else 0)
     if whole:
         return lines
     return int(path.stat().st_size * lines / consumed) if consumed else None
 
 
-def _head_sample(path: Path) -> tuple[bytes, int, bool]:
-    """(decompressed head of ``path``, bytes of the file it came from, whether that is all of it)."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_NESTING = re.compile(rb"[\[\]{}]")
+
+
+def _array_objects(sample: bytes) -> int:
+    """The objects of a JSON array document whose end is in ``sample`` (its start): an
+    exporter writes the array on one line or spread over many, so its lines say nothing."""
+    depth = objects = 0
+    for mark in _JSON_NESTING.finditer(_JSON_STRING.sub(b'""', sample)):
+        depth += 1 if mark.group() in (b"[", b"{") else -1
+        objects += depth == 1 and mark.group() == b"}"
+    return objects
+
+
+def _head_sample(path: Path, limit: int = _ESTIMATE_SAMPLE_BYTES) -> tuple[bytes, int, bool]:
+    """(decompressed head of ``path``, about ``limit`` bytes, the bytes of the file it came
+    from, whether that is all of it)."""
     with path.open("rb") as raw:
         magic = raw.read(4)
         raw.seek(0)
@@ -148,11 +167,11 @@ def _head_sample(path: Path) -> tuple[bytes, int, bool]:
         elif magic == _ZSTD_MAGIC:
             make = lambda: zstandard.ZstdDecompressor().decompressobj()  # noqa: E731
         else:
-            head = raw.read(_ESTIMATE_SAMPLE_BYTES + 1)
-            return head[:_ESTIMATE_SAMPLE_BYTES], len(head), len(head) <= _ESTIMATE_SAMPLE_BYTES
+            head = raw.read(limit + 1)
+            return head[:limit], len(head), len(head) <= limit
         decoder, size, consumed = make(), 0, 0
         pieces: list[bytes] = []
-        while size < _ESTIMATE_SAMPLE_BYTES:
+        while size < limit:
             chunk = raw.read(_ESTIMATE_CHUNK_BYTES)
             if not chunk:
                 return b"".join(pieces), consumed, True
@@ -165,6 +184,26 @@ def _head_sample(path: Path) -> tuple[bytes, int, bool]:
                 if decoder.eof:
                     decoder = make()
         return b"".join(pieces), consumed, raw.read(1) == b""
+
+
+def first_byte(path: Path) -> bytes | None:
+    """The first byte of ``path``'s decompressed text, as ``iter_records`` judges a file by it
+    (None: empty, or a start that cannot be decompressed)."""
+    try:
+        sample, _, _ = _head_sample(path, 1 << 12)
+    except (zlib.error, zstandard.ZstdError, OSError):
+        return None
+    return sample[:1] or None
+
+
+def decompressed_at_most(path: Path, limit: int) -> bool:
+    """Whether ``path`` holds no more than ``limit`` bytes once decompressed (read to find out,
+    stopping past the limit)."""
+    try:
+        sample, _, whole = _head_sample(path, limit + 1)
+    except (zlib.error, zstandard.ZstdError, OSError):
+        return False
+    return whole and len(sample) <= limit
 
 
 def is_parquet(path: Path) -> bool:
