@@ -76,30 +76,37 @@ _MAPPED = {
 }
 
 
+# The kinds an OTLP AnyValue holds one of, in the order the Python path looks for them.
+ANY_VALUE_KINDS = (
+    "stringValue",
+    "intValue",
+    "doubleValue",
+    "boolValue",
+    "arrayValue",
+    "kvlistValue",
+    "bytesValue",
+)
+
+
 def any_value(value: Any) -> Any:
-    """Python value of an OTLP/JSON AnyValue ({"stringValue": ...}, {"intValue": "12"}, ...)."""
+    """Python value of an OTLP/JSON AnyValue ({"stringValue": ...}, {"intValue": "12"}, ...).
+
+    The kind is the first key holding a value: a columnar copy of OTLP (Parquet written by
+    pyarrow, a data lake's table) holds every kind in every value, the others null.
+    """
     if not isinstance(value, dict):
         return value
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
+    kind = next((k for k in ANY_VALUE_KINDS if value.get(k) is not None), None)
+    if kind == "intValue":
         try:
             return int(value["intValue"])
         except (TypeError, ValueError):
             return value["intValue"]
-    if "doubleValue" in value:
-        return value["doubleValue"]
-    if "boolValue" in value:
-        return value["boolValue"]
-    if "arrayValue" in value:
-        return [any_value(v) for v in (value["arrayValue"] or {}).get("values", [])]
-    if "kvlistValue" in value:
-        return {
-            kv.get("key"): any_value(kv.get("value")) for kv in (value["kvlistValue"] or {}).get("values", [])
-        }
-    if "bytesValue" in value:
-        return value["bytesValue"]
-    return None
+    if kind == "arrayValue":
+        return [any_value(v) for v in value["arrayValue"].get("values") or []]
+    if kind == "kvlistValue":
+        return {kv.get("key"): any_value(kv.get("value")) for kv in value["kvlistValue"].get("values") or []}
+    return value[kind] if kind is not None else None
 
 
 def attributes(items: Any) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from distillguard.ingest.declarative import Mapping, add_typed_fields
-from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, FORMAT
+from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, ANY_VALUE_KINDS, FORMAT
 
-_KINDS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue", "kvlistValue", "bytesValue")
+_KINDS = ANY_VALUE_KINDS
 # a string value read as text by the parse itself (_SHAPE_ODD routes a stringValue of another kind,
 # and _NULL_ODD a null one); the other kinds as small JSON leaves, whose kind is looked up
 _TEXT_KINDS = ("stringValue", "intValue")
