@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from tests.detectors.test_pipeline_planted import (
@@ -23,6 +22,7 @@ from tests.detectors.test_pipeline_planted import (
     build,
     extend,
     load,
+    scan_planted,
     stand_in_prompt_level,
 )
 
@@ -198,16 +198,6 @@ def _new_developer_on_popular_settings(b: _Builder) -> str:
     return account
 
 
-def _scanned(
-    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch, data: Planted
-) -> dict[str, dict[str, Any]]:
-    """Scan the planted traffic (prompt scores as planted) and return each account's score row."""
-    load(warehouse, data)
-    stand_in_prompt_level(monkeypatch)
-    pipeline.scan(warehouse, config)
-    return account_scores(warehouse)
-
-
 def test_silent_members_sharing_the_swarms_script_are_extraction_one_shared_setting_is_not_a_tie(
     warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -215,7 +205,7 @@ def test_silent_members_sharing_the_swarms_script_are_extraction_one_shared_sett
     b = extend(data)
     harvesting, silent = _agent_swarm(b, size=56, scripted=True)
     developer = _new_developer_on_popular_settings(b)
-    scores = _scanned(warehouse, config, monkeypatch, data)
+    scores = scan_planted(warehouse, config, monkeypatch, data)
     assert sum(scores[a]["verdict"] == "extraction" for a in harvesting) >= 0.9 * len(harvesting)
     quiet = [scores[a] for a in silent]
     assert {r["verdict"] for r in quiet} == {"extraction"}, [(r["account_id"], r["risk"]) for r in quiet]
@@ -237,7 +227,7 @@ def test_silent_members_on_the_swarms_settings_and_client_build_are_extraction_a
     b = extend(data)
     harvesting, silent = _agent_swarm(b, size=56, scripted=True, wrapper=False, client="swarm-runner/0.9.1")
     developer = _new_developer_on_popular_settings(b)
-    scores = _scanned(warehouse, config, monkeypatch, data)
+    scores = scan_planted(warehouse, config, monkeypatch, data)
     assert sum(scores[a]["verdict"] == "extraction" for a in harvesting) >= 0.9 * len(harvesting)
     quiet = [scores[a] for a in silent]
     assert {r["verdict"] for r in quiet} == {"extraction"}, [(r["account_id"], r["risk"]) for r in quiet]
@@ -296,7 +286,7 @@ def test_a_member_sharing_the_swarms_script_takes_its_cohort_in_full_whatever_it
     scripted = _diluted(b, "dl", scripted=True)
     own_settings = _diluted(b, "ow", scripted=False)
     settings_only = _diluted(b, "so", scripted=True, wrapper=False)
-    scores = _scanned(warehouse, config, monkeypatch, data)
+    scores = scan_planted(warehouse, config, monkeypatch, data)
     tied = [scores[a] for a in scripted]
     assert all(any("shares the members' script" in x for x in r["reasons"]) for r in tied), tied[0]["reasons"]
     assert {r["verdict"] for r in tied} == {"extraction"}, [(r["account_id"], r["risk"]) for r in tied]
@@ -363,7 +353,7 @@ def test_a_swarm_repeating_some_items_is_judged_by_its_tied_members_coverage(
         b, size=70, scripted=True, wrapper=False, client="swarm-runner/0.9.1", shared_every=3
     )
     developers = _developers_in_the_window(b)
-    scores = _scanned(warehouse, config, monkeypatch, data)
+    scores = scan_planted(warehouse, config, monkeypatch, data)
     tied = "tied to fellow members"
     members = [scores[a] for a in harvesting if scores[a]["cohort_logit"] > 0]
     assert len(members) >= 0.8 * len(harvesting)

@@ -20,15 +20,12 @@ from tests.detectors.test_pipeline_planted import (
     START,
     Planted,
     _Builder,
-    account_scores,
     build,
     extend,
-    load,
-    stand_in_prompt_level,
+    scan_planted,
 )
 
 from distillguard.config import Config
-from distillguard.scan import pipeline
 from distillguard.warehouse import Warehouse
 
 HYDRA_EXITS = PROXY_POOL[:11]  # the last address of the pool is on a campus network
@@ -142,10 +139,7 @@ def scanned(
 ) -> tuple[Planted, dict[str, str], dict[str, dict[str, Any]]]:
     data = build()
     planted = _plant(data)
-    load(warehouse, data)
-    stand_in_prompt_level(monkeypatch)
-    pipeline.scan(warehouse, config)
-    return data, planted, account_scores(warehouse)
+    return data, planted, scan_planted(warehouse, config, monkeypatch, data)
 
 
 def test_a_member_sending_only_through_the_hydras_exits_joins_it_those_crossing_them_do_not(

@@ -392,6 +392,17 @@ def account_scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
     return {r["account_id"]: r for r in rows}
 
 
+def scan_planted(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch, data: Planted
+) -> dict[str, dict[str, Any]]:
+    """Load the planted traffic, scan it (prompt scores as planted) and return each account's
+    score row."""
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    pipeline.scan(warehouse, config)
+    return account_scores(warehouse)
+
+
 @pytest.fixture
 def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> Planted:
     data = build()
