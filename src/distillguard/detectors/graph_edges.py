@@ -75,6 +75,7 @@ GRAPH_LINKS = DetectorSpec(
         "pair_window": 6,
         "satellite_share": 0.5,
         "exit_satellite_share": 0.9,
+        "merge_share": 0.9,
         "lockstep_bucket_minutes": 10,
         "max_holder_share": 0.02,
         "min_holder_cap": 10,
@@ -108,6 +109,9 @@ GRAPH_LINKS = DetectorSpec(
         "so a pool shared by thousands costs O(holders)",
         "satellite_share": "an unattached gated account joins the cluster holding at least this share of "
         "its linking values",
+        "merge_share": "a cluster nearly all of whose pure values (its exits, scaffolds, cards, settings) a "
+        "larger cluster's members hold too, of two independent kinds, is the same operation split by "
+        "label propagation: it joins the larger one",
         "exit_satellite_share": "an account below the gate, with any history, joins a cluster when nearly "
         "all of its proxy prefixes (at least two) are the cluster's pure prefixes and it shares one of "
         "the cluster's pure script values (request shape, scaffold, card): it sends only through the "
@@ -135,6 +139,7 @@ MIN_PURITY = GRAPH_LINKS["min_purity"]
 PAIR_WINDOW = GRAPH_LINKS["pair_window"]
 SATELLITE_SHARE = GRAPH_LINKS["satellite_share"]
 EXIT_SATELLITE_SHARE = GRAPH_LINKS["exit_satellite_share"]
+MERGE_SHARE = GRAPH_LINKS["merge_share"]
 LOCKSTEP_BUCKET_MINUTES = GRAPH_LINKS["lockstep_bucket_minutes"]
 MAX_HOLDER_SHARE = GRAPH_LINKS["max_holder_share"]
 MIN_HOLDER_CAP = GRAPH_LINKS["min_holder_cap"]

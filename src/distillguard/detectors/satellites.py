@@ -1,4 +1,5 @@
-"""Accounts the pair graph left alone that belong to a cluster all the same (satellites).
+"""Accounts the pair graph left alone that belong to a cluster all the same (satellites),
+and communities label propagation split off one cluster (merges).
 
 Label propagation clusters the accounts the pair ties reach. Three kinds of account are
 left out that an analyst would put in: a gated account whose ties each fell short but
@@ -17,11 +18,68 @@ from distillguard.detectors.graph_edges import (
     CORROBORATION_MAX_EVENTS,
     CORROBORATION_MIN_KINDS,
     EXIT_SATELLITE_SHARE,
+    MERGE_SHARE,
     ORDINARY_BELOW,
     SATELLITE_SHARE,
     SCRIPT_KINDS,
 )
+from distillguard.detectors.young_ties import corroborating_kinds
 from distillguard.engine.base import SqlStep
+
+
+def community_merge_steps() -> list[SqlStep]:
+    """``cluster_merges``: a cluster label propagation split off one operation, and where it goes.
+
+    Label propagation finds communities, and over a sparse sample of ties (blocking compares
+    each holder with a few others) it can split one hydra into several: three communities of
+    one eighteen-account hydra whose members all send through the same four exclusive prefixes
+    with the same scaffolds. A cluster at least ``MERGE_SHARE`` of whose pure values (of the
+    young-account corroboration kinds, held by its gated members) a larger cluster's members
+    hold too, of at least ``CORROBORATION_MIN_KINDS`` independent kinds, is part of that
+    cluster. Two hydras renting the same proxies share their exits, not their scaffolds,
+    cards and settings. ``cluster_merge_targets`` follows a merge into a cluster that merges
+    too one step on (merges go to larger clusters only); a longer chain is left unmerged.
+    """
+    merges = SqlStep(
+        "cluster_merges",
+        f"""
+        WITH pool AS (
+            SELECT DISTINCT m.cluster_id, v.kind, v.value
+            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
+        ),
+        sizes AS (SELECT cluster_id, count(*) AS accounts FROM cluster_members GROUP BY cluster_id),
+        own AS (SELECT cluster_id, count(*) AS n FROM pool GROUP BY cluster_id),
+        shared AS (
+            SELECT a.cluster_id, b.cluster_id AS into_id, count(*) AS n,
+                   {corroborating_kinds("a.kind")} AS kinds
+            FROM pool a
+            JOIN pool b ON b.kind = a.kind AND b.value = a.value AND b.cluster_id <> a.cluster_id
+            GROUP BY a.cluster_id, b.cluster_id
+        ),
+        ranked AS (
+            SELECT s.cluster_id, s.into_id,
+                   row_number() OVER (PARTITION BY s.cluster_id
+                                      ORDER BY s.n DESC, zb.accounts DESC, s.into_id) AS r
+            FROM shared s
+            JOIN own o ON o.cluster_id = s.cluster_id
+            JOIN sizes za ON za.cluster_id = s.cluster_id
+            JOIN sizes zb ON zb.cluster_id = s.into_id
+            WHERE s.n >= {MERGE_SHARE} * o.n AND s.kinds >= {CORROBORATION_MIN_KINDS}
+              -- into the larger one (an order, so merges chain and never cycle)
+              AND (zb.accounts > za.accounts OR (zb.accounts = za.accounts AND s.into_id < s.cluster_id))
+        )
+        SELECT cluster_id, into_id FROM ranked WHERE r = 1
+        """,
+    )
+    targets = SqlStep(
+        "cluster_merge_targets",
+        """
+        SELECT a.cluster_id, coalesce(b.into_id, a.into_id) AS into_id
+        FROM cluster_merges a LEFT JOIN cluster_merges b ON b.cluster_id = a.into_id
+        WHERE coalesce(b.into_id, a.into_id) NOT IN (SELECT cluster_id FROM cluster_merges)
+        """,
+    )
+    return [merges, targets]
 
 
 def satellite_steps() -> list[SqlStep]:

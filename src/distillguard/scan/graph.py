@@ -201,3 +201,16 @@ def _changed_labels(engine: Engine) -> int:
         "WHERE x.label <> c.label"
     )
     return int(table.column("n")[0].as_py() or 0)
+
+
+
+def apply_merges(engine: Engine) -> None:
+    """Move each merged cluster's members into the cluster it merges into
+    (``cluster_merge_targets``). INSERT and DELETE, not UPDATE: the Spark engine replays both."""
+    engine.execute(
+        "INSERT INTO cluster_members SELECT m.account_id, t.into_id, NULL FROM cluster_members m "
+        "JOIN cluster_merge_targets t ON t.cluster_id = m.cluster_id"
+    )
+    engine.execute(
+        "DELETE FROM cluster_members WHERE cluster_id IN (SELECT cluster_id FROM cluster_merge_targets)"
+    )

@@ -48,7 +48,7 @@ from distillguard.detectors.prompt_level import (
     remember_sql,
     ruleset_version,
 )
-from distillguard.detectors.satellites import satellite_steps
+from distillguard.detectors.satellites import community_merge_steps, satellite_steps
 from distillguard.engine.base import SqlStep, StepTiming, recording_steps, run_steps
 from distillguard.scan import graph, scoring
 from distillguard.scan.calibration import Thresholds, calibrate
@@ -247,6 +247,7 @@ def sql_steps(*, until_literal: str | None, has_accounts: bool) -> list[SqlStep]
     return [
         *subject_steps(until_literal=until_literal, has_accounts=has_accounts),
         *graph_steps(has_accounts=has_accounts),
+        *community_merge_steps(),
         *satellite_steps(),
         *post_graph_steps(),
     ]
@@ -276,6 +277,8 @@ def _scan(warehouse: Warehouse, config: Config, until: datetime | None) -> ScanR
     with timer("graph"):
         run_steps(engine, scratch(graph_steps(has_accounts=has_accounts)))
         result.graph_rounds = graph.label_propagation(engine)
+        run_steps(engine, scratch(community_merge_steps()))
+        graph.apply_merges(engine)
         for step in scratch(satellite_steps()):
             run_steps(engine, [step])
             engine.execute(
