@@ -15,7 +15,7 @@ import pytest
 
 from distillguard import fingerprints
 from distillguard.config import Config
-from distillguard.ingest import fastpath, ingest_paths
+from distillguard.ingest import ingest_paths, sources
 from distillguard.ingest.normalise import context_text, join_context
 from distillguard.warehouse import Warehouse
 
@@ -147,7 +147,7 @@ def test_canonical_fast_and_line_paths_and_export_round_trip(
         cfg = config.with_overrides(db_path=str(tmp_path / f"{name}.duckdb"))
         with monkeypatch.context() as patch:
             if not fast:
-                patch.setattr(fastpath, "usable", lambda *_: None)
+                patch.setattr(sources, "kind", lambda *_: None)
             with Warehouse.open(cfg.db_path) as wh:
                 stored.append(_stored(wh, cfg, path, "c1"))
                 exported = tmp_path / f"{name}.parquet"

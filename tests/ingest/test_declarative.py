@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from distillguard.cli import app
 from distillguard.config import Config
-from distillguard.ingest import fastpath, ingest_paths, run
+from distillguard.ingest import fastpath, ingest_paths, run, sources
 from distillguard.ingest.run import MAPPED_FORMATS
 from distillguard.warehouse import Warehouse
 
@@ -162,7 +162,7 @@ def _both_paths(
             patch.setattr(run, "SQL_FORMATS", (*run.SQL_FORMATS, *MAPPED_FORMATS))
             patch.setattr(fastpath, "ingest_staged", staged_spy)
             if not fast:
-                patch.setattr(fastpath, "usable", lambda *_: None)
+                patch.setattr(sources, "kind", lambda *_: None)
             with Warehouse.open(cfg.db_path) as wh:
                 report = ingest_paths(wh, [path], config=cfg, progress=False)
                 quarantine = [{k: r[k] for k in ("file", "line", "reason")} for r in quarantine_rows(wh)]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from distillguard.config import Config
-from distillguard.ingest import fastpath, ingest_paths
+from distillguard.ingest import fastpath, ingest_paths, sources
 from distillguard.warehouse import Warehouse
 
 from .helpers import FIXTURES, events_by_id, quarantine_rows, write_lines
@@ -23,7 +23,7 @@ def _both_paths(
         cfg = config.with_overrides(db_path=str(tmp_path / f"{name}.duckdb"))
         with monkeypatch.context() as patch:
             if not fast:
-                patch.setattr(fastpath, "usable", lambda *_: None)
+                patch.setattr(sources, "kind", lambda *_: None)
             with Warehouse.open(cfg.db_path) as wh:
                 report = ingest_paths(wh, [path], config=cfg, progress=False)
                 results.append((report, events_by_id(wh), quarantine_rows(wh)))

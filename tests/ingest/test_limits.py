@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from distillguard.config import Config
-from distillguard.ingest import fastpath, ingest_paths
+from distillguard.ingest import ingest_paths, sources
 from distillguard.ingest.limits import number_problem
 from distillguard.ingest.normalise import RecordError, as_float, as_int
 from distillguard.warehouse import Warehouse
@@ -78,7 +78,7 @@ def test_a_file_that_fails_part_way_is_reported_and_the_next_file_is_read(
             return real_insert(table)
 
         monkeypatch.setattr(warehouse, "insert_events", insert_once_broken)
-        monkeypatch.setattr(fastpath, "usable", lambda *_: None)  # the line-by-line path breaks here
+        monkeypatch.setattr(sources, "kind", lambda *_: None)  # the line-by-line path breaks here
         report = ingest_paths(warehouse, [logs], config=config, progress=False)
         broken, good = report.files
         assert broken.error is not None and "No space left" in broken.error

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from distillguard.config import Config
-from distillguard.ingest import fastpath, ingest_paths
+from distillguard.ingest import ingest_paths, sources
 from distillguard.rules import request_shape
 from distillguard.warehouse import Warehouse
 
@@ -28,7 +28,7 @@ def test_every_format_stores_the_live_request_shape(
     config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
     if not fast:
-        monkeypatch.setattr(fastpath, "usable", lambda *_: None)
+        monkeypatch.setattr(sources, "kind", lambda *_: None)
     extra = write_lines(
         tmp_path / "params.jsonl",
         [

@@ -26,6 +26,11 @@ from distillguard.detectors.graph_edges import (
 from distillguard.detectors.young_ties import corroborating_kinds
 from distillguard.engine.base import SqlStep
 
+# Each cluster's pure values: those its gated members hold (``corroboration_values``).
+_CLUSTER_POOL = """
+            SELECT DISTINCT m.cluster_id, v.kind, v.value
+            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id"""
+
 
 def community_merge_steps() -> list[SqlStep]:
     """``cluster_merges``: a cluster label propagation split off one operation, and where it goes.
@@ -43,10 +48,7 @@ def community_merge_steps() -> list[SqlStep]:
     merges = SqlStep(
         "cluster_merges",
         f"""
-        WITH pool AS (
-            SELECT DISTINCT m.cluster_id, v.kind, v.value
-            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
-        ),
+        WITH pool AS ({_CLUSTER_POOL}),
         sizes AS (SELECT cluster_id, count(*) AS accounts FROM cluster_members GROUP BY cluster_id),
         own AS (SELECT cluster_id, count(*) AS n FROM pool GROUP BY cluster_id),
         shared AS (
@@ -147,10 +149,7 @@ def _young_satellites() -> SqlStep:
               AND f.events <= {CORROBORATION_MAX_EVENTS}
               AND f.account_id NOT IN (SELECT account_id FROM cluster_members)
         ),
-        pool AS (
-            SELECT DISTINCT m.cluster_id, v.kind, v.value
-            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
-        ),
+        pool AS ({_CLUSTER_POOL}),
         shared AS (
             SELECT y.account_id, p.cluster_id, count(DISTINCT p.kind) AS kinds, count(*) AS n
             FROM young y
@@ -201,11 +200,7 @@ def _exit_satellites() -> SqlStep:
             WHERE i.kind = 'ip_prefix'
             GROUP BY i.account_id
         ),
-        pool AS (
-            SELECT DISTINCT m.cluster_id, v.kind, v.value
-            FROM cluster_members m JOIN corroboration_values v ON v.account_id = m.account_id
-            WHERE v.kind = 'ip_prefix' OR v.kind IN ({script})
-        ),
+        pool AS ({_CLUSTER_POOL}),
         shared AS (
             SELECT i.account_id, p.cluster_id,
                    count(*) FILTER (WHERE p.kind = 'ip_prefix') AS pool_prefixes,
@@ -213,6 +208,7 @@ def _exit_satellites() -> SqlStep:
             FROM below
             JOIN account_indicators i ON i.account_id = below.account_id
             JOIN pool p ON p.kind = i.kind AND p.value = i.value
+            WHERE p.kind = 'ip_prefix' OR p.kind IN ({script})
             GROUP BY i.account_id, p.cluster_id
         ),
         ranked AS (

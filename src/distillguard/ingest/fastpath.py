@@ -56,12 +56,6 @@ _TEXTS = [
 ]
 
 
-def usable(path: Path, max_record_bytes: int) -> sources.Kind | None:
-    """How DuckDB reads ``path`` (``sources.kind``): JSON lines, a JSON array or Parquet; None
-    where the line-by-line path reads it."""
-    return sources.kind(path, max_record_bytes)
-
-
 def _columns() -> dict[str, str]:
     """Record source columns: every input as VARCHAR except the list/map columns."""
     names = [*_INTS, *_FLOATS, *_BOOLS, *_TEXTS, "event_id", "account_id", "source_format"]
@@ -180,7 +174,7 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int, kind: sou
 
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
     """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
-    kind = usable(path, int(config.max_record_bytes))
+    kind = sources.kind(path, int(config.max_record_bytes))
     if kind is None:
         return False
     stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars), kind)

@@ -27,11 +27,12 @@ from typing import Any
 from distillguard.ingest.declarative import Mapping, add_typed_fields
 from distillguard.ingest.otel import _CONTENT_KEYS, _HEADER, _MAPPED, ANY_VALUE_KINDS, FORMAT
 
-_KINDS = ANY_VALUE_KINDS
 # a string value read as text by the parse itself (_SHAPE_ODD routes a stringValue of another kind,
 # and _NULL_ODD a null one); the other kinds as small JSON leaves, whose kind is looked up
 _TEXT_KINDS = ("stringValue", "intValue")
-_LEAF = "{" + ", ".join(f'"{k}": "{"VARCHAR" if k in _TEXT_KINDS else "JSON"}"' for k in _KINDS) + "}"
+_LEAF = (
+    "{" + ", ".join(f'"{k}": "{"VARCHAR" if k in _TEXT_KINDS else "JSON"}"' for k in ANY_VALUE_KINDS) + "}"
+)
 _VALUE = _LEAF.replace('"arrayValue": "JSON"', '"arrayValue": {"values": [' + _LEAF + "]}")
 _ATTRS = '[{"key": "VARCHAR", "value": ' + _VALUE + "}]"
 _SPAN = (
@@ -65,7 +66,7 @@ _SHAPE_ODD = (
 _LIST_ODD = '\\},("([^"\\\\]|\\\\.)*"[,\\]]|[^"{\\\\\\s])'
 # null where Python tells a null key from an absent one, or a null list element from an object;
 # searched only in a line holding a null (_NULLS)
-_NULL_ODD = '"(' + "|".join((*_KINDS, "key", "values")) + ')":null|[\\[,]null[,\\]]'
+_NULL_ODD = '"(' + "|".join((*ANY_VALUE_KINDS, "key", "values")) + ')":null|[\\[,]null[,\\]]'
 # JSON text inside a string attribute that Python's json.loads may read otherwise than DuckDB
 # (DuckDB accepts trailing commas; NaN and Infinity)
 _INNER_ODD = ",\\s*[\\]}]|NaN|Infinity"

@@ -229,7 +229,7 @@ def ingest_file(
     report = FileReport(str(path), fmt)
     partial = 0
     adapter = ADAPTERS.get(fmt) if fmt else None
-    kind = fastpath.usable(path, max_bytes) if fmt in SQL_FORMATS else None
+    kind = sources.kind(path, max_bytes) if fmt in SQL_FORMATS else None
     if kind == "parquet" and fmt not in SQL_PARQUET_FORMATS:
         kind = None
     if fmt is not None and kind is not None and _large_enough_for_sql(path, fmt, kind):

@@ -25,8 +25,8 @@ from distillguard.ingest import audit_log
 
 FORMATS = ("litellm", "otel", "openai", "langfuse", "canonical", "distillguard-audit")
 
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PARQUET_MAGIC = b"PAR1"
 _SKIP_CHUNK = 1 << 20
 _SNIFF_RECORDS = 50
@@ -111,9 +111,9 @@ def open_stream(path: Path) -> tuple[BinaryIO, BinaryIO]:
     raw = path.open("rb")
     magic = raw.read(4)
     raw.seek(0)
-    if magic.startswith(_GZIP_MAGIC):
+    if magic.startswith(GZIP_MAGIC):
         return gzip.GzipFile(fileobj=raw, mode="rb"), raw  # type: ignore[return-value]
-    if magic == _ZSTD_MAGIC:
+    if magic == ZSTD_MAGIC:
         return io.BufferedReader(_ZstdReader(raw), buffer_size=1 << 16), raw
     return raw, raw
 
@@ -162,9 +162,9 @@ def _head_sample(path: Path, limit: int = _ESTIMATE_SAMPLE_BYTES) -> tuple[bytes
     with path.open("rb") as raw:
         magic = raw.read(4)
         raw.seek(0)
-        if magic.startswith(_GZIP_MAGIC):
+        if magic.startswith(GZIP_MAGIC):
             make: Callable[[], Any] = lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)  # noqa: E731
-        elif magic == _ZSTD_MAGIC:
+        elif magic == ZSTD_MAGIC:
             make = lambda: zstandard.ZstdDecompressor().decompressobj()  # noqa: E731
         else:
             head = raw.read(limit + 1)

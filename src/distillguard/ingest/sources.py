@@ -17,16 +17,17 @@ from typing import Literal
 import pyarrow as pa
 
 from distillguard.engine import sql_string
-from distillguard.ingest.sniff import decompressed_at_most, first_byte, is_parquet
+from distillguard.ingest.sniff import GZIP_MAGIC, ZSTD_MAGIC, decompressed_at_most, first_byte, is_parquet
 
 Kind = Literal["lines", "array", "parquet"]
 
-_COMPRESSION = {b"\x1f\x8b": "gzip", b"\x28\xb5": "zstd"}
-
-
 def compression(path: Path) -> str:
+    """How DuckDB is told to read ``path``: by the magic bytes ``sniff`` reads it by."""
     with path.open("rb") as handle:
-        return _COMPRESSION.get(handle.read(2), "uncompressed")
+        head = handle.read(len(ZSTD_MAGIC))
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    return "zstd" if head.startswith(ZSTD_MAGIC) else "uncompressed"
 
 
 def kind(path: Path, max_record_bytes: int) -> Kind | None:
