@@ -360,29 +360,34 @@ class Follower:
 
     def _read_chunk(self, tracked: _Tracked, fd: int, end: int, lines: int) -> bool:
         """Lines ``read_offset..end`` through batch ingest's SQL path, committed with their
-        offset; False (nothing stored) where that path could not read them."""
+        offset; False (nothing stored) where that path could not read them: the line path
+        reads that range, and finds the exact bad lines."""
         self.commit()  # what is pending commits first, so a failed chunk rolls back only itself
         self._begin()
         start, fmt = tracked.read_offset, tracked.source_format
         report = FileReport(str(tracked.path), fmt)
         origin = fastpath.Origin(str(tracked.path), line_base=tracked.read_lines)
+        where = f"{tracked.path} lines {origin.line_base + 1}-{origin.line_base + lines}"
         try:
             routed = follow_chunks.ingest_chunk(self.warehouse, self.config, fd, start, end, origin, report)
-            if routed is None:
-                raise ValueError("DuckDB cannot read these lines")
-            tracked.run = _FileRun(self.warehouse, self.config, report)
-            if routed:  # records of shapes the SQL mapping leaves to the adapter
+            if routed is None:  # a malformed line, as a rule
+                log.info("%s: DuckDB cannot read them; reading them line by line", where)
+            elif routed:  # records of shapes the SQL mapping leaves to the adapter
+                tracked.run = _FileRun(self.warehouse, self.config, report)
                 wanted, adapter = set(routed), ADAPTERS.get(str(fmt))
                 for number, (offset, line) in enumerate(follow_chunks.lines_in(fd, start, end), start=1):
                     if number in wanted:
                         tracked.run.consume(RawRecord(origin.line_base + number, offset, line), adapter)
                 tracked.run.flush()
-        except Exception as exc:  # the line path reads them, and finds the exact bad lines
-            first, last = origin.line_base + 1, origin.line_base + lines
-            log.warning("%s lines %d-%d: read line by line (SQL path: %s)", tracked.path, first, last, exc)
+        except Exception as exc:  # nothing in one chunk may stop follow mode
+            log.warning("%s: SQL path failed (%s); reading them line by line", where, exc)
+            routed = None
+        if routed is None:
             self._rollback()
             tracked.line_path_until = end
             return False
+        if tracked.run is None:
+            tracked.run = _FileRun(self.warehouse, self.config, report)  # commit() counts its report
         tracked.read_offset, tracked.read_lines = end, tracked.read_lines + lines
         tracked.dirty = True
         tracked.changed_at = time.monotonic()
