@@ -114,7 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
         "lines pending (a backlog, a burst), has them read by that SQL path in one chunk instead of "
         "line by line; 0 turns it off. A chunk pays the fixed cost of an SQL stage (0.5-1.5 s of "
         "CPU) and saves a little per record after that: SQL costs what the adapters cost at about "
-        "10k records (canonical) to 20k (LiteLLM) (bench/ingest_bench.py --break-even), and fewer "
+        "10k records (canonical) to 20k (LiteLLM) (bench/ingest_bench.py --break-even); OpenAI log "
+        "and Langfuse break even later (40-60k), so a chunk of 20k-60k of those costs about what "
+        "the line path does (36k OpenAI-log lines: 10.4 s against 9.7, docs/BENCHMARKS.md). Fewer "
         "lines are read sooner line by line.",
     ),
     Setting(
