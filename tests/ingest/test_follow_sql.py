@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +170,25 @@ def test_the_spool_file_is_never_in_the_followed_directory(config: Config, tmp_p
     assert len(seen) == 1 and logs not in seen[0].parents
     assert not seen[0].exists()  # removed with its temporary directory
     assert sorted(p.name for p in logs.iterdir()) == ["gateway.jsonl"]
+
+
+def test_what_a_killed_follower_left_is_removed_at_start(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its process id names folders no live process owns
+    stale_spool = temporary / f"{follow_chunks.SPOOL_PREFIX}{gone.pid}-k1ll3d"
+    live_spool = temporary / f"{follow_chunks.SPOOL_PREFIX}{os.getpid()}-a1ive"
+    stale_stage = Path(config.db_path).parent / f"{fastpath.STAGE_PREFIX}{gone.pid}-k1ll3d"
+    for folder in (stale_spool, live_spool, stale_stage):
+        folder.mkdir()
+        (folder / "chunk.jsonl").write_bytes(b"{}\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with Warehouse.open(config.db_path) as warehouse:
+        Follower(warehouse, [logs], config=config.with_overrides(follow_sql_lines=THRESHOLD))
+    assert not stale_spool.exists() and not stale_stage.exists()
+    assert (live_spool / "chunk.jsonl").is_file()  # another follower's, still working

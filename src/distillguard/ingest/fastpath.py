@@ -21,6 +21,8 @@ and every step streams record batches of ``batch_size_rows``.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.ingest")
 
 _STAGING_MEMORY = "1GB"
+STAGE_PREFIX = ".dg-stage-"  # + the staging process's id + "-"
 
 _INTS = [f.name for f in EVENTS if pa.types.is_integer(f.type) and f.name != "ingest_line"]
 _FLOATS = [f.name for f in EVENTS if pa.types.is_floating(f.type)]
@@ -173,6 +176,30 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int, kind: sou
     )
 
 
+def remove_stale_work(folder: Path, prefix: str) -> list[Path]:
+    """Remove the folders ``<prefix><pid>-*`` in ``folder`` whose process is gone: a run killed
+    (SIGKILL, a crash) mid-stage leaves its temporary folder behind. A folder of a live process,
+    or of a process id now reused, is kept."""
+    removed = []
+    for found in folder.glob(f"{prefix}*-*"):
+        pid = found.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or not found.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(found, ignore_errors=True)
+        removed.append(found)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a stage's records are said to come from, when the file DuckDB reads is a copy:
@@ -212,7 +239,10 @@ def ingest_staged(
     origin = origin or Origin(str(path))
     # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
     beside = Path(config.db_path).resolve().parent
-    with tempfile.TemporaryDirectory(prefix=".dg-stage-", dir=beside if beside.is_dir() else None) as work:
+    # named by process, so a later one can tell a killed run's leftovers (``remove_stale_work``)
+    with tempfile.TemporaryDirectory(
+        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=beside if beside.is_dir() else None
+    ) as work:
         stage_db = Path(work) / "stage.duckdb"
         staging = duckdb.connect(str(stage_db))
         try:

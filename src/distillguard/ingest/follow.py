@@ -128,6 +128,9 @@ class Follower:
         self._batch_started: float | None = None
         self._in_transaction = False
         warehouse.ensure_table("follow_offsets", FOLLOW_OFFSETS)
+        if self.sql_lines > 0:
+            for stale in follow_chunks.remove_stale_spools(Path(str(config.db_path)).resolve().parent):
+                log.info("removed %s, left by a follower that was killed", stale)
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:

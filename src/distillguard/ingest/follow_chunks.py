@@ -30,6 +30,16 @@ CHUNK_MAX_BYTES = 256 << 20
 # times it cannot hold that many records, and is not scanned for them.
 MIN_LINE_BYTES = 64
 _PIECE = 4 << 20
+SPOOL_PREFIX = "dg-follow-"  # + the follower's process id + "-", in the system's temporary folder
+
+
+def remove_stale_spools(warehouse_folder: Path) -> list[Path]:
+    """What followers killed inside a chunk left: spool folders (up to ``CHUNK_MAX_BYTES``) and
+    staging folders beside the warehouse. Those of live processes are kept."""
+    spools = fastpath.remove_stale_work(Path(tempfile.gettempdir()), SPOOL_PREFIX)
+    return spools + fastpath.remove_stale_work(warehouse_folder, fastpath.STAGE_PREFIX)
+
+
 # A line of nothing but white space (``bytes.strip`` white space), after a newline.
 _BLANK_AFTER_NEWLINE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
 
@@ -98,7 +108,7 @@ def ingest_chunk(
     warehouse's open transaction; as ``fastpath.ingest_staged``: None when DuckDB cannot read
     it (nothing stored), else the chunk's record numbers left to the Python adapter."""
     fmt = str(report.source_format)
-    with tempfile.TemporaryDirectory(prefix="dg-follow-") as spool_dir:
+    with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as spool_dir:
         spool = Path(spool_dir) / "chunk.jsonl"
         with spool.open("wb") as out:
             _copy_range(fd, out.fileno(), start, end)
