@@ -108,6 +108,18 @@ SETTINGS: tuple[Setting, ...] = (
         "stays bounded (a longer record is read on in further looks up to max_record_bytes).",
     ),
     Setting(
+        "follow_sql_lines",
+        20_000,
+        "A JSON-lines file of a format batch ingest maps in SQL, with at least this many complete "
+        "lines pending (a backlog, a burst), has them read by that SQL path in one chunk instead of "
+        "line by line; 0 turns it off. A chunk pays the fixed cost of an SQL stage (0.5-1.5 s of "
+        "CPU) and saves a little per record after that: SQL costs what the adapters cost at about "
+        "10k records (canonical) to 20k (LiteLLM) (bench/ingest_bench.py --break-even); OpenAI log "
+        "and Langfuse break even later (40-60k), so a chunk of 20k-60k of those costs about what "
+        "the line path does (36k OpenAI-log lines: 10.4 s against 9.7, docs/BENCHMARKS.md). Fewer "
+        "lines are read sooner line by line.",
+    ),
+    Setting(
         "follow_settle_seconds",
         2.0,
         "A compressed file (a rotated gzip or zstd segment) is read once it has not changed for this "

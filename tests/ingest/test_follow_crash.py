@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -11,7 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from tests.ingest.follow_helpers import append, litellm_lines
+import pytest
+from tests.ingest.follow_helpers import append, canonical_lines, litellm_lines
 
 from distillguard.config import load_config
 from distillguard.ingest.follow import Follower, follow_totals
@@ -21,7 +23,7 @@ RECORDS = 2_400
 MALFORMED = (b'{"id": "broken", \n', b"not json at all\n", b"[1, 2, 3]\n")
 
 
-def _follow_process(logs: Path, db: Path) -> subprocess.Popen[bytes]:
+def _follow_process(logs: Path, db: Path, sql_lines: int = 0) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DISTILLGUARD_HMAC_SECRET": "crash-test",
@@ -29,6 +31,8 @@ def _follow_process(logs: Path, db: Path) -> subprocess.Popen[bytes]:
         "DISTILLGUARD_FOLLOW_BATCH_ROWS": "150",
         "DISTILLGUARD_FOLLOW_BATCH_SECONDS": "0.2",
         "DISTILLGUARD_FOLLOW_POLL_MS": "20",
+        # the line path only, unless a test asks for backlogs to go through SQL
+        "DISTILLGUARD_FOLLOW_SQL_LINES": str(sql_lines),
     }
     command = [sys.executable, "-c", "from distillguard.cli import main; main()"]
     command += ["ingest", "--follow", str(logs), "--db", str(db), "--quiet"]
@@ -104,3 +108,67 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> 
     assert totals.read == RECORDS + len(MALFORMED)
     assert totals.read == totals.stored + totals.duplicates + totals.quarantined
     assert (totals.stored, totals.duplicates, totals.quarantined) == (RECORDS, 0, len(MALFORMED))
+
+
+@pytest.mark.parametrize("fmt", ["canonical", "litellm"])
+def test_sigkill_while_backlogs_go_through_sql_loses_and_doubles_nothing(fmt: str, tmp_path: Path) -> None:
+    """Backlogs of 100 lines or more are read by the SQL path (``follow_sql_lines``): a kill
+    inside a chunk, its commit or between chunks still loses and doubles nothing."""
+    rng = random.Random(15)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    db = tmp_path / "w.duckdb"
+    lines = canonical_lines(RECORDS) if fmt == "canonical" else litellm_lines(RECORDS)
+    nameless = json.loads(lines[700])
+    # valid JSON that every path quarantines, inside the first backlog
+    nameless["event_id" if fmt == "canonical" else "id"] = None
+    lines[700] = json.dumps(nameless).encode() + b"\n"
+    live = logs / "gateway.jsonl"
+    append(live, b"".join(lines[:1200]))  # a backlog before the first start
+    done = threading.Event()
+
+    def write_bursts() -> None:
+        position = 1200
+        while position < len(lines):
+            size = rng.randint(100, 300)  # bursts: each look finds a backlog for SQL
+            append(live, b"".join(lines[position : position + size]))
+            position += size
+            time.sleep(rng.uniform(0.5, 1.0))
+        done.set()
+
+    writer = threading.Thread(target=write_bursts)
+    writer.start()
+    kills = 0
+    try:
+        while not done.is_set() or kills < 4:
+            process = _follow_process(logs, db, sql_lines=100)
+            time.sleep(rng.uniform(1.5, 4.0))  # start-up, inside a chunk, inside its commit
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            kills += 1
+    finally:
+        writer.join()
+    process = _follow_process(logs, db, sql_lines=100)
+    time.sleep(5.0)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    config = load_config(db_path=str(db), hmac_secret="crash-test")
+    with Warehouse.open(db) as warehouse:
+        by_the_command = follow_totals(warehouse).read
+        follower = Follower(warehouse, [logs], config=config)
+        while follower.poll():
+            pass
+        follower.commit()
+        stored = warehouse.engine.to_arrow("SELECT event_id FROM events").column("event_id").to_pylist()
+        quarantine = warehouse.engine.to_arrow("SELECT line, byte_offset FROM quarantine").to_pylist()
+        totals = follow_totals(warehouse)
+
+    assert kills >= 4
+    assert by_the_command > RECORDS // 2, "the command itself should have read most of the traffic"
+    expected = [f"req-{n:07d}" for n in range(RECORDS) if n != 700]
+    assert sorted(stored) == expected  # nothing lost, nothing twice
+    assert [q["line"] for q in quarantine] == [701]  # once, at its line
+    if fmt == "canonical":  # quarantined by the SQL path itself, which knows no byte offsets
+        assert quarantine[0]["byte_offset"] is None  # (the LiteLLM mapping leaves it to the adapter)
+    assert (totals.read, totals.stored, totals.duplicates, totals.quarantined) == (RECORDS, RECORDS - 1, 0, 1)

@@ -21,7 +21,10 @@ and every step streams record batches of ``batch_size_rows``.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +34,7 @@ import pyarrow as pa
 
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
-from distillguard.engine import sql_string
+from distillguard.engine import DuckDBEngine, sql_string
 from distillguard.ingest import sources
 from distillguard.ingest.declarative import ROUTE_TO_PYTHON
 from distillguard.ingest.limits import LENGTH_COLUMNS
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("distillguard.ingest")
 
 _STAGING_MEMORY = "1GB"
+STAGE_PREFIX = ".dg-stage-"  # + the staging process's id + "-"
 
 _INTS = [f.name for f in EVENTS if pa.types.is_integer(f.type) and f.name != "ingest_line"]
 _FLOATS = [f.name for f in EVENTS if pa.types.is_floating(f.type)]
@@ -172,6 +176,40 @@ def _stage_sql(path: Path, max_record_bytes: int, max_text_chars: int, kind: sou
     )
 
 
+def remove_stale_work(folder: Path, prefix: str) -> list[Path]:
+    """Remove the folders ``<prefix><pid>-*`` in ``folder`` whose process is gone: a run killed
+    (SIGKILL, a crash) mid-stage leaves its temporary folder behind. A folder of a live process,
+    or of a process id now reused, is kept."""
+    removed = []
+    for found in folder.glob(f"{prefix}*-*"):
+        pid = found.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or not found.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(found, ignore_errors=True)
+        removed.append(found)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a stage's records are said to come from, when the file DuckDB reads is a copy:
+    follow mode stages a byte range of a followed log from a spool file, and its rows must name
+    the followed ``file``, record n of the stage being line ``line_base + n`` of it."""
+
+    file: str
+    line_base: int = 0
+
+
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
     """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
     kind = sources.kind(path, int(config.max_record_bytes))
@@ -189,14 +227,22 @@ def ingest_staged(
     config: Config,
     report: FileReport,
     stage_threads: int | None = None,
+    origin: Origin | None = None,
+    in_transaction: bool = False,
 ) -> list[int] | None:
     """Run ``stage_sql`` (it creates table ``stage`` in the layout of ``_stage_sql``), then
     derive, quarantine and insert. None (nothing written) when DuckDB cannot read the file;
     else the record numbers whose ``_reason`` is ``ROUTE_TO_PYTHON``: the caller reads those
-    records with the Python adapter."""
+    records with the Python adapter. Rows name ``origin`` (default: ``path`` from line 1).
+    ``in_transaction``: the warehouse connection holds an open transaction its caller commits
+    (follow mode, rows with their offsets); nothing here commits or attaches a database in it."""
+    origin = origin or Origin(str(path))
     # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
     beside = Path(config.db_path).resolve().parent
-    with tempfile.TemporaryDirectory(prefix=".dg-stage-", dir=beside if beside.is_dir() else None) as work:
+    # named by process, so a later one can tell a killed run's leftovers (``remove_stale_work``)
+    with tempfile.TemporaryDirectory(
+        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=beside if beside.is_dir() else None
+    ) as work:
         stage_db = Path(work) / "stage.duckdb"
         staging = duckdb.connect(str(stage_db))
         try:
@@ -229,7 +275,7 @@ def ingest_staged(
                         {"route": ROUTE_TO_PYTHON},
                     )
                 _derive(staging, config)  # may run out of room: do it before writing anything
-                _quarantine(warehouse, staging, path, report, line)
+                _quarantine(warehouse, staging, origin, report, line)
             except duckdb.Error as exc:
                 # Nothing is in `events` yet; the line-by-line path redoes the file (quarantine
                 # rows written so far are not duplicated there).
@@ -239,7 +285,7 @@ def ingest_staged(
                 return None
         finally:
             staging.close()
-        _insert(warehouse, stage_db, path, config, report, line)
+        _insert(warehouse, stage_db, origin, config, report, line, in_transaction=in_transaction)
     return routed
 
 
@@ -258,19 +304,19 @@ def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
 def _quarantine(
     warehouse: Warehouse,
     staging: duckdb.DuckDBPyConnection,
-    path: Path,
+    origin: Origin,
     report: FileReport,
     line: str = "rowid + 1",
 ) -> None:
     from distillguard.ingest.run import add_quarantine_once
 
     now = datetime.now(UTC)
-    sql = f"""SELECT {line}, _reason, _excerpt FROM stage
+    sql = f"""SELECT {origin.line_base} + {line}, _reason, _excerpt FROM stage
               WHERE _reason IS NOT NULL AND _reason <> '{ROUTE_TO_PYTHON}' ORDER BY rowid"""
     for batch in _batches(staging, sql, 10_000):
         rows = [
             {
-                "file": str(path),
+                "file": origin.file,
                 "line": line,
                 "byte_offset": None,
                 "source_format": report.source_format or "canonical",
@@ -402,9 +448,19 @@ def _hash_addresses(
 
 
 def _insert(
-    warehouse: Warehouse, stage_db: Path, path: Path, config: Config, report: FileReport, line: str
+    warehouse: Warehouse,
+    stage_db: Path,
+    origin: Origin,
+    config: Config,
+    report: FileReport,
+    line: str,
+    *,
+    in_transaction: bool = False,
 ) -> None:
-    """One INSERT ... SELECT from the attached staging file: DuckDB does the join and dedup in bulk."""
+    """One INSERT ... SELECT from the attached staging file: DuckDB does the join and dedup in
+    bulk. Inside its caller's transaction the staging file cannot be attached (DuckDB refuses to
+    detach a database the open transaction has read), so the joined rows stream to the
+    warehouse as Arrow batches instead, and only the dedup against ``events`` runs there."""
     max_chars = int(config.max_prompt_chars)
     keep = config.text_storage == "store"
 
@@ -412,9 +468,10 @@ def _insert(
         return f"left(s.{column}, {max_chars})" if keep else "CAST(NULL AS VARCHAR)"
 
     fresh = "fp.f_hash IS NOT NULL"
+    file_literal = "'" + origin.file.replace("'", "''") + "'"
     computed = {
-        "ingest_file": "CAST($file AS VARCHAR)",
-        "ingest_line": "s._line" if line == "_line" else "s.rowid + 1",
+        "ingest_file": f"CAST({file_literal} AS VARCHAR)",
+        "ingest_line": f"{origin.line_base} + " + ("s._line" if line == "_line" else "s.rowid + 1"),
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
@@ -437,38 +494,76 @@ def _insert(
     }
     names = column_names(EVENTS)
     select = ", ".join(f"{computed.get(name, 's.' + name)} AS {name}" for name in names)
+
+    def joined(db: str) -> str:
+        """The stage's valid rows, first of each event id, with what ``_derive`` computed."""
+        return f"""
+                FROM {db}stage s
+                SEMI JOIN {db}firsts f ON f.first_row = s.rowid
+                LEFT JOIN {db}fp fp ON fp.prompt_text = s.prompt_text
+                LEFT JOIN {db}keys keys ON keys.api_key_id = s.api_key_id
+                LEFT JOIN {db}ips ips ON ips.client_ip = s.client_ip
+                LEFT JOIN {db}systems systems ON systems._system_text = s._system_text"""
+
     engine = warehouse.engine
-    alias = "_dg_stage"
+    columns = ", ".join(names)
     before = warehouse.count("events")
     bar = engine.scalar("SELECT current_setting('enable_progress_bar')")
-    engine.execute(f"ATTACH {sql_string(stage_db)} AS {alias} (READ_ONLY)")
     engine.execute("SET enable_progress_bar = false")
-    file_literal = "'" + str(path).replace("'", "''") + "'"
     try:
         with engine.memory_limit(_STAGING_MEMORY):  # bounded by settings, not by file size
-            valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
-            # One streaming statement: the stage is the probe side of every join, so no operator
-            # holds its wide rows (no ORDER BY: the scan's order is kept by the order-preserving
-            # insert); `firsts` (narrow) names the first line of each event id, and the anti join
-            # drops ids the warehouse already has.
-            engine.execute(
-                f"""
-                INSERT INTO events ({", ".join(names)})
-                SELECT {select}
-                FROM {alias}.stage s
-                SEMI JOIN {alias}.firsts f ON f.first_row = s.rowid
-                ANTI JOIN (SELECT event_id FROM events) e ON e.event_id = s.event_id
-                LEFT JOIN {alias}.fp fp ON fp.prompt_text = s.prompt_text
-                LEFT JOIN {alias}.keys keys ON keys.api_key_id = s.api_key_id
-                LEFT JOIN {alias}.ips ips ON ips.client_ip = s.client_ip
-                LEFT JOIN {alias}.systems systems ON systems._system_text = s._system_text
-                """.replace("$file", file_literal)
-            )
+            if in_transaction:
+                valid = _stream_insert(
+                    engine, stage_db, select, joined(""), columns, int(config.batch_size_rows)
+                )
+            else:
+                alias = "_dg_stage"
+                engine.execute(f"ATTACH {sql_string(stage_db)} AS {alias} (READ_ONLY)")
+                try:
+                    valid = engine.scalar(f"SELECT count(*) FROM {alias}.stage WHERE _reason IS NULL")
+                    # One streaming statement: the stage is the probe side of every join, so no
+                    # operator holds its wide rows (no ORDER BY: the scan's order is kept by the
+                    # order-preserving insert); `firsts` (narrow) names the first line of each
+                    # event id, and the anti join drops ids the warehouse already has.
+                    engine.execute(
+                        f"""
+                        INSERT INTO events ({columns})
+                        SELECT {select} {joined(alias + ".")}
+                        ANTI JOIN (SELECT event_id FROM events) e ON e.event_id = s.event_id
+                        """
+                    )
+                finally:
+                    engine.execute(f"DETACH {alias}")
     finally:
-        engine.execute(f"DETACH {alias}")
         engine.execute(f"SET enable_progress_bar = {bool(bar)}")
     stored = warehouse.count("events") - before
     total = int(valid) if isinstance(valid, int) else 0
     report.read += total
     report.stored += stored
     report.duplicates += total - stored
+
+
+def _stream_insert(
+    engine: DuckDBEngine, stage_db: Path, select: str, joined: str, columns: str, batch_rows: int
+) -> object:
+    """The stage's rows as Arrow batches from a read-only connection to the staging file, into
+    ``events`` less the event ids it already has; the count of valid stage rows."""
+    staging = duckdb.connect(str(stage_db), read_only=True)
+    stream = "_dg_staged_rows"
+    try:
+        staging.execute(f"SET memory_limit = '{_STAGING_MEMORY}'")
+        staging.execute("SET TimeZone = 'UTC'")
+        staging.execute("SET preserve_insertion_order = true")
+        valid = staging.execute("SELECT count(*) FROM stage WHERE _reason IS NULL").fetchone()
+        reader = staging.execute(f"SELECT {select} {joined}").to_arrow_reader(max(1, batch_rows))
+        engine.register(stream, reader)
+        try:
+            engine.execute(
+                f"""INSERT INTO events ({columns}) SELECT {columns} FROM {stream} r
+                    ANTI JOIN (SELECT event_id FROM events) e ON e.event_id = r.event_id"""
+            )
+        finally:
+            engine.unregister(stream)
+    finally:
+        staging.close()
+    return valid[0] if valid else 0

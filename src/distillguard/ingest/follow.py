@@ -14,9 +14,12 @@ Files are polled, not watched by inotify: polling works the same on every file s
   array) are read once they have stopped changing for ``follow_settle_seconds``.
 
 Records go through the same path as batch ingest (``run._FileRun``: adapters, limits,
-batcher, quarantine). Offsets live in the ``follow_offsets`` table and are written in
-the same transaction as the rows they cover, so after a crash (SIGKILL included) a
-restart resumes exactly where the last commit ended: nothing lost, nothing doubled.
+batcher, quarantine); a backlog of many whole lines (``follow_sql_lines``) of a format batch
+ingest maps in SQL goes through its SQL path in one chunk (``follow_chunks``), and what that
+path cannot read (a chunk DuckDB refuses, a failure) is read line by line. Offsets live in
+the ``follow_offsets`` table and are written in the same transaction as the rows they cover,
+so after a crash (SIGKILL included) a restart resumes exactly where the last commit ended:
+nothing lost, nothing doubled.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from typing import BinaryIO
 import pyarrow as pa
 
 from distillguard.config import Config
-from distillguard.ingest.run import ADAPTERS, FileReport, _FileRun
+from distillguard.ingest import fastpath, follow_chunks
+from distillguard.ingest.run import ADAPTERS, SQL_FORMATS, FileReport, _FileRun
 from distillguard.ingest.sniff import RawRecord, iter_records, sniff_file
 from distillguard.schema import FOLLOW_OFFSETS, column_names
 from distillguard.warehouse import Warehouse
@@ -82,6 +86,7 @@ class _Tracked:
     last_change: tuple[int, float] | None = None  # (size, mtime) as last seen
     changed_at: float = 0.0
     read_change: tuple[int, float] | None = None  # (size, mtime) a whole file was last read at
+    line_path_until: int = 0  # a chunk SQL failed on ends here: it is read line by line
 
 
 @dataclass
@@ -116,12 +121,16 @@ class Follower:
         self.settle_seconds = float(config.follow_settle_seconds)
         self.head_bytes = max(16, int(config.follow_head_bytes))
         self.rotated_grace = float(config.follow_rotated_grace_seconds)
+        self.sql_lines = max(0, int(config.follow_sql_lines))
         self.tracked: dict[str, _Tracked] = {}
         self.stats = FollowStats()
         self._pending = 0
         self._batch_started: float | None = None
         self._in_transaction = False
         warehouse.ensure_table("follow_offsets", FOLLOW_OFFSETS)
+        if self.sql_lines > 0:
+            for stale in follow_chunks.remove_stale_spools(Path(str(config.db_path)).resolve().parent):
+                log.info("removed %s, left by a follower that was killed", stale)
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
@@ -303,7 +312,7 @@ class Follower:
         if tracked.run is not None:
             self.commit()  # rows of the old content are stored with the offset they reached
         log.info("%s %s; reading it from the start", tracked.path, why)
-        tracked.read_offset = tracked.read_lines = 0
+        tracked.read_offset = tracked.read_lines = tracked.line_path_until = 0
         tracked.head_hash, tracked.source_format, tracked.dirty = None, None, True
 
     def _read_lines(self, tracked: _Tracked) -> int:
@@ -322,6 +331,10 @@ class Follower:
         if tracked.source_format is None and not self._sniff(tracked, fd, size):
             return 0
         position = tracked.read_offset
+        if self._backlog_for_sql(tracked, size):
+            end, lines = follow_chunks.whole_lines(fd, position, size)
+            if lines >= self.sql_lines and self._read_chunk(tracked, fd, end, lines):
+                return lines
         chunk = os.pread(fd, min(self.read_bytes, size - position), position)
         last = chunk.rfind(b"\n")
         if last < 0:
@@ -338,6 +351,52 @@ class Follower:
         tracked.read_offset = position + last + 1
         tracked.changed_at = time.monotonic()  # a rotated file, unlisted, is only seen growing here
         return consumed
+
+    def _backlog_for_sql(self, tracked: _Tracked, size: int) -> bool:
+        """Whether the bytes pending could hold ``follow_sql_lines`` lines for the SQL path."""
+        return (
+            self.sql_lines > 0
+            and tracked.source_format in SQL_FORMATS
+            and tracked.read_offset >= tracked.line_path_until
+            and size - tracked.read_offset >= self.sql_lines * follow_chunks.MIN_LINE_BYTES
+        )
+
+    def _read_chunk(self, tracked: _Tracked, fd: int, end: int, lines: int) -> bool:
+        """Lines ``read_offset..end`` through batch ingest's SQL path, committed with their
+        offset; False (nothing stored) where that path could not read them: the line path
+        reads that range, and finds the exact bad lines."""
+        self.commit()  # what is pending commits first, so a failed chunk rolls back only itself
+        self._begin()
+        start, fmt = tracked.read_offset, tracked.source_format
+        report = FileReport(str(tracked.path), fmt)
+        origin = fastpath.Origin(str(tracked.path), line_base=tracked.read_lines)
+        where = f"{tracked.path} lines {origin.line_base + 1}-{origin.line_base + lines}"
+        try:
+            routed = follow_chunks.ingest_chunk(self.warehouse, self.config, fd, start, end, origin, report)
+            if routed is None:  # a malformed line, as a rule
+                log.info("%s: DuckDB cannot read them; reading them line by line", where)
+            elif routed:  # records of shapes the SQL mapping leaves to the adapter
+                tracked.run = _FileRun(self.warehouse, self.config, report)
+                wanted, adapter = set(routed), ADAPTERS.get(str(fmt))
+                for number, (offset, line) in enumerate(follow_chunks.lines_in(fd, start, end), start=1):
+                    if number in wanted:
+                        tracked.run.consume(RawRecord(origin.line_base + number, offset, line), adapter)
+                tracked.run.flush()
+        except Exception as exc:  # nothing in one chunk may stop follow mode
+            log.warning("%s: SQL path failed (%s); reading them line by line", where, exc)
+            routed = None
+        if routed is None:
+            self._rollback()
+            tracked.line_path_until = end
+            return False
+        if tracked.run is None:
+            tracked.run = _FileRun(self.warehouse, self.config, report)  # commit() counts its report
+        tracked.read_offset, tracked.read_lines = end, tracked.read_lines + lines
+        tracked.dirty = True
+        tracked.changed_at = time.monotonic()
+        self._pending += report.read
+        self.commit()
+        return True
 
     def _long_line(self, tracked: _Tracked, fd: int, size: int) -> int:
         """A line longer than one read: consumed once complete; over max_record_bytes, quarantined unheld."""

@@ -1,0 +1,143 @@
+"""Follow mode's backlog through batch ingest's SQL path (``fastpath.ingest_staged``).
+
+When many whole lines of a JSON-lines log are pending (``follow_sql_lines``), follow mode
+copies that byte range to a spool file in a temporary directory (never beside the followed
+logs, where it would be followed too) and stages it as batch ingest stages a large file: the
+canonical fast path or the format's SQL mapping. The rows name the followed file and their
+line in it (``fastpath.Origin``), and are written in the follower's open transaction, so they
+commit with the offsets they cover. The chunk never holds a blank line: DuckDB numbers
+records, not lines, so a chunk ends before one and ``line_base + record`` is the line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from distillguard.config import Config
+from distillguard.ingest import fastpath, mapped
+from distillguard.ingest.run import ADAPTERS, FileReport
+from distillguard.warehouse import Warehouse
+
+# The most bytes one chunk spools and stages: bounds the temporary disk it takes and what a
+# crash makes the next run read again, while a 100k-record backlog of simulated gateway records
+# (about 1-5 KB each) is still one or a few chunks, so the stage's fixed cost is paid rarely.
+CHUNK_MAX_BYTES = 256 << 20
+# No gateway record is a shorter line than this: a range of fewer bytes than ``follow_sql_lines``
+# times it cannot hold that many records, and is not scanned for them.
+MIN_LINE_BYTES = 64
+_PIECE = 4 << 20
+SPOOL_PREFIX = "dg-follow-"  # + the follower's process id + "-", in the system's temporary folder
+
+
+def remove_stale_spools(warehouse_folder: Path) -> list[Path]:
+    """What followers killed inside a chunk left: spool folders (up to ``CHUNK_MAX_BYTES``) and
+    staging folders beside the warehouse. Those of live processes are kept."""
+    spools = fastpath.remove_stale_work(Path(tempfile.gettempdir()), SPOOL_PREFIX)
+    return spools + fastpath.remove_stale_work(warehouse_folder, fastpath.STAGE_PREFIX)
+
+
+# A line of nothing but white space (``bytes.strip`` white space), after a newline.
+_BLANK_AFTER_NEWLINE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
+
+
+def whole_lines(fd: int, start: int, size: int, max_bytes: int = CHUNK_MAX_BYTES) -> tuple[int, int]:
+    """``(end, lines)``: the complete lines of ``fd`` from ``start`` (a line's start) up to the
+    last newline within ``max_bytes`` and before ``size``, stopping before the first blank line."""
+    end, lines = start, 0
+    carry = b""  # the partial line after the last newline of what was read so far
+    limit = min(size, start + max_bytes)
+    scan = start
+    while scan < limit:
+        piece = os.pread(fd, min(_PIECE, limit - scan), scan)
+        if not piece:
+            break
+        scan += len(piece)
+        text = carry + piece
+        cut = text.rfind(b"\n")
+        if cut < 0:
+            carry = text
+            continue
+        complete = text[: cut + 1]
+        blank = _first_blank_line(complete)
+        if blank is not None:
+            return end + blank, lines + complete.count(b"\n", 0, blank)
+        end, lines = end + len(complete), lines + complete.count(b"\n")
+        carry = text[cut + 1 :]
+    return end, lines
+
+
+def _first_blank_line(complete: bytes) -> int | None:
+    """Where the first blank line of ``complete`` (whole lines) starts, if it has one."""
+    first = complete.find(b"\n")
+    if not complete[: first + 1].strip():
+        return 0
+    found = _BLANK_AFTER_NEWLINE.search(complete)
+    return None if found is None else found.start() + 1
+
+
+def lines_in(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, line)`` of each line of ``fd`` in ``[start, end)`` (which ends with a newline)."""
+    carry, carry_at = b"", start
+    scan = start
+    while scan < end:
+        piece = os.pread(fd, min(_PIECE, end - scan), scan)
+        if not piece:
+            return
+        scan += len(piece)
+        text, begin = carry + piece, 0
+        while (stop := text.find(b"\n", begin)) >= 0:
+            yield carry_at + begin, text[begin : stop + 1]
+            begin = stop + 1
+        carry, carry_at = text[begin:], carry_at + begin
+
+
+def ingest_chunk(
+    warehouse: Warehouse,
+    config: Config,
+    fd: int,
+    start: int,
+    end: int,
+    origin: fastpath.Origin,
+    report: FileReport,
+) -> list[int] | None:
+    """Stage ``[start, end)`` of ``fd`` (whole lines of ``report.source_format``) into the
+    warehouse's open transaction; as ``fastpath.ingest_staged``: None when DuckDB cannot read
+    it (nothing stored), else the chunk's record numbers left to the Python adapter."""
+    fmt = str(report.source_format)
+    with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as spool_dir:
+        spool = Path(spool_dir) / "chunk.jsonl"
+        with spool.open("wb") as out:
+            _copy_range(fd, out.fileno(), start, end)
+        threads = None
+        if fmt == "canonical":
+            stage = fastpath._stage_sql(spool, int(config.max_record_bytes), int(config.max_text_chars))
+        else:
+            stage = mapped.stage_sql(ADAPTERS[fmt].sql_mapping(config), spool, config)
+            threads = mapped.STAGE_THREADS
+        return fastpath.ingest_staged(
+            warehouse,
+            spool,
+            stage,
+            config=config,
+            report=report,
+            stage_threads=threads,
+            origin=origin,
+            in_transaction=True,
+        )
+
+
+def _copy_range(source: int, target: int, start: int, end: int) -> None:
+    """Bytes ``[start, end)`` of ``source`` to ``target``, in the kernel where it can."""
+    position = start
+    while position < end:
+        try:
+            copied = os.copy_file_range(source, target, end - position, position)
+        except OSError:  # a file system that cannot (some network and overlay ones)
+            copied = os.write(target, os.pread(source, min(_PIECE, end - position), position))
+        if copied <= 0:
+            raise OSError(f"could not copy bytes {position}..{end} of a followed file")
+        position += copied
