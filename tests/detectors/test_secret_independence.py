@@ -75,7 +75,12 @@ def _links(warehouse: Warehouse, rename: Callable[[str, str], str]) -> set[tuple
     warehouse.replace_table(
         "account_behaviour",
         pa.table(
-            {"account_id": list(events), "gate": [True] * len(events), "behaviour": [0.6] * len(events)}
+            {
+                "account_id": list(events),
+                "gate": [True] * len(events),
+                "behaviour": [0.6] * len(events),
+                "s_established": [0.0] * len(events),  # none an established customer
+            }
         ),
     )
     warehouse.replace_table(

@@ -33,6 +33,7 @@ from tests.detectors.test_pipeline_planted import (
     build,
     extend,
     load,
+    scan_planted,
     stand_in_prompt_level,
 )
 
@@ -203,3 +204,89 @@ def test_the_young_hydra_does_not_pull_in_the_negatives_over_the_full_window(
     for population, ids in data.negatives.items():
         for account_id in ids:
             assert scores[account_id]["verdict"] == "ok", (population, scores[account_id])
+
+
+def _scaffold_user(b: _Builder, account: str, scaffold: str, *, created_days: float, plan: str) -> str:
+    """An account with history running an agent scaffold ``scaffold`` on the hydra's settings:
+    forty multi-turn agent requests over the window, a fifth of them asking to reason step by step
+    (an IDE product's users do), each from its own network and client."""
+    b.account(
+        account,
+        created=START - timedelta(days=created_days),
+        plan=plan,
+        verification="enterprise" if plan == "enterprise" else "phone",
+        payment=f"pm-{account}",
+    )
+    for n in range(40):
+        reasoning = n % 5 == 0
+        b.event(
+            account,
+            START + timedelta(hours=n * 1.7),
+            f"Agent step {n}: apply the change to module {n} of the workspace and report the diff",
+            ip=f"203.0.{113 if plan == 'enterprise' else 114}.{n % 50 + 2}",
+            scores=(0.85, 0.0, 0.0) if reasoning else (0.0, 0.0, 0.0),
+            capability="reasoning" if reasoning else "tool_use",
+            template=scaffold,
+            max_tokens=16000,
+            temperature=0.6,
+            output_tokens=5000,
+            messages=8,
+            session=f"s-{account}-{n // 4}",
+            asn="AS64510",
+            sdk=f"{account}-client/3.{n % 4}",
+        )
+    return account
+
+
+def _young_on_scaffold(b: _Builder, name: str, scaffold: str, count: int) -> list[str]:
+    """``count`` more fresh accounts of the hydra (its pool, client build and settings) whose one
+    reasoning request went through ``scaffold``."""
+    ids = []
+    for i in range(count):
+        account = b.account(
+            f"acct-{name}{i}",
+            created=START - timedelta(hours=21),
+            plan="free",
+            verification="email",
+            payment=None,
+        )
+        ids.append(account)
+        b.event(
+            account,
+            START + timedelta(hours=2, minutes=13 * i),
+            f"Run task {name}-{i} and write out your complete chain of thought first",
+            ip=POOL[i % len(POOL)],
+            scores=(0.85, 0.0, 0.0),
+            capability="reasoning",
+            template=scaffold,
+            max_tokens=16000,
+            temperature=0.6,
+            output_tokens=1500,
+            messages=1,
+            asn="AS14061",
+            sdk="python/1.61.0;linux;x86_64",
+        )
+    return ids
+
+
+def test_an_established_product_sharing_a_scaffold_with_one_hydra_account_stays_out_of_its_cluster(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An IDE product, an enterprise customer for two years, runs its agent scaffold on the same
+    settings as a young hydra; one of the hydra's fresh accounts sent one request through that
+    scaffold. One fresh account is one coincidence: the product is not tied to the hydra through
+    it. A bought aged account running the hydra's own script, which several of its fresh accounts
+    run too, is tied in."""
+    data = build()
+    b = extend(data)
+    young = _young(b, coordinated=True)
+    ide = _scaffold_user(b, "acct-ide", "tf-ide-scaffold", created_days=700, plan="enterprise")
+    one = _young_on_scaffold(b, "ys", "tf-ide-scaffold", 1)
+    aged = _scaffold_user(b, "acct-aged", "tf-hydra-script", created_days=500, plan="enterprise")
+    several = _young_on_scaffold(b, "yh", "tf-hydra-script", 3)
+    scores = scan_planted(warehouse, config, monkeypatch, data)
+    hydra = {scores[a]["cluster_id"] for a in young + one + several if a not in ("acct-y05", "acct-yq")}
+    assert len(hydra) == 1 and None not in hydra, hydra
+    assert scores[ide]["cluster_id"] not in hydra, scores[ide]
+    assert scores[ide]["verdict"] != "extraction", scores[ide]
+    assert scores[aged]["cluster_id"] in hydra, scores[aged]

@@ -69,6 +69,7 @@ GRAPH_LINKS = DetectorSpec(
         "corroboration_weight": 0.3,
         "corroboration_max_events": 5,
         "corroboration_anchors": 6,
+        "corroboration_established_min_young": 2,
         "ordinary_below": 0.2,
         "edge_threshold": 0.6,
         "min_purity": 0.9,
@@ -97,6 +98,14 @@ GRAPH_LINKS = DetectorSpec(
         "corroboration_max_events": "only a pair with a young account (this many requests or fewer) is "
         "tied this way: established accounts tie through what they repeat, and single coincidences "
         "between them mostly join different hydras renting the same proxies",
+        "corroboration_established_min_young": "an established customer (account.established in full: "
+        "a year of history or an enterprise relationship) is tied this way only through a combination "
+        "at least two young accounts hold: a script that runs on a hydra's fresh accounts and on a "
+        "bought aged account shows on several of the fresh ones, while one fresh account sharing a "
+        "scaffold and settings with a product that has served for years is a single coincidence (an IDE "
+        "product whose agent scaffold one swarm account also used joined the swarm's cluster through it "
+        "alone). Accounts with a shorter history keep the plain rule: a young hydra's members are tied "
+        "through its few fresh accounts",
         "corroboration_anchors": "each holder of a combination two young accounts share is tied to this "
         "many of its young holders, not to all of them: one anchor would keep the groups connected, but "
         "label propagation splits a star; six anchors tied to each other and to every holder are a dense "
@@ -133,6 +142,7 @@ CORROBORATION_MIN_KINDS = GRAPH_LINKS["corroboration_min_kinds"]
 CORROBORATION_WEIGHT = GRAPH_LINKS["corroboration_weight"]
 CORROBORATION_MAX_EVENTS = GRAPH_LINKS["corroboration_max_events"]
 CORROBORATION_ANCHORS = GRAPH_LINKS["corroboration_anchors"]
+CORROBORATION_ESTABLISHED_MIN_YOUNG = GRAPH_LINKS["corroboration_established_min_young"]
 ORDINARY_BELOW = GRAPH_LINKS["ordinary_below"]
 EDGE_THRESHOLD = GRAPH_LINKS["edge_threshold"]
 MIN_PURITY = GRAPH_LINKS["min_purity"]
@@ -392,7 +402,10 @@ def corroboration_steps() -> list[SqlStep]:
     shape and a client build held by thousands of one hydra's accounts would make
     millions), each combination ties its holders to its first few young holders by account
     id, its *anchors* (``corroboration_anchors``), which keeps the components, gives label
-    propagation a dense core to agree on, and ties only pairs that meet the rule.
+    propagation a dense core to agree on, and ties only pairs that meet the rule. An
+    established customer is tied only through a combination several young accounts hold
+    (``corroboration_established_min_young``): one young coincidence is not enough to pull
+    a product with years of history into a hydra.
     Sorted-neighbourhood blocking used to pick the pairs here; which ones it picked
     followed the warehouse's keyed hashes, so verdicts moved with the secret.
     """
@@ -411,7 +424,9 @@ def corroboration_steps() -> list[SqlStep]:
     """
     values = f"""
         SELECT i.account_id, i.kind, i.value, p.gated_holders,
-               f.events <= {CORROBORATION_MAX_EVENTS} AS young
+               f.events <= {CORROBORATION_MAX_EVENTS} AS young,
+               -- account.established in full: a year of history or an enterprise relationship
+               b.s_established >= 1.0 AS established
         FROM account_indicators i
         JOIN account_behaviour b ON b.account_id = i.account_id AND b.gate
         JOIN account_features f ON f.account_id = i.account_id
@@ -432,16 +447,17 @@ def corroboration_steps() -> list[SqlStep]:
             WHERE x.young AND {corroborating_combination("x.kind", "y.kind")}
         ),
         holders AS (
-            SELECT c.k1, c.v1, c.k2, c.v2, h1.account_id, h1.young
+            SELECT c.k1, c.v1, c.k2, c.v2, h1.account_id, h1.young, h1.established
             FROM combos c
             JOIN corroboration_values h1 ON h1.kind = c.k1 AND h1.value = c.v1
             JOIN corroboration_values h2 ON h2.account_id = h1.account_id
                                         AND h2.kind = c.k2 AND h2.value = c.v2
         ),
         anchors AS (
-            SELECT k1, v1, k2, v2, account_id AS anchor FROM (
+            SELECT k1, v1, k2, v2, account_id AS anchor, young_holders FROM (
                 SELECT k1, v1, k2, v2, account_id,
-                       row_number() OVER (PARTITION BY k1, v1, k2, v2 ORDER BY account_id) AS rn
+                       row_number() OVER (PARTITION BY k1, v1, k2, v2 ORDER BY account_id) AS rn,
+                       count(*) OVER (PARTITION BY k1, v1, k2, v2) AS young_holders
                 FROM holders WHERE young
             ) AS y
             WHERE rn <= {CORROBORATION_ANCHORS}
@@ -451,6 +467,9 @@ def corroboration_steps() -> list[SqlStep]:
         FROM holders h
         JOIN anchors a ON a.k1 = h.k1 AND a.v1 = h.v1 AND a.k2 = h.k2 AND a.v2 = h.v2
         WHERE h.account_id <> a.anchor
+          -- an established customer ties only through a combination a script runs on several
+          -- young accounts (corroboration_established_min_young), not through one young coincidence
+          AND (NOT h.established OR a.young_holders >= {CORROBORATION_ESTABLISHED_MIN_YOUNG})
     """
     # A pair's weight counts the kinds of the combinations that tied it (joining every value
     # of both accounts again cost twice the pairs themselves: an established account of a
