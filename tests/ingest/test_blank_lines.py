@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ import zstandard
 
 from distillguard.config import Config
 from distillguard.engine import SqlError
-from distillguard.ingest import fastpath, ingest_paths, run
+from distillguard.ingest import fastpath, ingest_paths, line_numbers
+from distillguard.ingest.sniff import iter_records
 from distillguard.warehouse import Warehouse
 
-from .helpers import quarantine_rows
+from .helpers import FIXTURES, quarantine_rows
 from .test_columnar import FORMATS, _damaged, _sample, simulated  # noqa: F401 (a fixture)
-from .test_declarative import _assert_same, _both_paths
+from .test_declarative import ODD_LITELLM, _assert_same, _both_paths, _records, _set
 
 # Every kind of line ``bytes.strip`` empties, and DuckDB skips: before the first record, alone,
 # in runs, just before a damaged record, and at the end.
@@ -72,9 +74,52 @@ def test_sql_and_python_name_the_same_lines_in_a_file_with_blank_lines(
     assert len(lines) >= len(DAMAGED)
     for line in lines:  # each names a line holding the record, not a blank one
         assert physical[line - 1].strip(), line
-    for index in DAMAGED:
-        line = 1 + next(n for n, text in enumerate(physical) if text.strip() == json.dumps(records[index]).encode())
-        assert line in lines
+    for index in DAMAGED:  # the line the damaged record is on
+        text = json.dumps(records[index]).encode()
+        assert 1 + next(n for n, line in enumerate(physical) if line.strip() == text) in lines
+
+
+def test_records_sql_leaves_to_python_are_found_by_their_line(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Odd LiteLLM records (some of which the mapping leaves to the adapter), each after a blank
+    line: the adapter reads the records SQL named, no other."""
+    base = next(_records(FIXTURES / "litellm.jsonl"))
+    lines = [json.dumps(base).encode()]
+    for i, (dotted, value) in enumerate(ODD_LITELLM.values()):
+        record = _set(base, dotted, value)
+        if dotted != "id":
+            record["id"] = f"odd-{i}"
+        lines += [b"", json.dumps(record).encode()]
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    routed: list[int] = []
+    sql, python = _both_paths(config, tmp_path, path, monkeypatch, routed)
+    assert len(routed) > 3
+    assert all(lines[line - 1] for line in routed)  # lines of records, never a blank one
+    _assert_same(sql, python)
+
+
+@pytest.mark.parametrize("compression", ["plain", "gzip", "zstd"])
+def test_the_blank_lines_found_are_the_lines_the_python_path_skips(
+    compression: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(line_numbers, "_READ_BYTES", 7)  # pieces that split lines, blank ones too
+    kinds = [b"\n", b"  \n", b"\r\n", b"\t\x0b\x0c \n"]
+    rng = random.Random(5)
+    for trial in range(40):
+        lines = [
+            rng.choice(kinds) if rng.random() < 0.3 else b'{"n": %d}\n' % i for i in range(rng.randint(1, 40))
+        ]
+        data = b"".join(lines) + rng.choice([b"", b"  ", b'{"n": 0}'])
+        if compression == "gzip":  # two members, as a rotated log joined
+            path = tmp_path / f"{trial}.jsonl.gz"
+            path.write_bytes(gzip.compress(data[: len(data) // 2]) + gzip.compress(data[len(data) // 2 :]))
+        else:
+            path = _write(tmp_path / str(trial), data, compression)
+        records = {record.line for record in iter_records(path, max_record_bytes=1 << 20)}
+        skipped = [n for n in range(1, data.count(b"\n") + 1) if n not in records]
+        assert line_numbers.blank_lines(path) == skipped, data
 
 
 def test_a_fallback_after_the_sql_path_quarantined_records_quarantines_each_once(
@@ -107,4 +152,4 @@ def test_a_fallback_after_the_sql_path_quarantined_records_quarantines_each_once
         quarantine = [(q["line"], q["reason"]) for q in quarantine_rows(warehouse)]
     assert tried == [True]
     assert report.reconciles and report.quarantined == 2
-    assert [line for line, _ in quarantine] == [6, 31]
+    assert [line for line, _ in quarantine] == [6, 31], quarantine

@@ -1,0 +1,175 @@
+"""A stage row's line in its file, as the Python path numbers it: blank lines count.
+
+DuckDB's newline-delimited ``read_json`` numbers records: it skips lines of nothing but white
+space (space, tab, CR, VT, FF; ``bytes.strip`` empties the same lines, so the Python path skips
+them as records too) while ``sniff._lines`` numbers physical lines. After a blank line a stage's
+record number (``rowid + 1``, or ``_line`` where a record yields several rows) is not the line
+a user must look at. A JSON-lines file's blank lines are found once (``blank_lines``: a regex
+over the file mapped in memory, or over its decompressed stream), and where any precedes a
+record the stage gets table ``line_map`` (record number -> line) that every statement naming a
+line joins (``Numbering``). A file without them, nearly all, pays the scan and nothing else.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import duckdb
+import pyarrow as pa
+import zstandard
+
+from distillguard.ingest.sniff import GZIP_MAGIC, ZSTD_MAGIC
+
+# ``bytes.strip``'s white space less the newline: what a blank line may hold.
+_SPACE = rb"[ \t\r\x0b\x0c]*"
+# The newline before a blank line (a lookahead, so a run of blank lines is found line by line).
+_NEWLINE_BEFORE_BLANK = re.compile(rb"\n(?=" + _SPACE + rb"\n)")
+_BLANK_AT_START = re.compile(_SPACE + rb"\n")
+_READ_BYTES = 1 << 20  # compressed bytes decoded at a time (several MiB of text)
+
+
+class Unreadable(Exception):
+    """The file's text could not be read to the end to find its blank lines."""
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """How statements over ``stage`` name a row's line: its record number (``rowid + 1``, or the
+    ``_line`` column where a record yields several rows), shifted past blank lines through
+    ``line_map`` where the file has any before a record."""
+
+    record_column: str  # "rowid" or "_line"
+    mapped: bool = False
+
+    def record(self, alias: str) -> str:
+        return f"{alias}.rowid + 1" if self.record_column == "rowid" else f"{alias}._line"
+
+    def line(self, alias: str) -> str:
+        """The line of a row of ``stage`` named ``alias`` (within a statement with ``join``)."""
+        if not self.mapped:
+            return self.record(alias)
+        return f"coalesce(_lm._physical, {self.record(alias)})"
+
+    def join(self, alias: str, db: str = "") -> str:
+        """The join ``line`` reads (nothing where no blank line precedes a record)."""
+        if not self.mapped:
+            return ""
+        return f" LEFT JOIN {db}line_map _lm ON _lm._record = {self.record(alias)}"
+
+
+def numbering(staging: duckdb.DuckDBPyConnection, path: Path, lines: bool) -> Numbering:
+    """The stage's numbering; for a JSON-lines file (``lines``) with blank lines before its last
+    record, table ``line_map`` is made in ``staging`` (records before the first blank line have
+    no row there: their line is their number). Raises ``Unreadable``."""
+    names = [row[0] for row in staging.execute("DESCRIBE stage").fetchall()]
+    column = "_line" if "_line" in names else "rowid"
+    if not lines:
+        return Numbering(column)
+    try:
+        blanks = blank_lines(path)
+    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+        raise Unreadable(f"{path}: {exc}") from exc
+    if not blanks:
+        return Numbering(column)
+    counted = "count(*)" if column == "rowid" else "max(_line)"
+    records = int(staging.execute(f"SELECT {counted} FROM stage").fetchone()[0] or 0)  # type: ignore[index]
+    table = shifts(blanks, records)
+    if not table:  # blank lines only after the last record: no record moves
+        return Numbering(column)
+    staging.register(
+        "_dg_line_shifts",
+        pa.table({"_first": [first for first, _ in table], "_shift": [shift for _, shift in table]}),
+    )
+    try:
+        staging.execute(
+            f"""CREATE TABLE line_map AS
+                SELECT r._record, r._record + s._shift AS _physical
+                FROM (SELECT range AS _record FROM range({table[0][0]}, {records + 1})) r
+                ASOF JOIN _dg_line_shifts s ON r._record >= s._first"""
+        )
+    finally:
+        staging.unregister("_dg_line_shifts")
+    return Numbering(column, mapped=True)
+
+
+def shifts(blanks: list[int], records: int) -> list[tuple[int, int]]:
+    """``(first record, blank lines before it)`` from the sorted blank ``lines``: one pair per
+    record that follows blank lines, up to record ``records``. The k-th blank line, line b, has
+    b - k records before it, so from record b - k + 1 on every line is k further down."""
+    table: list[tuple[int, int]] = []
+    for count, line in enumerate(blanks, start=1):
+        first = line - count + 1
+        if first > records:
+            break
+        if table and table[-1][0] == first:  # a run of blank lines moves the same record
+            table[-1] = (first, count)
+        else:
+            table.append((first, count))
+    return table
+
+
+def blank_lines(path: Path) -> list[int]:
+    """The numbers (from 1) of the lines of ``path``'s text, decompressed where it is gzip or
+    zstd (by magic bytes, as ``sniff.open_stream``), that hold nothing but white space and end
+    with a newline (a blank last line without one precedes no record)."""
+    with path.open("rb") as raw:
+        magic = raw.read(len(ZSTD_MAGIC))
+        raw.seek(0)
+        if magic.startswith(GZIP_MAGIC):
+            return _blanks_in_pieces(_decoded(raw, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)))
+        if magic == ZSTD_MAGIC:
+            return _blanks_in_pieces(_decoded(raw, lambda: zstandard.ZstdDecompressor().decompressobj()))
+        if path.stat().st_size == 0:
+            return []
+        with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as text:
+            return _blanks_in(text, len(text), 0)  # type: ignore[arg-type]
+
+
+def _blanks_in(text: bytes, end: int, lines_before: int) -> list[int]:
+    """The blank lines of ``text[:end]``, which starts at a line's start after ``lines_before``
+    lines. Newlines are counted only up to each blank line found, so a text without one costs
+    the regex's scan alone."""
+    found = [lines_before + 1] if _BLANK_AT_START.match(text, 0, end) else []
+    lines, counted = lines_before, 0
+    for match in _NEWLINE_BEFORE_BLANK.finditer(text, 0, end):
+        lines += text[counted : match.end()].count(b"\n")  # a slice: an mmap has no count()
+        counted = match.end()
+        found.append(lines + 1)
+    return found
+
+
+def _blanks_in_pieces(pieces: Iterator[bytes]) -> list[int]:
+    found: list[int] = []
+    lines, carry = 0, b""
+    for piece in pieces:
+        text = carry + piece if carry else piece
+        end = text.rfind(b"\n") + 1
+        if end == 0:
+            carry = text
+            continue
+        found += _blanks_in(text, end, lines)
+        lines += text.count(b"\n", 0, end)
+        carry = text[end:]  # a line's start: the next piece's text starts with it
+    return found
+
+
+def _decoded(raw: BinaryIO, make: Callable[[], Any]) -> Iterator[bytes]:
+    """The decompressed text of ``raw``, member after member (rotated segments joined)."""
+    decoder, inside = make(), False
+    while chunk := raw.read(_READ_BYTES):
+        while chunk:
+            piece = decoder.decompress(chunk)
+            inside = not decoder.eof
+            if piece:
+                yield piece
+            chunk = decoder.unused_data if decoder.eof else b""
+            if decoder.eof:
+                decoder = make()
+    if inside:
+        raise EOFError("compressed stream ends in the middle of a member (truncated file)")
