@@ -5,8 +5,9 @@ either one column per top-level key (``typed``) or each record whole as JSON (``
 Three kinds of file give those relations, each in record order, so a stage row's position is
 its record number: lines of JSON (plain, gzip or zstd; DuckDB skips blank lines, which the
 Python path (``sniff.iter_records``) counts as lines: ``line_numbers`` maps one to the other),
-a JSON array document (the element, from 1) and Parquet (the row, from 1). A Parquet row is handed on as the JSON text of the value
-pyarrow gives the Python path (``to_json``), so the same mapping reads it as it reads a line.
+a JSON array document (the element, from 1) and Parquet (the row, from 1). A Parquet row is
+handed on as the JSON text of the value pyarrow gives the Python path (``to_json``), so the
+same mapping reads it as it reads a line.
 """
 
 from __future__ import annotations
