@@ -104,7 +104,9 @@ def test_records_sql_leaves_to_python_are_found_by_their_line(
 def test_the_blank_lines_found_are_the_lines_the_python_path_skips(
     compression: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(line_numbers, "_READ_BYTES", 7)  # pieces that split lines, blank ones too
+    # pieces that split lines, blank ones too
+    monkeypatch.setattr(line_numbers, "_READ_BYTES", 7)
+    monkeypatch.setattr(line_numbers, "_PLAIN_PIECE_BYTES", 5)
     kinds = [b"\n", b"  \n", b"\r\n", b"\t\x0b\x0c \n"]
     rng = random.Random(5)
     for trial in range(40):

@@ -5,14 +5,14 @@ space (space, tab, CR, VT, FF; ``bytes.strip`` empties the same lines, so the Py
 them as records too) while ``sniff._lines`` numbers physical lines. After a blank line a stage's
 record number (``rowid + 1``, or ``_line`` where a record yields several rows) is not the line
 a user must look at. A JSON-lines file's blank lines are found once (``blank_lines``: a regex
-over the file mapped in memory, or over its decompressed stream), and where any precedes a
-record the stage gets table ``line_map`` (record number -> line) that every statement naming a
-line joins (``Numbering``). A file without them, nearly all, pays the scan and nothing else.
+over the file, or over its decompressed stream), and where any precedes a record the stage
+gets table ``line_map`` (record number -> line) that every statement naming a line joins
+(``Numbering``). A file without them, nearly all, pays the scan and nothing else.
 """
 
 from __future__ import annotations
 
-import mmap
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -32,6 +32,7 @@ _SPACE = rb"[ \t\r\x0b\x0c]*"
 _NEWLINE_BEFORE_BLANK = re.compile(rb"\n(?=" + _SPACE + rb"\n)")
 _BLANK_AT_START = re.compile(_SPACE + rb"\n")
 _READ_BYTES = 1 << 20  # compressed bytes decoded at a time (several MiB of text)
+_PLAIN_PIECE_BYTES = 8 << 20
 
 
 class Unreadable(Exception):
@@ -122,41 +123,55 @@ def blank_lines(path: Path) -> list[int]:
         magic = raw.read(len(ZSTD_MAGIC))
         raw.seek(0)
         if magic.startswith(GZIP_MAGIC):
-            return _blanks_in_pieces(_decoded(raw, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)))
+            return _blanks(_decoded(raw, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)), None)
         if magic == ZSTD_MAGIC:
-            return _blanks_in_pieces(_decoded(raw, lambda: zstandard.ZstdDecompressor().decompressobj()))
-        if path.stat().st_size == 0:
-            return []
-        with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as text:
-            return _blanks_in(text, len(text), 0)  # type: ignore[arg-type]
+            return _blanks(_decoded(raw, lambda: zstandard.ZstdDecompressor().decompressobj()), None)
+        # read, not mapped: a mapped file's pages count in the process's resident memory
+        return _blanks(iter(lambda: raw.read(_PLAIN_PIECE_BYTES), b""), raw.fileno())
 
 
-def _blanks_in(text: bytes, end: int, lines_before: int) -> list[int]:
-    """The blank lines of ``text[:end]``, which starts at a line's start after ``lines_before``
-    lines. Newlines are counted only up to each blank line found, so a text without one costs
-    the regex's scan alone."""
-    found = [lines_before + 1] if _BLANK_AT_START.match(text, 0, end) else []
-    lines, counted = lines_before, 0
-    for match in _NEWLINE_BEFORE_BLANK.finditer(text, 0, end):
-        lines += text[counted : match.end()].count(b"\n")  # a slice: an mmap has no count()
-        counted = match.end()
-        found.append(lines + 1)
-    return found
-
-
-def _blanks_in_pieces(pieces: Iterator[bytes]) -> list[int]:
+def _blanks(pieces: Iterator[bytes], fd: int | None) -> list[int]:
+    """The blank lines of the text in ``pieces``. Newlines are counted only up to a blank line
+    found, so a text without one costs the regex's scan alone; a plain file (``fd``) has what
+    came before read again then, a decompressed stream is counted as it goes."""
     found: list[int] = []
-    lines, carry = 0, b""
+    lines = counted = 0  # the newlines of the text before offset ``counted``
+    start, carry = 0, b""  # the offset of ``text`` in the whole text
     for piece in pieces:
         text = carry + piece if carry else piece
         end = text.rfind(b"\n") + 1
-        if end == 0:
-            carry = text
-            continue
-        found += _blanks_in(text, end, lines)
-        lines += text.count(b"\n", 0, end)
+        for at in _blank_starts(text, end):
+            if counted < start and fd is not None:
+                lines += _newlines(fd, counted, start)
+                counted = start
+            lines += text.count(b"\n", counted - start, at)
+            counted = start + at
+            found.append(lines + 1)
+        if fd is None:  # what is decompressed cannot be read again
+            lines += text.count(b"\n", counted - start, end)
+            counted = start + end
         carry = text[end:]  # a line's start: the next piece's text starts with it
+        start += end
     return found
+
+
+def _blank_starts(text: bytes, end: int) -> Iterator[int]:
+    """Where the blank lines of ``text[:end]`` (which starts at a line's start) start."""
+    if _BLANK_AT_START.match(text, 0, end):
+        yield 0
+    for match in _NEWLINE_BEFORE_BLANK.finditer(text, 0, end):
+        yield match.end()
+
+
+def _newlines(fd: int, begin: int, end: int) -> int:
+    count = 0
+    while begin < end:
+        piece = os.pread(fd, min(_PLAIN_PIECE_BYTES, end - begin), begin)
+        if not piece:
+            break
+        count += piece.count(b"\n")
+        begin += len(piece)
+    return count
 
 
 def _decoded(raw: BinaryIO, make: Callable[[], Any]) -> Iterator[bytes]:
