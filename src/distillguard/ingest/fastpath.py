@@ -290,7 +290,7 @@ def ingest_staged(
                             AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
                         {"route": ROUTE_TO_PYTHON},
                     )
-                _derive(staging, config)  # may run out of room: do it before writing anything
+                _derive(staging, config, lines)  # may run out of room: do it before writing anything
                 _quarantine(warehouse, staging, origin, report, lines, written_at)
             except duckdb.Error as exc:
                 # Nothing is in `events` yet; the line-by-line path redoes the file.
@@ -365,7 +365,7 @@ def _quarantine(
         add_quarantine_once(warehouse, pa.Table.from_pylist(rows, schema=QUARANTINE))
 
 
-def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
+def _derive(staging: duckdb.DuckDBPyConnection, config: Config, lines: line_numbers.Numbering) -> None:
     """Fingerprints per distinct prompt text, keyed hashes per distinct key and address."""
     secret = deployment_secret(config)
     size = max(1, int(config.batch_size_rows))
@@ -378,10 +378,11 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     )
     _hash_addresses(staging, secret, community_key, size)
     _hash_system_prompts(staging, size)
-    staging.execute(
-        "CREATE TABLE firsts AS SELECT min(rowid) AS first_row FROM stage "
-        "WHERE _reason IS NULL GROUP BY event_id"
-    )
+    firsts = "SELECT min(rowid) AS first_row FROM stage WHERE _reason IS NULL GROUP BY event_id"
+    if lines.mapped:  # and each one's line: the insert reads it from the join it makes anyway
+        firsts = f"""SELECT s.rowid AS first_row, {lines.line("s")} AS line FROM stage s
+                     SEMI JOIN ({firsts}) f ON f.first_row = s.rowid{lines.join("s")}"""
+    staging.execute(f"CREATE TABLE firsts AS {firsts}")
 
 
 def _fingerprint_distinct(staging: duckdb.DuckDBPyConnection, size: int) -> None:
@@ -502,7 +503,7 @@ def _insert(
     file_literal = "'" + origin.file.replace("'", "''") + "'"
     computed = {
         "ingest_file": f"CAST({file_literal} AS VARCHAR)",
-        "ingest_line": f"{origin.line_base} + {lines.line('s')}",
+        "ingest_line": f"{origin.line_base} + " + ("f.line" if lines.mapped else lines.record("s")),
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
@@ -530,12 +531,11 @@ def _insert(
         """The stage's valid rows, first of each event id, with what ``_derive`` computed."""
         return f"""
                 FROM {db}stage s
-                SEMI JOIN {db}firsts f ON f.first_row = s.rowid
+                {"JOIN" if lines.mapped else "SEMI JOIN"} {db}firsts f ON f.first_row = s.rowid
                 LEFT JOIN {db}fp fp ON fp.prompt_text = s.prompt_text
                 LEFT JOIN {db}keys keys ON keys.api_key_id = s.api_key_id
                 LEFT JOIN {db}ips ips ON ips.client_ip = s.client_ip
-                LEFT JOIN {db}systems systems ON systems._system_text = s._system_text
-                {lines.join("s", db)}"""
+                LEFT JOIN {db}systems systems ON systems._system_text = s._system_text"""
 
     engine = warehouse.engine
     columns = ", ".join(names)

@@ -7,7 +7,9 @@ record number (``rowid + 1``, or ``_line`` where a record yields several rows) i
 a user must look at. A JSON-lines file's blank lines are found once (``blank_lines``: a regex
 over the file, or over its decompressed stream), and where any precedes a record the stage
 gets table ``line_map`` (record number -> line) that every statement naming a line joins
-(``Numbering``). A file without them, nearly all, pays the scan and nothing else.
+(``Numbering``; the insert reads the line from ``firsts``, the join it makes anyway, which
+``fastpath._derive`` then makes with each row's line). A file without them, nearly all, pays
+the scan and nothing else.
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ class Numbering:
             return self.record(alias)
         return f"coalesce(_lm._physical, {self.record(alias)})"
 
-    def join(self, alias: str, db: str = "") -> str:
+    def join(self, alias: str) -> str:
         """The join ``line`` reads (nothing where no blank line precedes a record)."""
         if not self.mapped:
             return ""
-        return f" LEFT JOIN {db}line_map _lm ON _lm._record = {self.record(alias)}"
+        return f" LEFT JOIN line_map _lm ON _lm._record = {self.record(alias)}"
 
 
 def numbering(staging: duckdb.DuckDBPyConnection, path: Path, lines: bool) -> Numbering:
