@@ -32,7 +32,6 @@ from distillguard.ingest.sniff import GZIP_MAGIC, ZSTD_MAGIC
 _SPACE = rb"[ \t\r\x0b\x0c]*"
 # The newline before a blank line (a lookahead, so a run of blank lines is found line by line).
 _NEWLINE_BEFORE_BLANK = re.compile(rb"\n(?=" + _SPACE + rb"\n)")
-_BLANK_AT_START = re.compile(_SPACE + rb"\n")
 _READ_BYTES = 1 << 20  # compressed bytes decoded at a time (several MiB of text)
 _PLAIN_PIECE_BYTES = 8 << 20
 
@@ -135,34 +134,33 @@ def blank_lines(path: Path) -> list[int]:
 def _blanks(pieces: Iterator[bytes], fd: int | None) -> list[int]:
     """The blank lines of the text in ``pieces``. Newlines are counted only up to a blank line
     found, so a text without one costs the regex's scan alone; a plain file (``fd``) has what
-    came before read again then, a decompressed stream is counted as it goes."""
+    came before read again then, a decompressed stream is counted as it goes. A piece is never
+    joined to the one before (a fresh copy of each costs as much again as the scan): only the
+    line they share is."""
     found: list[int] = []
     lines = counted = 0  # the newlines of the text before offset ``counted``
-    start, carry = 0, b""  # the offset of ``text`` in the whole text
+    base, carry = 0, b""  # the offset of ``piece`` in the text; the line the last one ended in
     for piece in pieces:
-        text = carry + piece if carry else piece
-        end = text.rfind(b"\n") + 1
-        for at in _blank_starts(text, end):
-            if counted < start and fd is not None:
-                lines += _newlines(fd, counted, start)
-                counted = start
-            lines += text.count(b"\n", counted - start, at)
-            counted = start + at
+        first = piece.find(b"\n") + 1
+        if first == 0:
+            carry, base = carry + piece, base + len(piece)
+            continue
+        end = piece.rfind(b"\n") + 1
+        starts = [0] if not (carry + piece[:first]).strip() else []  # the line they share
+        starts += [match.end() for match in _NEWLINE_BEFORE_BLANK.finditer(piece, first - 1, end)]
+        for at in starts:  # in ``piece``; 0 also stands for the shared line, as it holds no newline
+            if counted < base:  # a stream's pieces before were counted up to their last newline
+                if fd is not None:
+                    lines += _newlines(fd, counted, base)
+                counted = base
+            lines += piece.count(b"\n", counted - base, at)
+            counted = base + at
             found.append(lines + 1)
         if fd is None:  # what is decompressed cannot be read again
-            lines += text.count(b"\n", counted - start, end)
-            counted = start + end
-        carry = text[end:]  # a line's start: the next piece's text starts with it
-        start += end
+            lines += piece.count(b"\n", max(counted - base, 0))
+            counted = base + len(piece)
+        carry, base = piece[end:], base + len(piece)
     return found
-
-
-def _blank_starts(text: bytes, end: int) -> Iterator[int]:
-    """Where the blank lines of ``text[:end]`` (which starts at a line's start) start."""
-    if _BLANK_AT_START.match(text, 0, end):
-        yield 0
-    for match in _NEWLINE_BEFORE_BLANK.finditer(text, 0, end):
-        yield match.end()
 
 
 def _newlines(fd: int, begin: int, end: int) -> int:
