@@ -32,7 +32,9 @@ from distillguard.ingest.sniff import GZIP_MAGIC, ZSTD_MAGIC
 _SPACE = rb"[ \t\r\x0b\x0c]*"
 # The newline before a blank line (a lookahead, so a run of blank lines is found line by line).
 _NEWLINE_BEFORE_BLANK = re.compile(rb"\n(?=" + _SPACE + rb"\n)")
-_READ_BYTES = 1 << 20  # compressed bytes decoded at a time (several MiB of text)
+# Compressed bytes decoded at a time: a few hundred KiB of text as a rule, and at most about a
+# thousand times as much (the most deflate packs in a byte) from a file made to compress well.
+_READ_BYTES = 1 << 16
 _PLAIN_PIECE_BYTES = 8 << 20
 
 
@@ -101,7 +103,7 @@ def numbering(staging: duckdb.DuckDBPyConnection, path: Path, lines: bool) -> Nu
 
 
 def shifts(blanks: list[int], records: int) -> list[tuple[int, int]]:
-    """``(first record, blank lines before it)`` from the sorted blank ``lines``: one pair per
+    """``(first record, blank lines before it)`` from the sorted line numbers ``blanks``: a pair per
     record that follows blank lines, up to record ``records``. The k-th blank line, line b, has
     b - k records before it, so from record b - k + 1 on every line is k further down."""
     table: list[tuple[int, int]] = []
