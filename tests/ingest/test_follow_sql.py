@@ -51,10 +51,12 @@ def test_a_backlog_read_by_sql_stores_the_rows_the_line_path_stores(
     records = _sample(fmt, simulated, 300)
     damaged_at = HEAD + 40  # a record every path quarantines, inside the first SQL chunk
     records[damaged_at] = _damaged(fmt, records[damaged_at])
+    late_damage = HEAD + 200  # one after the blank line inside the backlog
+    records[late_damage] = _damaged(fmt, records[late_damage])
     lines = [json.dumps(r).encode() + b"\n" for r in records]
     lines.append(lines[HEAD + 5])  # a record again: a duplicate (a Langfuse update) by both paths
-    # blank lines are lines, not records: one before the backlog, one inside it (a chunk ends
-    # before it and the line path reads past it)
+    # blank lines are lines, not records: one before the backlog, one inside it (inside the
+    # chunk: the records after it name their own lines)
     head = [*lines[:HEAD], b"\n"]
     backlog = lines[HEAD:]
     backlog.insert(150, b"  \n")
@@ -87,9 +89,9 @@ def test_a_backlog_read_by_sql_stores_the_rows_the_line_path_stores(
         _drain(follower)
         follower.close()
 
-    # the backlog went to SQL from the line after the head, and again after the blank line
-    assert [base for base, _ in chunks][:1] == [HEAD + 1]
-    assert len(chunks) >= 2 and all(routed is not None for _, routed in chunks)
+    # the backlog went to SQL from the line after the head, whole
+    assert [base for base, _ in chunks] == [HEAD + 1]
+    assert all(routed is not None for _, routed in chunks)
     sql_rows, sql_quarantine, sql_totals, sql_offsets = _stored(Path(by_sql.db_path))
     line_rows, line_quarantine, line_totals, line_offsets = _stored(Path(by_lines.db_path))
     assert sql_rows.keys() == line_rows.keys()
@@ -100,8 +102,10 @@ def test_a_backlog_read_by_sql_stores_the_rows_the_line_path_stores(
     total = len(head) + len(backlog)
     assert max(row["ingest_line"] for row in sql_rows.values()) == total - 1  # the last is the duplicate
     assert sql_quarantine == line_quarantine
-    # the damaged record's own line in the followed file: after the head and its blank line
-    assert (str(log), damaged_at + 2) in {(file, line) for file, line, _ in sql_quarantine}
+    # the damaged records' own lines in the followed file: after the head and its blank line, and
+    # after the blank line inside the chunk
+    lines = {(file, line) for file, line, _ in sql_quarantine}
+    assert {(str(log), damaged_at + 2), (str(log), late_damage + 3)} <= lines
     assert sql_totals == line_totals
     assert sql_totals.read == sql_totals.stored + sql_totals.duplicates + sql_totals.quarantined
     assert sql_offsets == line_offsets

@@ -24,6 +24,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +37,7 @@ import pyarrow as pa
 from distillguard import fingerprints
 from distillguard.config import Config, deployment_secret
 from distillguard.engine import DuckDBEngine, sql_string
-from distillguard.ingest import sources
+from distillguard.ingest import line_numbers, sources
 from distillguard.ingest.declarative import ROUTE_TO_PYTHON
 from distillguard.ingest.limits import LENGTH_COLUMNS
 from distillguard.rules import request_shape_sql
@@ -216,7 +218,7 @@ def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, 
     if kind is None:
         return False
     stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars), kind)
-    return ingest_staged(warehouse, path, stage, config=config, report=report) is not None
+    return ingest_staged(warehouse, path, stage, config=config, report=report, kind=kind) is not None
 
 
 def ingest_staged(
@@ -229,20 +231,29 @@ def ingest_staged(
     stage_threads: int | None = None,
     origin: Origin | None = None,
     in_transaction: bool = False,
+    kind: sources.Kind = "lines",
 ) -> list[int] | None:
     """Run ``stage_sql`` (it creates table ``stage`` in the layout of ``_stage_sql``), then
     derive, quarantine and insert. None (nothing written) when DuckDB cannot read the file;
-    else the record numbers whose ``_reason`` is ``ROUTE_TO_PYTHON``: the caller reads those
-    records with the Python adapter. Rows name ``origin`` (default: ``path`` from line 1).
+    else the lines (of ``path``, from 1, blank lines counted) of the records whose ``_reason`` is
+    ``ROUTE_TO_PYTHON``: the caller reads those records with the Python adapter. Rows name
+    ``origin`` (default: ``path`` from line 1). ``kind``: how the stage read ``path``; the
+    records of JSON lines are numbered by line (``line_numbers``), the others by record.
     ``in_transaction``: the warehouse connection holds an open transaction its caller commits
     (follow mode, rows with their offsets); nothing here commits or attaches a database in it."""
     origin = origin or Origin(str(path))
+    # the quarantine rows this stage writes, removed should it fail after writing some: the line
+    # path that then reads the file quarantines those records again, with their byte offsets
+    written_at = datetime.now(UTC)
     # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
     beside = Path(config.db_path).resolve().parent
     # named by process, so a later one can tell a killed run's leftovers (``remove_stale_work``)
-    with tempfile.TemporaryDirectory(
-        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=beside if beside.is_dir() else None
-    ) as work:
+    with (
+        _forgotten_on_failure(warehouse, origin.file, written_at, in_transaction),
+        tempfile.TemporaryDirectory(
+            prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=beside if beside.is_dir() else None
+        ) as work,
+    ):
         stage_db = Path(work) / "stage.duckdb"
         staging = duckdb.connect(str(stage_db))
         try:
@@ -259,41 +270,60 @@ def ingest_staged(
                     staging.execute("RESET threads")
                 if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
                     return None  # no records: the line-by-line path reports the empty file
-                line = _line_of(staging)
+                try:
+                    lines = line_numbers.numbering(staging, path, kind == "lines")
+                except line_numbers.Unreadable as exc:  # the line path reports what is wrong
+                    log.info("cannot number the lines of %s (%s); reading it line by line", path, exc)
+                    return None
                 routed = [
                     int(r[0])
                     for r in staging.execute(
-                        f"SELECT DISTINCT {line} AS n FROM stage WHERE _reason = ? ORDER BY n",
+                        f"""SELECT DISTINCT {lines.line("s")} AS n FROM stage s{lines.join("s")}
+                            WHERE s._reason = ? ORDER BY n""",
                         [ROUTE_TO_PYTHON],
                     ).fetchall()
                 ]
-                if line == "_line" and routed:  # several rows per record: the adapter reads a
-                    # record whole, so none of its rows is stored or quarantined here
+                if lines.record_column == "_line" and routed:  # several rows per record: the
+                    # adapter reads a record whole, so none of its rows is stored or quarantined here
                     staging.execute(
                         """UPDATE stage SET _reason = $route WHERE _reason IS DISTINCT FROM $route
                             AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
                         {"route": ROUTE_TO_PYTHON},
                     )
-                _derive(staging, config)  # may run out of room: do it before writing anything
-                _quarantine(warehouse, staging, origin, report, line)
+                _derive(staging, config, lines)  # may run out of room: do it before writing anything
+                _quarantine(warehouse, staging, origin, report, lines, written_at)
             except duckdb.Error as exc:
-                # Nothing is in `events` yet; the line-by-line path redoes the file (quarantine
-                # rows written so far are not duplicated there).
+                # Nothing is in `events` yet; the line-by-line path redoes the file.
                 log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
+                if not in_transaction:
+                    _forget_quarantine(warehouse, origin.file, written_at)
                 report.read = report.quarantined = 0
                 report.reasons.clear()
                 return None
         finally:
             staging.close()
-        _insert(warehouse, stage_db, origin, config, report, line, in_transaction=in_transaction)
+        _insert(warehouse, stage_db, origin, config, report, lines, in_transaction=in_transaction)
     return routed
 
 
-def _line_of(staging: duckdb.DuckDBPyConnection) -> str:
-    """The stage's record number: ``_line`` where a record yields several rows (OTLP spans),
-    else the row's own position (one row per line, in file order)."""
-    names = [row[0] for row in staging.execute("DESCRIBE stage").fetchall()]
-    return "_line" if "_line" in names else "rowid + 1"
+def _forget_quarantine(warehouse: Warehouse, file: str, written_at: datetime) -> None:
+    from distillguard.ingest.run import forget_quarantine
+
+    forget_quarantine(warehouse, file, written_at)
+
+
+@contextmanager
+def _forgotten_on_failure(
+    warehouse: Warehouse, file: str, written_at: datetime, in_transaction: bool
+) -> Iterator[None]:
+    """A stage that fails (its insert, say) leaves no quarantine rows; a follower's transaction
+    is rolled back, and these rows with it."""
+    try:
+        yield
+    except Exception:
+        if not in_transaction:
+            _forget_quarantine(warehouse, file, written_at)
+        raise
 
 
 def _batches(staging: duckdb.DuckDBPyConnection, sql: str, size: int) -> Any:
@@ -306,13 +336,14 @@ def _quarantine(
     staging: duckdb.DuckDBPyConnection,
     origin: Origin,
     report: FileReport,
-    line: str = "rowid + 1",
+    lines: line_numbers.Numbering,
+    now: datetime,
 ) -> None:
     from distillguard.ingest.run import add_quarantine_once
 
-    now = datetime.now(UTC)
-    sql = f"""SELECT {origin.line_base} + {line}, _reason, _excerpt FROM stage
-              WHERE _reason IS NOT NULL AND _reason <> '{ROUTE_TO_PYTHON}' ORDER BY rowid"""
+    sql = f"""SELECT {origin.line_base} + {lines.line("s")}, s._reason, s._excerpt
+              FROM stage s{lines.join("s")}
+              WHERE s._reason IS NOT NULL AND s._reason <> '{ROUTE_TO_PYTHON}' ORDER BY s.rowid"""
     for batch in _batches(staging, sql, 10_000):
         rows = [
             {
@@ -334,7 +365,7 @@ def _quarantine(
         add_quarantine_once(warehouse, pa.Table.from_pylist(rows, schema=QUARANTINE))
 
 
-def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
+def _derive(staging: duckdb.DuckDBPyConnection, config: Config, lines: line_numbers.Numbering) -> None:
     """Fingerprints per distinct prompt text, keyed hashes per distinct key and address."""
     secret = deployment_secret(config)
     size = max(1, int(config.batch_size_rows))
@@ -347,10 +378,11 @@ def _derive(staging: duckdb.DuckDBPyConnection, config: Config) -> None:
     )
     _hash_addresses(staging, secret, community_key, size)
     _hash_system_prompts(staging, size)
-    staging.execute(
-        "CREATE TABLE firsts AS SELECT min(rowid) AS first_row FROM stage "
-        "WHERE _reason IS NULL GROUP BY event_id"
-    )
+    firsts = "SELECT min(rowid) AS first_row FROM stage WHERE _reason IS NULL GROUP BY event_id"
+    if lines.mapped:  # and each one's line: the insert reads it from the join it makes anyway
+        firsts = f"""SELECT s.rowid AS first_row, {lines.line("s")} AS line FROM stage s
+                     SEMI JOIN ({firsts}) f ON f.first_row = s.rowid{lines.join("s")}"""
+    staging.execute(f"CREATE TABLE firsts AS {firsts}")
 
 
 def _fingerprint_distinct(staging: duckdb.DuckDBPyConnection, size: int) -> None:
@@ -453,7 +485,7 @@ def _insert(
     origin: Origin,
     config: Config,
     report: FileReport,
-    line: str,
+    lines: line_numbers.Numbering,
     *,
     in_transaction: bool = False,
 ) -> None:
@@ -471,7 +503,7 @@ def _insert(
     file_literal = "'" + origin.file.replace("'", "''") + "'"
     computed = {
         "ingest_file": f"CAST({file_literal} AS VARCHAR)",
-        "ingest_line": f"{origin.line_base} + " + ("s._line" if line == "_line" else "s.rowid + 1"),
+        "ingest_line": f"{origin.line_base} + " + ("f.line" if lines.mapped else lines.record("s")),
         "api_key_hash": "coalesce(s.api_key_hash, keys.k_hash)",
         "client_ip_hash": "coalesce(s.client_ip_hash, ips.i_hash)",
         "ip_prefix_hash": "coalesce(s.ip_prefix_hash, ips.i_prefix)",
@@ -499,7 +531,7 @@ def _insert(
         """The stage's valid rows, first of each event id, with what ``_derive`` computed."""
         return f"""
                 FROM {db}stage s
-                SEMI JOIN {db}firsts f ON f.first_row = s.rowid
+                {"JOIN" if lines.mapped else "SEMI JOIN"} {db}firsts f ON f.first_row = s.rowid
                 LEFT JOIN {db}fp fp ON fp.prompt_text = s.prompt_text
                 LEFT JOIN {db}keys keys ON keys.api_key_id = s.api_key_id
                 LEFT JOIN {db}ips ips ON ips.client_ip = s.client_ip

@@ -5,14 +5,13 @@ copies that byte range to a spool file in a temporary directory (never beside th
 logs, where it would be followed too) and stages it as batch ingest stages a large file: the
 canonical fast path or the format's SQL mapping. The rows name the followed file and their
 line in it (``fastpath.Origin``), and are written in the follower's open transaction, so they
-commit with the offsets they cover. The chunk never holds a blank line: DuckDB numbers
-records, not lines, so a chunk ends before one and ``line_base + record`` is the line.
+commit with the offsets they cover. A chunk may hold blank lines: the stage numbers its rows by
+line in the spool file (``line_numbers``), so ``line_base`` + that is the line in the log.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,43 +39,22 @@ def remove_stale_spools(warehouse_folder: Path) -> list[Path]:
     return spools + fastpath.remove_stale_work(warehouse_folder, fastpath.STAGE_PREFIX)
 
 
-# A line of nothing but white space (``bytes.strip`` white space), after a newline.
-_BLANK_AFTER_NEWLINE = re.compile(rb"\n[ \t\r\x0b\x0c]*\n")
-
-
 def whole_lines(fd: int, start: int, size: int, max_bytes: int = CHUNK_MAX_BYTES) -> tuple[int, int]:
     """``(end, lines)``: the complete lines of ``fd`` from ``start`` (a line's start) up to the
-    last newline within ``max_bytes`` and before ``size``, stopping before the first blank line."""
+    last newline within ``max_bytes`` and before ``size``."""
     end, lines = start, 0
-    carry = b""  # the partial line after the last newline of what was read so far
     limit = min(size, start + max_bytes)
     scan = start
     while scan < limit:
         piece = os.pread(fd, min(_PIECE, limit - scan), scan)
         if not piece:
             break
+        lines += piece.count(b"\n")
+        cut = piece.rfind(b"\n")
+        if cut >= 0:
+            end = scan + cut + 1
         scan += len(piece)
-        text = carry + piece
-        cut = text.rfind(b"\n")
-        if cut < 0:
-            carry = text
-            continue
-        complete = text[: cut + 1]
-        blank = _first_blank_line(complete)
-        if blank is not None:
-            return end + blank, lines + complete.count(b"\n", 0, blank)
-        end, lines = end + len(complete), lines + complete.count(b"\n")
-        carry = text[cut + 1 :]
     return end, lines
-
-
-def _first_blank_line(complete: bytes) -> int | None:
-    """Where the first blank line of ``complete`` (whole lines) starts, if it has one."""
-    first = complete.find(b"\n")
-    if not complete[: first + 1].strip():
-        return 0
-    found = _BLANK_AFTER_NEWLINE.search(complete)
-    return None if found is None else found.start() + 1
 
 
 def lines_in(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:

@@ -242,7 +242,7 @@ def ingest_file(
                 mapping = ADAPTERS[fmt].sql_mapping(config)
                 stage, threads = mapped.stage_sql(mapping, path, config, kind), mapped.STAGE_THREADS
             routed = fastpath.ingest_staged(
-                warehouse, path, stage, config=config, report=report, stage_threads=threads
+                warehouse, path, stage, config=config, report=report, stage_threads=threads, kind=kind
             )
         except SqlError as exc:
             # Rare (e.g. the disk filled up mid-insert): redo the file line by line. Rows the fast
@@ -286,18 +286,17 @@ def _read_records(
     report: FileReport,
     path: Path,
     adapter: ModuleType | None,
-    numbers: set[int],
+    lines: set[int],
 ) -> None:
-    """Records ``numbers`` (1-based, blank lines not counted, as DuckDB numbers them) of
-    ``path`` through the Python adapter, into the same report."""
+    """The records at ``lines`` of ``path`` (as ``iter_records`` numbers them: the line, the
+    array element, the Parquet row) through the Python adapter, into the same report."""
     run = _FileRun(warehouse, config, report)
-    last = max(numbers, default=0)
+    last = max(lines, default=0)
     try:
-        records = iter_records(path, max_record_bytes=int(config.max_record_bytes))
-        for number, record in enumerate(records, start=1):
-            if number in numbers:
+        for record in iter_records(path, max_record_bytes=int(config.max_record_bytes)):
+            if record.line in lines:
                 run.consume(record, adapter)
-            if number >= last:  # the rest of the file was read by SQL
+            if record.line is not None and record.line >= last:  # SQL read the rest
                 break
         run.flush()
     except Exception as exc:
@@ -455,6 +454,20 @@ def add_quarantine_once(warehouse: Warehouse, table: pa.Table) -> None:
     finally:
         warehouse.engine.unregister(stage)
     warehouse.add_quarantine(fresh)
+
+
+def forget_quarantine(warehouse: Warehouse, file: str, written_at: datetime) -> None:
+    """Remove the quarantine rows a failed SQL stage of ``file`` wrote at ``written_at``: the line
+    path that reads the file next quarantines those records again, and ``add_quarantine_once``
+    cannot match its rows with them (the SQL path's have no byte offset, and its words for a
+    reason may differ)."""
+    try:
+        warehouse.engine.execute(
+            "DELETE FROM quarantine WHERE file = ? AND quarantined_at = ? AND byte_offset IS NULL",
+            [file, written_at],
+        )
+    except Exception:  # the warehouse may be what failed: its rows then stay, counted once more
+        log.exception("could not remove the quarantine rows a failed stage of %s wrote", file)
 
 
 def _record_run(warehouse: Warehouse, report: FileReport) -> None:

@@ -3,10 +3,11 @@
 A stage (``fastpath._stage_sql``, ``mapped.stage_sql``) maps records, not files: it reads
 either one column per top-level key (``typed``) or each record whole as JSON (``whole``).
 Three kinds of file give those relations, each in record order, so a stage row's position is
-the record number the Python path gives it (``sniff.iter_records``): lines of JSON (plain,
-gzip or zstd; the line, blank lines not counted), a JSON array document (the element, from
-1) and Parquet (the row, from 1). A Parquet row is handed on as the JSON text of the value
-pyarrow gives the Python path (``to_json``), so the same mapping reads it as it reads a line.
+its record number: lines of JSON (plain, gzip or zstd; DuckDB skips blank lines, which the
+Python path (``sniff.iter_records``) counts as lines: ``line_numbers`` maps one to the other),
+a JSON array document (the element, from 1) and Parquet (the row, from 1). A Parquet row is
+handed on as the JSON text of the value pyarrow gives the Python path (``to_json``), so the
+same mapping reads it as it reads a line.
 """
 
 from __future__ import annotations
