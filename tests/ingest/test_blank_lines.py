@@ -147,7 +147,7 @@ def test_a_fallback_after_the_sql_path_quarantined_records_quarantines_each_once
         tried.append(True)
         return stage(*args, **kwargs)
 
-    monkeypatch.setattr(fastpath, "_insert", fail)
+    monkeypatch.setattr(fastpath, "insert_staged", fail)
     monkeypatch.setattr(fastpath, "ingest_staged", staged)
     with Warehouse.open(config.db_path) as warehouse:
         report = ingest_paths(warehouse, [path], config=config, progress=False)

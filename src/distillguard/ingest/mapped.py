@@ -30,7 +30,7 @@ from distillguard.schema import EVENTS
 # to the staging file), but each thread holds the parse arenas of every JSON call site over a
 # 2,048-row vector, about 450-500 MiB for the LiteLLM and OpenAI-log mappings (measured with
 # duckdb_memory() on simulated traffic: 30k and 100k records gave the same figure). Two
-# threads exceed the 1 GB staging limit (fastpath._STAGING_MEMORY) on 100k OpenAI-log records.
+# threads exceed the 1 GB staging limit (stage_insert.STAGING_MEMORY) on 100k OpenAI-log records.
 STAGE_THREADS = 1
 
 
