@@ -456,20 +456,6 @@ def add_quarantine_once(warehouse: Warehouse, table: pa.Table) -> None:
     warehouse.add_quarantine(fresh)
 
 
-def forget_quarantine(warehouse: Warehouse, file: str, written_at: datetime) -> None:
-    """Remove the quarantine rows a failed SQL stage of ``file`` wrote at ``written_at``: the line
-    path that reads the file next quarantines those records again, and ``add_quarantine_once``
-    cannot match its rows with them (the SQL path's have no byte offset, and its words for a
-    reason may differ)."""
-    try:
-        warehouse.engine.execute(
-            "DELETE FROM quarantine WHERE file = ? AND quarantined_at = ? AND byte_offset IS NULL",
-            [file, written_at],
-        )
-    except Exception:  # the warehouse may be what failed: its rows then stay, counted once more
-        log.exception("could not remove the quarantine rows a failed stage of %s wrote", file)
-
-
 def _record_run(warehouse: Warehouse, report: FileReport) -> None:
     row = {
         "run_id": uuid.uuid4().hex,
