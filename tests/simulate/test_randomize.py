@@ -57,6 +57,8 @@ def test_campaign_knobs_reach_both_ends_of_their_ranges(drawn: list[Scenario]) -
     assert {c.diurnal for c in campaigns} == set(DIURNAL_STYLES)
     assert {c.own_card for c in campaigns} == {True, False}
     assert {c.own_address for c in campaigns} == {True, False}
+    shares = [c.own_address_share for c in campaigns if c.own_address_share]
+    assert min(shares) <= 0.2 and max(shares) >= 0.9  # some accounts of a fleet, up to all of them
     assert {c.ban_after_days is None for c in campaigns} == {True, False}
     assert {c.pivot is None for c in campaigns} == {True, False}
     assert any(c.languages == {"en": 1.0} for c in campaigns)

@@ -1,6 +1,7 @@
 """The newer shapes and look-alikes: their ground truth and the properties a provider would observe.
 
-One small scenario holds every shape (swarm, company-looking, self-critique, succession)
+One small scenario holds every shape (swarm, company-looking, self-critique, succession, a
+hydra with part of its fleet on home addresses)
 and the look-alikes whose observable property is structural (consumer app, hackathon,
 synthetic-data vendor, reseller); each test reads the written logs and truth back.
 """
@@ -115,6 +116,9 @@ def _scenario() -> Scenario:
         ),
         CampaignConfig("succession-4", events=400, accounts=3, succession_days=1.0, ban_after_days=None),
         CampaignConfig("hydra-5", events=200, accounts=4, languages={"de": 0.5, "ja": 0.5}),
+        CampaignConfig(
+            "hydra-6", events=600, accounts=12, own_address_share=0.5, proxy="datacenter", proxy_prefixes=6
+        ),
     ]
     return s
 
@@ -177,6 +181,22 @@ def test_swarm_accounts_send_two_to_six_requests_each_from_their_own_address_and
     cards = [_records(data)[a]["payment_fingerprint"] for a in per_account]
     assert len(set(cards)) == len(cards)
     assert len({e["sdk_fingerprint"] for e in events}) > 20  # varied clients, not one harness
+
+
+def test_part_of_a_fleet_exits_from_home_addresses_of_its_own_and_the_rest_through_the_proxy_pool(
+    data: Path,
+) -> None:
+    addresses: dict[str, set[str]] = defaultdict(set)
+    for e in _by_group(data)["hydra-6"]:
+        addresses[e["account_id"]].add(e["client_ip"])
+    prefix = {a: {ip.rsplit(".", 1)[0] for ip in ips} for a, ips in addresses.items()}
+    at_home = [a for a, ips in addresses.items() if len(ips) == 1]
+    pooled = [a for a in addresses if a not in at_home]
+    assert at_home and pooled
+    home_prefixes = [next(iter(prefix[a])) for a in at_home]
+    assert len(set(home_prefixes)) == len(home_prefixes)  # each its own
+    pool = set().union(*(prefix[a] for a in pooled))
+    assert not pool & set(home_prefixes) and len(pool) > 1
 
 
 def test_swarm_accounts_burst_within_hours(data: Path) -> None:

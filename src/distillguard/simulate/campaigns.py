@@ -152,12 +152,17 @@ def build_campaign(
     uses_pool = np.ones(n, dtype=bool)
     ip_prefix = np.zeros((n, 1), dtype=np.int64)
     ip_host = np.full((n, 1), -1, dtype=np.int64)
-    if c.own_address:  # one home address per account, an ISP of the account's own country
-        uses_pool[:] = False
-        for i in range(n):
+    # one home address per account, an ISP of the account's own country: every account (a
+    # swarm), or some of them (an operation that buys residential exits for part of its fleet)
+    own_exit = np.full(n, c.own_address)
+    if not c.own_address and c.own_address_share > 0:
+        own_exit = rng.random(n) < c.own_address_share
+    if own_exit.any():
+        uses_pool[own_exit] = False
+        for i in np.flatnonzero(own_exit).tolist():
             local = [a for a in RESIDENTIAL_ASNS if a[1] == records[i]["country"]]
             ip_prefix[i, 0] = net.add(1, local or RESIDENTIAL_ASNS)[0]
-        ip_host[:, 0] = rng.integers(1, 255, n)
+        ip_host[own_exit, 0] = rng.integers(1, 255, int(own_exit.sum()))
     # client fingerprints: one harness, or every account a different-looking client ------
     harness = make_sdk(rng, "httpx" if index % 2 else "openai-python")
     sdks = [

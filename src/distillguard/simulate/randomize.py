@@ -80,6 +80,7 @@ def draw_scenario(seed: int, size: str = "small") -> Scenario:
     scenario.populations = _background(r, benign, scale) + _lookalikes(r, benign, scale, days)
     budgets = _split(r, attack, n_campaigns)
     scenario.campaigns = [_campaign(r, i, budget, days, scale, release) for i, budget in enumerate(budgets)]
+    _own_exits(random.Random(f"distillguard-randomize/{seed}/{size}/own-exits"), scenario.campaigns)
     validate(scenario, scenario.name)
     return scenario
 
@@ -442,6 +443,17 @@ def _campaign(
         c.accounts = accounts
         c.events = max(accounts * 2, round(min(budget, accounts * rate * active_days)))
     return c
+
+
+def _own_exits(r: random.Random, campaigns: list[CampaignConfig]) -> None:
+    """Some campaigns give part of their fleet its own residential exit (the disclosures'
+    accounts "each from its own residential address"), so that with their own cards only the
+    script ties them. Drawn from a stream of its own, so that every other draw of a seed stays
+    what it was; a swarm has its own exits already, a company its own ranges."""
+    for c in campaigns:
+        wanted, share = _c(r, "own_exit") < 0.3, round(_c(r, "own_exit_share"), 2)
+        if wanted and not c.own_address and c.account_age_days is None:
+            c.own_address_share = share
 
 
 def _as_swarm(r: random.Random, c: CampaignConfig, budget: float, days: float) -> None:

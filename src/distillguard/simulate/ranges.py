@@ -148,6 +148,12 @@ CAMPAIGN: dict[str, Span | Pick] = {
     "proxy_prefixes": Span(4, 300, "a small or a huge proxy pool", log=True),
     "payment_fingerprints": Span(1, 60, "a few shared cards up to many", log=True),
     "own_card": Span(0.0, 1.0, "with probability 0.3 every account has its own card"),
+    "own_exit": Span(
+        0.0, 1.0, "with probability 0.3 a campaign buys its own residential exit for some accounts"
+    ),
+    "own_exit_share": Span(
+        0.1, 1.0, "from a few accounts to all of them: with their own cards, only the script ties them"
+    ),
     "signup": Pick({"burst": 0.6, "spread": 0.4}, "accounts opened together, or one by one"),
     "signup_burst_size": Span(5, 200, "accounts created within hours of each other", log=True),
     "ban_after_days": Span(1.0, 10.0, "how long an account lives before the provider bans it"),

@@ -214,6 +214,7 @@ class CampaignConfig:
     )
     burst_hours: float = 2.0  # swarm: an account's requests fall within this many hours of its first
     own_address: bool = False  # each account its own residential address instead of a shared proxy pool
+    own_address_share: float = 0.0  # without own_address: this share of accounts exits from a home address
     own_card: bool = False  # each paying account its own card (no shared payment fingerprint)
     account_age_days: tuple[float, float] | None = None  # aged accounts: created this long before the start
     verification: dict[str, float] = field(default_factory=lambda: {"email": 0.7, "phone": 0.3})
