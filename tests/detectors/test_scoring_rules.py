@@ -88,3 +88,31 @@ def test_a_heavy_account_rotating_through_a_proxy_pool_scores_rotation_but_a_rou
     }
     assert scores["heavy_pool"] >= 0.5 and scores["light_pool"] == 1.0
     assert scores["router"] == 0.0 and scores["office_nat"] == 0.0 and scores["laptop_home_and_office"] == 0.0
+
+
+def _members_cluster_logit(own_risk: float, families: int, kinds: int) -> float:
+    """The cluster log-odds a member with 40 requests gains from a strong harvesting cluster."""
+    from distillguard.scan.rows import GroupScore, SubjectScore
+    from distillguard.scan.scoring import add_cluster_evidence, clusters_from_rows, logit
+
+    cluster = clusters_from_rows([{"cluster_id": "cl-1", "events": 4000, **_cluster(mean_content=0.5)}])
+    subject = SubjectScore("account", "acct", "acct", 40, logit(own_risk), [])
+    accounts = {"acct": subject}
+    groups: dict[str, GroupScore] = dict(cluster)
+    behaviour = {"acct": {"behaviour": 0.6, "content": 0.5, "harvest": 0.6, "signup_age_days": 200.0}}
+    ties = {"acct": {"families": families, "kinds": kinds}}
+    add_cluster_evidence(accounts, groups, {"acct": "cl-1"}, behaviour, ties, set())
+    return subject.cluster_logit
+
+
+def test_one_family_of_ties_makes_a_member_only_of_an_account_already_at_even_odds_on_its_own() -> None:
+    # A developer building agents on a framework a hydra also scripts: a scaffold and a request
+    # shape in common, its own evidence near the background. It stays out of the cluster.
+    assert _members_cluster_logit(0.05, families=1, kinds=2) == 0.0
+    # Nor does an account with only the scaffold in common, however much it harvests on its own.
+    assert _members_cluster_logit(0.6, families=1, kinds=1) == 0.0
+    # An agentic sweep's account with its own card and exit: harvesting visibly on its own (even
+    # odds), tied by the sweep's scaffold and settings. Its cluster explains it.
+    assert _members_cluster_logit(0.55, families=1, kinds=2) > 3.0
+    # Two families were always enough.
+    assert _members_cluster_logit(0.05, families=2, kinds=2) > 0.0

@@ -54,6 +54,7 @@ CLUSTER_RISK = DetectorSpec(
         "coordination_weight": 2.0,
         "weight": 1.0,
         "min_tie_families": 2,
+        "single_family_own_risk": 0.5,
         "established_member_events": 6,
         "young_member_days": 14.0,
         "min_young_tie_kinds": 2,
@@ -99,6 +100,14 @@ CLUSTER_RISK = DetectorSpec(
         "weight": "scale of the whole cluster term (1: the size and coordination weights are log-odds)",
         "min_tie_families": "two independent coincidences: one family alone (the same framework, the same "
         "card, the same ISP) has common benign twins",
+        "single_family_own_risk": "a member with history whose ties to fellow members are of one family "
+        "(a scaffold and a request shape: client and script) still joins when its own evidence alone "
+        "puts it at even odds, the watch line: the two-family rule keeps an account at background odds "
+        "from inheriting a cluster's risk through one framework's defaults, and such an account is far "
+        "below this. One already harvesting visibly on its own, whose scaffold and settings only "
+        "harvesting accounts hold, is one of the operation's accounts given its own card and exit (an "
+        "agentic sweep's or a grader cluster's). It still needs two kinds of pure value "
+        "(min_young_tie_kinds), as a young member does",
         "established_member_events": "members with fewer requests than this cannot show their ties "
         "yet; they join through corroboration (several pure values at once) instead",
         "young_member_days": "an account created within two weeks before its traffic and still light "

@@ -9,7 +9,7 @@ A subject's risk is ``sigmoid(own + cluster + cohort)`` on a log-odds scale:
 * ``cluster`` is its coordination graph cluster's strength times the cluster weight,
   scaled by how much the member behaves like its cluster, and only for members whose
   ties to fellow members span two independent families (one common tie is not
-  membership).
+  membership), or one family of two kinds for a member already at even odds on its own.
 * ``cohort`` is its swarm cohort's strength times the cohort weight, scaled by the
   member's own training-shaped share.
 
@@ -207,8 +207,11 @@ def add_cluster_evidence(
             age is None or float(age) <= p["young_member_days"]
         )
         established = subject.events >= p["established_member_events"] and not young_and_light
-        if established and int(tie.get("families") or 0) < p["min_tie_families"]:
-            continue  # one family of common ties: in the picture, not in the campaign
+        if established and int(tie.get("families") or 0) < p["min_tie_families"] and not (
+            int(tie.get("kinds") or 0) >= p["min_young_tie_kinds"]
+            and subject.own_logit >= logit(p["single_family_own_risk"])
+        ):
+            continue  # one family of common ties and little of its own: in the picture, not in the campaign
         if young_and_light and int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
             continue  # a fresh account sharing one popular setting with a hydra is not one of it
         f = cluster.features
