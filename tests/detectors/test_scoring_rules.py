@@ -90,7 +90,7 @@ def test_a_heavy_account_rotating_through_a_proxy_pool_scores_rotation_but_a_rou
     assert scores["router"] == 0.0 and scores["office_nat"] == 0.0 and scores["laptop_home_and_office"] == 0.0
 
 
-def _members_cluster_logit(own_risk: float, families: int, kinds: int) -> float:
+def _members_cluster_logit(own_risk: float, families: int, kinds: int, established: float = 0.0) -> float:
     """The cluster log-odds a member with 40 requests gains from a strong harvesting cluster."""
     from distillguard.scan.rows import GroupScore, SubjectScore
     from distillguard.scan.scoring import add_cluster_evidence, clusters_from_rows, logit
@@ -99,7 +99,15 @@ def _members_cluster_logit(own_risk: float, families: int, kinds: int) -> float:
     subject = SubjectScore("account", "acct", "acct", 40, logit(own_risk), [])
     accounts = {"acct": subject}
     groups: dict[str, GroupScore] = dict(cluster)
-    behaviour = {"acct": {"behaviour": 0.6, "content": 0.5, "harvest": 0.6, "signup_age_days": 200.0}}
+    behaviour = {
+        "acct": {
+            "behaviour": 0.6,
+            "content": 0.5,
+            "harvest": 0.6,
+            "signup_age_days": 60.0 + 305.0 * established,
+            "s_established": established,
+        }
+    }
     ties = {"acct": {"families": families, "kinds": kinds}}
     add_cluster_evidence(accounts, groups, {"acct": "cl-1"}, behaviour, ties, set())
     return subject.cluster_logit
@@ -114,5 +122,8 @@ def test_one_family_of_ties_makes_a_member_only_of_an_account_already_at_even_od
     # An agentic sweep's account with its own card and exit: harvesting visibly on its own (even
     # odds), tied by the sweep's scaffold and settings. Its cluster explains it.
     assert _members_cluster_logit(0.55, families=1, kinds=2) > 3.0
+    # A customer of a year's standing whose own evaluation accounts share its harness: each near
+    # the watch line on its grading volume, tied to the others by one scaffold and one shape.
+    assert _members_cluster_logit(0.55, families=1, kinds=2, established=1.0) == 0.0
     # Two families were always enough.
     assert _members_cluster_logit(0.05, families=2, kinds=2) > 0.0

@@ -55,6 +55,7 @@ CLUSTER_RISK = DetectorSpec(
         "weight": 1.0,
         "min_tie_families": 2,
         "single_family_own_risk": 0.5,
+        "single_family_max_established": 0.5,
         "established_member_events": 6,
         "young_member_days": 14.0,
         "min_young_tie_kinds": 2,
@@ -108,6 +109,11 @@ CLUSTER_RISK = DetectorSpec(
         "harvesting accounts hold, is one of the operation's accounts given its own card and exit (an "
         "agentic sweep's or a grader cluster's). It still needs two kinds of pure value "
         "(min_young_tie_kinds), as a young member does",
+        "single_family_max_established": "that exception holds only for an account the provider has known "
+        "for less than about half a year (account.established under half): an operation opens its "
+        "accounts for itself, while a customer of long standing shares its own tooling across its own "
+        "accounts by nature (one company's evaluation harness, four accounts on one scaffold and one "
+        "request shape, each near the watch line on its grading volume alone, forms such a cluster)",
         "established_member_events": "members with fewer requests than this cannot show their ties "
         "yet; they join through corroboration (several pure values at once) instead",
         "young_member_days": "an account created within two weeks before its traffic and still light "

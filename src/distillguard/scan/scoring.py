@@ -9,7 +9,8 @@ A subject's risk is ``sigmoid(own + cluster + cohort)`` on a log-odds scale:
 * ``cluster`` is its coordination graph cluster's strength times the cluster weight,
   scaled by how much the member behaves like its cluster, and only for members whose
   ties to fellow members span two independent families (one common tie is not
-  membership), or one family of two kinds for a member already at even odds on its own.
+  membership), or one family of two kinds for a member already at even odds on its own
+  that the provider has known for less than about half a year.
 * ``cohort`` is its swarm cohort's strength times the cohort weight, scaled by the
   member's own training-shaped share.
 
@@ -210,6 +211,7 @@ def add_cluster_evidence(
         if established and int(tie.get("families") or 0) < p["min_tie_families"] and not (
             int(tie.get("kinds") or 0) >= p["min_young_tie_kinds"]
             and subject.own_logit >= logit(p["single_family_own_risk"])
+            and float(row.get("s_established") or 0.0) < p["single_family_max_established"]
         ):
             continue  # one family of common ties and little of its own: in the picture, not in the campaign
         if young_and_light and int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
