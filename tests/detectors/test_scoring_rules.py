@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from distillguard.detectors.cluster_features import cluster_strength
 from distillguard.rules import redact_sample, verdict
-from distillguard.scan.scoring import combine_partner, member_consistency
+from distillguard.scan.rows import GroupScore, SubjectScore
+from distillguard.scan.scoring import (
+    add_cluster_evidence,
+    clusters_from_rows,
+    combine_partner,
+    logit,
+    member_consistency,
+    subject_reasons,
+)
 
 
 def test_verdict_uses_the_given_thresholds() -> None:
@@ -90,12 +98,13 @@ def test_a_heavy_account_rotating_through_a_proxy_pool_scores_rotation_but_a_rou
     assert scores["router"] == 0.0 and scores["office_nat"] == 0.0 and scores["laptop_home_and_office"] == 0.0
 
 
-def _members_cluster_logit(own_risk: float, families: int, kinds: int, established: float = 0.0) -> float:
-    """The cluster log-odds a member with 40 requests gains from a strong harvesting cluster."""
-    from distillguard.scan.rows import GroupScore, SubjectScore
-    from distillguard.scan.scoring import add_cluster_evidence, clusters_from_rows, logit
+def _strong_cluster() -> dict[str, GroupScore]:
+    return clusters_from_rows([{"cluster_id": "cl-1", "events": 4000, **_cluster(mean_content=0.5)}])
 
-    cluster = clusters_from_rows([{"cluster_id": "cl-1", "events": 4000, **_cluster(mean_content=0.5)}])
+
+def _member(own_risk: float, families: int, kinds: int, established: float = 0.0) -> SubjectScore:
+    """A member with 40 requests of a strong harvesting cluster, its cluster evidence added."""
+    cluster = _strong_cluster()
     subject = SubjectScore("account", "acct", "acct", 40, logit(own_risk), [])
     accounts = {"acct": subject}
     groups: dict[str, GroupScore] = dict(cluster)
@@ -108,9 +117,14 @@ def _members_cluster_logit(own_risk: float, families: int, kinds: int, establish
             "s_established": established,
         }
     }
-    ties = {"acct": {"families": families, "kinds": kinds}}
+    tie_kinds = ["shape", "template", "payment"][:kinds]
+    ties = {"acct": {"families": families, "kinds": kinds, "tie_kinds": tie_kinds}}
     add_cluster_evidence(accounts, groups, {"acct": "cl-1"}, behaviour, ties, set())
-    return subject.cluster_logit
+    return subject
+
+
+def _members_cluster_logit(own_risk: float, families: int, kinds: int, established: float = 0.0) -> float:
+    return _member(own_risk, families, kinds, established).cluster_logit
 
 
 def test_one_family_of_ties_makes_a_member_only_of_an_account_already_at_even_odds_on_its_own() -> None:
@@ -127,3 +141,14 @@ def test_one_family_of_ties_makes_a_member_only_of_an_account_already_at_even_od
     assert _members_cluster_logit(0.55, families=1, kinds=2, established=1.0) == 0.0
     # Two families were always enough.
     assert _members_cluster_logit(0.05, families=2, kinds=2) > 0.0
+
+
+def test_a_cluster_members_reason_names_what_ties_it_and_why_one_family_did_or_did_not_count() -> None:
+    developer = _member(0.05, families=1, kinds=2)
+    sweep_account = _member(0.55, families=1, kinds=2)
+    groups = _strong_cluster()
+    groups["cl-1"].verdict = "extraction"
+    (said,) = [r for r in subject_reasons(developer, groups) if r.startswith("cluster.member")]
+    assert "(+0.0)" in said and "shape, template, one family: not membership" in said
+    (said,) = [r for r in subject_reasons(sweep_account, groups) if r.startswith("cluster.member")]
+    assert "shape, template, one family, and at even odds on its own evidence" in said

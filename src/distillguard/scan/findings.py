@@ -67,7 +67,7 @@ def findings(
                 "cluster.member",
                 subject.cluster_logit,
                 subject.cluster_logit,
-                f"member of {subject.cluster_id}",
+                ", ".join(filter(None, (f"member of {subject.cluster_id}", subject.cluster_ties))),
             )
         if subject.cohort_logit > 0:
             out.add(

@@ -25,6 +25,7 @@ class SubjectScore:
     evidence: list[Evidence]
     cluster_id: str | None = None
     cluster_logit: float = 0.0
+    cluster_ties: str | None = None  # the kinds of pure value tying it to fellow members, in words
     cohort_id: str | None = None
     cohort_logit: float = 0.0
     cohort_silent_purity: float | None = None  # set when it joined its cohort's window by how it was used

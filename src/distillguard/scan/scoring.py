@@ -208,14 +208,26 @@ def add_cluster_evidence(
             age is None or float(age) <= p["young_member_days"]
         )
         established = subject.events >= p["established_member_events"] and not young_and_light
-        if established and int(tie.get("families") or 0) < p["min_tie_families"] and not (
-            int(tie.get("kinds") or 0) >= p["min_young_tie_kinds"]
-            and subject.own_logit >= logit(p["single_family_own_risk"])
-            and float(row.get("s_established") or 0.0) < p["single_family_max_established"]
-        ):
-            continue  # one family of common ties and little of its own: in the picture, not in the campaign
+        tie_kinds = ", ".join(tie.get("tie_kinds") or ()) or "nothing pure"
+        if established and int(tie.get("families") or 0) < p["min_tie_families"]:
+            if not (
+                int(tie.get("kinds") or 0) >= p["min_young_tie_kinds"]
+                and subject.own_logit >= logit(p["single_family_own_risk"])
+                and float(row.get("s_established") or 0.0) < p["single_family_max_established"]
+            ):
+                # one family of common ties and little of its own: in the picture, not in the campaign
+                subject.cluster_ties = f"tied to fellow members by {tie_kinds}, one family: not membership"
+                continue
+            subject.cluster_ties = (
+                f"tied to fellow members by {tie_kinds}, one family, and at even odds on its own evidence "
+                "as an account new to the provider"
+            )
+        else:
+            subject.cluster_ties = f"tied to fellow members by {tie_kinds}"
         if young_and_light and int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
-            continue  # a fresh account sharing one popular setting with a hydra is not one of it
+            # a fresh account sharing one popular setting with a hydra is not one of it
+            subject.cluster_ties = f"tied to fellow members by {tie_kinds} alone: not membership"
+            continue
         f = cluster.features
         fit = member_consistency(
             float(row.get("behaviour") or 0.0),
@@ -385,6 +397,7 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
         reasons.append(
             f"cluster.member ({subject.cluster_logit:+.1f}): one of {cluster.accounts} coordinated accounts "
             f"in {cluster.group_id} (cluster strength {cluster.strength:.2f})"
+            + (f"; {subject.cluster_ties}" if subject.cluster_ties else "")
         )
         reasons.extend(f"cluster.shared: {text}" for text in cluster.indicators[:3])
     cohort = groups.get(subject.cohort_id or "")
