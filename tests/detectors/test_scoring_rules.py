@@ -102,7 +102,9 @@ def _strong_cluster() -> dict[str, GroupScore]:
     return clusters_from_rows([{"cluster_id": "cl-1", "events": 4000, **_cluster(mean_content=0.5)}])
 
 
-def _member(own_risk: float, families: int, kinds: int, established: float = 0.0) -> SubjectScore:
+def _member(
+    own_risk: float, families: int, kinds: int, established: float = 0.0, age_days: float | None = None
+) -> SubjectScore:
     """A member with 40 requests of a strong harvesting cluster, its cluster evidence added."""
     cluster = _strong_cluster()
     subject = SubjectScore("account", "acct", "acct", 40, logit(own_risk), [])
@@ -113,7 +115,7 @@ def _member(own_risk: float, families: int, kinds: int, established: float = 0.0
             "behaviour": 0.6,
             "content": 0.5,
             "harvest": 0.6,
-            "signup_age_days": 60.0 + 305.0 * established,
+            "signup_age_days": 60.0 + 305.0 * established if age_days is None else age_days,
             "s_established": established,
         }
     }
@@ -143,6 +145,18 @@ def test_one_family_of_ties_makes_a_member_only_of_an_account_already_at_even_od
     assert _members_cluster_logit(0.05, families=2, kinds=2) > 0.0
 
 
+def test_a_fresh_account_sending_more_than_a_light_one_is_held_to_the_young_accounts_ties() -> None:
+    # Signed up two days ago, 40 requests, tied to a strong cluster by the operation's scaffold and
+    # settings only (its own card and exit), showing some evidence of its own: one of its accounts,
+    # as it would be with 29 requests.
+    assert _member(0.4, families=1, kinds=2, age_days=2.0).cluster_logit > 3.0
+    # One kind of value is a coincidence at any volume.
+    assert _member(0.4, families=1, kinds=1, age_days=2.0).cluster_logit == 0.0
+    # With more requests than a light account it must show evidence of its own: a new developer
+    # at the background on the same framework gains nothing.
+    assert _member(0.01, families=1, kinds=2, age_days=2.0).cluster_logit == 0.0
+
+
 def test_a_cluster_members_reason_names_what_ties_it_and_why_one_family_did_or_did_not_count() -> None:
     developer = _member(0.05, families=1, kinds=2)
     sweep_account = _member(0.55, families=1, kinds=2)
@@ -151,4 +165,4 @@ def test_a_cluster_members_reason_names_what_ties_it_and_why_one_family_did_or_d
     (said,) = [r for r in subject_reasons(developer, groups) if r.startswith("cluster.member")]
     assert "(+0.0)" in said and "shape, template, one family: not membership" in said
     (said,) = [r for r in subject_reasons(sweep_account, groups) if r.startswith("cluster.member")]
-    assert "shape, template, one family, and at even odds on its own evidence" in said
+    assert "shape, template, one family, and at even odds on its own as an account new to us" in said

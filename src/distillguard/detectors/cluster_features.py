@@ -118,14 +118,19 @@ CLUSTER_RISK = DetectorSpec(
         "yet; they join through corroboration (several pure values at once) instead",
         "young_member_days": "an account created within two weeks before its traffic and still light "
         "(under thirty requests) is judged by its cluster: a swarm of fresh accounts, each with its own "
-        "card and address, shares only its script, and that is the tie to see",
-        "light_member_events": "thirty requests over the window is still a light account",
+        "card and address, shares only its script, and that is the tie to see. A fresh account with more "
+        "requests is held to the same ties (min_young_tie_kinds), and must show evidence of its own "
+        "(member_own_*): an operation's account given its own card and exit shows only its script "
+        "however much it sends, and requiring two families of it made a fresh account with thirty "
+        "requests harder to tie than one with twenty-nine",
+        "light_member_events": "thirty requests over the window is still a light account: below it, a "
+        "young account is judged by its cluster without evidence of its own",
         "member_own_low": "membership needs its own evidence: a member with history whose own log-odds sit "
         "near the background (no training-shaped content, no harvesting plumbing, one weak signal) gains "
         "nothing from its cluster, however strong the cluster (young, light members are judged by it)",
         "member_own_high": "a member showing a couple of pieces of its own evidence (a fresh sign-up asking "
         "for a reasoning trace with big limits) gains the cluster's full weight",
-        "min_young_tie_kinds": "a young, light member still needs two kinds of pure shared value (a "
+        "min_young_tie_kinds": "a young member (light or not) still needs two kinds of pure shared value (a "
         "scaffold and a request shape, a prefix and a client build): one popular default setting is a "
         "coincidence",
         "fit_behaviour": "a member behaving at least this fraction as strongly as the cluster's mean is "

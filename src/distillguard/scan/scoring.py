@@ -183,6 +183,45 @@ def member_consistency(
     return min(by_behaviour, max(by_content, by_harvest))
 
 
+def cluster_membership(
+    events: int, own_logit: float, row: Mapping[str, Any], tie: Mapping[str, Any]
+) -> tuple[bool, bool, str]:
+    """Whether a member's ties to fellow members make it one of its cluster's accounts, whether
+    it must also show evidence of its own, and its ties in words for its reason.
+
+    * A young, light account (created within ``young_member_days``, or unknown, and under
+      ``light_member_events``) is judged by its cluster: two kinds of pure shared value.
+    * A fresh account with more requests (created within ``young_member_days``) needs the same
+      two kinds, and evidence of its own: an operation's account given its own card and exit
+      shows only its script however much it sends.
+    * An account with history needs two independent families, or one family of two kinds when
+      its own evidence alone is at even odds and the provider has known it for less than about
+      half a year (``single_family_*``).
+    """
+    p = CLUSTER_RISK.parameters
+    said = f"tied to fellow members by {', '.join(tie.get('tie_kinds') or ()) or 'nothing pure'}"
+    kinds, families = int(tie.get("kinds") or 0), int(tie.get("families") or 0)
+    age = row.get("signup_age_days")
+    fresh = age is not None and float(age) <= p["young_member_days"]
+    # without a sign-up record the window is all we know of the account: light is young
+    young_and_light = events < p["light_member_events"] and (age is None or fresh)
+    if young_and_light or fresh:
+        if kinds < p["min_young_tie_kinds"]:
+            # a fresh account sharing one popular setting with a hydra is not one of it
+            return False, False, f"{said} alone: not membership"
+        return True, not young_and_light, said
+    if events < p["established_member_events"] or families >= p["min_tie_families"]:
+        return True, True, said
+    if (
+        kinds >= p["min_young_tie_kinds"]
+        and own_logit >= logit(p["single_family_own_risk"])
+        and float(row.get("s_established") or 0.0) < p["single_family_max_established"]
+    ):
+        return True, True, f"{said}, one family, and at even odds on its own as an account new to us"
+    # one family of common ties and little of its own: in the picture, not in the campaign
+    return False, True, f"{said}, one family: not membership"
+
+
 def add_cluster_evidence(
     accounts: Mapping[str, SubjectScore],
     clusters: Mapping[str, GroupScore],
@@ -202,31 +241,9 @@ def add_cluster_evidence(
         cluster.members.append(account_id)
         row = behaviour.get(account_id, {})
         tie = ties.get(account_id, {})
-        age = row.get("signup_age_days")
-        # without a sign-up record the window is all we know of the account: light is young
-        young_and_light = subject.events < p["light_member_events"] and (
-            age is None or float(age) <= p["young_member_days"]
-        )
-        established = subject.events >= p["established_member_events"] and not young_and_light
-        tie_kinds = ", ".join(tie.get("tie_kinds") or ()) or "nothing pure"
-        if established and int(tie.get("families") or 0) < p["min_tie_families"]:
-            if not (
-                int(tie.get("kinds") or 0) >= p["min_young_tie_kinds"]
-                and subject.own_logit >= logit(p["single_family_own_risk"])
-                and float(row.get("s_established") or 0.0) < p["single_family_max_established"]
-            ):
-                # one family of common ties and little of its own: in the picture, not in the campaign
-                subject.cluster_ties = f"tied to fellow members by {tie_kinds}, one family: not membership"
-                continue
-            subject.cluster_ties = (
-                f"tied to fellow members by {tie_kinds}, one family, and at even odds on its own evidence "
-                "as an account new to the provider"
-            )
-        else:
-            subject.cluster_ties = f"tied to fellow members by {tie_kinds}"
-        if young_and_light and int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
-            # a fresh account sharing one popular setting with a hydra is not one of it
-            subject.cluster_ties = f"tied to fellow members by {tie_kinds} alone: not membership"
+        joins, needs_own, ties_said = cluster_membership(subject.events, subject.own_logit, row, tie)
+        subject.cluster_ties = ties_said
+        if not joins:
             continue
         f = cluster.features
         fit = member_consistency(
@@ -239,12 +256,10 @@ def add_cluster_evidence(
             events=subject.events,
             cluster_mean_proxy=float(f.get("mean_proxy") or 0.0),
         )
-        # Membership needs its own evidence: a member with history at background odds gains
-        # nothing. A young, light member has had no chance to show any: its cluster (two kinds
-        # of pure shared value at least) is the evidence.
-        own = (
-            1.0 if young_and_light else ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"])
-        )
+        # Membership needs its own evidence: a member at background odds gains nothing. A young,
+        # light member has had no chance to show any: its cluster (two kinds of pure shared value
+        # at least) is the evidence.
+        own = ramp_py(subject.own_logit, p["member_own_low"], p["member_own_high"]) if needs_own else 1.0
         # A member asking only what other accounts also ask (a hackathon team re-asking the
         # shared exercises) collects no new items, whatever cluster it fell into; judged from two
         # such requests (``class_min_items``), as one is a coincidence.
