@@ -8,9 +8,9 @@ A subject's risk is ``sigmoid(own + cluster + cohort)`` on a log-odds scale:
   system prompt, a long verified history) counts against it with a reason.
 * ``cluster`` is its coordination graph cluster's strength times the cluster weight,
   scaled by how much the member behaves like its cluster, and only for members whose
-  ties to fellow members span two independent families (one common tie is not
-  membership), or one family of two kinds for a member already at even odds on its own
-  that the provider has known for less than about half a year.
+  ties to fellow members make them one of it (``cluster_membership``: two kinds of pure
+  shared value for a fresh account, two independent families for one with history, one
+  common tie never).
 * ``cohort`` is its swarm cohort's strength times the cohort weight, scaled by the
   member's own training-shaped share.
 
