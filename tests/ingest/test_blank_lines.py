@@ -105,8 +105,7 @@ def test_the_blank_lines_found_are_the_lines_the_python_path_skips(
     compression: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # pieces that split lines, blank ones too
-    monkeypatch.setattr(line_numbers, "_READ_BYTES", 7)
-    monkeypatch.setattr(line_numbers, "_PLAIN_PIECE_BYTES", 5)
+    monkeypatch.setattr(line_numbers, "_PIECE_BYTES", 5)
     kinds = [b"\n", b"  \n", b"\r\n", b"\t\x0b\x0c \n"]
     rng = random.Random(5)
     for trial in range(40):

@@ -17,25 +17,22 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import duckdb
 import pyarrow as pa
-import zstandard
 
-from distillguard.ingest.sniff import GZIP_MAGIC, ZSTD_MAGIC
+from distillguard.ingest.sniff import StreamBroken, open_stream
 
 # ``bytes.strip``'s white space less the newline: what a blank line may hold.
 _SPACE = rb"[ \t\r\x0b\x0c]*"
 # The newline before a blank line (a lookahead, so a run of blank lines is found line by line).
 _NEWLINE_BEFORE_BLANK = re.compile(rb"\n(?=" + _SPACE + rb"\n)")
-# Compressed bytes decoded at a time: a few hundred KiB of text as a rule, and at most about a
-# thousand times as much (the most deflate packs in a byte) from a file made to compress well.
-_READ_BYTES = 1 << 16
-_PLAIN_PIECE_BYTES = 8 << 20
+# Text read at a time, decompressed or not (a decompressed read returns at most this much,
+# however well the file compresses).
+_PIECE_BYTES = 8 << 20
 
 
 class Unreadable(Exception):
@@ -77,7 +74,7 @@ def numbering(staging: duckdb.DuckDBPyConnection, path: Path, lines: bool) -> Nu
         return Numbering(column)
     try:
         blanks = blank_lines(path)
-    except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+    except (OSError, EOFError, zlib.error, StreamBroken) as exc:
         raise Unreadable(f"{path}: {exc}") from exc
     if not blanks:
         return Numbering(column)
@@ -122,15 +119,11 @@ def blank_lines(path: Path) -> list[int]:
     """The numbers (from 1) of the lines of ``path``'s text, decompressed where it is gzip or
     zstd (by magic bytes, as ``sniff.open_stream``), that hold nothing but white space and end
     with a newline (a blank last line without one precedes no record)."""
-    with path.open("rb") as raw:
-        magic = raw.read(len(ZSTD_MAGIC))
-        raw.seek(0)
-        if magic.startswith(GZIP_MAGIC):
-            return _blanks(_decoded(raw, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)), None)
-        if magic == ZSTD_MAGIC:
-            return _blanks(_decoded(raw, lambda: zstandard.ZstdDecompressor().decompressobj()), None)
+    stream, raw = open_stream(path)
+    with stream, raw:
         # read, not mapped: a mapped file's pages count in the process's resident memory
-        return _blanks(iter(lambda: raw.read(_PLAIN_PIECE_BYTES), b""), raw.fileno())
+        pieces = iter(lambda: stream.read(_PIECE_BYTES), b"")
+        return _blanks(pieces, raw.fileno() if stream is raw else None)
 
 
 def _blanks(pieces: Iterator[bytes], fd: int | None) -> list[int]:
@@ -168,25 +161,9 @@ def _blanks(pieces: Iterator[bytes], fd: int | None) -> list[int]:
 def _newlines(fd: int, begin: int, end: int) -> int:
     count = 0
     while begin < end:
-        piece = os.pread(fd, min(_PLAIN_PIECE_BYTES, end - begin), begin)
+        piece = os.pread(fd, min(_PIECE_BYTES, end - begin), begin)
         if not piece:
             break
         count += piece.count(b"\n")
         begin += len(piece)
     return count
-
-
-def _decoded(raw: BinaryIO, make: Callable[[], Any]) -> Iterator[bytes]:
-    """The decompressed text of ``raw``, member after member (rotated segments joined)."""
-    decoder, inside = make(), False
-    while chunk := raw.read(_READ_BYTES):
-        while chunk:
-            piece = decoder.decompress(chunk)
-            inside = not decoder.eof
-            if piece:
-                yield piece
-            chunk = decoder.unused_data if decoder.eof else b""
-            if decoder.eof:
-                decoder = make()
-    if inside:
-        raise EOFError("compressed stream ends in the middle of a member (truncated file)")
