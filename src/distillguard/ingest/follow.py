@@ -375,13 +375,14 @@ class Follower:
             routed = follow_chunks.ingest_chunk(self.warehouse, self.config, fd, start, end, origin, report)
             if routed is None:  # a malformed line, as a rule
                 log.info("%s: DuckDB cannot read them; reading them line by line", where)
-            elif routed:  # records of shapes the SQL mapping leaves to the adapter
-                tracked.run = _FileRun(self.warehouse, self.config, report)
+            else:  # commit() counts its report (a failure below rolls it back with the rows)
+                tracked.run = run = _FileRun(self.warehouse, self.config, report)
                 wanted, adapter = set(routed), ADAPTERS.get(str(fmt))
-                for number, (offset, line) in enumerate(follow_chunks.lines_in(fd, start, end), start=1):
-                    if number in wanted:
-                        tracked.run.consume(RawRecord(origin.line_base + number, offset, line), adapter)
-                tracked.run.flush()
+                if wanted:  # records of shapes the SQL mapping leaves to the adapter
+                    for number, (offset, line) in enumerate(follow_chunks.lines_in(fd, start, end), 1):
+                        if number in wanted:
+                            run.consume(RawRecord(origin.line_base + number, offset, line), adapter)
+                    run.flush()
         except Exception as exc:  # nothing in one chunk may stop follow mode
             log.warning("%s: SQL path failed (%s); reading them line by line", where, exc)
             routed = None
@@ -389,8 +390,6 @@ class Follower:
             self._rollback()
             tracked.line_path_until = end
             return False
-        if tracked.run is None:
-            tracked.run = _FileRun(self.warehouse, self.config, report)  # commit() counts its report
         tracked.read_offset, tracked.read_lines = end, tracked.read_lines + lines
         tracked.dirty = True
         tracked.changed_at = time.monotonic()
