@@ -50,6 +50,10 @@ class AccountSignal:
     group: str = "content"
     aggregates: tuple[str, ...] = ()  # "expr AS name" over scan_events, grouped per subject
     shown_only: bool = False  # shown as evidence, never part of risk (each has a common benign twin)
+    # The score the behaviour summary reads, where it differs from the risk score: the graph's
+    # gate asks "does this look like harvesting?", which may count kinds of work that are too
+    # common among customers to move risk on their own (None: the risk score's SQL).
+    summary: Callable[[Mapping[str, Any]], str] | None = None
 
     @property
     def id(self) -> str:
@@ -67,6 +71,10 @@ class AccountSignal:
 
     def sql(self) -> str:
         return self.score(self.spec.parameters)
+
+    def summary_sql(self) -> str:
+        """The score's SQL as the behaviour summary reads it."""
+        return (self.summary or self.score)(self.spec.parameters)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ def evidence_step(
     """Every signal's score per subject, the own log-odds, and the graph's behaviour gate."""
     inner = ",\n               ".join(f"{s.sql()} AS {s.column}" for s in signals)
     grouped = [s for s in signals if s.group in ("content", "harvest")]
-    inner += "".join(f",\n               {_unshrunk(s.sql())} AS g_{s.column[2:]}" for s in grouped)
+    inner += "".join(f",\n               {_unshrunk(s.summary_sql())} AS g_{s.column[2:]}" for s in grouped)
     outer = ", ".join(s.column for s in signals)
     content, harvest = group_sql(signals, "content"), group_sql(signals, "harvest")
     behaviour = f"0.5 * {content} + 0.5 * {harvest}"

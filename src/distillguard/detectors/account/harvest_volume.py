@@ -52,6 +52,9 @@ SPEC = DetectorSpec(
 # An exchange that is agent or tool work: the request carried tool schemas, or its text asks for
 # agentic or tool-use work. Shared with the swarm cohorts, which judge agentic harvests too.
 TOOL_WORK = "(coalesce(tool_count, 0) > 0 OR capability IN ('agentic', 'tool_use', 'computer_use'))"
+# What one agent or tool exchange is worth against a training-shaped one; the behaviour
+# summary's training-shaped share weighs them the same way.
+AGENTIC_FRACTION = float(SPEC["agentic_fraction"])
 
 
 def _output_size(p: Mapping[str, Any]) -> str:
@@ -63,7 +66,7 @@ def _output_size(p: Mapping[str, Any]) -> str:
 
 AGGREGATES = (
     f"sum(CASE WHEN training >= {ELICITATION_THRESHOLD} THEN {_output_size(SPEC.parameters)} "
-    f"WHEN {TOOL_WORK} THEN {SPEC['agentic_fraction']} * {_output_size(SPEC.parameters)} "
+    f"WHEN {TOOL_WORK} THEN {AGENTIC_FRACTION} * {_output_size(SPEC.parameters)} "
     "ELSE 0.0 END) AS harvest_tokens",
     f"sum(CASE WHEN training >= {ELICITATION_THRESHOLD} THEN 1 ELSE 0 END) AS training_events",
 )

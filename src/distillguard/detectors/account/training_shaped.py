@@ -1,5 +1,13 @@
 """Training-shaped prompts: the share of an account's exchanges that collect reasoning traces,
-rubric grades or rewrites."""
+rubric grades or rewrites.
+
+The graph's behaviour summary reads a wider share: agent and tool work counts too, at the
+fraction harvest volume gives it. An agentic harvest (the disclosures name agentic coding
+and tool use) asks for no reasoning traces, so without it such a campaign's content summary
+could only come from capability focus and templates, and its accounts with their own card
+and exit never became graph nodes. Risk still reads training-shaped exchanges alone: agent
+work is most of what coding products send.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
 from distillguard.detectors.account.evidence import shrunk
+from distillguard.detectors.account.harvest_volume import AGENTIC_FRACTION, TOOL_WORK
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.rules import ELICITATION_THRESHOLD
 
@@ -16,7 +25,9 @@ SPEC = DetectorSpec(
     "Training-shaped prompts",
     "account",
     "Share of the subject's exchanges that elicit chain-of-thought, ask for rubric grading, or "
-    "request censorship-safe rewrites (any prompt class at or above the elicitation threshold).",
+    "request censorship-safe rewrites (any prompt class at or above the elicitation threshold). "
+    "The graph's behaviour summary also counts agent and tool work, at harvest volume's "
+    "agentic fraction of an exchange.",
     ("evaluation harnesses asking for step-by-step answers", "tutoring apps (see end-user breadth)"),
     {"share_low": 0.1, "share_high": 0.5, "weight": 2.0, "group_weight": 0.5},
     why={
@@ -35,6 +46,18 @@ def score(p: Mapping[str, Any]) -> str:
     return ramp(shrunk("training_share"), p["share_low"], p["share_high"])
 
 
+# Per exchange: 1 for a training-shaped one, the agentic fraction for agent or tool work (the
+# same weighing harvest volume gives their output), averaged per subject.
+AGGREGATES = (
+    f"avg(CASE WHEN training >= {ELICITATION_THRESHOLD} THEN 1.0 WHEN {TOOL_WORK} "
+    f"THEN {AGENTIC_FRACTION} ELSE 0.0 END) AS harvested_share",
+)
+
+
+def summary(p: Mapping[str, Any]) -> str:
+    return ramp("harvested_share", p["share_low"], p["share_high"])
+
+
 SIGNAL = AccountSignal(
     SPEC,
     "s_training",
@@ -43,6 +66,8 @@ SIGNAL = AccountSignal(
     "{training_share:.0%} of {events} prompts elicit reasoning traces, rubric grading or rewrites "
     "(cot {cot_share:.0%}, grading {grading_share:.0%}, rewrite {rewrite_share:.0%})",
     group="content",
+    aggregates=AGGREGATES,
+    summary=summary,
 )
 
 __all__ = ["ELICITATION_THRESHOLD", "SIGNAL", "SPEC"]
