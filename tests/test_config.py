@@ -51,3 +51,19 @@ def test_memory_limits_are_checked_before_any_work() -> None:
     assert memory_limit(load_config(ingest_memory_limit=""), "ingest_memory_limit") == ""
     with pytest.raises(ConfigError, match="ingest_memory_limit must look like"):
         memory_limit(load_config(ingest_memory_limit="lots"), "ingest_memory_limit")
+
+
+def test_a_retired_setting_is_ignored_with_one_warning_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An upgrade must not stop a deployment whose file still sets a setting that no longer does
+    anything, and must not pretend the setting still works."""
+    monkeypatch.setattr("distillguard.config._warned_retired", set())
+    cfg_file = tmp_path / "dg.toml"
+    cfg_file.write_text("ingest_workers = 4\nbatch_size_rows = 500\n")
+    monkeypatch.setenv("DISTILLGUARD_INGEST_WORKERS", "2")
+    config = load_config(cfg_file).with_overrides(ingest_workers=1)
+    assert config.batch_size_rows == 500
+    assert "ingest_workers" not in config.values
+    err = capsys.readouterr().err
+    assert err.count("setting ingest_workers is no longer used") == 1, err

@@ -57,12 +57,6 @@ SETTINGS: tuple[Setting, ...] = (
         "full text); the original length stays in prompt_chars/response_chars.",
     ),
     Setting(
-        "ingest_workers",
-        0,
-        "Processes that compute prompt fingerprints during ingest; 0 = one per CPU core (at most 8), "
-        "1 = none besides the main process.",
-    ),
-    Setting(
         "ingest_memory_limit",
         "2GB",
         "DuckDB memory limit while ingest writes to the warehouse (it spills to disk beyond it). "
@@ -324,6 +318,24 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
+# Settings that no longer do anything. A deployment's file or environment may still set
+# them: that is said once on stderr and the value ignored, rather than refused (an upgrade
+# must not stop a scan) or silently accepted (a setting that pretends to work misleads).
+RETIRED: dict[str, str] = {
+    "ingest_workers": "fingerprints are computed by DuckDB's own threads during ingest",
+}
+_warned_retired: set[str] = set()
+
+
+def _retired(name: str) -> bool:
+    """True (after saying so once) when ``name`` is a retired setting."""
+    if name not in RETIRED:
+        return False
+    if name not in _warned_retired:
+        _warned_retired.add(name)
+        print(f"distillguard: setting {name} is no longer used ({RETIRED[name]}); ignored", file=sys.stderr)
+    return True
+
 
 class ConfigError(ValueError):
     """A setting has an unknown name or a value of the wrong type."""
@@ -353,7 +365,7 @@ class Config:
     def with_overrides(self, **overrides: Any) -> Config:
         merged = dict(self.values)
         for name, value in overrides.items():
-            if value is None:
+            if value is None or _retired(name):
                 continue
             merged[name] = _coerce(_setting(name), value)
         return Config(merged)
@@ -400,13 +412,17 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{file_path}: {exc}") from None
         for name, value in data.items():
-            values[name] = _coerce(_setting(name), value)
+            if not _retired(name):
+                values[name] = _coerce(_setting(name), value)
     elif path:
         raise ConfigError(f"{file_path}: no such config file")
     for setting in SETTINGS:
         env_value = os.environ.get(f"DISTILLGUARD_{setting.name.upper()}")
         if env_value is not None:
             values[setting.name] = _coerce(setting, env_value)
+    for name in RETIRED:
+        if f"DISTILLGUARD_{name.upper()}" in os.environ:
+            _retired(name)
     return Config(values).with_overrides(**overrides)
 
 

@@ -91,7 +91,7 @@ def test_ingest_never_crashes_and_counts_reconcile(
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "input.jsonl"
         path.write_bytes(data)
-        cfg = config.with_overrides(db_path=str(Path(work) / "w.duckdb"), ingest_workers=1)
+        cfg = config.with_overrides(db_path=str(Path(work) / "w.duckdb"))
         with Warehouse.open(cfg.db_path) as warehouse:
             report = ingest_paths(warehouse, [path], config=cfg, source_format=fmt, progress=False)
             assert report.read == report.stored + report.duplicates + report.quarantined
@@ -118,7 +118,7 @@ def test_a_hostile_file_never_costs_the_next_file_a_record(config: Config, lines
         logs.mkdir()
         (logs / "a_hostile.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
         (logs / "b_good.jsonl").write_bytes(GOOD_FILE.read_bytes())
-        cfg = config.with_overrides(db_path=str(Path(work) / "w.duckdb"), ingest_workers=1)
+        cfg = config.with_overrides(db_path=str(Path(work) / "w.duckdb"))
         with Warehouse.open(cfg.db_path) as warehouse:
             report = ingest_paths(warehouse, [logs], config=cfg, progress=False)
             hostile, good = report.files

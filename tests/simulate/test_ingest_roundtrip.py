@@ -17,7 +17,6 @@ ingest = pytest.importorskip("distillguard.ingest", reason="the ingest room has 
 def test_every_simulated_event_ingests_with_its_truth_id_and_account(
     tiny: Path, config: Config, warehouse: Warehouse
 ) -> None:
-    config.values["ingest_workers"] = 1  # keep the test in one process
     files = sorted((tiny / "traffic").glob("*.jsonl.gz"))
     report = ingest.ingest_paths(
         warehouse, files, config=config, accounts=tiny / "accounts.csv", progress=False
