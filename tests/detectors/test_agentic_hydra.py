@@ -25,6 +25,8 @@ from tests.detectors.test_pipeline_planted import (
     Planted,
     _Builder,
     account_scores,
+    assert_negatives_ok,
+    assert_one_cluster_at_extraction,
     build,
     extend,
     load,
@@ -162,11 +164,7 @@ def test_an_agentic_hydra_with_its_own_cards_and_exits_is_one_cluster_at_extract
 ) -> None:
     _, hydra = planted
     pipeline.scan(warehouse, config)
-    scores = account_scores(warehouse)
-    rows = [scores[a] for a in hydra]
-    assert {r["verdict"] for r in rows} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
-    clusters = {r["cluster_id"] for r in rows}
-    assert len(clusters) == 1 and None not in clusters
+    assert_one_cluster_at_extraction(account_scores(warehouse), hydra)
 
 
 def test_agent_work_opens_the_graph_but_moves_no_account_s_own_risk(
@@ -190,7 +188,4 @@ def test_the_coding_agent_product_the_lone_developer_and_the_hard_negatives_stay
 ) -> None:
     data, _ = planted
     pipeline.scan(warehouse, config)
-    scores = account_scores(warehouse)
-    for population, ids in data.negatives.items():
-        for account_id in ids:
-            assert scores[account_id]["verdict"] == "ok", (population, scores[account_id])
+    assert_negatives_ok(data, account_scores(warehouse))

@@ -22,6 +22,8 @@ from tests.detectors.test_pipeline_planted import (
     Planted,
     _Builder,
     account_scores,
+    assert_negatives_ok,
+    assert_one_cluster_at_extraction,
     build,
     extend,
     load,
@@ -140,16 +142,13 @@ def test_evasive_hydra_is_one_cluster_at_extraction(
     data, evasive = planted
     pipeline.scan(warehouse, config)
     scores = account_scores(warehouse)
-    rows = [scores[a] for a in evasive]
-    assert {r["verdict"] for r in rows} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
-    clusters = {r["cluster_id"] for r in rows}
-    assert len(clusters) == 1 and None not in clusters
+    cluster_id = assert_one_cluster_at_extraction(scores, evasive)
     cluster = warehouse.engine.to_arrow(
-        "SELECT * FROM clusters WHERE cluster_id = ?", [rows[0]["cluster_id"]]
+        "SELECT * FROM clusters WHERE cluster_id = ?", [cluster_id]
     ).to_pylist()[0]
     assert any(i.startswith("shape:") for i in cluster["top_indicators"]), cluster["top_indicators"]
     # The classic hydra is still its own cluster, not merged with this one.
-    assert scores[data.hydra[0]]["cluster_id"] not in clusters
+    assert scores[data.hydra[0]]["cluster_id"] != cluster_id
 
 
 def test_each_evasive_account_alone_is_not_extraction(
@@ -170,7 +169,4 @@ def test_hard_negatives_and_the_mobile_developer_stay_ok(
 ) -> None:
     data, _ = planted
     pipeline.scan(warehouse, config)
-    scores = account_scores(warehouse)
-    for population, ids in data.negatives.items():
-        for account_id in ids:
-            assert scores[account_id]["verdict"] == "ok", (population, scores[account_id])
+    assert_negatives_ok(data, account_scores(warehouse))

@@ -392,6 +392,22 @@ def account_scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
     return {r["account_id"]: r for r in rows}
 
 
+def assert_negatives_ok(data: Planted, scores: dict[str, dict[str, Any]]) -> None:
+    """Every planted look-alike is ``ok`` (the message names its population and its row)."""
+    for population, ids in data.negatives.items():
+        for account_id in ids:
+            assert scores[account_id]["verdict"] == "ok", (population, scores[account_id])
+
+
+def assert_one_cluster_at_extraction(scores: dict[str, dict[str, Any]], accounts: list[str]) -> str:
+    """All of ``accounts`` are at ``extraction`` in one cluster; returns that cluster's id."""
+    rows = [scores[a] for a in accounts]
+    assert {r["verdict"] for r in rows} == {"extraction"}, [(r["account_id"], r["risk"]) for r in rows]
+    clusters = {r["cluster_id"] for r in rows}
+    assert len(clusters) == 1 and None not in clusters, clusters
+    return str(rows[0]["cluster_id"])
+
+
 def scan_planted(
     warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch, data: Planted
 ) -> dict[str, dict[str, Any]]:
