@@ -27,10 +27,7 @@ from tests.detectors.test_pipeline_planted import (
     account_scores,
     assert_negatives_ok,
     assert_one_cluster_at_extraction,
-    build,
-    extend,
-    load,
-    stand_in_prompt_level,
+    plant,
 )
 
 from distillguard.config import Config
@@ -149,14 +146,8 @@ def _lone_agent_developer(b: _Builder) -> list[str]:
 
 @pytest.fixture
 def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> tuple[Planted, list[str]]:
-    data = build()
-    b = extend(data)
-    hydra = _agentic_hydra(b)
-    data.negatives["ide_agent_product"] = _ide_agent_product(b)
-    data.negatives["lone_agent_developer"] = _lone_agent_developer(b)
-    load(warehouse, data)
-    stand_in_prompt_level(monkeypatch)
-    return data, hydra
+    negatives = {"ide_agent_product": _ide_agent_product, "lone_agent_developer": _lone_agent_developer}
+    return plant(warehouse, monkeypatch, _agentic_hydra, negatives)
 
 
 def test_an_agentic_hydra_with_its_own_cards_and_exits_is_one_cluster_at_extraction(

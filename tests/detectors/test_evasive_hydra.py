@@ -24,10 +24,7 @@ from tests.detectors.test_pipeline_planted import (
     account_scores,
     assert_negatives_ok,
     assert_one_cluster_at_extraction,
-    build,
-    extend,
-    load,
-    stand_in_prompt_level,
+    plant,
 )
 
 from distillguard.config import Config
@@ -127,13 +124,7 @@ def _mobile_developer(b: _Builder) -> list[str]:
 
 @pytest.fixture
 def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> tuple[Planted, list[str]]:
-    data = build()
-    b = extend(data)
-    evasive = _evasive(b)
-    data.negatives["mobile_developer"] = _mobile_developer(b)
-    load(warehouse, data)
-    stand_in_prompt_level(monkeypatch)
-    return data, evasive
+    return plant(warehouse, monkeypatch, _evasive, {"mobile_developer": _mobile_developer})
 
 
 def test_evasive_hydra_is_one_cluster_at_extraction(

@@ -27,10 +27,7 @@ from tests.detectors.test_pipeline_planted import (
     Planted,
     _Builder,
     account_scores,
-    build,
-    extend,
-    load,
-    stand_in_prompt_level,
+    plant,
 )
 
 from distillguard.config import Config
@@ -141,14 +138,12 @@ def _startup(b: _Builder) -> list[str]:
 def _planted(
     warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, *, burst: bool = True, same_settings: bool = True
 ) -> tuple[Planted, list[str]]:
-    data = build()
-    b = extend(data)
-    careful = _careful(b, burst=burst, same_settings=same_settings)
-    data.negatives["class_signing_up_together"] = _class(b)
-    data.negatives["startup_team"] = _startup(b)
-    load(warehouse, data)
-    stand_in_prompt_level(monkeypatch)
-    return data, careful
+    return plant(
+        warehouse,
+        monkeypatch,
+        lambda b: _careful(b, burst=burst, same_settings=same_settings),
+        {"class_signing_up_together": _class, "startup_team": _startup},
+    )
 
 
 def test_a_fresh_burst_with_shared_settings_is_flagged_within_hours(

@@ -17,6 +17,7 @@ account, graph and campaign levels independently of the prompt detectors.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -390,6 +391,24 @@ def stand_in_prompt_level(monkeypatch: pytest.MonkeyPatch) -> None:
 def account_scores(warehouse: Warehouse) -> dict[str, dict[str, Any]]:
     rows = warehouse.engine.to_arrow("SELECT * FROM account_scores").to_pylist()
     return {r["account_id"]: r for r in rows}
+
+
+def plant(
+    warehouse: Warehouse,
+    monkeypatch: pytest.MonkeyPatch,
+    campaign: Callable[[_Builder], list[str]],
+    negatives: Mapping[str, Callable[[_Builder], list[str]]],
+) -> tuple[Planted, list[str]]:
+    """The base planted set plus ``campaign`` and the look-alikes ``negatives`` (planted in that
+    order), loaded with the prompt level stood in; returns the data and the campaign's accounts."""
+    data = build()
+    b = extend(data)
+    accounts = campaign(b)
+    for population, make in negatives.items():
+        data.negatives[population] = make(b)
+    load(warehouse, data)
+    stand_in_prompt_level(monkeypatch)
+    return data, accounts
 
 
 def assert_negatives_ok(data: Planted, scores: dict[str, dict[str, Any]]) -> None:
