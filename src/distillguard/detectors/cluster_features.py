@@ -13,8 +13,9 @@ from typing import Any
 
 from distillguard.detectors.account import ramp_py
 from distillguard.detectors.account.coverage import one_shot_training
-from distillguard.detectors.graph_edges import MIN_PURITY
+from distillguard.detectors.graph_edges import MIN_PURITY, ORDINARY_BELOW
 from distillguard.detectors.spec import DetectorSpec
+from distillguard.detectors.young_ties import corroborating_kinds
 from distillguard.engine.base import SqlStep
 
 CLUSTER_RISK = DetectorSpec(
@@ -65,6 +66,8 @@ CLUSTER_RISK = DetectorSpec(
         "fit_behaviour": 0.6,
         "fit_content": 0.5,
         "fit_harvest": 0.8,
+        "background_share": 0.01,
+        "background_min_holders": 3,
     },
     why={
         "behaviour_low": "ordinary accounts' behaviour summary sits below a quarter",
@@ -132,13 +135,33 @@ CLUSTER_RISK = DetectorSpec(
         "for a reasoning trace with big limits) gains the cluster's full weight",
         "min_young_tie_kinds": "a young member (light or not) still needs two kinds of pure shared value (a "
         "scaffold and a request shape, a prefix and a client build): one popular default setting is a "
-        "coincidence",
+        "coincidence. Kinds are counted as independent coincidences, as for young accounts' links: a "
+        "client IP inside a shared prefix, or a same-pathway sign-up window inside a creation burst, "
+        "is one, and a creation burst counts only beside a script-level value",
         "fit_behaviour": "a member behaving at least this fraction as strongly as the cluster's mean is "
         "one of them",
         "fit_content": "evasive campaigns mix ordinary prompts into half their traffic: half the "
         "cluster's content is enough",
         "fit_harvest": "or it collects the way the others do (maximised outputs, proxies, fresh sign-up) "
         "at four fifths of the cluster's mean",
+        "background_share": "a member's ties of one kind are its cluster's background, not its "
+        "script, when at least one in a hundred of the provider's clearly ordinary customers (behaviour "
+        "below graph.links.ordinary_below) outside the cluster hold as many of the cluster's values of "
+        "that kind as the member does: one prefix of a residential proxy pool large enough to cover "
+        "the neighbourhoods the provider's customers live in, a popular framework's scaffold or default "
+        "settings, the SDK release of the month. Each value is pure on its own (nearly every holder "
+        "harvesting), but over hundreds of ordinary customers several land on one of a thousand such "
+        "values by chance, so a member sharing as little proves nothing; the kind does not count among "
+        "its ties (it still explains the cluster). This judges members with history (thirty requests, "
+        "or an account older than young_member_days): a young, light account can hold one value of a "
+        "kind at most, like any customer, and is judged by the combination instead (two kinds of pure "
+        "value, min_young_tie_kinds), as the swarms' accounts of two to six requests must be. A hydra "
+        "account rotating through dozens of the pool's prefixes, or running a dozen of its "
+        "scaffolds, is held by no ordinary customer that "
+        "far, and neither is a rented datacenter range, a card or a sign-up burst: those keep counting",
+        "background_min_holders": "at least three ordinary customers must hold that many of the "
+        "cluster's values of a kind: on a small population one or two are the noise of a share, not "
+        "a rate",
     },
 )
 
@@ -148,6 +171,12 @@ TIE_FAMILIES: dict[str, tuple[str, ...]] = {
     "client and script": ("sdk", "template", "shape"),
     "account records": ("payment", "signup", "created"),
 }
+
+# Kinds that are one coincidence with another when counting a member's kinds of tie: a
+# shared client IP lies in a shared prefix (and ASN), and a same-pathway sign-up window is a
+# creation burst. Counted as the kind they imply, so a home address that is also one of a
+# pool's exits is one kind, not two.
+SAME_COINCIDENCE: dict[str, str] = {"client_ip": "ip_prefix", "asn": "ip_prefix", "signup": "created"}
 
 
 @dataclass(frozen=True)
@@ -228,16 +257,26 @@ def shared_items_step() -> SqlStep:
     )
 
 
-def member_tie_families_step() -> SqlStep:
+def member_tie_families_step(p: Mapping[str, Any] = CLUSTER_RISK.parameters) -> SqlStep:
     """``member_tie_families``: per member, the families of pure values it shares with fellow members.
 
     Only values nearly all of whose holders are behaviour-gated count (as for links): a
     residential /24 that a proxy pool exits through is also home to ordinary users, and
-    sharing it with a hydra is no tie at all.
+    sharing it with a hydra is no tie at all. A member holding no more of its cluster's values
+    of a kind than many ordinary customers outside it hold (``background_share``: one prefix of
+    a pool of thousands of residential prefixes, a popular scaffold) shares that kind's
+    background, not the cluster's script: the kind is listed (``background_kinds``) and left out
+    of ``families`` and ``independent_kinds``, which judge a member with history; ``kinds``
+    counts every kind, for a young, light member.
     """
     family = " ".join(
         f"WHEN h.kind IN ({', '.join(repr(k) for k in kinds)}) THEN '{name}'"
         for name, kinds in TIE_FAMILIES.items()
+    )
+    independent = (
+        "CASE "
+        + " ".join(f"WHEN h.kind = '{k}' THEN '{v}'" for k, v in SAME_COINCIDENCE.items())
+        + " ELSE h.kind END"
     )
     return SqlStep(
         "member_tie_families",
@@ -259,13 +298,59 @@ def member_tie_families_step() -> SqlStep:
             SELECT cluster_id, kind, value FROM held
             GROUP BY cluster_id, kind, value HAVING count(DISTINCT account_id) >= 2
         ),
-        ties AS (
-            SELECT h.account_id, h.cluster_id,
-                   count(DISTINCT CASE {family} END) AS families,
-                   count(DISTINCT h.kind) AS kinds,
-                   list_sort(list(DISTINCT h.kind)) AS tie_kinds
+        ordinary AS (SELECT account_id FROM account_behaviour WHERE behaviour < {ORDINARY_BELOW}),
+        -- how many of a cluster's shared values of each kind each ordinary customer outside it
+        -- holds (one residential prefix of a pool; a popular scaffold)
+        ordinary_held AS (
+            SELECT s.cluster_id, s.kind, i.account_id, count(DISTINCT s.value) AS n
+            FROM shared s
+            JOIN account_indicators i ON i.kind = s.kind AND i.value = s.value
+            JOIN ordinary o ON o.account_id = i.account_id
+            LEFT JOIN cluster_members m ON m.account_id = i.account_id AND m.cluster_id = s.cluster_id
+            WHERE m.account_id IS NULL
+            GROUP BY s.cluster_id, s.kind, i.account_id
+        ),
+        -- per cluster and kind, the most values that as many ordinary customers as the
+        -- background bound all hold: a member holding no more than that is like them
+        background AS (
+            SELECT cluster_id, kind, n AS background_n FROM (
+                SELECT cluster_id, kind, n,
+                       row_number() OVER (PARTITION BY cluster_id, kind ORDER BY n DESC) AS rn
+                FROM ordinary_held
+            ) AS r
+            WHERE rn = CAST(ceil(greatest({int(p["background_min_holders"])},
+                                          {float(p["background_share"])} * (SELECT count(*) FROM ordinary)))
+                            AS BIGINT)
+        ),
+        member_held AS (
+            SELECT h.account_id, h.cluster_id, h.kind, count(DISTINCT h.value) AS n
             FROM held h
             JOIN shared s ON s.cluster_id = h.cluster_id AND s.kind = h.kind AND s.value = h.value
+            GROUP BY h.account_id, h.cluster_id, h.kind
+        ),
+        tied AS (
+            SELECT h.account_id, h.cluster_id, h.kind, coalesce(h.n <= b.background_n, false) AS background
+            FROM member_held h
+            LEFT JOIN background b ON b.cluster_id = h.cluster_id AND b.kind = h.kind
+        ),
+        ties AS (
+            SELECT h.account_id, h.cluster_id,
+                   -- every kind shared (a young, light member is judged on these, as it can show
+                   -- one value of each at most: see scoring.cluster_membership)
+                   count(DISTINCT h.kind) AS kinds,
+                   list_sort(list(DISTINCT h.kind)) AS tie_kinds,
+                   -- a member with history: only what is not the cluster's background counts,
+                   -- by independent kinds (SAME_COINCIDENCE) as for young accounts' links, a
+                   -- creation burst only beside a script-level kind
+                   count(DISTINCT CASE WHEN NOT h.background THEN CASE {family} END END) AS families,
+                   {corroborating_kinds(f"CASE WHEN NOT h.background THEN {independent} END")}
+                       AS independent_kinds,
+                   -- NULL, not an empty list, when there are none (the engines differ on an
+                   -- aggregate over no rows)
+                   CASE WHEN bool_or(h.background)
+                        THEN list_sort(list(DISTINCT h.kind) FILTER (WHERE h.background)) END
+                       AS background_kinds
+            FROM tied h
             GROUP BY h.account_id, h.cluster_id
         ),
         -- the member's own coverage: the share of its one-shot training-shaped requests asking

@@ -197,19 +197,35 @@ def cluster_membership(
     * An account with history needs two independent families, or one family of two kinds when
       its own evidence alone is at even odds and the provider has known it for less than about
       half a year (``single_family_*``).
+
+    A young, light account can show one value of each kind at most, so it is judged on every
+    kind it shares. Any other member is judged on independent kinds and families that are not
+    its cluster's background (``background_share``: no more of the cluster's values of a kind
+    than many ordinary customers hold), which are named but not counted.
     """
     p = CLUSTER_RISK.parameters
-    said = f"tied to fellow members by {', '.join(tie.get('tie_kinds') or ()) or 'nothing pure'}"
-    kinds, families = int(tie.get("kinds") or 0), int(tie.get("families") or 0)
+    shared = list(tie.get("tie_kinds") or ())
     age = row.get("signup_age_days")
     fresh = age is not None and float(age) <= p["young_member_days"]
     # without a sign-up record the window is all we know of the account: light is young
     young_and_light = events < p["light_member_events"] and (age is None or fresh)
-    if young_and_light or fresh:
-        if kinds < p["min_young_tie_kinds"]:
+    if young_and_light:
+        said = f"tied to fellow members by {', '.join(shared) or 'nothing pure'}"
+        if int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
             # a fresh account sharing one popular setting with a hydra is not one of it
             return False, False, f"{said} alone: not membership"
-        return True, not young_and_light, said
+        return True, False, said
+    background = list(tie.get("background_kinds") or ())
+    counted = [k for k in shared if k not in background]
+    said = f"tied to fellow members by {', '.join(counted) or 'nothing pure'}"
+    if background:
+        also = f"by {', '.join(background)}, as much as ordinary customers share with the cluster"
+        said = f"{said}; also {also}: not counted" if counted else f"tied to fellow members only {also}"
+    kinds, families = int(tie.get("independent_kinds") or 0), int(tie.get("families") or 0)
+    if fresh:
+        if kinds < p["min_young_tie_kinds"]:
+            return False, False, f"{said} alone: not membership"
+        return True, True, said
     if events < p["established_member_events"] or families >= p["min_tie_families"]:
         return True, True, said
     if (
