@@ -49,6 +49,12 @@ ASKS = (
     "break {} down for me and show each step",
     "I keep getting {} wrong, go through it carefully",
 )
+FIRST_TRIES = (
+    "first time here: how would you work out {}? show me",
+    "testing the API - reason through {} please",
+    "my teacher mentioned {}, could you go through it with me",
+    "hello! what's the thinking behind {}, in steps",
+)
 TOPICS = ("recursion", "SQL joins", "big-O", "closures", "async await", "pointers", "regexes", "git rebase")
 BUGS = (
     "my docker build fails on the pip step",
@@ -162,9 +168,46 @@ def _developers(b: _Builder) -> list[str]:
     return ids
 
 
+def _newcomers(b: _Builder) -> list[str]:
+    """Accounts opened yesterday, each at home on one of the pool's prefixes, trying a few
+    worked answers with the popular settings: a young, light account is judged on the
+    combination of pure values it shares, and a background exit is not one of them."""
+    ids = []
+    for i, prefix in enumerate(POOL[45:49]):
+        account = b.account(
+            f"acct-y{i}",
+            created=START - timedelta(hours=6 + 8 * i),  # since the hydra's sign-ups, apart
+            plan="free",
+            verification="email",
+            payment=None,
+        )
+        ids.append(account)
+        for k in range(3):
+            b.event(
+                account,
+                START + timedelta(hours=4 + 9 * k + i),
+                FIRST_TRIES[i].format(TOPICS[k]),
+                ip=f"{prefix}.{230 + i}",
+                scores=(0.7, 0.0, 0.0),
+                capability="reasoning",
+                template=None,
+                model=NEW_MODEL,
+                max_tokens=16384,
+                output_tokens=700,
+                messages=1,
+                sdk=POPULAR_SDK,
+            )
+    return ids
+
+
 @pytest.fixture
 def planted(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> tuple[Planted, list[str]]:
-    return plant(warehouse, monkeypatch, _hydra, {"neighbours": _neighbours, "developers": _developers})
+    return plant(
+        warehouse,
+        monkeypatch,
+        _hydra,
+        {"neighbours": _neighbours, "developers": _developers, "newcomers": _newcomers},
+    )
 
 
 def test_the_pool_hydra_is_one_cluster_at_extraction(
@@ -180,14 +223,17 @@ def test_developers_on_the_pool_prefixes_are_not_members(
 ) -> None:
     """They share one of the pool's prefixes, as forty ordinary customers do, and the popular
     settings: in the hydra's picture, not among its accounts, and the reason says why. (Their own
-    step-by-step questions with big limits are judged on their own; on this small population that
-    alone can reach watch.)"""
+    step-by-step questions with big limits are judged on their own: on this small population that
+    alone takes the developers to watch at most, and the three-request newcomers, all of whose
+    requests ask for worked answers with the largest limits, further.)"""
     data, _ = planted
     pipeline.scan(warehouse, config)
     scores = account_scores(warehouse)
     developers = [scores[a] for a in data.negatives.pop("developers")]
-    assert all(r["cluster_id"] is not None for r in developers), "a prefix and a shape: in the picture"
-    for row in developers:
-        assert row["cluster_logit"] == 0.0 and row["verdict"] != "extraction", row
+    newcomers = [scores[a] for a in data.negatives.pop("newcomers")]
+    for row in developers + newcomers:
+        assert row["cluster_id"] is not None, ("a prefix and a shape: in the picture", row)
+        assert row["cluster_logit"] == 0.0, row
         assert any("as much as ordinary customers share with the cluster" in r for r in row["reasons"]), row
+    assert all(r["verdict"] != "extraction" for r in developers), developers
     assert_negatives_ok(data, scores)

@@ -152,13 +152,17 @@ CLUSTER_RISK = DetectorSpec(
         "settings, the SDK release of the month. Each value is pure on its own (nearly every holder "
         "harvesting), but over hundreds of ordinary customers several land on one of a thousand such "
         "values by chance, so a member sharing as little proves nothing; the kind does not count among "
-        "its ties (it still explains the cluster). This judges members with history (thirty requests, "
-        "or an account older than young_member_days): a young, light account can hold one value of a "
-        "kind at most, like any customer, and is judged by the combination instead (two kinds of pure "
-        "value, min_young_tie_kinds), as the swarms' accounts of two to six requests must be. A hydra "
-        "account rotating through dozens of the pool's prefixes, or running a dozen of its "
-        "scaffolds, is held by no ordinary customer that "
-        "far, and neither is a rented datacenter range, a card or a sign-up burst: those keep counting",
+        "its ties (it still explains the cluster). For a young, light account (under thirty requests, "
+        "created within young_member_days) only its exits are judged so: it can hold one value of a "
+        "kind at most, like any customer, and its script's settings, scaffold, client build and sign-up "
+        "hour are judged by their combination (two kinds of pure value, min_young_tie_kinds), as the "
+        "swarms' accounts of two to six requests must be; judging those by the background too lost "
+        "swarm members by the hundred. An exit is different: a residential proxy's exit is somebody's "
+        "home connection, so a pool that covers the customers' neighbourhoods is shared with ordinary "
+        "households by construction, whatever the account's age. A hydra account rotating through "
+        "dozens of the pool's prefixes, or running a dozen of its scaffolds, is held by no ordinary "
+        "customer that far, and neither is a rented datacenter range, a card or a sign-up burst: those "
+        "keep counting",
         "background_min_holders": "at least three ordinary customers must hold that many of the "
         "cluster's values of a kind: on a small population one or two are the noise of a share, not "
         "a rate",
@@ -266,13 +270,14 @@ def member_tie_families_step(p: Mapping[str, Any] = CLUSTER_RISK.parameters) -> 
     of a kind than many ordinary customers outside it hold (``background_share``: one prefix of
     a pool of thousands of residential prefixes, a popular scaffold) shares that kind's
     background, not the cluster's script: the kind is listed (``background_kinds``) and left out
-    of ``families`` and ``independent_kinds``, which judge a member with history; ``kinds``
-    counts every kind, for a young, light member.
+    of ``families`` and ``independent_kinds``, which judge a member with history; ``kinds``, for
+    a young, light member, leaves out only background exits (network kinds).
     """
     family = " ".join(
         f"WHEN h.kind IN ({', '.join(repr(k) for k in kinds)}) THEN '{name}'"
         for name, kinds in TIE_FAMILIES.items()
     )
+    network = ", ".join(repr(k) for k in TIE_FAMILIES["network"])
     independent = (
         "CASE "
         + " ".join(f"WHEN h.kind = '{k}' THEN '{v}'" for k, v in SAME_COINCIDENCE.items())
@@ -335,9 +340,11 @@ def member_tie_families_step(p: Mapping[str, Any] = CLUSTER_RISK.parameters) -> 
         ),
         ties AS (
             SELECT h.account_id, h.cluster_id,
-                   -- every kind shared (a young, light member is judged on these, as it can show
-                   -- one value of each at most: see scoring.cluster_membership)
-                   count(DISTINCT h.kind) AS kinds,
+                   -- every kind shared but background exits (a young, light member is judged on
+                   -- these, as it can show one value of each at most: see
+                   -- scoring.cluster_membership)
+                   count(DISTINCT CASE WHEN NOT (h.background AND h.kind IN ({network})) THEN h.kind END)
+                       AS kinds,
                    list_sort(list(DISTINCT h.kind)) AS tie_kinds,
                    -- a member with history: only what is not the cluster's background counts,
                    -- by independent kinds (SAME_COINCIDENCE) as for young accounts' links, a

@@ -26,7 +26,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation, ramp_py
-from distillguard.detectors.cluster_features import CLUSTER_RISK, ClusterStrength, cluster_strength
+from distillguard.detectors.cluster_features import (
+    CLUSTER_RISK,
+    TIE_FAMILIES,
+    ClusterStrength,
+    cluster_strength,
+)
 from distillguard.detectors.cohort import SPEC as COHORT
 from distillguard.detectors.cohort import (
     cohort_kind_label,
@@ -198,29 +203,31 @@ def cluster_membership(
       its own evidence alone is at even odds and the provider has known it for less than about
       half a year (``single_family_*``).
 
-    A young, light account can show one value of each kind at most, so it is judged on every
-    kind it shares. Any other member is judged on independent kinds and families that are not
-    its cluster's background (``background_share``: no more of the cluster's values of a kind
-    than many ordinary customers hold), which are named but not counted.
+    Kinds that are the cluster's background (``background_share``: no more of the cluster's
+    values of a kind than many ordinary customers hold) are named but not counted. A young,
+    light account can show one value of each kind at most, so only background exits are left
+    out for it; any other member is judged on independent kinds and families.
     """
     p = CLUSTER_RISK.parameters
-    shared = list(tie.get("tie_kinds") or ())
     age = row.get("signup_age_days")
     fresh = age is not None and float(age) <= p["young_member_days"]
     # without a sign-up record the window is all we know of the account: light is young
     young_and_light = events < p["light_member_events"] and (age is None or fresh)
-    if young_and_light:
-        said = f"tied to fellow members by {', '.join(shared) or 'nothing pure'}"
-        if int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
-            # a fresh account sharing one popular setting with a hydra is not one of it
-            return False, False, f"{said} alone: not membership"
-        return True, False, said
-    background = list(tie.get("background_kinds") or ())
-    counted = [k for k in shared if k not in background]
+    background = [
+        k
+        for k in tie.get("background_kinds") or ()
+        if not young_and_light or k in TIE_FAMILIES["network"]
+    ]
+    counted = [k for k in tie.get("tie_kinds") or () if k not in background]
     said = f"tied to fellow members by {', '.join(counted) or 'nothing pure'}"
     if background:
         also = f"by {', '.join(background)}, as much as ordinary customers share with the cluster"
         said = f"{said}; also {also}: not counted" if counted else f"tied to fellow members only {also}"
+    if young_and_light:
+        if int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
+            # a fresh account sharing one popular setting with a hydra is not one of it
+            return False, False, f"{said} alone: not membership"
+        return True, False, said
     kinds, families = int(tie.get("independent_kinds") or 0), int(tie.get("families") or 0)
     if fresh:
         if kinds < p["min_young_tie_kinds"]:
