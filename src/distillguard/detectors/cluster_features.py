@@ -135,9 +135,11 @@ CLUSTER_RISK = DetectorSpec(
         "for a reasoning trace with big limits) gains the cluster's full weight",
         "min_young_tie_kinds": "a young member (light or not) still needs two kinds of pure shared value (a "
         "scaffold and a request shape, a prefix and a client build): one popular default setting is a "
-        "coincidence. Kinds are counted as independent coincidences, as for young accounts' links: a "
-        "client IP inside a shared prefix, or a same-pathway sign-up window inside a creation burst, "
-        "is one, and a creation burst counts only beside a script-level value",
+        "coincidence. For a fresh account past light_member_events, kinds are counted as independent "
+        "coincidences, as for young accounts' links: a client IP inside a shared prefix, or a "
+        "same-pathway sign-up window inside a creation burst, is one, and a creation burst counts only "
+        "beside a script-level value. A young, light account's kinds are counted one by one: counting "
+        "them that way too took more attackers than look-alikes off extraction",
         "fit_behaviour": "a member behaving at least this fraction as strongly as the cluster's mean is "
         "one of them",
         "fit_content": "evasive campaigns mix ordinary prompts into half their traffic: half the "
