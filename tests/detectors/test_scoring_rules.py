@@ -103,9 +103,16 @@ def _strong_cluster() -> dict[str, GroupScore]:
 
 
 def _member(
-    own_risk: float, families: int, kinds: int, established: float = 0.0, age_days: float | None = None
+    own_risk: float,
+    families: int,
+    kinds: int,
+    established: float = 0.0,
+    age_days: float | None = None,
+    background: tuple[str, ...] = (),
 ) -> SubjectScore:
-    """A member with 40 requests of a strong harvesting cluster, its cluster evidence added."""
+    """A member with 40 requests of a strong harvesting cluster, its cluster evidence added.
+    ``families`` and ``kinds`` are what counts; ``background`` names kinds it also shares that
+    ordinary customers share as much (counted by neither)."""
     cluster = _strong_cluster()
     subject = SubjectScore("account", "acct", "acct", 40, logit(own_risk), [])
     accounts = {"acct": subject}
@@ -119,8 +126,10 @@ def _member(
             "s_established": established,
         }
     }
-    tie_kinds = ["shape", "template", "payment"][:kinds]
-    ties = {"acct": {"families": families, "kinds": kinds, "tie_kinds": tie_kinds}}
+    tie_kinds = sorted(["shape", "template", "payment"][:kinds] + list(background))
+    # none of these kinds implies another, so its independent kinds are its kinds
+    tie = {"families": families, "kinds": kinds, "independent_kinds": kinds, "tie_kinds": tie_kinds}
+    ties = {"acct": {**tie, "background_kinds": sorted(background) or None}}
     add_cluster_evidence(accounts, groups, {"acct": "cl-1"}, behaviour, ties, set())
     return subject
 
@@ -166,3 +175,18 @@ def test_a_cluster_members_reason_names_what_ties_it_and_why_one_family_did_or_d
     assert "(+0.0)" in said and "shape, template, one family: not membership" in said
     (said,) = [r for r in subject_reasons(sweep_account, groups) if r.startswith("cluster.member")]
     assert "shape, template, one family, and at even odds on its own as an account new to us" in said
+
+
+def test_ties_ordinary_customers_share_as_much_do_not_count_and_the_reason_names_them() -> None:
+    # A customer at home on one of a residential pool's prefixes, sending the popular framework's
+    # shape the hydra also sends: the shape counts (one family), the prefix is the background.
+    member = _member(0.05, families=1, kinds=1, background=("ip_prefix",))
+    assert member.cluster_logit == 0.0
+    groups = _strong_cluster()
+    groups["cl-1"].verdict = "extraction"
+    (said,) = [r for r in subject_reasons(member, groups) if r.startswith("cluster.member")]
+    assert "tied to fellow members by shape, one family: not membership" in said
+    assert "(ip_prefix: not counted, ordinary customers share as much with the cluster)" in said
+    # The same member holding more of the pool's prefixes than ordinary customers do is tied by
+    # two families, as before.
+    assert _member(0.05, families=2, kinds=2).cluster_logit > 0.0

@@ -219,30 +219,35 @@ def cluster_membership(
         if not young_and_light or k in TIE_FAMILIES["network"]
     ]
     counted = [k for k in tie.get("tie_kinds") or () if k not in background]
-    said = f"tied to fellow members by {', '.join(counted) or 'nothing pure'}"
-    if background:
-        also = f"by {', '.join(background)}, as much as ordinary customers share with the cluster"
-        said = f"{said}; also {also}: not counted" if counted else f"tied to fellow members only {also}"
+    tied = f"tied to fellow members by {', '.join(counted) or 'nothing of its own'}"
+
+    def said(outcome: str = "") -> str:
+        text = f"{tied}{outcome}"
+        if background:
+            shared = "ordinary customers share as much with the cluster"
+            text += f" ({', '.join(background)}: not counted, {shared})"
+        return text
+
     if young_and_light:
         if int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
             # a fresh account sharing one popular setting with a hydra is not one of it
-            return False, False, f"{said} alone: not membership"
-        return True, False, said
+            return False, False, said(" alone: not membership")
+        return True, False, said()
     kinds, families = int(tie.get("independent_kinds") or 0), int(tie.get("families") or 0)
     if fresh:
         if kinds < p["min_young_tie_kinds"]:
-            return False, False, f"{said} alone: not membership"
-        return True, True, said
+            return False, False, said(" alone: not membership")
+        return True, True, said()
     if events < p["established_member_events"] or families >= p["min_tie_families"]:
-        return True, True, said
+        return True, True, said()
     if (
         kinds >= p["min_young_tie_kinds"]
         and own_logit >= logit(p["single_family_own_risk"])
         and float(row.get("s_established") or 0.0) < p["single_family_max_established"]
     ):
-        return True, True, f"{said}, one family, and at even odds on its own as an account new to us"
+        return True, True, said(", one family, and at even odds on its own as an account new to us")
     # one family of common ties and little of its own: in the picture, not in the campaign
-    return False, True, f"{said}, one family: not membership"
+    return False, True, said(", one family: not membership")
 
 
 def add_cluster_evidence(
