@@ -10,7 +10,9 @@ the hydra's members and inherited its risk.
 
 What tells them apart is how much of the cluster's infrastructure each holds: a hydra
 account rotates through a score of the pool's prefixes and runs its scaffolds, where the
-developer holds one prefix, as many ordinary customers do.
+developer holds one prefix, as many ordinary customers do. A newcomer of three requests at
+home on a pool prefix is judged the same way on its exit (a residential exit is somebody's
+home whatever the account's age), while its settings are still judged by their combination.
 """
 
 from __future__ import annotations
