@@ -128,7 +128,7 @@ def _member(
     }
     tie_kinds = sorted(["shape", "template", "payment"][:kinds] + list(background))
     # none of these kinds implies another, so its independent kinds are its kinds
-    tie = {"families": families, "kinds": kinds, "independent_kinds": kinds, "tie_kinds": tie_kinds}
+    tie = {"families": families, "independent_kinds": kinds, "tie_kinds": tie_kinds}
     ties = {"acct": {**tie, "background_kinds": sorted(background) or None}}
     add_cluster_evidence(accounts, groups, {"acct": "cl-1"}, behaviour, ties, set())
     return subject

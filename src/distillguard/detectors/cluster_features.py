@@ -272,14 +272,13 @@ def member_tie_families_step(p: Mapping[str, Any] = CLUSTER_RISK.parameters) -> 
     of a kind than many ordinary customers outside it hold (``background_share``: one prefix of
     a pool of thousands of residential prefixes, a popular scaffold) shares that kind's
     background, not the cluster's script: the kind is listed (``background_kinds``) and left out
-    of ``families`` and ``independent_kinds``, which judge a member with history; ``kinds``, for
-    a young, light member, leaves out only background exits (network kinds).
+    of ``families`` and ``independent_kinds``, which judge a member with history (a young, light
+    member is judged on ``tie_kinds`` less its background exits, in scoring).
     """
     family = " ".join(
         f"WHEN h.kind IN ({', '.join(repr(k) for k in kinds)}) THEN '{name}'"
         for name, kinds in TIE_FAMILIES.items()
     )
-    network = ", ".join(repr(k) for k in TIE_FAMILIES["network"])
     independent = (
         "CASE "
         + " ".join(f"WHEN h.kind = '{k}' THEN '{v}'" for k, v in SAME_COINCIDENCE.items())
@@ -342,11 +341,8 @@ def member_tie_families_step(p: Mapping[str, Any] = CLUSTER_RISK.parameters) -> 
         ),
         ties AS (
             SELECT h.account_id, h.cluster_id,
-                   -- every kind shared but background exits (a young, light member is judged on
-                   -- these, as it can show one value of each at most: see
-                   -- scoring.cluster_membership)
-                   count(DISTINCT CASE WHEN NOT (h.background AND h.kind IN ({network})) THEN h.kind END)
-                       AS kinds,
+                   -- every kind shared (scoring.cluster_membership counts a young, light member's
+                   -- from these and ``background_kinds``)
                    list_sort(list(DISTINCT h.kind)) AS tie_kinds,
                    -- a member with history: only what is not the cluster's background counts,
                    -- by independent kinds (SAME_COINCIDENCE) as for young accounts' links, a

@@ -229,7 +229,7 @@ def cluster_membership(
         return text
 
     if young_and_light:
-        if int(tie.get("kinds") or 0) < p["min_young_tie_kinds"]:
+        if len(counted) < p["min_young_tie_kinds"]:
             # a fresh account sharing one popular setting with a hydra is not one of it
             return False, False, said(" alone: not membership")
         return True, False, said()
