@@ -24,8 +24,16 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json
 HOLD = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()"
 
 
+def healthy(url: str) -> bool:
+    health = httpx.get(url + "/healthz", timeout=10).json()
+    return bool(health["status"] == "ok" and health["pending_bytes"] == 0)
+
+
 def test_a_locked_warehouse_gets_503_and_the_queued_spans_are_written_once_it_is_free(tmp_path: Path) -> None:
-    config = receiver_config(tmp_path, collect_ack_timeout_ms=400, collect_max_pending_bytes=1)
+    # The first export must wait the whole ack timeout out against the lock; each retry after
+    # the lock is gone must be written inside it. One flush (open, write, commit, close) takes
+    # 0.2-0.7 s on an idle 2-core machine, so 3 s leaves room for a loaded CI runner.
+    config = receiver_config(tmp_path, collect_ack_timeout_ms=3000, collect_max_pending_bytes=1)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(config.db_path)],
         stdin=subprocess.PIPE,
@@ -51,11 +59,14 @@ def test_a_locked_warehouse_gets_503_and_the_queued_spans_are_written_once_it_is
             while counts(receiver.config)["events"] < 2 and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert counts(receiver.config) == {"events": 2, "quarantine": 0, "runs": 1}
+            # The exporter retries after Retry-After; by then the writer has let go of the flush.
+            while not healthy(receiver.url) and time.monotonic() < deadline:
+                time.sleep(0.2)
 
             for body in (GOOD, OTHER):  # the exporters retry both
                 retried = httpx.post(receiver.traces, content=body, headers=HEADERS, timeout=30)
                 assert retried.status_code == 200
-            assert httpx.get(receiver.url + "/healthz", timeout=10).json()["status"] == "ok"
+            assert healthy(receiver.url)
         runs = table(config, "SELECT stored, duplicates FROM ingest_runs ORDER BY finished_at").to_pylist()
         assert [(r["stored"], r["duplicates"]) for r in runs] == [(2, 0), (0, 2), (1, 0)]
     finally:
