@@ -21,7 +21,8 @@ SCAN_EVENT_COLUMNS = (
     "system_prompt_hash", "max_tokens", "output_tokens", "response_chars", "reasoning_tokens",
     "reasoning_effort", "model_requested", "temperature", "top_p", "tool_count", "prompt_hash",
     "ip_prefix_hash", "client_ip_hash", "asn", "sdk_fingerprint", "user_agent",
-    "request_shape", "cot", "grading", "rewrite", "training", "capability", "template_family",
+    "request_shape", "status", "input_tokens", "prompt_chars",
+    "cot", "grading", "rewrite", "training", "capability", "template_family",
 )
 # The prompt-signal classes under their short scan_events names.
 _CLASS_ALIASES = {"cot_elicitation": "cot", "rubric_grading": "grading", "censorship_rewrite": "rewrite"}
@@ -52,7 +53,7 @@ def scan_events_step(*, until_literal: str | None, has_prompt_signals: bool) -> 
                e.max_tokens, e.output_tokens, e.response_chars, e.reasoning_tokens, e.reasoning_effort,
                e.model_requested, e.temperature, e.top_p, e.tool_count, e.prompt_hash,
                e.ip_prefix_hash, e.client_ip_hash, e.asn, e.sdk_fingerprint, e.user_agent,
-               e.request_shape, {signals}
+               e.request_shape, e.status, e.input_tokens, e.prompt_chars, {signals}
         FROM events e {join}
         {where}
     """

@@ -17,6 +17,7 @@ from distillguard.detectors.account import (
     established,
     harvest_volume,
     model_pivot,
+    nothing_collected,
     product_system_prompt,
     proxy_rotation,
     repetition,
@@ -54,6 +55,7 @@ ACCOUNT_SIGNALS: tuple[AccountSignal, ...] = (
     product_system_prompt.SIGNAL,
     established.SIGNAL,
     repetition.SIGNAL,
+    nothing_collected.SIGNAL,
 )
 
 
