@@ -49,6 +49,8 @@ CLUSTER_RISK = DetectorSpec(
         "lockstep_high": 6.0,
         "coverage_low": 0.1,
         "coverage_high": 0.4,
+        "collected_low": 0.25,
+        "collected_high": 1.0,
         "class_min_accounts": 10,
         "class_min_items": 2,
         "size_weight": 5.0,
@@ -89,6 +91,12 @@ CLUSTER_RISK = DetectorSpec(
         "members already asked, it is a class sharing a handful of exercises or a test suite, not a harvest",
         "coverage_high": "a harvest may sample two or three answers per item (a known distillation "
         "technique), so from four new items in ten it counts in full",
+        "collected_low": "substantive answers (account.nothing_collected) per member: a cluster whose "
+        "accounts received fewer than one in four between them, however they rotate and however "
+        "coordinated, only checked that the service answers (CI jobs on shared cloud runners) and "
+        "harvested nothing",
+        "collected_high": "a harvest's accounts each receive answers worth training on, its quietest "
+        "members ordinary ones, so from one per member on average the cluster counts in full",
         "class_min_accounts": "an item (the exact text of a one-shot training-shaped request) asked by "
         "ten separate accounts is a shared exercise or benchmark question, not a harvested item. A harvest "
         "samples a few answers per item at most and may spread them over its accounts, and harvesters "
@@ -229,6 +237,9 @@ def cluster_strength(
         float(row.get("pooled_distinct", 1.0) or 0.0), float(row.get("pooled_unshared", 1.0) or 0.0)
     )
     harvesting *= ramp_py(coverage, p["coverage_low"], p["coverage_high"])
+    # ... and of answers worth training on: CI jobs rotating through cloud runners harvest none
+    collected = float(row.get("collected_per_member", p["collected_high"]) or 0.0)
+    harvesting *= ramp_py(collected, p["collected_low"], p["collected_high"])
     # In log-odds, what the cluster adds to a member is its coordination (how many move
     # together, how tightly tied), as far as its members harvest: a member's own harvesting
     # is already in its own evidence and is not counted twice.
@@ -384,6 +395,7 @@ def cluster_features_step() -> SqlStep:
             -- one, one sending through the cluster's exits) inherits the cluster's character,
             -- it does not dilute it
             SELECT m.cluster_id, m.account_id, f.events, f.training_share, f.first_seen, f.last_seen,
+                   f.substantive_exchanges,
                    b.behaviour, b.content, b.harvest, b.s_token_max, b.s_proxy, b.s_signup,
                    b.s_templated, b.own_logit,
                    b.gate OR NOT bool_or(b.gate) OVER (PARTITION BY m.cluster_id) AS judged
@@ -403,6 +415,8 @@ def cluster_features_step() -> SqlStep:
                    avg(s_signup) FILTER (WHERE judged) AS mean_signup,
                    avg(s_templated) FILTER (WHERE judged) AS mean_templated,
                    avg(events) AS mean_events,
+                   -- over every member: what the cluster as a whole received
+                   avg(coalesce(substantive_exchanges, 0)) AS collected_per_member,
                    avg(1.0 / (1.0 + exp(-own_logit))) FILTER (WHERE judged) AS mean_own_risk,
                    min(first_seen) AS first_seen, max(last_seen) AS last_seen
             FROM judged

@@ -297,7 +297,10 @@ def add_cluster_evidence(
             if unshared is not None and int(tie.get("items") or 0) >= p["class_min_items"]
             else 1.0
         )
-        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own * coverage
+        # A member that received nothing worth training on (a CI job on the cluster's cloud
+        # runners) collected nothing for it, whatever it shares with the others.
+        collected = 1.0 - float(row.get("s_nothing_collected") or 0.0)
+        subject.cluster_logit = float(p["weight"]) * cluster.parts["logit"] * fit * own * coverage * collected
 
 
 def add_cohort_evidence(
