@@ -89,6 +89,8 @@ class _Builder:
         sdk: str = "python/1.55",
         end_user: str | None = None,
         temperature: float | None = None,
+        input_tokens: int | None = None,
+        status: str = "success",
     ) -> None:
         self.n += 1
         event_id = f"e{self.n:06d}"
@@ -111,13 +113,14 @@ class _Builder:
                 "max_tokens": max_tokens,
                 "temperature": temperature,
                 "output_tokens": output_tokens,
+                "input_tokens": input_tokens,
                 "reasoning_effort": effort,
                 "message_count": messages,
                 "prompt_text": text,
                 "prompt_hash": prompt_hash,
                 "skeleton_hash": skeleton_hash,
                 "prompt_minhash": minhash,
-                "status": "success",
+                "status": status,
             }
         )
         cot, grading, rewrite = scores
