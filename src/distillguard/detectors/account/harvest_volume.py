@@ -57,16 +57,16 @@ TOOL_WORK = "(coalesce(tool_count, 0) > 0 OR capability IN ('agentic', 'tool_use
 AGENTIC_FRACTION = float(SPEC["agentic_fraction"])
 
 
-def _output_size(p: Mapping[str, Any]) -> str:
-    return (
-        f"coalesce(CAST(output_tokens AS DOUBLE), response_chars / 4.0, "
-        f"{float(p['tokens_per_exchange_unknown'])})"
-    )
+def output_size(unknown: float) -> str:
+    """SQL: an exchange's answer in tokens: the log's count, else its text's length / 4, else
+    ``unknown`` (a log may keep neither)."""
+    return f"coalesce(CAST(output_tokens AS DOUBLE), response_chars / 4.0, {float(unknown)})"
 
 
+_HARVESTED = output_size(SPEC["tokens_per_exchange_unknown"])
 AGGREGATES = (
-    f"sum(CASE WHEN training >= {ELICITATION_THRESHOLD} THEN {_output_size(SPEC.parameters)} "
-    f"WHEN {TOOL_WORK} THEN {AGENTIC_FRACTION} * {_output_size(SPEC.parameters)} "
+    f"sum(CASE WHEN training >= {ELICITATION_THRESHOLD} THEN {_HARVESTED} "
+    f"WHEN {TOOL_WORK} THEN {AGENTIC_FRACTION} * {_HARVESTED} "
     "ELSE 0.0 END) AS harvest_tokens",
     f"sum(CASE WHEN training >= {ELICITATION_THRESHOLD} THEN 1 ELSE 0 END) AS training_events",
 )

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
-from distillguard.detectors.account.harvest_volume import TOOL_WORK
+from distillguard.detectors.account.harvest_volume import TOOL_WORK, output_size
 from distillguard.detectors.spec import DetectorSpec
 from distillguard.rules import ELICITATION_THRESHOLD
 
@@ -59,7 +59,7 @@ SPEC = DetectorSpec(
 # removes anything (an account blocked by the gateway must not look empty to the next scan).
 _ANSWERED = "coalesce(status, 'success') = 'success'"
 # Unknown sizes count as substantive: a log without token counts or texts says nothing short.
-_SHORT_ANSWER = f"coalesce(output_tokens, response_chars / 4.0, 1e9) <= {SPEC['answer_tokens_max']}"
+_SHORT_ANSWER = f"{output_size(1e9)} <= {SPEC['answer_tokens_max']}"
 _SHORT_PROMPT = f"coalesce(input_tokens, prompt_chars / 4.0, 1e9) <= {SPEC['prompt_tokens_max']}"
 _TRIVIAL = f"{_SHORT_ANSWER} AND {_SHORT_PROMPT} AND training < {ELICITATION_THRESHOLD} AND NOT {TOOL_WORK}"
 
