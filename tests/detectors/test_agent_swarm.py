@@ -57,11 +57,13 @@ def _agent_swarm(
     scripted: bool = False,
     wrapper: bool = True,
     client: str | None = None,
+    own_clients: bool = False,
     shared_every: int = 0,
 ) -> tuple[list[str], list[str]]:
     """``scripted``: one script runs every account, harvesting or cover: one wrapper (template
     family, unless ``wrapper`` is off) and one request shape for all; otherwise each account has
-    its own settings. ``client``: one client build for all, else a dozen agent client versions.
+    its own settings. ``client``: one client build for all, else a dozen agent client versions,
+    or with ``own_clients`` a build no other account uses (a realistic fingerprint per account).
     ``shared_every``: every that many accounts re-ask, as their first task, the first task of the
     account before them (a swarm drawing from public sets repeats some items)."""
     harvesting, silent = [], []
@@ -93,7 +95,7 @@ def _agent_swarm(
                 temperature=0.4 if scripted else round(0.4 + 0.005 * i, 3),
                 output_tokens=1800,
                 messages=1 if quiet else 6,
-                sdk=client or f"agent-client/{i % 13}.{k}",
+                sdk=client or (f"agent-client/{i}.{k}" if own_clients else f"agent-client/{i % 13}.{k}"),
                 asn=f"AS{66000 + i}",
             )
     return harvesting, silent
@@ -236,6 +238,81 @@ def test_silent_members_on_the_swarms_settings_and_client_build_are_extraction_a
     newcomer = scores[developer]
     assert not any("one of the cohort's accounts" in x for x in newcomer["reasons"]), newcomer["reasons"]
     assert newcomer["cohort_logit"] < min(r["cohort_logit"] for r in quiet)
+
+
+def _newcomers(b: _Builder, count: int, *, name: str = "new") -> list[str]:
+    """New accounts of the swarm's window, each used for two ordinary requests an hour apart on
+    its own settings and client: a course's students, or ordinary sign-ups of the day."""
+    ids = []
+    for i in range(count):
+        account = b.account(
+            f"acct-{name}{i:03d}",
+            created=START - timedelta(hours=15, minutes=7 * i),
+            plan="free",
+            verification="email",
+            payment=f"card-{name}-{i}",
+        )
+        ids.append(account)
+        for k in range(2):
+            b.event(
+                account,
+                START + timedelta(hours=3 + i % 15, minutes=60 * k),
+                f"{COVER[(i + k) % len(COVER)]} ({name} {i})",
+                ip=f"203.0.{i % 250}.{k + 20}",
+                scores=PLAIN,
+                capability="general",
+                template=None,
+                max_tokens=1024 + 8 * i,
+                temperature=1.0,
+                output_tokens=400,
+                messages=1,
+                sdk=f"python/1.{30 + i % 20}.{k}",
+                asn=f"AS{65000 + i}",
+            )
+    return ids
+
+
+def test_a_swarm_whose_silent_half_shares_its_settings_is_not_excused_by_its_own_silence(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half the swarm's accounts sent only cover, each on its own client build: all they share
+    with the members is the script's request shape. Counted against the members, those silent
+    accounts made the swarm's window look half pure and excused themselves; each of them shares
+    the members' settings, so the window is the swarm's, and they are at least watched. A
+    newcomer of the same day on its own settings shares nothing and is not."""
+    data = build()
+    b = extend(data)
+    harvesting, silent = _agent_swarm(
+        b, size=70, silent_every=2, scripted=True, wrapper=False, own_clients=True
+    )
+    (newcomer,) = _newcomers(b, 1)
+    scores = scan_planted(warehouse, config, monkeypatch, data)
+    assert sum(scores[a]["verdict"] == "extraction" for a in harvesting) >= 0.9 * len(harvesting)
+    quiet = [scores[a] for a in silent]
+    assert "ok" not in {r["verdict"] for r in quiet}, sorted((r["risk"], r["account_id"]) for r in quiet)[:3]
+    # the window's weight, not nothing: before, a half-silent swarm's window gave them none
+    assert min(r["cohort_logit"] for r in quiet) > 1.0, sorted(r["cohort_logit"] for r in quiet)[:3]
+    tied = "share the members' values, as it does"
+    assert all(any(tied in x and "(shape)" in x for x in r["reasons"]) for r in quiet), quiet[0]["reasons"]
+    assert scores[newcomer]["verdict"] == "ok", scores[newcomer]["reasons"]
+    assert scores[newcomer]["cohort_logit"] == 0.0, scores[newcomer]["reasons"]
+
+
+def test_a_class_in_the_swarms_window_keeps_it_impure_for_an_account_sharing_one_setting(
+    warehouse: Warehouse, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same swarm, on a day when a class of a hundred students signed up and sent a couple of
+    ordinary requests each: most of the window's new accounts share nothing with the members, and
+    one shared setting is not enough to single out a silent account among them."""
+    data = build()
+    b = extend(data)
+    _, silent = _agent_swarm(b, size=70, silent_every=2, scripted=True, wrapper=False, own_clients=True)
+    students = _newcomers(b, 100, name="student")
+    scores = scan_planted(warehouse, config, monkeypatch, data)
+    assert {scores[a]["verdict"] for a in students} == {"ok"}
+    window = sorted(scores[a]["cohort_logit"] for a in silent)
+    assert window[-1] < 1.0, window[-3:]
+    assert {scores[a]["verdict"] for a in silent} == {"ok"}, sorted(scores[a]["risk"] for a in silent)[-3:]
 
 
 def _diluted(b: _Builder, name: str, *, scripted: bool, wrapper: bool = True, count: int = 4) -> list[str]:

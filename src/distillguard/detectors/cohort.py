@@ -71,6 +71,7 @@ SPEC = DetectorSpec(
         "silent_purity_high": 0.8,
         "silent_weight": 4.5,
         "silent_tie_kinds": 2,
+        "silent_window_tie_kinds": 1,
         "silent_tie_value_kinds": ("template", "shape", "payment", "sdk", "ip_prefix"),
     },
     why={
@@ -150,6 +151,17 @@ SPEC = DetectorSpec(
         "accounts, the standard a young, light cluster member meets (graph.links.corroboration_min_kinds): "
         "it takes the cohort's full member weight. One kind is a coincidence a new customer on a popular "
         "framework can share",
+        "silent_window_tie_kinds": "a silent account sharing pure values of one kind with the "
+        "members is judged against its window's purity counting, beside the members, the window's "
+        "silent accounts that share such values too: each of those is one of the swarm's silent "
+        "accounts or a coincidence as rare as its own, and only the untied ones stand for the "
+        "ordinary newcomers of that day. A swarm whose accounts send two requests each, a third "
+        "of them training-shaped, leaves nearly half its accounts with nothing of its kind, and "
+        "counted against the members they made the swarm's own window look impure. A window "
+        "whose untied newcomers are many (a hackathon's hundreds) stays impure for everyone, and "
+        "an account that sent as much of the cohort's kind as a member and still is none repeated "
+        "what other new accounts asked: a class whose exercises share the swarm's wrapper by "
+        "coincidence counts as the window's newcomers, not as the swarm's silent accounts",
         "silent_tie_value_kinds": "what a silent account can share with the script that runs a swarm "
         "after two requests: its wrapper (template family), its settings (request shape), its card, "
         "its client build and its exits (proxy prefix), the young-account corroboration kinds "
@@ -298,7 +310,8 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     silent = f"""
         WITH window_of AS (
             SELECT account_id, CAST(floor(epoch(first_seen) / {window_s}) AS BIGINT) AS window_no,
-                   events, (epoch(last_seen) - epoch(first_seen)) / 3600.0 AS active_hours
+                   events, training_share,
+                   (epoch(last_seen) - epoch(first_seen)) / 3600.0 AS active_hours
             FROM account_features
             WHERE events <= {int(p["light_max_events"])}
               AND coalesce(signup_age_days, 0.0) <= {young_days}
@@ -331,17 +344,54 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             JOIN account_indicators i ON i.account_id = c.account_id
             JOIN member_values s ON s.window_no = c.window_no AND s.kind = i.kind AND s.value = i.value
             GROUP BY c.account_id
+        ),
+        -- whether it sent the cohort's kind of item as a member would (too much to be silent),
+        -- yet was not one: it repeated what other new accounts asked, as a class does
+        tools AS (
+            SELECT e.account_id, avg(CASE WHEN {TOOL_WORK} THEN 1.0 ELSE 0.0 END) AS tool_share
+            FROM scan_events e JOIN candidates c ON c.account_id = e.account_id
+            GROUP BY e.account_id
         )
         SELECT c.account_id, c.window_no, c.events, c.active_hours, mw.members,
-               coalesce(t.tie_kinds, 0) AS tie_kinds, coalesce(t.tied_by, []) AS tied_by
+               coalesce(t.tie_kinds, 0) AS tie_kinds, coalesce(t.tied_by, []) AS tied_by,
+               greatest(coalesce(c.training_share, 0.0), coalesce(u.tool_share, 0.0))
+                   >= {float(p["member_training_low"])} AS asked_its_kind
         FROM candidates c JOIN member_windows mw ON mw.window_no = c.window_no
         LEFT JOIN ties t ON t.account_id = c.account_id
+        LEFT JOIN tools u ON u.account_id = c.account_id
     """
     return [
         SqlStep("cohort_members", members),
         SqlStep("cohort_features", features),
         SqlStep("cohort_silent_members", silent),
     ]
+
+
+def tied_to_members(tie_kinds: int, p: Mapping[str, Any] = SPEC.parameters) -> bool:
+    """Whether a silent account shares with its window's members pure values of
+    ``silent_tie_kinds`` kinds: it is one of the cohort's accounts, whatever the window's purity."""
+    return tie_kinds >= int(p["silent_tie_kinds"])
+
+
+def shares_window_values(
+    tie_kinds: int, *, asked_its_kind: bool = False, p: Mapping[str, Any] = SPEC.parameters
+) -> bool:
+    """Whether a silent account shares with its window's members pure values of
+    ``silent_window_tie_kinds`` kinds: the window's accounts that do count with the members in
+    the purity it is judged by (``silent_window_purity``). Not one that ``asked_its_kind`` (as
+    much of the cohort's kind as a member sends) and still is no member: it repeated what other
+    new accounts asked, the way a class does, and a class sharing the swarm's template by
+    coincidence is the window's ordinary newcomers, not the swarm's silent accounts."""
+    return tie_kinds >= int(p["silent_window_tie_kinds"]) and not asked_its_kind
+
+
+def silent_window_purity(members: float, candidates: int, tied: int, *, shares_values: bool) -> float:
+    """The share of a window's new, light accounts used in a burst that are its cohort's: the
+    members, and for an account sharing the members' pure values (``shares_window_values``) the
+    ``tied`` candidates that share them too; the rest stand for the window's ordinary newcomers."""
+    if members + candidates <= 0:
+        return 0.0
+    return (members + (tied if shares_values else 0)) / (members + candidates)
 
 
 def silent_fit(purity: float, p: Mapping[str, Any] = SPEC.parameters) -> float:

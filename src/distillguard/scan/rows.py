@@ -31,7 +31,7 @@ class SubjectScore:
     cohort_silent_purity: float | None = None  # set when it joined its cohort's window by how it was used
     cohort_script_tied: bool = False  # a member, or a silent one, sharing its cohort members' script
     cohort_corroborated: bool = False  # a member tied to fellow members by two kinds of pure value
-    cohort_tied_by: tuple[str, ...] = ()  # a silent member's kinds of pure value shared with the members
+    cohort_tied_by: tuple[str, ...] = ()  # a silent account's kinds of pure value shared with the members
     worst_end_user: SubjectScore | None = None
     sightings: list[tuple[float, str]] = field(default_factory=list)
     risk: float = 0.0

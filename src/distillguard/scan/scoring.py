@@ -38,7 +38,10 @@ from distillguard.detectors.cohort import (
     cohort_strength,
     member_fit,
     member_script_tied,
+    shares_window_values,
     silent_fit,
+    silent_window_purity,
+    tied_to_members,
     used_like_cohort,
 )
 from distillguard.rules import verdict
@@ -361,13 +364,16 @@ def add_silent_cohort_evidence(
     for window, candidates in used_alike.items():
         strongest_cohort = strongest[window]
         members = float(candidates[0][1]["members"] or 0)
-        purity = members / (members + len(candidates))
-        by_window = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
+        tied = sum(1 for _, row in candidates if _shares_window_values(row))
         # sharing two independent kinds of the members' pure values makes it one of them, whatever
         # the window's purity: it takes a member's full weight
         by_script = float(COHORT["weight"]) * strongest_cohort.parts["corroborated_strength"]
         for subject, row in candidates:
-            script_tied = int(row.get("tie_kinds") or 0) >= int(COHORT["silent_tie_kinds"])
+            tie_kinds = int(row.get("tie_kinds") or 0)
+            script_tied = tied_to_members(tie_kinds)
+            shares_values = _shares_window_values(row)
+            purity = silent_window_purity(members, len(candidates), tied, shares_values=shares_values)
+            by_window = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
             logit = by_script if script_tied else by_window
             if logit <= 0:
                 continue
@@ -376,7 +382,14 @@ def add_silent_cohort_evidence(
             subject.cohort_logit = logit
             subject.cohort_silent_purity = purity
             subject.cohort_script_tied = script_tied
-            subject.cohort_tied_by = tuple(str(k) for k in row.get("tied_by") or ()) if script_tied else ()
+            subject.cohort_tied_by = (
+                tuple(str(k) for k in row.get("tied_by") or ()) if script_tied or shares_values else ()
+            )
+
+
+def _shares_window_values(row: Mapping[str, Any]) -> bool:
+    asked_its_kind = bool(row.get("asked_its_kind"))
+    return shares_window_values(int(row.get("tie_kinds") or 0), asked_its_kind=asked_its_kind)
 
 
 def combine_partner(risk: float, confidences: Sequence[float]) -> float:
@@ -453,12 +466,22 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
             f"{cohort.group_id}, {cohort.accounts} new, light accounts collecting "
             f"{cohort_kind_label(cohort.features.get('kind'))}, and used the same way ({subject.events} "
             f"requests in a burst); {subject.cohort_silent_purity:.0%} of that window's such accounts "
-            "are members. Nothing it sent is of that kind"
+            + (
+                "are members or share the members' values, as it does. "
+                if subject.cohort_tied_by and not subject.cohort_script_tied
+                else "are members. "
+            )
+            + "Nothing it sent is of that kind"
             + (
                 ", but it shares with the members values nearly only harvesters hold, of independent "
                 f"kinds ({', '.join(subject.cohort_tied_by)}): one of the cohort's accounts"
                 if subject.cohort_script_tied
-                else ": alone, this asks it to verify"
+                else (
+                    f", but it shares with the members a value nearly only harvesters hold "
+                    f"({', '.join(subject.cohort_tied_by)}): with its window, this asks it to verify"
+                    if subject.cohort_tied_by
+                    else ": alone, this asks it to verify"
+                )
             )
         )
     elif cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION:
