@@ -315,6 +315,9 @@ def test_a_class_in_the_swarms_window_keeps_it_impure_for_an_account_sharing_one
     assert {scores[a]["verdict"] for a in silent} == {"ok"}, sorted(scores[a]["risk"] for a in silent)[-3:]
 
 
+_GROUPS = ("dl", "ow", "so")
+
+
 def _diluted(b: _Builder, name: str, *, scripted: bool, wrapper: bool = True, count: int = 4) -> list[str]:
     """Accounts of the swarm's window whose one agent task hides among three ordinary requests
     (a quarter of agent work: below ``member_tool_low``, the share of a developer trying tools).
@@ -340,7 +343,9 @@ def _diluted(b: _Builder, name: str, *, scripted: bool, wrapper: bool = True, co
                 f" the failing test in repo {name}{i}, then explain the patch"
                 if agent
                 else COVER[(i + 4 * k) % len(COVER)],
-                ip=f"100.{120 + i}.{i}.{k + 10}",
+                # each group on its own network and client build: they share nothing but what
+                # ``scripted`` gives them (the same index must not tie one group to another)
+                ip=f"100.{120 + 4 * _GROUPS.index(name) + i}.{i}.{k + 10}",
                 scores=PLAIN,
                 capability="tool_use" if agent else "general",
                 template="tf-swarm-wrapper" if scripted and wrapper else None,
@@ -348,7 +353,7 @@ def _diluted(b: _Builder, name: str, *, scripted: bool, wrapper: bool = True, co
                 temperature=0.4 if scripted else 0.9,
                 output_tokens=1800 if agent else 300,
                 messages=6 if agent else 1,
-                sdk=f"other-client/{i}.{k}",
+                sdk=f"{name}-client/{i}.{k}",
                 asn=f"AS{67000 + i}",
             )
     return ids
@@ -367,11 +372,20 @@ def test_a_member_sharing_the_swarms_script_takes_its_cohort_in_full_whatever_it
     tied = [scores[a] for a in scripted]
     assert all(any("shares the members' script" in x for x in r["reasons"]) for r in tied), tied[0]["reasons"]
     assert {r["verdict"] for r in tied} == {"extraction"}, [(r["account_id"], r["risk"]) for r in tied]
-    # the same mix on its own settings, or on the swarm's settings alone (popular defaults are no
-    # script), takes nothing from the cohort: a developer trying tools
-    alone = [scores[a] for a in own_settings + settings_only]
+    # the same mix on its own settings takes nothing from the cohort: a developer trying tools
+    alone = [scores[a] for a in own_settings]
     assert all(r["cohort_logit"] == 0.0 for r in alone), [(r["account_id"], r["cohort_logit"]) for r in alone]
-    assert all(scores[a]["verdict"] != "extraction" for a in own_settings)
+    assert all(r["verdict"] != "extraction" for r in alone)
+    # on the swarm's settings alone (popular defaults are no script) it is no member in full, but
+    # takes what a silent account on those settings takes: its one agent task does not excuse it
+    on_settings = [scores[a] for a in settings_only]
+    silent_weight = float(COHORT.parameters["silent_weight"])
+    assert all(0.0 < r["cohort_logit"] <= silent_weight for r in on_settings), [
+        (r["account_id"], r["cohort_logit"]) for r in on_settings
+    ]
+    judged = "judged as the window's silent accounts are"
+    assert all(any(judged in x and "(shape)" in x for x in r["reasons"]) for r in on_settings), on_settings[0]
+    assert not any("shares the members' script" in x for r in on_settings for x in r["reasons"])
 
 
 # Agent tasks of developers trying tools on their own code: each its own wording.
