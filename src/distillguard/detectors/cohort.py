@@ -163,9 +163,7 @@ SPEC = DetectorSpec(
         "whose untied newcomers are many (a hackathon's hundreds) stays impure for everyone, and "
         "an account that sent as much of the cohort's kind as a member and still is none repeated "
         "what other new accounts asked: a class whose exercises share the swarm's wrapper by "
-        "coincidence counts as the window's newcomers, not as the swarm's silent accounts (one tied "
-        "to the members by two kinds is the cohort's whatever it asked: a swarm drawing its items "
-        "from public sets repeats some)",
+        "coincidence counts as the window's newcomers, not as the swarm's silent accounts",
         "silent_tie_value_kinds": "what a silent account can share with the script that runs a swarm "
         "after two requests: its wrapper (template family), its settings (request shape), its card, "
         "its client build and its exits (proxy prefix), the young-account corroboration kinds "
@@ -389,15 +387,10 @@ def shares_window_values(
     """Whether a silent account shares with its window's members pure values of
     ``silent_window_tie_kinds`` kinds: the window's accounts that do count with the members in
     the purity it is judged by (``silent_window_purity``). Not one that ``asked_its_kind`` (as
-    much of the cohort's kind as a member sends) and still is no member, unless it is tied to
-    the members by two kinds (``tied_to_members``): it repeated what other new accounts asked,
-    the way a class does, and a class sharing the swarm's template by coincidence is the
-    window's ordinary newcomers, not the swarm's silent accounts; an account tied by two kinds
-    is one of the cohort's accounts whatever it asked (a swarm drawing from public sets repeats
-    items too)."""
-    if tie_kinds < int(p["silent_window_tie_kinds"]):
-        return False
-    return not asked_its_kind or tied_to_members(tie_kinds, p)
+    much of the cohort's kind as a member sends) and still is no member: it repeated what other
+    new accounts asked, the way a class does, and a class sharing the swarm's template by
+    coincidence is the window's ordinary newcomers, not the swarm's silent accounts."""
+    return tie_kinds >= int(p["silent_window_tie_kinds"]) and not asked_its_kind
 
 
 def silent_window_purity(members: float, candidates: int, tied: int, *, shares_values: bool) -> float:
