@@ -372,20 +372,11 @@ def test_a_member_sharing_the_swarms_script_takes_its_cohort_in_full_whatever_it
     tied = [scores[a] for a in scripted]
     assert all(any("shares the members' script" in x for x in r["reasons"]) for r in tied), tied[0]["reasons"]
     assert {r["verdict"] for r in tied} == {"extraction"}, [(r["account_id"], r["risk"]) for r in tied]
-    # the same mix on its own settings takes nothing from the cohort: a developer trying tools
-    alone = [scores[a] for a in own_settings]
+    # the same mix on its own settings, or on the swarm's settings alone (popular defaults are no
+    # script), takes nothing from the cohort: a developer trying tools
+    alone = [scores[a] for a in own_settings + settings_only]
     assert all(r["cohort_logit"] == 0.0 for r in alone), [(r["account_id"], r["cohort_logit"]) for r in alone]
-    assert all(r["verdict"] != "extraction" for r in alone)
-    # on the swarm's settings alone (popular defaults are no script) it is no member in full, but
-    # takes what a silent account on those settings takes: its one agent task does not excuse it
-    on_settings = [scores[a] for a in settings_only]
-    silent_weight = float(COHORT.parameters["silent_weight"])
-    assert all(0.0 < r["cohort_logit"] <= silent_weight for r in on_settings), [
-        (r["account_id"], r["cohort_logit"]) for r in on_settings
-    ]
-    judged = "judged as the window's silent accounts are"
-    assert all(any(judged in x and "(shape)" in x for x in r["reasons"]) for r in on_settings), on_settings[0]
-    assert not any("shares the members' script" in x for r in on_settings for x in r["reasons"])
+    assert all(scores[a]["verdict"] != "extraction" for a in own_settings)
 
 
 # Agent tasks of developers trying tools on their own code: each its own wording.

@@ -105,15 +105,13 @@ SPEC = DetectorSpec(
         "corroborated_distinct_high": "nine in ten items asked once across a cohort whose tied "
         "accounts run one script is a data set being collected",
         "member_training_low": "a member whose few requests are nearly all ordinary (neither "
-        "training-shaped nor agent work) gains nothing from its cohort as a member (it may be a new "
-        "customer who signed up that day); if it shares the members' pure values it is judged as a "
-        "silent account of its window would be (silent_window_tie_kinds), never less",
+        "training-shaped nor agent work) gains nothing from its cohort (it may be a new customer who "
+        "signed up that day)",
         "member_training_high": "a member's two to six requests are a small sample of its cohort's mix: "
         "one training-shaped request in three is what a member of a swarm that hides its harvest among "
         "ordinary prompts shows, so it gains it all",
         "member_tool_low": "a member of an agent-work cohort whose requests are a third or less agent "
-        "work is a developer trying tools, not one of the cohort's collecting accounts (unless it "
-        "shares the members' pure values: then it takes what a silent account tied the same way takes)",
+        "work is a developer trying tools, not one of the cohort's collecting accounts",
         "member_tool_high": "a member most of whose few requests are agent work takes its cohort's "
         "strength in full",
         "member_novelty_min": "a member belongs to a harvesting cohort when at least half of its "
@@ -204,7 +202,6 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
     window_s = int(p["window_hours"]) * 3600
     young_days = float(p["young_max_days"])
     tie_kinds = ", ".join(f"'{k}'" for k in p["member_script_tie_kinds"])
-    silent_kinds = ", ".join(f"'{k}'" for k in p["silent_tie_value_kinds"])
     members = f"""
         WITH light AS (
             SELECT f.account_id, f.first_seen, f.training_share,
@@ -265,15 +262,10 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         ties AS (
             SELECT account_id,
                    count(DISTINCT CASE WHEN kind IN ({tie_kinds}) THEN kind END) AS script_kinds,
-                   {corroborating_kinds("kind")} AS corroborating_kinds,
-                   -- the kinds a silent account is judged by (silent_tie_value_kinds), for a
-                   -- member with too little of the cohort's kind to take it in full
-                   count(DISTINCT CASE WHEN kind IN ({silent_kinds}) THEN kind END) AS tie_kinds,
-                   list_sort(list(DISTINCT kind) FILTER (WHERE kind IN ({silent_kinds}))) AS tied_by
+                   {corroborating_kinds("kind")} AS corroborating_kinds
             FROM shared GROUP BY account_id
         )
-        SELECT j.*, coalesce(t.script_kinds, 0) AS script_kinds, coalesce(t.tie_kinds, 0) AS tie_kinds,
-               coalesce(t.tied_by, []) AS tied_by,
+        SELECT j.*, coalesce(t.script_kinds, 0) AS script_kinds,
                coalesce(t.corroborating_kinds, 0) >= {int(CORROBORATION_MIN_KINDS)} AS corroborated
         FROM joined j LEFT JOIN ties t ON t.account_id = j.account_id
     """

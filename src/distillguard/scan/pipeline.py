@@ -356,10 +356,11 @@ def _score(
     behaviour = {str(r["account_id"]): r for r in account_rows}
     scoring.add_cluster_evidence(accounts, clusters, members, behaviour, ties, script_tied)
     cohorts = scoring.cohorts_from_rows(engine.to_arrow("SELECT * FROM cohort_features").to_pylist())
-    cohort_members = engine.to_arrow("SELECT * FROM cohort_members").to_pylist()
-    scoring.add_cohort_evidence(accounts, cohorts, cohort_members)
+    scoring.add_cohort_evidence(
+        accounts, cohorts, engine.to_arrow("SELECT * FROM cohort_members").to_pylist()
+    )
     scoring.add_silent_cohort_evidence(
-        accounts, cohorts, engine.to_arrow("SELECT * FROM cohort_silent_members").to_pylist(), cohort_members
+        accounts, cohorts, engine.to_arrow("SELECT * FROM cohort_silent_members").to_pylist()
     )
     scoring.settle_risk(accounts, end_users, _partner_evidence(engine, cut))
     for group in clusters.values():

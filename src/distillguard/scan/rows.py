@@ -32,7 +32,6 @@ class SubjectScore:
     cohort_script_tied: bool = False  # a member, or a silent one, sharing its cohort members' script
     cohort_corroborated: bool = False  # a member tied to fellow members by two kinds of pure value
     cohort_tied_by: tuple[str, ...] = ()  # a silent account's kinds of pure value shared with the members
-    cohort_thin_member: bool = False  # a member with too little of its kind, judged as a silent one
     worst_end_user: SubjectScore | None = None
     sightings: list[tuple[float, str]] = field(default_factory=list)
     risk: float = 0.0

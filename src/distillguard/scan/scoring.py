@@ -22,9 +22,7 @@ Partner sightings add like independent evidence. Verdict thresholds come from
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from distillguard.detectors.account import AccountSignal, Evidence, proxy_rotation, ramp_py
@@ -343,12 +341,9 @@ def add_silent_cohort_evidence(
     accounts: Mapping[str, SubjectScore],
     cohorts: Mapping[str, GroupScore],
     silent: Iterable[Mapping[str, Any]],
-    members: Iterable[Mapping[str, Any]] = (),
 ) -> None:
     """Accounts first seen in a harvesting cohort's window, used the same way, that sent nothing of
-    its kind: the window's strongest cohort x how pure the window is, at ``silent_weight``. Then
-    the cohort's ``members`` (``cohort_members`` rows) that sent too little of its kind to take it
-    in full: no less than a silent account of their window tied to the members the same way."""
+    its kind: the window's strongest cohort x how pure the window is, at ``silent_weight``."""
     strongest: dict[int, GroupScore] = {}
     for cohort in cohorts.values():
         window = int(cohort.features["window_no"])
@@ -366,88 +361,30 @@ def add_silent_cohort_evidence(
         median_hours = float(window_cohort.features.get("median_active_hours") or 0.0)
         if used_like_cohort(float(row.get("active_hours") or 0.0), median_hours):
             used_alike.setdefault(window, []).append((subject, row))
-    windows: dict[int, _Window] = {}
     for window, candidates in used_alike.items():
         strongest_cohort = strongest[window]
-        windows[window] = _Window(
-            members=float(candidates[0][1]["members"] or 0),
-            candidates=len(candidates),
-            tied=sum(1 for _, row in candidates if _shares_window_values(row)),
-        )
+        members = float(candidates[0][1]["members"] or 0)
+        tied = sum(1 for _, row in candidates if _shares_window_values(row))
+        # sharing two independent kinds of the members' pure values makes it one of them, whatever
+        # the window's purity: it takes a member's full weight
+        by_script = float(COHORT["weight"]) * strongest_cohort.parts["corroborated_strength"]
         for subject, row in candidates:
             tie_kinds = int(row.get("tie_kinds") or 0)
+            script_tied = tied_to_members(tie_kinds)
             shares_values = _shares_window_values(row)
-            logit, purity = windows[window].silent_logit(strongest_cohort, tie_kinds, shares_values)
+            purity = silent_window_purity(members, len(candidates), tied, shares_values=shares_values)
+            by_window = float(COHORT["silent_weight"]) * strongest_cohort.strength * silent_fit(purity)
+            logit = by_script if script_tied else by_window
             if logit <= 0:
                 continue
             strongest_cohort.members.append(subject.subject_id)
             subject.cohort_id = strongest_cohort.group_id
             subject.cohort_logit = logit
             subject.cohort_silent_purity = purity
-            subject.cohort_script_tied = tied_to_members(tie_kinds)
+            subject.cohort_script_tied = script_tied
             subject.cohort_tied_by = (
-                tuple(str(k) for k in row.get("tied_by") or ())
-                if subject.cohort_script_tied or shares_values
-                else ()
+                tuple(str(k) for k in row.get("tied_by") or ()) if script_tied or shares_values else ()
             )
-    _thin_members_as_silent(accounts, cohorts, list(members), windows)
-
-
-@dataclass(frozen=True)
-class _Window:
-    """A cohort window's new, light accounts used for a burst: its members, the silent accounts
-    used the way the members are, and how many of those share the members' pure values."""
-
-    members: float
-    candidates: int = 0
-    tied: int = 0
-
-    def silent_logit(self, cohort: GroupScore, tie_kinds: int, shares_values: bool) -> tuple[float, float]:
-        """(log-odds, purity) a silent account of this window takes from ``cohort``: a member's
-        full weight when tied to the members by two kinds, else the window's purity as it sees it."""
-        purity = silent_window_purity(self.members, self.candidates, self.tied, shares_values=shares_values)
-        if tied_to_members(tie_kinds):
-            return float(COHORT["weight"]) * cohort.parts["corroborated_strength"], purity
-        return float(COHORT["silent_weight"]) * cohort.strength * silent_fit(purity), purity
-
-
-def _thin_members_as_silent(
-    accounts: Mapping[str, SubjectScore],
-    cohorts: Mapping[str, GroupScore],
-    members: Sequence[Mapping[str, Any]],
-    windows: Mapping[int, _Window],
-) -> None:
-    """A member whose share of its cohort's kind is too small to take the cohort in full (one
-    agent task among three ordinary requests) but that shares the members' pure values takes no
-    less than it would had it sent none of that kind: a silent account of its window, tied to
-    the members the same way. Sending a little of what a swarm collects is no evidence of
-    innocence. A member sharing nothing with the others (a developer who tried an agent task on
-    its own settings in the swarm's window) still takes only its own share."""
-    per_window = Counter(
-        int(cohorts[cohort_id].features["window_no"])
-        for cohort_id in (str(r["cohort_id"]) for r in members)
-        if cohort_id in cohorts
-    )
-    for row in members:
-        subject = accounts.get(str(row["account_id"]))
-        cohort = cohorts.get(str(row["cohort_id"]))
-        if subject is None or cohort is None or subject.cohort_id != cohort.group_id:
-            continue
-        median_hours = float(cohort.features.get("median_active_hours") or 0.0)
-        if not used_like_cohort(float(row.get("active_hours") or 0.0), median_hours):
-            continue
-        window_no = int(cohort.features["window_no"])
-        window = windows.get(window_no, _Window(members=float(per_window[window_no])))
-        tie_kinds = int(row.get("tie_kinds") or 0)
-        if not shares_window_values(tie_kinds):
-            continue
-        logit, purity = window.silent_logit(cohort, tie_kinds, shares_values=True)
-        if logit > subject.cohort_logit:
-            subject.cohort_logit = logit
-            subject.cohort_silent_purity = purity
-            subject.cohort_thin_member = True
-            subject.cohort_script_tied = subject.cohort_script_tied or tied_to_members(tie_kinds)
-            subject.cohort_tied_by = tuple(str(k) for k in row.get("tied_by") or ())
 
 
 def _shares_window_values(row: Mapping[str, Any]) -> bool:
@@ -525,13 +462,8 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
     cohort = groups.get(subject.cohort_id or "")
     if cohort is not None and subject.cohort_logit > REASON_MIN_CONTRIBUTION and subject.cohort_silent_purity:
         reasons.append(
-            (
-                f"cohort.member ({subject.cohort_logit:+.1f}): one of {cohort.group_id}'s "
-                if subject.cohort_thin_member
-                else f"cohort.silent_member ({subject.cohort_logit:+.1f}): first seen in the window of "
-                f"{cohort.group_id}, "
-            )
-            + f"{cohort.accounts} new, light accounts collecting "
+            f"cohort.silent_member ({subject.cohort_logit:+.1f}): first seen in the window of "
+            f"{cohort.group_id}, {cohort.accounts} new, light accounts collecting "
             f"{cohort_kind_label(cohort.features.get('kind'))}, and used the same way ({subject.events} "
             f"requests in a burst); {subject.cohort_silent_purity:.0%} of that window's such accounts "
             + (
@@ -539,12 +471,7 @@ def subject_reasons(subject: SubjectScore, groups: Mapping[str, GroupScore]) -> 
                 if subject.cohort_tied_by and not subject.cohort_script_tied
                 else "are members. "
             )
-            + (
-                "Too little of what it sent is of that kind to take the cohort as a member, so it is "
-                "judged as the window's silent accounts are"
-                if subject.cohort_thin_member
-                else "Nothing it sent is of that kind"
-            )
+            + "Nothing it sent is of that kind"
             + (
                 ", but it shares with the members values nearly only harvesters hold, of independent "
                 f"kinds ({', '.join(subject.cohort_tied_by)}): one of the cohort's accounts"
