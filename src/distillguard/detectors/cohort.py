@@ -183,6 +183,15 @@ def _harvest_item(kind_column: str) -> str:
     )
 
 
+def _tool_shares(accounts: str) -> str:
+    """Rows ``(account_id, tool_share)``: the share of agent and tool work in the requests of each
+    account of ``accounts`` (a CTE or table with ``account_id``)."""
+    return f"""
+            SELECT e.account_id, avg(CASE WHEN {TOOL_WORK} THEN 1.0 ELSE 0.0 END) AS tool_share
+            FROM scan_events e JOIN {accounts} a ON a.account_id = e.account_id
+            GROUP BY e.account_id"""
+
+
 def _pure_values(source: str, group: str, kinds: tuple[str, ...] = SCRIPT_KINDS) -> str:
     """Rows ``(<group>, account_id, kind, value)``: the pure values of ``kinds`` (by default the
     script-level ones: template family, request shape, card; nearly every holder gated:
@@ -211,11 +220,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
             WHERE f.events <= {int(p["light_max_events"])}
               AND coalesce(f.signup_age_days, 0.0) <= {young_days}
         ),
-        tools AS (
-            SELECT e.account_id, avg(CASE WHEN {TOOL_WORK} THEN 1.0 ELSE 0.0 END) AS tool_share
-            FROM scan_events e JOIN light l ON l.account_id = e.account_id
-            GROUP BY e.account_id
-        ),
+        tools AS ({_tool_shares("light")}),
         -- the kind an account mostly collects: agent and tool work, or a training-shaped class
         young AS (
             SELECT l.account_id, l.first_seen, l.active_hours,
@@ -347,11 +352,7 @@ def cohort_steps(p: Mapping[str, Any] = SPEC.parameters) -> list[SqlStep]:
         ),
         -- whether it sent the cohort's kind of item as a member would (too much to be silent),
         -- yet was not one: it repeated what other new accounts asked, as a class does
-        tools AS (
-            SELECT e.account_id, avg(CASE WHEN {TOOL_WORK} THEN 1.0 ELSE 0.0 END) AS tool_share
-            FROM scan_events e JOIN candidates c ON c.account_id = e.account_id
-            GROUP BY e.account_id
-        )
+        tools AS ({_tool_shares("candidates")})
         SELECT c.account_id, c.window_no, c.events, c.active_hours, mw.members,
                coalesce(t.tie_kinds, 0) AS tie_kinds, coalesce(t.tied_by, []) AS tied_by,
                greatest(coalesce(c.training_share, 0.0), coalesce(u.tool_share, 0.0))
