@@ -17,12 +17,13 @@ different versions are refused, never compared (datasketch's history shows why).
 
 from __future__ import annotations
 
+import array
 import functools
 import hashlib
 import hmac
 import ipaddress
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import rensa
 
@@ -73,7 +74,8 @@ def shingles(skeleton_text: str, width: int = SHINGLE_WORDS) -> list[str]:
     toks = tokens(skeleton_text)
     if len(toks) <= width:
         return [" ".join(toks)] if toks else []
-    return [" ".join(toks[i : i + width]) for i in range(len(toks) - width + 1)]
+    # the runs of ``width`` tokens: the k-th token list starts k further on (shorter lists stop it)
+    return list(map(" ".join, zip(*(toks[i:] for i in range(width)), strict=False)))
 
 
 def _digest(text: str) -> str:
@@ -137,29 +139,34 @@ def jaccard_estimate(a: Sequence[int], b: Sequence[int]) -> float:
 # DuckDB's lower() uses simple case mapping, Python's full mapping ('İ' -> 'i̇').
 
 
-def _code_point_ranges(member: Callable[[str], bool]) -> str:
-    """RE2 class body (no brackets) of every code point where ``member`` holds."""
+def _class_ranges(python_class: str, every_point: Sequence[tuple[int, str]]) -> str:
+    """RE2 class body (no brackets) of every code point Python's ``re`` class ``python_class``
+    (one character class, such as ``\\w``) matches: ``re`` itself runs over every code point, in
+    C, where a predicate asked per code point cost every process that ingests over half a second.
+    Surrogates are left out (DuckDB text is valid UTF-8): the code points below and above them
+    are searched apart, so no range spans them."""
+    runs = re.compile(f"{python_class}+")
     spans: list[tuple[int, int]] = []
-    start: int | None = None
-    for point in range(0x110000):
-        inside = not 0xD800 <= point <= 0xDFFF and member(chr(point))  # DuckDB text is valid UTF-8
-        if inside and start is None:
-            start = point
-        elif not inside and start is not None:
-            spans.append((start, point - 1))
-            start = None
-    if start is not None:
-        spans.append((start, 0x10FFFF))
+    for first, points in every_point:
+        spans += [(first + m.start(), first + m.end() - 1) for m in runs.finditer(points)]
     return "".join(rf"\x{{{a:x}}}" if a == b else rf"\x{{{a:x}}}-\x{{{b:x}}}" for a, b in spans)
 
 
 @functools.cache
 def _re2_classes() -> dict[str, str]:
-    word = _code_point_ranges(lambda ch: ch.isalnum() or ch == "_")
-    space = _code_point_ranges(str.isspace)
-    digit = _code_point_ranges(str.isdecimal)
-    other_space = _code_point_ranges(lambda ch: ch.isspace() and ch != " ")
-    return {"w": word, "s": space, "d": digit, "s_not_blank": other_space}
+    # the classes the Python masks use: \w is str.isalnum() or "_", \s str.isspace(),
+    # \d str.isdecimal() (tests/test_fingerprints.py holds them to those predicates)
+    # (first code point, text of every code point from it) below and above the surrogates
+    every_point = [
+        (first, array.array("I", range(first, last + 1)).tobytes().decode("utf-32-le"))
+        for first, last in ((0, 0xD7FF), (0xE000, 0x10FFFF))
+    ]
+    return {
+        "w": _class_ranges(r"\w", every_point),
+        "s": _class_ranges(r"\s", every_point),
+        "d": _class_ranges(r"\d", every_point),
+        "s_not_blank": _class_ranges(r"[^\S ]", every_point),
+    }
 
 
 @functools.cache
@@ -231,8 +238,11 @@ def fingerprint_masked(
 def minhash_batch(skeletons: Sequence[str]) -> list[list[int]]:
     """``minhash`` of each skeleton text, in one rensa call."""
     token_sets = [shingles(s) or [""] for s in skeletons]
-    digests = rensa.RMinHash.digests_from_token_sets(token_sets, MINHASH_PERMUTATIONS, MINHASH_SEED)
-    return [[int(v) for v in row] for row in digests]
+    # rensa gives lists of Python ints already
+    digests: list[list[int]] = rensa.RMinHash.digests_from_token_sets(
+        token_sets, MINHASH_PERMUTATIONS, MINHASH_SEED
+    )
+    return digests
 
 
 # ------------------------------------------------------------ serialisation
