@@ -18,6 +18,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,18 +65,19 @@ class Numbering:
         return f" LEFT JOIN line_map _lm ON _lm._record = {self.record(alias)}"
 
 
-def numbering(staging: duckdb.DuckDBPyConnection, path: Path, lines: bool) -> Numbering:
-    """The stage's numbering; for a JSON-lines file (``lines``) with blank lines before its last
-    record, table ``line_map`` is made in ``staging`` (records before the first blank line have
-    no row there: their line is their number). Raises ``Unreadable``."""
+def numbering(staging: duckdb.DuckDBPyConnection, found: Future[list[int]] | None) -> Numbering:
+    """The stage's numbering; for a JSON-lines file (``found``: its ``blank_lines``, being read)
+    with blank lines before its last record, table ``line_map`` is made in ``staging`` (records
+    before the first blank line have no row there: their line is their number). Raises
+    ``Unreadable``."""
     names = [row[0] for row in staging.execute("DESCRIBE stage").fetchall()]
     column = "_line" if "_line" in names else "rowid"
-    if not lines:
+    if found is None:
         return Numbering(column)
     try:
-        blanks = blank_lines(path)
+        blanks = found.result()
     except (OSError, EOFError, zlib.error, StreamBroken) as exc:
-        raise Unreadable(f"{path}: {exc}") from exc
+        raise Unreadable(str(exc)) from exc
     if not blanks:
         return Numbering(column)
     counted = "count(*)" if column == "rowid" else "max(_line)"
