@@ -154,9 +154,9 @@ def _class_ranges(python_class: str, every_point: Sequence[tuple[int, str]]) -> 
 
 @functools.cache
 def _re2_classes() -> dict[str, str]:
-    # the classes the Python masks use: \w is str.isalnum() or "_", \s str.isspace(),
-    # \d str.isdecimal() (tests/test_fingerprints.py holds them to those predicates)
-    # (first code point, text of every code point from it) below and above the surrogates
+    # The classes the Python masks use: \w is str.isalnum() or "_", \s str.isspace(),
+    # \d str.isdecimal() (tests/test_fingerprints.py holds them to those predicates). Each is
+    # searched for in the text of every code point below the surrogates, then above them.
     every_point = [
         (first, array.array("I", range(first, last + 1)).tobytes().decode("utf-32-le"))
         for first, last in ((0, 0xD7FF), (0xE000, 0x10FFFF))

@@ -257,6 +257,7 @@ def ingest_staged(
     ):
         # A JSON-lines file's blank lines are found while DuckDB reads it: that read leaves part
         # of a core idle, and the scan (decompressing the file again) costs a tenth of the ingest.
+        # A stage that fails waits for the scan on leaving: the line path's fallback is rare.
         blanks = beside_the_stage.submit(line_numbers.blank_lines, path) if kind == "lines" else None
         stage_db = Path(work) / "stage.duckdb"
         staging = duckdb.connect(str(stage_db))
