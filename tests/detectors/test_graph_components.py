@@ -6,6 +6,7 @@ import hashlib
 
 import pyarrow as pa
 
+from distillguard.engine.base import run_steps
 from distillguard.scan import graph
 from distillguard.warehouse import Warehouse
 
@@ -67,3 +68,24 @@ def test_label_propagation_joins_every_isolated_pair_whatever_its_names(warehous
     _links(warehouse, pairs)
     graph.label_propagation(warehouse.engine)
     assert sorted(map(sorted, _groups(warehouse).values())) == sorted(sorted(p) for p in pairs)
+
+
+def test_label_propagation_counts_equal_vote_weights_as_a_tie(warehouse: Warehouse) -> None:
+    # "m" hears label a (one tie of 0.3) and label b (two ties, 0.1 and 0.2). In floating point
+    # 0.1 + 0.2 is 0.30000000000000004, and which way such a tie fell followed the order the
+    # engine's threads added the votes in: the same warehouse scanned twice clustered apart.
+    # Equal weights are a tie, and a tie goes to the smaller label.
+    tied = pa.table({"src": ["a", "b1", "b2"], "dst": ["m", "m", "m"], "weight": [0.3, 0.1, 0.2]})
+    warehouse.replace_table("graph_links", tied)
+    engine = warehouse.engine
+    run_steps(engine, [graph.lpa_nodes_step(), graph.lpa_labels_step(), graph.symmetric_links_step()])
+    # b1 and b2 already carry one label (b1's), as a community's members do
+    engine.execute(
+        "UPDATE cc_labels SET label = (SELECT id FROM lpa_nodes WHERE name = 'b1') WHERE name = 'b2'"
+    )
+    run_steps(engine, [graph.lpa_round_step(everyone=True)])
+    moved = engine.to_arrow(
+        "SELECT n.name FROM cc_labels_next c JOIN lpa_nodes n ON n.id = c.label "
+        "WHERE c.name = 'm'"
+    ).column("name")[0].as_py()
+    assert moved == "a"

@@ -103,7 +103,12 @@ def connected_components(engine: Engine, *, links: str = "graph_links", max_roun
 # Accounts are numbered in the order of their ids for the rounds (``lpa_nodes``): every round
 # joins and groups the links by node and label, and numbers cost half what account ids do
 # (medium preset). The numbering keeps the order, so the smallest label is the same account.
+# Votes are summed in millionths of a weight, as integers: a sum of floating-point weights
+# depends on the order the engine's threads add them in, so two labels of equal weight came
+# out a rounding error apart and the same warehouse scanned twice could cluster differently
+# (one swarm account of a randomised scenario moved between `ok` and `extraction`).
 SELF_WEIGHT = 0.05
+WEIGHT_UNITS = 1_000_000
 LPA_ROUNDS = 16
 
 
@@ -126,12 +131,13 @@ def lpa_labels_step() -> SqlStep:
 
 
 def symmetric_links_step(links: str = "graph_links") -> SqlStep:
-    """Each link both ways, between node numbers."""
+    """Each link both ways, between node numbers, its weight in ``WEIGHT_UNITS`` (an integer)."""
     return SqlStep(
         "lpa_links",
         f"""
         WITH numbered AS (
-            SELECT a.id AS src, b.id AS dst, l.weight FROM {links} l
+            SELECT a.id AS src, b.id AS dst, CAST(round(l.weight * {WEIGHT_UNITS}) AS BIGINT) AS weight
+            FROM {links} l
             JOIN lpa_nodes a ON a.name = l.src JOIN lpa_nodes b ON b.name = l.dst
         )
         SELECT src, dst, weight FROM numbered
@@ -157,7 +163,7 @@ def lpa_round_step(round_number: int = 0, *, everyone: bool = False) -> SqlStep:
             FROM lpa_links l JOIN movers m ON m.node = l.src JOIN cc_labels c ON c.node = l.dst
             GROUP BY l.src, c.label
             UNION ALL
-            SELECT node, label, {SELF_WEIGHT} AS w FROM movers
+            SELECT node, label, CAST({round(SELF_WEIGHT * WEIGHT_UNITS)} AS BIGINT) AS w FROM movers
         ),
         totals AS (SELECT node, label, sum(w) AS w FROM votes GROUP BY node, label),
         best AS (SELECT node, max(w) AS w FROM totals GROUP BY node),
