@@ -154,3 +154,30 @@ def test_a_fallback_after_the_sql_path_quarantined_records_quarantines_each_once
     assert tried == [True]
     assert report.reconciles and report.quarantined == 2
     assert [line for line, _ in quarantine] == [6, 31], quarantine
+
+
+@pytest.mark.parametrize("piece_bytes", [3, 7, 64, 1 << 20])
+def test_line_starts_are_the_offsets_the_python_path_gives(
+    piece_bytes: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked in ascending order over several calls (as the quarantine's batches ask), with
+    pieces that split lines, repeated lines and lines past the end left out."""
+    monkeypatch.setattr(line_numbers, "_PIECE_BYTES", piece_bytes)
+    rng = random.Random(piece_bytes)
+    lines = [b"x" * rng.randint(1, 20) + b"\n" for _ in range(200)] + [b"last, no newline"]
+    path = _write(tmp_path / "text", b"".join(lines), "gzip")
+    expected = {number: offset for number, offset, _ in _python_lines(path)}
+    asked = [*sorted(rng.sample(range(1, len(lines) + 1), 60)), len(lines) + 5]
+    found: dict[int, int] = {}
+    with line_numbers.LineStarts(path) as starts:
+        for begin in range(0, len(asked), 7):
+            batch = asked[max(begin - 1, 0) : begin + 7]  # each batch repeats the last one asked
+            found.update(starts.find(batch))
+    assert found == {n: expected[n] for n in asked if n in expected}
+    assert len(found) == 60
+
+
+def _python_lines(path: Path) -> list[tuple[int, int, Any]]:
+    """(line, offset, text) of each non-blank line, as the line-by-line path reads them."""
+    records = iter_records(path, max_record_bytes=1 << 20)
+    return [(r.line, r.offset, r.data) for r in records if r.line is not None and r.offset is not None]

@@ -165,7 +165,9 @@ def _both_paths(
                 patch.setattr(sources, "kind", lambda *_: None)
             with Warehouse.open(cfg.db_path) as wh:
                 report = ingest_paths(wh, [path], config=cfg, progress=False)
-                quarantine = [{k: r[k] for k in ("file", "line", "reason")} for r in quarantine_rows(wh)]
+                quarantine = [
+                    {k: r[k] for k in ("file", "line", "byte_offset", "reason")} for r in quarantine_rows(wh)
+                ]
                 results.append((report, events_by_id(wh), quarantine))
     assert len(staged) == 1  # the SQL path was tried once, the Python path never
     assert (staged[0] is not None) == duckdb_reads  # DuckDB read the file, or refused it whole

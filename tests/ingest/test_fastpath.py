@@ -77,6 +77,8 @@ def test_fast_path_quarantines_invalid_rows_in_sql(
     (fast, _, fast_q), (slow, _, slow_q) = _both_paths(config, tmp_path, path, monkeypatch)
     assert (fast.stored, fast.quarantined) == (slow.stored, slow.quarantined) == (1, 5)
     assert [row["line"] for row in fast_q] == [row["line"] for row in slow_q] == [2, 3, 4, 5, 6]
+    starts = [sum(len(line) + 1 for line in path.read_text().splitlines()[: n - 1]) for n in (2, 3, 4, 5, 6)]
+    assert [row["byte_offset"] for row in fast_q] == [row["byte_offset"] for row in slow_q] == starts
     assert "input_tokens" in fast_q[3]["reason"] and "input_tokens" in slow_q[3]["reason"]
 
 

@@ -168,7 +168,6 @@ def test_sigkill_while_backlogs_go_through_sql_loses_and_doubles_nothing(fmt: st
     assert by_the_command > RECORDS // 2, "the command itself should have read most of the traffic"
     expected = [f"req-{n:07d}" for n in range(RECORDS) if n != 700]
     assert sorted(stored) == expected  # nothing lost, nothing twice
-    assert [q["line"] for q in quarantine] == [701]  # once, at its line
-    if fmt == "canonical":  # quarantined by the SQL path itself, which knows no byte offsets
-        assert quarantine[0]["byte_offset"] is None  # (the LiteLLM mapping leaves it to the adapter)
+    # once, at its line and byte, whichever path (a chunk's SQL, or the line path) read it
+    assert quarantine == [{"line": 701, "byte_offset": sum(len(line) for line in lines[:700])}]
     assert (totals.read, totals.stored, totals.duplicates, totals.quarantined) == (RECORDS, RECORDS - 1, 0, 1)

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,10 +206,12 @@ def _alive(pid: int) -> bool:
 class Origin:
     """Where a stage's records are said to come from, when the file DuckDB reads is a copy:
     follow mode stages a byte range of a followed log from a spool file, and its rows must name
-    the followed ``file``, record n of the stage being line ``line_base + n`` of it."""
+    the followed ``file``, record n of the stage being line ``line_base + n`` of it, and a line
+    starting at byte b of the copy starting at byte ``byte_base + b`` of it."""
 
     file: str
     line_base: int = 0
+    byte_base: int = 0
 
 
 def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
@@ -296,7 +298,8 @@ def ingest_staged(
                         {"route": ROUTE_TO_PYTHON},
                     )
                 _derive(staging, config, lines)  # may run out of room: do it before writing anything
-                _quarantine(warehouse, staging, origin, report, lines, written_at)
+                text = path if kind == "lines" else None  # where byte offsets mean something
+                _quarantine(warehouse, staging, origin, report, lines, written_at, text)
             except duckdb.Error as exc:
                 # Nothing is in `events` yet; the line-by-line path redoes the file.
                 log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
@@ -314,11 +317,10 @@ def ingest_staged(
 def _forget_quarantine(warehouse: Warehouse, file: str, written_at: datetime) -> None:
     """Remove the quarantine rows a failed stage of ``file`` wrote at ``written_at``: the line
     path that reads the file next quarantines those records again, and ``add_quarantine_once``
-    cannot match its rows with them (the SQL path's have no byte offset, and its words for a
-    reason may differ)."""
+    cannot match its rows with them (its words for a reason may differ)."""
     try:
         warehouse.engine.execute(
-            "DELETE FROM quarantine WHERE file = ? AND quarantined_at = ? AND byte_offset IS NULL",
+            "DELETE FROM quarantine WHERE file = ? AND quarantined_at = ?",
             [file, written_at],
         )
     except Exception:  # the warehouse may be what failed: its rows then stay, counted once more
@@ -351,31 +353,50 @@ def _quarantine(
     report: FileReport,
     lines: line_numbers.Numbering,
     now: datetime,
+    text: Path | None,
+) -> None:
+    """Quarantine the stage's rejected rows, each with the line (and, where ``text`` is the
+    JSON-lines file staged, the byte offset) the line-by-line path would give it."""
+    sql = f"""SELECT {lines.line("s")}, s._reason, s._excerpt
+              FROM stage s{lines.join("s")}
+              WHERE s._reason IS NOT NULL AND s._reason <> '{ROUTE_TO_PYTHON}' ORDER BY s.rowid"""
+    with ExitStack() as closing:
+        starts: line_numbers.LineStarts | None = None  # opened at the first rejected row: rare
+        for batch in _batches(staging, sql, 10_000):
+            if text is not None and starts is None:
+                starts = closing.enter_context(line_numbers.LineStarts(text))
+            found = starts.find(batch.column(0).to_pylist()) if starts is not None else {}
+            _quarantine_batch(warehouse, batch, origin, report, found, now)
+
+
+def _quarantine_batch(
+    warehouse: Warehouse,
+    batch: pa.RecordBatch,
+    origin: Origin,
+    report: FileReport,
+    starts: dict[int, int],
+    now: datetime,
 ) -> None:
     from distillguard.ingest.run import add_quarantine_once
 
-    sql = f"""SELECT {origin.line_base} + {lines.line("s")}, s._reason, s._excerpt
-              FROM stage s{lines.join("s")}
-              WHERE s._reason IS NOT NULL AND s._reason <> '{ROUTE_TO_PYTHON}' ORDER BY s.rowid"""
-    for batch in _batches(staging, sql, 10_000):
-        rows = [
-            {
-                "file": origin.file,
-                "line": line,
-                "byte_offset": None,
-                "source_format": report.source_format or "canonical",
-                "reason": reason,
-                "raw_excerpt": excerpt,
-                "quarantined_at": now,
-            }
-            for line, reason, excerpt in zip(*(c.to_pylist() for c in batch.columns), strict=True)
-        ]
-        for row in rows:
-            key = row["reason"].split(":")[0][:80]
-            report.reasons[key] = report.reasons.get(key, 0) + 1
-        report.read += len(rows)
-        report.quarantined += len(rows)
-        add_quarantine_once(warehouse, pa.Table.from_pylist(rows, schema=QUARANTINE))
+    rows = [
+        {
+            "file": origin.file,
+            "line": origin.line_base + line,
+            "byte_offset": origin.byte_base + starts[line] if line in starts else None,
+            "source_format": report.source_format or "canonical",
+            "reason": reason,
+            "raw_excerpt": excerpt,
+            "quarantined_at": now,
+        }
+        for line, reason, excerpt in zip(*(c.to_pylist() for c in batch.columns), strict=True)
+    ]
+    for row in rows:
+        key = row["reason"].split(":")[0][:80]
+        report.reasons[key] = report.reasons.get(key, 0) + 1
+    report.read += len(rows)
+    report.quarantined += len(rows)
+    add_quarantine_once(warehouse, pa.Table.from_pylist(rows, schema=QUARANTINE))
 
 
 def _derive(staging: duckdb.DuckDBPyConnection, config: Config, lines: line_numbers.Numbering) -> None:

@@ -369,7 +369,7 @@ class Follower:
         self._begin()
         start, fmt = tracked.read_offset, tracked.source_format
         report = FileReport(str(tracked.path), fmt)
-        origin = fastpath.Origin(str(tracked.path), line_base=tracked.read_lines)
+        origin = fastpath.Origin(str(tracked.path), line_base=tracked.read_lines, byte_base=start)
         where = f"{tracked.path} lines {origin.line_base + 1}-{origin.line_base + lines}"
         try:
             routed = follow_chunks.ingest_chunk(self.warehouse, self.config, fd, start, end, origin, report)

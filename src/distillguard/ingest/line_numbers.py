@@ -160,6 +160,65 @@ def _blanks(pieces: Iterator[bytes], fd: int | None) -> list[int]:
     return found
 
 
+class LineStarts:
+    """Where lines start in a file's text, decompressed as ``blank_lines`` reads it: the byte
+    offset the line-by-line path gives a record it quarantines. Lines are asked for in
+    ascending order, in as many calls as the caller likes, for one read of the file in all;
+    lines past the end of the text are left out."""
+
+    def __init__(self, path: Path) -> None:
+        self._stream, self._raw = open_stream(path)
+        self._piece = b""
+        self._base = 0  # the offset of ``_piece`` in the text
+        self._newlines = 0  # in the text before ``_piece``
+        self._line_start = 0  # where line ``_newlines + 1``, the one ``_piece`` begins in, starts
+        self._seen = self._cursor = 0  # the newlines of ``_piece`` before ``_cursor``
+        self._count = 0  # the newlines of ``_piece``
+        self._last = (0, 0)  # the last line found and its start: a record's rows may span calls
+
+    def __enter__(self) -> LineStarts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+        self._raw.close()
+
+    def find(self, lines: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for target in sorted(set(lines)):
+            if target == self._last[0]:
+                found[target] = self._last[1]
+                continue
+            while target - 1 > self._newlines + self._count:  # the target starts further on
+                if not self._next_piece():
+                    return found
+            need = target - 1 - self._newlines  # newlines of ``_piece`` before the target starts
+            if need < 0:  # it started in a piece already passed (and was not the last found)
+                continue
+            if need == 0:  # the line ``_piece`` begins in
+                found[target] = self._line_start
+                self._last = (target, self._line_start)
+                continue
+            if need < self._seen:  # asked out of order: count again from the piece's start
+                self._seen = self._cursor = 0
+            while self._seen < need:
+                self._cursor = self._piece.index(b"\n", self._cursor) + 1
+                self._seen += 1
+            found[target] = self._base + self._cursor
+            self._last = (target, found[target])
+        return found
+
+    def _next_piece(self) -> bool:
+        if self._count:
+            self._line_start = self._base + self._piece.rindex(b"\n") + 1
+        self._newlines += self._count
+        self._base += len(self._piece)
+        self._piece = self._stream.read(_PIECE_BYTES)
+        self._count = self._piece.count(b"\n")
+        self._seen = self._cursor = 0
+        return bool(self._piece)
+
+
 def _newlines(fd: int, begin: int, end: int) -> int:
     count = 0
     while begin < end:
