@@ -108,6 +108,22 @@ def test_truncated_compressed_file_keeps_records_before_the_break(
     assert set(events_by_id(warehouse)) == {f"e{i}" for i in range(report.stored)}
 
 
+def test_a_record_sql_leaves_to_the_adapter_in_a_gzip_without_its_end_is_quarantined(
+    warehouse: Warehouse, config: Config, tmp_path: Path
+) -> None:
+    """DuckDB reads a gzip stream whose trailer is cut off; Python's reader stops there. A
+    record the SQL mapping routes to the adapter (here an array element that is no object)
+    cannot be read back, and is quarantined by its number instead of lost (found by
+    test_property)."""
+    path = tmp_path / "cut.json.gz"
+    path.write_bytes(gzip.compress(b"[false]\n")[:-8])  # no CRC and length
+    report = ingest_paths(warehouse, [path], config=config, source_format="otel", progress=False)
+    assert report.reconciles and report.stored == 0
+    reasons = {(q["line"], q["reason"].split(":")[0]) for q in quarantine_rows(warehouse)}
+    assert (1, "record the SQL path left to the adapter could not be read again") in reasons
+    assert (None, "truncated or corrupt compressed stream") in reasons
+
+
 @pytest.mark.parametrize("codec", ["gzip", "zstd"])
 def test_compressed_files_are_read_by_content_not_name(
     warehouse: Warehouse, config: Config, tmp_path: Path, codec: str

@@ -289,15 +289,25 @@ def _read_records(
     lines: set[int],
 ) -> None:
     """The records at ``lines`` of ``path`` (as ``iter_records`` numbers them: the line, the
-    array element, the Parquet row) through the Python adapter, into the same report."""
+    array element, the Parquet row) through the Python adapter, into the same report. One the
+    reader cannot give back is quarantined, never dropped: DuckDB reads a gzip stream whose
+    end is missing where Python's reader stops at the break (which it reports, as the line
+    path does)."""
     run = _FileRun(warehouse, config, report)
     last = max(lines, default=0)
+    unread = set(lines)
     try:
         for record in iter_records(path, max_record_bytes=int(config.max_record_bytes)):
-            if record.line in lines:
+            if record.line in unread:
+                unread.discard(record.line)
+                run.consume(record, adapter)
+            elif record.line is None and record.problem:  # the stream broke
                 run.consume(record, adapter)
             if record.line is not None and record.line >= last:  # SQL read the rest
                 break
+        for line in sorted(unread):
+            reason = "record the SQL path left to the adapter could not be read again"
+            run.reject(RawRecord(line, None, None), reason)
         run.flush()
     except Exception as exc:
         log.exception("ingesting %s failed part-way; its unstored rows are quarantined", path)
