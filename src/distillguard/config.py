@@ -64,6 +64,13 @@ SETTINGS: tuple[Setting, ...] = (
         "database; empty keeps the engine's.",
     ),
     Setting(
+        "ingest_parallel_files",
+        0,
+        "Files batch ingest stages at once, each in a staging database of its own under a 1 GB "
+        "DuckDB limit (JSON parsing runs beside the warehouse writes; files are still written "
+        "in order); 0 = one per CPU core (at most 4).",
+    ),
+    Setting(
         "max_text_chars",
         1_000_000,
         "Text longer than this is cut at the trust boundary (wire.clean_text) by ingest and the decision "

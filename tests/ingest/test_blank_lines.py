@@ -140,14 +140,14 @@ def test_a_fallback_after_the_sql_path_quarantined_records_quarantines_each_once
         raise SqlError("INSERT INTO events ...", OSError("No space left on device"))
 
     tried: list[bool] = []
-    stage = fastpath.ingest_staged
+    stage = fastpath.stage_file
 
     def staged(*args: Any, **kwargs: Any) -> Any:
         tried.append(True)
         return stage(*args, **kwargs)
 
     monkeypatch.setattr(fastpath, "insert_staged", fail)
-    monkeypatch.setattr(fastpath, "ingest_staged", staged)
+    monkeypatch.setattr(fastpath, "stage_file", staged)
     with Warehouse.open(config.db_path) as warehouse:
         report = ingest_paths(warehouse, [path], config=config, progress=False)
         quarantine = [(q["line"], q["reason"]) for q in quarantine_rows(warehouse)]

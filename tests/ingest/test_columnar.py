@@ -190,7 +190,7 @@ def test_parquet_of_formats_sql_reads_slower_goes_to_the_adapter_by_default(
 ) -> None:
     path = _write("parquet", tmp_path / fmt, _sample(fmt, simulated, 50))
     staged: list[Any] = []
-    monkeypatch.setattr(fastpath, "ingest_staged", lambda *a, **k: staged.append(a))
+    monkeypatch.setattr(fastpath, "stage_file", lambda *a, **k: staged.append(a))
     with Warehouse.open(config.db_path) as warehouse:
         report = ingest_paths(warehouse, [path], config=config, progress=False)
     assert report.stored > 0 and report.reconciles and not staged

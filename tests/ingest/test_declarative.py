@@ -148,11 +148,11 @@ def _both_paths(
         (routed if routed is not None else []).extend(args[-1])
         read_records(*args)
 
-    staged: list[list[int] | None] = []
-    ingest_staged = fastpath.ingest_staged
+    staged: list[fastpath.Staged | None] = []
+    stage_file = fastpath.stage_file
 
-    def staged_spy(*args: Any, **kwargs: Any) -> list[int] | None:
-        staged.append(ingest_staged(*args, **kwargs))
+    def staged_spy(*args: Any, **kwargs: Any) -> fastpath.Staged | None:
+        staged.append(stage_file(*args, **kwargs))
         return staged[-1]
 
     for name, fast in (("sql", True), ("python", False)):
@@ -160,7 +160,7 @@ def _both_paths(
         with monkeypatch.context() as patch:
             patch.setattr(run, "_read_records", spy)
             patch.setattr(run, "SQL_FORMATS", (*run.SQL_FORMATS, *MAPPED_FORMATS))
-            patch.setattr(fastpath, "ingest_staged", staged_spy)
+            patch.setattr(fastpath, "stage_file", staged_spy)
             if not fast:
                 patch.setattr(sources, "kind", lambda *_: None)
             with Warehouse.open(cfg.db_path) as wh:

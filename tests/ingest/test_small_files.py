@@ -61,15 +61,15 @@ def test_unreadable_start_gives_no_estimate(tmp_path: Path) -> None:
 
 def _ingest(config: Config, tmp_path: Path, path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     staged: list[Path] = []
-    real = fastpath.ingest_staged
+    real = fastpath.stage_file
 
-    def spy(warehouse: Warehouse, file: Path, *args: Any, **kwargs: Any) -> Any:
+    def spy(file: Path, *args: Any, **kwargs: Any) -> Any:
         staged.append(file)
-        return real(warehouse, file, *args, **kwargs)
+        return real(file, *args, **kwargs)
 
     cfg = config.with_overrides(db_path=str(tmp_path / f"{name}.duckdb"))
     with monkeypatch.context() as patch:
-        patch.setattr(fastpath, "ingest_staged", spy)
+        patch.setattr(fastpath, "stage_file", spy)
         with Warehouse.open(cfg.db_path) as warehouse:
             report = ingest_paths(warehouse, [path], config=cfg, progress=False)
             return staged, report, events_by_id(warehouse)

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -243,75 +243,157 @@ def ingest_staged(
     records of JSON lines are numbered by line (``line_numbers``), the others by record.
     ``in_transaction``: the warehouse connection holds an open transaction its caller commits
     (follow mode, rows with their offsets); nothing here commits or attaches a database in it."""
-    origin = origin or Origin(str(path))
-    # the quarantine rows this stage writes, removed should it fail after writing some: the line
-    # path that then reads the file quarantines those records again, with their byte offsets
-    written_at = datetime.now(UTC)
+    staged = stage_file(path, stage_sql, config=config, stage_threads=stage_threads, origin=origin, kind=kind)
+    if staged is None:
+        return None
+    return write_staged(warehouse, staged, config=config, report=report, in_transaction=in_transaction)
+
+
+@dataclass
+class Staged:
+    """A file read into a staging database of its own, its fingerprints and keyed hashes
+    derived there: nothing of it is in the warehouse yet (``write_staged`` puts it there, and
+    closes it). Batch ingest stages the next files while it writes one (``run.ingest_paths``)."""
+
+    path: Path
+    origin: Origin
+    staging: duckdb.DuckDBPyConnection
+    stage_db: Path
+    lines: line_numbers.Numbering
+    routed: list[int]  # lines the stage leaves to the Python adapter
+    text: Path | None  # the JSON-lines file staged, where byte offsets mean something
+    work: ExitStack  # the staging folder and connection
+
+    def close(self) -> None:
+        self.work.close()
+
+
+def stage_file(
+    path: Path,
+    stage_sql: str,
+    *,
+    config: Config,
+    stage_threads: int | None = None,
+    origin: Origin | None = None,
+    kind: sources.Kind = "lines",
+) -> Staged | None:
+    """Stage, number, route and derive ``path`` in a staging database beside the warehouse,
+    touching nothing else; None (nothing kept) when DuckDB cannot read the file or it holds no
+    records: the line-by-line path then reads it and says what is wrong."""
     # Staging sits beside the warehouse: it can be as large as the input, /tmp may be small.
     beside = Path(config.db_path).resolve().parent
-    # named by process, so a later one can tell a killed run's leftovers (``remove_stale_work``)
-    with (
-        _forgotten_on_failure(warehouse, origin.file, written_at, in_transaction),
-        tempfile.TemporaryDirectory(
-            prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=beside if beside.is_dir() else None
-        ) as work,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="dg-blank-lines") as beside_the_stage,
-    ):
-        # A JSON-lines file's blank lines are found while DuckDB reads it: that read leaves part
-        # of a core idle, and the scan (decompressing the file again) costs a tenth of the ingest.
-        # A stage that fails waits for the scan on leaving: the line path's fallback is rare.
-        blanks = beside_the_stage.submit(line_numbers.blank_lines, path) if kind == "lines" else None
-        stage_db = Path(work) / "stage.duckdb"
+    work = ExitStack()
+    try:
+        # named by process, so a later one can tell a killed run's leftovers (``remove_stale_work``)
+        folder = Path(
+            work.enter_context(
+                tempfile.TemporaryDirectory(
+                    prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=beside if beside.is_dir() else None
+                )
+            )
+        )
+        stage_db = folder / "stage.duckdb"
         staging = duckdb.connect(str(stage_db))
+        work.callback(staging.close)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dg-blank-lines") as beside_the_stage:
+            # A JSON-lines file's blank lines are found while DuckDB reads it: that read leaves
+            # part of a core idle, and the scan (decompressing the file again) costs a tenth of
+            # the ingest. A stage that fails waits for the scan on leaving: that is rare.
+            blanks = beside_the_stage.submit(line_numbers.blank_lines, path) if kind == "lines" else None
+            found = _stage_and_derive(staging, path, stage_sql, folder, config, stage_threads, blanks)
+        if found is None:
+            work.close()
+            return None
+        lines, routed = found
+        text = path if kind == "lines" else None
+        return Staged(path, origin or Origin(str(path)), staging, stage_db, lines, routed, text, work)
+    except BaseException:
+        work.close()
+        raise
+
+
+def _stage_and_derive(
+    staging: duckdb.DuckDBPyConnection,
+    path: Path,
+    stage_sql: str,
+    folder: Path,
+    config: Config,
+    stage_threads: int | None,
+    blanks: Future[list[int]] | None,
+) -> tuple[line_numbers.Numbering, list[int]] | None:
+    staging.execute(f"SET memory_limit = '{STAGING_MEMORY}'")
+    if stage_threads is not None:
+        staging.execute(f"SET threads = {int(stage_threads)}")
+    staging.execute(f"SET temp_directory = {sql_string(folder / 'spill')}")
+    staging.execute("SET TimeZone = 'UTC'")
+    staging.execute("SET preserve_insertion_order = true")
+    staging.execute("SET enable_progress_bar = false")
+    try:
+        staging.execute(stage_sql)
+        if stage_threads is not None:  # what follows the stage holds no parse arenas
+            staging.execute("RESET threads")
+        if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
+            return None  # no records: the line-by-line path reports the empty file
         try:
-            staging.execute(f"SET memory_limit = '{STAGING_MEMORY}'")
-            if stage_threads is not None:
-                staging.execute(f"SET threads = {int(stage_threads)}")
-            staging.execute(f"SET temp_directory = {sql_string(Path(work) / 'spill')}")
-            staging.execute("SET TimeZone = 'UTC'")
-            staging.execute("SET preserve_insertion_order = true")
-            staging.execute("SET enable_progress_bar = false")
+            lines = line_numbers.numbering(staging, blanks)
+        except line_numbers.Unreadable as exc:  # the line path reports what is wrong
+            log.info("cannot number the lines of %s (%s); reading it line by line", path, exc)
+            return None
+        routed = [
+            int(r[0])
+            for r in staging.execute(
+                f"""SELECT DISTINCT {lines.line("s")} AS n FROM stage s{lines.join("s")}
+                    WHERE s._reason = ? ORDER BY n""",
+                [ROUTE_TO_PYTHON],
+            ).fetchall()
+        ]
+        if lines.record_column == "_line" and routed:  # several rows per record: the adapter
+            # reads a record whole, so none of its rows is stored or quarantined here
+            staging.execute(
+                """UPDATE stage SET _reason = $route WHERE _reason IS DISTINCT FROM $route
+                    AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
+                {"route": ROUTE_TO_PYTHON},
+            )
+        _derive(staging, config, lines)  # may run out of room: done before anything is written
+    except duckdb.Error as exc:  # nothing is written: the line-by-line path redoes the file
+        log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
+        return None
+    return lines, routed
+
+
+def write_staged(
+    warehouse: Warehouse,
+    staged: Staged,
+    *,
+    config: Config,
+    report: FileReport,
+    in_transaction: bool = False,
+) -> list[int] | None:
+    """Quarantine and insert what ``stage_file`` staged, then close it; as ``ingest_staged``:
+    None (nothing written) when quarantining fails in DuckDB, else the lines left to the
+    adapter."""
+    # the quarantine rows this writes, removed should it fail after writing some: the line
+    # path that then reads the file quarantines those records again
+    written_at = datetime.now(UTC)
+    origin = staged.origin
+    try:
+        with _forgotten_on_failure(warehouse, origin.file, written_at, in_transaction):
             try:
-                staging.execute(stage_sql)
-                if stage_threads is not None:  # what follows the stage holds no parse arenas
-                    staging.execute("RESET threads")
-                if staging.execute("SELECT count(*) FROM stage").fetchone() == (0,):
-                    return None  # no records: the line-by-line path reports the empty file
-                try:
-                    lines = line_numbers.numbering(staging, blanks)
-                except line_numbers.Unreadable as exc:  # the line path reports what is wrong
-                    log.info("cannot number the lines of %s (%s); reading it line by line", path, exc)
-                    return None
-                routed = [
-                    int(r[0])
-                    for r in staging.execute(
-                        f"""SELECT DISTINCT {lines.line("s")} AS n FROM stage s{lines.join("s")}
-                            WHERE s._reason = ? ORDER BY n""",
-                        [ROUTE_TO_PYTHON],
-                    ).fetchall()
-                ]
-                if lines.record_column == "_line" and routed:  # several rows per record: the
-                    # adapter reads a record whole, so none of its rows is stored or quarantined here
-                    staging.execute(
-                        """UPDATE stage SET _reason = $route WHERE _reason IS DISTINCT FROM $route
-                            AND _line IN (SELECT _line FROM stage WHERE _reason = $route)""",
-                        {"route": ROUTE_TO_PYTHON},
-                    )
-                _derive(staging, config, lines)  # may run out of room: do it before writing anything
-                text = path if kind == "lines" else None  # where byte offsets mean something
-                _quarantine(warehouse, staging, origin, report, lines, written_at, text)
+                _quarantine(warehouse, staged.staging, origin, report, staged.lines, written_at, staged.text)
             except duckdb.Error as exc:
-                # Nothing is in `events` yet; the line-by-line path redoes the file.
-                log.info("fast path cannot read %s (%s); reading it line by line", path, exc)
+                log.info("fast path cannot read %s (%s); reading it line by line", staged.path, exc)
                 if not in_transaction:
                     _forget_quarantine(warehouse, origin.file, written_at)
                 report.read = report.quarantined = 0
                 report.reasons.clear()
                 return None
-        finally:
-            staging.close()
-        insert_staged(warehouse, stage_db, origin, config, report, lines, in_transaction=in_transaction)
-    return routed
+            finally:
+                staged.staging.close()  # the insert opens the staging file again, read-only
+            lines, stage_db = staged.lines, staged.stage_db
+            insert_staged(warehouse, stage_db, origin, config, report, lines, in_transaction=in_transaction)
+    finally:
+        staged.close()
+    return staged.routed
 
 
 def _forget_quarantine(warehouse: Warehouse, file: str, written_at: datetime) -> None:

@@ -12,10 +12,13 @@ are quarantined with the cause, its report says ``error``, and the next file is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,6 +184,11 @@ def ingest_paths(
     ``strict`` does not stop the run (nothing is ever lost); callers check
     ``report.quarantined`` and fail. A path that names nothing raises
     FileNotFoundError before anything is written.
+
+    Files are staged in parallel (``ingest_parallel_files`` at once, each in its own staging
+    database under its own memory limit) and written to the warehouse one at a time, in the
+    order given: what is stored, and which copy of a repeated event id wins, is the same as
+    reading them one after another.
     """
     if source_format is not None and source_format not in ADAPTERS:
         raise ValueError(f"unknown format {source_format!r}; choose one of {', '.join(ADAPTERS)}")
@@ -189,9 +197,22 @@ def ingest_paths(
         raise FileNotFoundError(f"{accounts}: no such accounts file")
     report = IngestReport()
     limit = memory_limit(config, "ingest_memory_limit")
-    with warehouse.engine.memory_limit(limit):
-        with _progress_bar(files, enabled=progress) as advance:
-            for path in files:
+    at_once = parallel_files(config)
+    with (
+        warehouse.engine.memory_limit(limit),
+        ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="dg-stage") as stagers,
+        _progress_bar(files, enabled=progress) as advance,
+    ):
+        ahead: dict[int, Future[_Prepared]] = {}
+
+        def prepare(index: int) -> None:
+            if index < len(files) and index not in ahead:
+                ahead[index] = stagers.submit(_prepare, files[index], config, source_format)
+
+        for index in range(at_once):
+            prepare(index)
+        try:
+            for index, path in enumerate(files):
                 done = [0]
 
                 def moved(position: int, done: list[int] = done) -> None:
@@ -199,21 +220,67 @@ def ingest_paths(
                     done[0] = position
 
                 try:
-                    result = ingest_file(
-                        warehouse, path, config=config, source_format=source_format, on_position=moved
-                    )
+                    result = _write_prepared(warehouse, path, ahead.pop(index).result(), config, moved)
                 except Exception as exc:  # nothing in one file may cost the others
                     log.exception("ingesting %s failed; going on with the next file", path)
                     result = _unreadable_file(warehouse, path, source_format, exc)
+                # the next stage starts once this one is written: at most ``at_once`` staging
+                # databases are open, so memory is bounded by settings, not by the files
+                prepare(index + at_once)
                 report.files.append(result)
                 moved(path.stat().st_size)
-        if accounts is not None:
-            from distillguard.ingest.accounts import load_accounts
+        finally:  # a run stopped part-way removes what it staged ahead
+            for future in ahead.values():
+                future.cancel()
+                with contextlib.suppress(Exception):
+                    prepared = future.result()
+                    if prepared.staged is not None:
+                        prepared.staged.close()
+    if accounts is not None:
+        from distillguard.ingest.accounts import load_accounts
 
+        with warehouse.engine.memory_limit(limit):
             loaded = load_accounts(warehouse, accounts, config=config)
-            report.accounts_read, report.accounts_stored = loaded.read, loaded.stored
-            report.accounts_quarantined = loaded.quarantined
+        report.accounts_read, report.accounts_stored = loaded.read, loaded.stored
+        report.accounts_quarantined = loaded.quarantined
     return report
+
+
+def parallel_files(config: Config) -> int:
+    """How many files batch ingest stages at once (setting ``ingest_parallel_files``)."""
+    wanted = int(config.ingest_parallel_files)
+    return max(1, wanted if wanted > 0 else min(os.cpu_count() or 1, 4))
+
+
+@dataclass
+class _Prepared:
+    """What can be done with a file before it is written: its format, how it is read, and,
+    for the SQL path, its stage."""
+
+    fmt: str | None
+    kind: sources.Kind | None
+    sql: bool  # the file takes its format's SQL path
+    staged: fastpath.Staged | None = None
+
+
+def _prepare(path: Path, config: Config, source_format: str | None) -> _Prepared:
+    """Recognise ``path`` and, where it takes the SQL path, stage it; nothing is written to the
+    warehouse, so files are prepared in parallel."""
+    max_bytes = int(config.max_record_bytes)
+    fmt = source_format or sniff_file(path, max_record_bytes=max_bytes)
+    kind = sources.kind(path, max_bytes) if fmt in SQL_FORMATS else None
+    if kind == "parquet" and fmt not in SQL_PARQUET_FORMATS:
+        kind = None
+    if fmt is None or kind is None or not _large_enough_for_sql(path, fmt, kind):
+        return _Prepared(fmt, kind, sql=False)
+    threads = None
+    if fmt == "canonical":
+        stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars), kind)
+    else:
+        mapping = ADAPTERS[fmt].sql_mapping(config)
+        stage, threads = mapped.stage_sql(mapping, path, config, kind), mapped.STAGE_THREADS
+    staged = fastpath.stage_file(path, stage, config=config, stage_threads=threads, kind=kind)
+    return _Prepared(fmt, kind, sql=True, staged=staged)
 
 
 def ingest_file(
@@ -224,26 +291,24 @@ def ingest_file(
     source_format: str | None = None,
     on_position: Callable[[int], None] | None = None,
 ) -> FileReport:
-    max_bytes = int(config.max_record_bytes)
-    fmt = source_format or sniff_file(path, max_record_bytes=max_bytes)
+    return _write_prepared(warehouse, path, _prepare(path, config, source_format), config, on_position)
+
+
+def _write_prepared(
+    warehouse: Warehouse,
+    path: Path,
+    prepared: _Prepared,
+    config: Config,
+    on_position: Callable[[int], None] | None = None,
+) -> FileReport:
+    fmt = prepared.fmt
     report = FileReport(str(path), fmt)
     partial = 0
     adapter = ADAPTERS.get(fmt) if fmt else None
-    kind = sources.kind(path, max_bytes) if fmt in SQL_FORMATS else None
-    if kind == "parquet" and fmt not in SQL_PARQUET_FORMATS:
-        kind = None
-    if fmt is not None and kind is not None and _large_enough_for_sql(path, fmt, kind):
+    if prepared.staged is not None:
         before = warehouse.count("events")
         try:
-            threads = None
-            if fmt == "canonical":
-                stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars), kind)
-            else:
-                mapping = ADAPTERS[fmt].sql_mapping(config)
-                stage, threads = mapped.stage_sql(mapping, path, config, kind), mapped.STAGE_THREADS
-            routed = fastpath.ingest_staged(
-                warehouse, path, stage, config=config, report=report, stage_threads=threads, kind=kind
-            )
+            routed = fastpath.write_staged(warehouse, prepared.staged, config=config, report=report)
         except SqlError as exc:
             # Rare (e.g. the disk filled up mid-insert): redo the file line by line. Rows the fast
             # path already stored come back as duplicates there, so they are counted as stored.
@@ -256,6 +321,7 @@ def ingest_file(
             _record_run(warehouse, report)
             return report
     run = _FileRun(warehouse, config, report)
+    max_bytes = int(config.max_record_bytes)
     try:
         for record in iter_records(path, max_record_bytes=max_bytes, on_position=on_position):
             run.consume(record, adapter)
