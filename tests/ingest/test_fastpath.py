@@ -94,16 +94,19 @@ def test_fast_path_failure_mid_insert_redoes_the_file_and_counts_stay_right(
 ) -> None:
     from distillguard.engine import SqlError
 
-    real = fastpath.ingest_canonical_jsonl
+    real = fastpath.write_staged
+    tried: list[bool] = []
 
-    def half_then_fail(wh: Warehouse, path: Path, *, config: Config, report: Any) -> bool:
-        real(wh, path, config=config, report=report)
+    def half_then_fail(wh: Warehouse, staged: fastpath.Staged, **kwargs: Any) -> list[int] | None:
+        tried.append(True)
+        real(wh, staged, **kwargs)
         wh.engine.execute("DELETE FROM events WHERE event_id <> 'a'")  # as if it stopped after one row
         raise SqlError("INSERT ...", RuntimeError("No space left on device"))
 
-    monkeypatch.setattr(fastpath, "ingest_canonical_jsonl", half_then_fail)
+    monkeypatch.setattr(fastpath, "write_staged", half_then_fail)
     path = write_lines(tmp_path / "c.jsonl", [_canonical("a"), _canonical("b"), _canonical("c")])
     report = ingest_paths(warehouse, [path], config=config, progress=False)
+    assert tried == [True]  # the SQL path wrote, failed, and the line path redid the file
     assert (report.read, report.stored, report.duplicates) == (3, 3, 0)
     assert warehouse.count("events") == 3
 

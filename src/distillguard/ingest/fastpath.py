@@ -214,15 +214,6 @@ class Origin:
     byte_base: int = 0
 
 
-def ingest_canonical_jsonl(warehouse: Warehouse, path: Path, *, config: Config, report: FileReport) -> bool:
-    """Ingest ``path`` with DuckDB; False (and nothing written) when DuckDB cannot read it."""
-    kind = sources.kind(path, int(config.max_record_bytes))
-    if kind is None:
-        return False
-    stage = _stage_sql(path, int(config.max_record_bytes), int(config.max_text_chars), kind)
-    return ingest_staged(warehouse, path, stage, config=config, report=report, kind=kind) is not None
-
-
 def ingest_staged(
     warehouse: Warehouse,
     path: Path,
