@@ -54,6 +54,7 @@ from distillguard.scan import scan
 from distillguard.warehouse import Warehouse
 config = load_config(None, db_path=sys.argv[1])
 with Warehouse.open(config.db_path) as warehouse:
+    warehouse.engine.execute("SET enable_progress_bar = false")
     started = time.perf_counter()
     result = scan(warehouse, config)
     print(json.dumps({"events": result.events, "wall_s": round(time.perf_counter() - started, 1),
@@ -112,7 +113,8 @@ def child(args: list[str]) -> dict[str, object]:
     wall, rss, out, cpu = run_child_cpu(args)
     said: object = out.strip()
     with contextlib.suppress(ValueError):  # ingest's counts without its per-file list, or the pass's
-        said = {k: v for k, v in json.loads(out).items() if k != "files"}
+        parsed = json.loads(out.strip().splitlines()[-1] if out.strip() else out)  # after any progress bar
+        said = {k: v for k, v in parsed.items() if k != "files"} if isinstance(parsed, dict) else parsed
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_mib": rss, "said": said}
 
 
