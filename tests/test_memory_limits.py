@@ -7,6 +7,7 @@ memory grew with the database file (past 6.9 GB on the large preset).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.ingest.helpers import FIXTURES
@@ -30,13 +31,13 @@ def test_every_file_is_ingested_under_the_setting_and_the_limit_is_restored(
 ) -> None:
     cfg = config.with_overrides(db_path=str(tmp_path / "w.duckdb"), ingest_memory_limit="300MB")
     seen: list[int] = []
-    real_ingest_file = ingest_run.ingest_file
+    real_write = ingest_run._write_prepared  # each file's writes to the warehouse
 
-    def watched(warehouse: Warehouse, path: Path, **kwargs: object) -> ingest_run.FileReport:
+    def watched(warehouse: Warehouse, *args: Any, **kwargs: Any) -> ingest_run.FileReport:
         seen.append(_limit_bytes(warehouse))
-        return real_ingest_file(warehouse, path, **kwargs)  # type: ignore[arg-type]
+        return real_write(warehouse, *args, **kwargs)
 
-    monkeypatch.setattr(ingest_run, "ingest_file", watched)
+    monkeypatch.setattr(ingest_run, "_write_prepared", watched)
     with Warehouse.open(cfg.db_path) as warehouse:
         before = _limit_bytes(warehouse)
         report = ingest_paths(warehouse, [FIXTURES / fixture], config=cfg, progress=False)
