@@ -254,12 +254,10 @@ def parallel_files(config: Config) -> int:
 
 @dataclass
 class _Prepared:
-    """What can be done with a file before it is written: its format, how it is read, and,
-    for the SQL path, its stage."""
+    """What is done with a file before it is written: its format and, where it takes its
+    format's SQL path and DuckDB could read it, its stage."""
 
     fmt: str | None
-    kind: sources.Kind | None
-    sql: bool  # the file takes its format's SQL path
     staged: fastpath.Staged | None = None
 
 
@@ -272,7 +270,7 @@ def _prepare(path: Path, config: Config, source_format: str | None) -> _Prepared
     if kind == "parquet" and fmt not in SQL_PARQUET_FORMATS:
         kind = None
     if fmt is None or kind is None or not _large_enough_for_sql(path, fmt, kind):
-        return _Prepared(fmt, kind, sql=False)
+        return _Prepared(fmt)
     threads = None
     if fmt == "canonical":
         stage = fastpath._stage_sql(path, max_bytes, int(config.max_text_chars), kind)
@@ -280,7 +278,7 @@ def _prepare(path: Path, config: Config, source_format: str | None) -> _Prepared
         mapping = ADAPTERS[fmt].sql_mapping(config)
         stage, threads = mapped.stage_sql(mapping, path, config, kind), mapped.STAGE_THREADS
     staged = fastpath.stage_file(path, stage, config=config, stage_threads=threads, kind=kind)
-    return _Prepared(fmt, kind, sql=True, staged=staged)
+    return _Prepared(fmt, staged)
 
 
 def ingest_file(
