@@ -12,13 +12,11 @@ are quarantined with the cause, its report says ``error``, and the next file is 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +39,7 @@ from distillguard.ingest import (
     sources,
 )
 from distillguard.ingest.batches import EventBatcher, quarantine_row, quarantine_table
+from distillguard.ingest.in_order import prepared_in_order
 from distillguard.ingest.limits import clean_strings, number_problem
 from distillguard.ingest.normalise import RecordError
 from distillguard.ingest.sniff import (
@@ -197,45 +196,31 @@ def ingest_paths(
         raise FileNotFoundError(f"{accounts}: no such accounts file")
     report = IngestReport()
     limit = memory_limit(config, "ingest_memory_limit")
-    at_once = parallel_files(config)
     with (
         warehouse.engine.memory_limit(limit),
-        ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="dg-stage") as stagers,
         _progress_bar(files, enabled=progress) as advance,
+        prepared_in_order(
+            files,
+            lambda path: _prepare(path, config, source_format),
+            at_once=parallel_files(config),
+            discard=_Prepared.close,  # a run stopped part-way removes what it staged ahead
+            thread_name="dg-stage",
+        ) as ordered,
     ):
-        ahead: dict[int, Future[_Prepared]] = {}
+        for path, prepared in ordered:
+            done = [0]
 
-        def prepare(index: int) -> None:
-            if index < len(files) and index not in ahead:
-                ahead[index] = stagers.submit(_prepare, files[index], config, source_format)
+            def moved(position: int, done: list[int] = done) -> None:
+                advance(position - done[0])
+                done[0] = position
 
-        for index in range(at_once):
-            prepare(index)
-        try:
-            for index, path in enumerate(files):
-                done = [0]
-
-                def moved(position: int, done: list[int] = done) -> None:
-                    advance(position - done[0])
-                    done[0] = position
-
-                try:
-                    result = _write_prepared(warehouse, path, ahead.pop(index).result(), config, moved)
-                except Exception as exc:  # nothing in one file may cost the others
-                    log.exception("ingesting %s failed; going on with the next file", path)
-                    result = _unreadable_file(warehouse, path, source_format, exc)
-                # the next stage starts once this one is written: at most ``at_once`` staging
-                # databases are open, so memory is bounded by settings, not by the files
-                prepare(index + at_once)
-                report.files.append(result)
-                moved(path.stat().st_size)
-        finally:  # a run stopped part-way removes what it staged ahead
-            for future in ahead.values():
-                future.cancel()
-                with contextlib.suppress(Exception):
-                    prepared = future.result()
-                    if prepared.staged is not None:
-                        prepared.staged.close()
+            try:
+                result = _write_prepared(warehouse, path, prepared.result(), config, moved)
+            except Exception as exc:  # nothing in one file may cost the others
+                log.exception("ingesting %s failed; going on with the next file", path)
+                result = _unreadable_file(warehouse, path, source_format, exc)
+            report.files.append(result)
+            moved(path.stat().st_size)
     if accounts is not None:
         from distillguard.ingest.accounts import load_accounts
 
@@ -259,6 +244,10 @@ class _Prepared:
 
     fmt: str | None
     staged: fastpath.Staged | None = None
+
+    def close(self) -> None:
+        if self.staged is not None:
+            self.staged.close()
 
 
 def _prepare(path: Path, config: Config, source_format: str | None) -> _Prepared:
