@@ -66,9 +66,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ingest_parallel_files",
         0,
-        "Files batch ingest stages at once, each in a staging database of its own under a 1 GB "
-        "DuckDB limit (JSON parsing runs beside the warehouse writes; files are still written "
-        "in order); 0 = one per CPU core (at most 4).",
+        "Files batch ingest stages at once, and chunks of follow mode's backlogs, each in a "
+        "staging database of its own under a 1 GB DuckDB limit (JSON parsing runs beside the "
+        "warehouse writes; files and chunks are still written in order); 0 = one per CPU core "
+        "(at most 4).",
     ),
     Setting(
         "max_text_chars",

@@ -8,7 +8,8 @@ from pathlib import Path
 from tests.ingest.follow_helpers import append, litellm_lines
 
 from distillguard.config import Config
-from distillguard.ingest.follow import Follower, follow_totals
+from distillguard.ingest.follow import Follower
+from distillguard.ingest.follow_state import follow_totals
 from distillguard.warehouse import Warehouse
 
 

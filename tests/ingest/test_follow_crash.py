@@ -16,7 +16,8 @@ import pytest
 from tests.ingest.follow_helpers import append, canonical_lines, litellm_lines
 
 from distillguard.config import load_config
-from distillguard.ingest.follow import Follower, follow_totals
+from distillguard.ingest.follow import Follower
+from distillguard.ingest.follow_state import follow_totals
 from distillguard.warehouse import Warehouse
 
 RECORDS = 2_400

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from tests.ingest.follow_helpers import append
 
 from distillguard.config import Config
 from distillguard.ingest import fastpath, follow_chunks
-from distillguard.ingest.follow import Follower, follow_totals
+from distillguard.ingest.follow import Follower
+from distillguard.ingest.follow_state import follow_totals
 from distillguard.ingest.run import FileReport
 from distillguard.warehouse import Warehouse
 
@@ -40,9 +42,11 @@ def _stored(db: Path) -> tuple[Any, ...]:
         return events_by_id(warehouse), quarantine, follow_totals(warehouse), offsets
 
 
+@pytest.mark.parametrize("at_once", [1, 3])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_a_backlog_read_by_sql_stores_the_rows_the_line_path_stores(
     fmt: str,
+    at_once: int,
     simulated: Path,  # noqa: F811 (test_columnar's fixture, imported above)
     config: Config,
     tmp_path: Path,
@@ -64,17 +68,21 @@ def test_a_backlog_read_by_sql_stores_the_rows_the_line_path_stores(
     logs.mkdir()
     log = logs / f"{fmt}.jsonl"
 
-    chunks: list[tuple[int, list[int] | None]] = []
-    ingest_chunk = follow_chunks.ingest_chunk
+    chunks: list[tuple[int, bool]] = []
+    stage_chunk = follow_chunks.stage_chunk
 
-    def spy(*args: Any) -> list[int] | None:
-        origin: fastpath.Origin = args[5]
-        chunks.append((origin.line_base, ingest_chunk(*args)))
-        return chunks[-1][1]
+    def spy(*args: Any) -> fastpath.Staged | None:
+        origin: fastpath.Origin = args[4]
+        staged = stage_chunk(*args)
+        chunks.append((origin.line_base, staged is not None))
+        return staged
 
-    monkeypatch.setattr(follow_chunks, "ingest_chunk", spy)
+    monkeypatch.setattr(follow_chunks, "stage_chunk", spy)
     by_sql = config.with_overrides(
-        db_path=str(tmp_path / "sql.duckdb"), follow_sql_lines=THRESHOLD, follow_read_bytes=1 << 16
+        db_path=str(tmp_path / "sql.duckdb"),
+        follow_sql_lines=THRESHOLD,
+        follow_read_bytes=1 << 16,
+        ingest_parallel_files=at_once,
     )
     append(log, b"".join(head))
     with Warehouse.open(by_sql.db_path) as warehouse:
@@ -89,9 +97,11 @@ def test_a_backlog_read_by_sql_stores_the_rows_the_line_path_stores(
         _drain(follower)
         follower.close()
 
-    # the backlog went to SQL from the line after the head, whole
-    assert [base for base, _ in chunks] == [HEAD + 1]
-    assert all(routed is not None for _, routed in chunks)
+    # the backlog went to SQL from the line after the head, whole or cut at line boundaries
+    # into one chunk per stage at once (each of at least the threshold's lines)
+    bases = sorted(base for base, _ in chunks)
+    assert len(bases) == at_once and bases[0] == HEAD + 1 and len(set(bases)) == at_once
+    assert all(read for _, read in chunks)
     sql_rows, sql_quarantine, sql_totals, sql_offsets = _stored(Path(by_sql.db_path))
     line_rows, line_quarantine, line_totals, line_offsets = _stored(Path(by_lines.db_path))
     assert sql_rows.keys() == line_rows.keys()
@@ -122,15 +132,17 @@ def test_a_chunk_duckdb_cannot_read_is_read_line_by_line(
     logs = tmp_path / "logs"
     logs.mkdir()
     append(logs / "gateway.jsonl", b"".join(lines))
-    tried: list[list[int] | None] = []
-    ingest_chunk = follow_chunks.ingest_chunk
+    tried: list[fastpath.Staged | None] = []
+    stage_chunk = follow_chunks.stage_chunk
 
-    def spy(*args: Any) -> list[int] | None:
-        tried.append(ingest_chunk(*args))
+    def spy(*args: Any) -> fastpath.Staged | None:
+        tried.append(stage_chunk(*args))
         return tried[-1]
 
-    monkeypatch.setattr(follow_chunks, "ingest_chunk", spy)
-    cfg = config.with_overrides(follow_sql_lines=THRESHOLD, follow_read_bytes=1 << 16)
+    monkeypatch.setattr(follow_chunks, "stage_chunk", spy)
+    cfg = config.with_overrides(
+        follow_sql_lines=THRESHOLD, follow_read_bytes=1 << 16, ingest_parallel_files=1
+    )
     with Warehouse.open(cfg.db_path) as warehouse:
         follower = Follower(warehouse, [logs], config=cfg)
         _drain(follower)
@@ -151,23 +163,25 @@ def test_the_spool_file_is_never_in_the_followed_directory(config: Config, tmp_p
     log = logs / "gateway.jsonl"
     append(log, b"".join(litellm_lines(60)))
     seen: list[Path] = []
-    stage = fastpath.ingest_staged
+    stage = fastpath.stage_file
 
-    def spy(warehouse: Warehouse, path: Path, *args: Any, **kwargs: Any) -> list[int] | None:
+    def spy(path: Path, *args: Any, **kwargs: Any) -> fastpath.Staged | None:
         seen.append(path)
         assert path.is_file()
-        return stage(warehouse, path, *args, **kwargs)
+        return stage(path, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fastpath, "ingest_staged", spy)
+        patch.setattr(fastpath, "stage_file", spy)
         with Warehouse.open(config.db_path) as warehouse:
             report = FileReport(str(log), "litellm")
             with log.open("rb") as handle:
                 fd = handle.fileno()
                 end, lines = follow_chunks.whole_lines(fd, 0, log.stat().st_size)
+                staged = follow_chunks.stage_chunk(config, fd, 0, end, fastpath.Origin(str(log)), "litellm")
+                assert staged is not None
                 warehouse.engine.execute("BEGIN TRANSACTION")
-                routed = follow_chunks.ingest_chunk(
-                    warehouse, config, fd, 0, end, fastpath.Origin(str(log)), report
+                routed = fastpath.write_staged(
+                    warehouse, staged, config=config, report=report, in_transaction=True
                 )
                 warehouse.engine.execute("COMMIT")
     assert (lines, routed, report.stored) == (60, [], 60)
@@ -196,3 +210,48 @@ def test_what_a_killed_follower_left_is_removed_at_start(
         Follower(warehouse, [logs], config=config.with_overrides(follow_sql_lines=THRESHOLD))
     assert not stale_spool.exists() and not stale_stage.exists()
     assert (live_spool / "chunk.jsonl").is_file()  # another follower's, still working
+
+
+@pytest.mark.parametrize("files", [1, 2])
+def test_backlogs_are_staged_at_the_same_time(
+    files: int, config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two files' backlogs, or one backlog cut in two at a line boundary, are staged at once: the
+    first two stages wait for each other, so this passes only if both run together. Every
+    record is stored once, each naming its own line."""
+    from tests.ingest.follow_helpers import litellm_lines
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    per_file = 240 // files
+    for n in range(files):
+        append(logs / f"gateway-{n}.jsonl", b"".join(litellm_lines(per_file, start=n * per_file)))
+    both_staging = threading.Barrier(2, timeout=30)
+    stage_chunk = follow_chunks.stage_chunk
+    staged: list[tuple[str, int]] = []
+
+    def spy(*args: Any) -> fastpath.Staged | None:
+        origin: fastpath.Origin = args[4]
+        staged.append((Path(origin.file).name, origin.line_base))
+        if len(staged) <= 2:
+            both_staging.wait()
+        return stage_chunk(*args)
+
+    monkeypatch.setattr(follow_chunks, "stage_chunk", spy)
+    cfg = config.with_overrides(follow_sql_lines=THRESHOLD, ingest_parallel_files=2)
+    with Warehouse.open(cfg.db_path) as warehouse:
+        follower = Follower(warehouse, [logs], config=cfg)
+        _drain(follower)
+        follower.close()
+        lines = warehouse.engine.to_arrow("SELECT ingest_file, ingest_line FROM events").to_pylist()
+        totals = follow_totals(warehouse)
+    assert not both_staging.broken
+    if files == 1:  # cut near its middle byte, each part at least the threshold's lines
+        (first, at), (second, cut) = sorted(staged)
+        assert first == second == "gateway-0.jsonl" and at == 0 and THRESHOLD <= cut <= 240 - THRESHOLD
+    else:
+        assert sorted(staged) == [("gateway-0.jsonl", 0), ("gateway-1.jsonl", 0)]
+    assert (totals.read, totals.stored) == (240, 240)
+    assert sorted((Path(r["ingest_file"]).name, r["ingest_line"]) for r in lines) == sorted(
+        (f"gateway-{n}.jsonl", line) for n in range(files) for line in range(1, per_file + 1)
+    )

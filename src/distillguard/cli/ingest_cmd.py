@@ -92,7 +92,8 @@ def ingest_command(
 def _follow(config: Any, paths: list[Path], fmt: str | None, *, accounts: Path | None, quiet: bool) -> None:
     """`ingest --follow`: tail the paths until a signal; a path that does not exist yet may appear."""
     from distillguard.config import memory_limit
-    from distillguard.ingest.follow import Follower, follow_totals, stop_on_signals
+    from distillguard.ingest.follow import Follower, stop_on_signals
+    from distillguard.ingest.follow_state import follow_totals
     from distillguard.warehouse import Warehouse
 
     stop = stop_on_signals()

@@ -15,7 +15,8 @@ Files are polled, not watched by inotify: polling works the same on every file s
 
 Records go through the same path as batch ingest (``run._FileRun``: adapters, limits,
 batcher, quarantine); a backlog of many whole lines (``follow_sql_lines``) of a format batch
-ingest maps in SQL goes through its SQL path in one chunk (``follow_chunks``), and what that
+ingest maps in SQL goes through its SQL path in chunks (``follow_chunks``), staged at once
+(``ingest_parallel_files``, as batch ingest stages files) and written in order, and what that
 path cannot read (a chunk DuckDB refuses, a failure) is read line by line. Offsets live in
 the ``follow_offsets`` table and are written in the same transaction as the rows they cover,
 so after a crash (SIGKILL included) a restart resumes exactly where the last commit ended:
@@ -31,18 +32,23 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-import pyarrow as pa
 
 from distillguard.config import Config
 from distillguard.ingest import fastpath, follow_chunks
-from distillguard.ingest.run import ADAPTERS, SQL_FORMATS, FileReport, _FileRun
+from distillguard.ingest.follow_state import (
+    FollowStats,
+    Tracked,
+    load_tracked,
+    offset_row,
+    write_offsets,
+)
+from distillguard.ingest.in_order import prepared_in_order
+from distillguard.ingest.run import ADAPTERS, SQL_FORMATS, FileReport, _FileRun, parallel_files
 from distillguard.ingest.sniff import RawRecord, iter_records, sniff_file
-from distillguard.schema import FOLLOW_OFFSETS, column_names
+from distillguard.schema import FOLLOW_OFFSETS
 from distillguard.warehouse import Warehouse
 
 log = logging.getLogger("distillguard.follow")
@@ -51,49 +57,14 @@ _WHOLE_FILE_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PAR1")  # gzip, zstd, P
 _SKIP_CHUNK = 1 << 20
 
 
-@dataclass
-class Counts:
-    read: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk of a followed file's backlog for the SQL path: its lines from ``origin.line_base``."""
 
-    def add(self, report: FileReport) -> None:
-        self.read += report.read
-        self.stored += report.stored
-        self.duplicates += report.duplicates
-        self.quarantined += report.quarantined
-
-
-@dataclass
-class _Tracked:
-    """One followed file (an inode): what is committed, and what is read but not yet committed."""
-
-    key: str
-    path: Path
-    head_hash: str | None = None
-    source_format: str | None = None
-    whole_file: bool = False
-    byte_offset: int = 0  # committed
-    lines: int = 0  # committed
-    counts: Counts = field(default_factory=Counts)  # committed, cumulative
-    read_offset: int = 0  # read (pending commit)
-    read_lines: int = 0
-    handle: BinaryIO | None = None
-    run: _FileRun | None = None
-    dirty: bool = False  # offsets to write at the next commit
-    seen: bool = True  # found in the latest listing
-    last_change: tuple[int, float] | None = None  # (size, mtime) as last seen
-    changed_at: float = 0.0
-    read_change: tuple[int, float] | None = None  # (size, mtime) a whole file was last read at
-    line_path_until: int = 0  # a chunk SQL failed on ends here: it is read line by line
-
-
-@dataclass
-class FollowStats:
-    committed_records: int = 0  # records committed since the follower started
-    commits: int = 0
-    files: int = 0
+    tracked: Tracked
+    fd: int
+    plan: follow_chunks.ChunkPlan
+    origin: fastpath.Origin
 
 
 class Follower:
@@ -122,7 +93,8 @@ class Follower:
         self.head_bytes = max(16, int(config.follow_head_bytes))
         self.rotated_grace = float(config.follow_rotated_grace_seconds)
         self.sql_lines = max(0, int(config.follow_sql_lines))
-        self.tracked: dict[str, _Tracked] = {}
+        self.chunks_at_once = parallel_files(config)
+        self.tracked: dict[str, Tracked] = {}
         self.stats = FollowStats()
         self._pending = 0
         self._batch_started: float | None = None
@@ -145,8 +117,10 @@ class Follower:
 
     def poll(self) -> int:
         """One look at every followed file; commits when a batch is full or old. Records read."""
-        read = 0
-        for tracked in self._discover():
+        files = self._discover()
+        backlogs = self._backlog_chunks(files)
+        read = self._read_chunks(backlogs)
+        for tracked in files:  # what is pending after the chunks (or where one failed): line by line
             read += self._read(tracked)
             if self._pending >= self.batch_rows:
                 self.commit()
@@ -168,8 +142,8 @@ class Follower:
                     tracked.run.flush()
                 if not tracked.dirty:
                     continue
-                rows.append(self._offset_row(tracked))
-            self._write_offsets(rows)
+                rows.append(offset_row(tracked))
+            write_offsets(self.warehouse, rows)
             self.warehouse.engine.execute("COMMIT")
         except Exception:
             self._rollback()
@@ -217,7 +191,7 @@ class Follower:
             db.with_suffix(".tmp") in resolved.parents
         )
 
-    def _discover(self) -> list[_Tracked]:
+    def _discover(self) -> list[Tracked]:
         for known in self.tracked.values():
             known.seen = False
         for path in self._listing():
@@ -228,36 +202,13 @@ class Follower:
             key = f"{info.st_dev}:{info.st_ino}"
             found = self.tracked.get(key)
             if found is None:
-                found = self.tracked[key] = self._load(key, path)
+                found = self.tracked[key] = load_tracked(self.warehouse, key, path)
                 self.stats.files += 1
             found.path, found.seen = path, True
             change = (info.st_size, info.st_mtime)
             if change != found.last_change:
                 found.last_change, found.changed_at = change, time.monotonic()
         return list(self.tracked.values())
-
-    def _load(self, key: str, path: Path) -> _Tracked:
-        """A file's committed state from the warehouse, or a fresh start."""
-        rows = self.warehouse.engine.to_arrow(
-            "SELECT * FROM follow_offsets WHERE file_key = ?", [key]
-        ).to_pylist()
-        tracked = _Tracked(key, path)
-        if rows:
-            row = rows[0]
-            tracked.head_hash = row["head_hash"]
-            tracked.source_format = row["source_format"]
-            tracked.whole_file = bool(row["compressed"])
-            tracked.byte_offset = tracked.read_offset = int(row["byte_offset"] or 0)
-            tracked.lines = tracked.read_lines = int(row["lines"] or 0)
-            tracked.counts = Counts(
-                int(row["records_read"] or 0),
-                int(row["stored"] or 0),
-                int(row["duplicates"] or 0),
-                int(row["quarantined"] or 0),
-            )
-            if tracked.whole_file:
-                tracked.read_change = (tracked.byte_offset, -1.0)  # size known, mtime not: re-read if grown
-        return tracked
 
     def _forget_gone(self) -> None:
         """Files no longer listed are dropped once drained and quiet (their rows stay in follow_offsets).
@@ -278,7 +229,7 @@ class Follower:
                 tracked.handle.close()
 
     # --------------------------------------------------------------- reading
-    def _read(self, tracked: _Tracked) -> int:
+    def _read(self, tracked: Tracked) -> int:
         try:
             if tracked.whole_file or (tracked.read_offset == 0 and self._is_whole_file(tracked)):
                 return self._read_whole(tracked)
@@ -286,7 +237,7 @@ class Follower:
         except FileNotFoundError:
             return 0  # gone between looks; a rotated file is still read through its open handle
 
-    def _is_whole_file(self, tracked: _Tracked) -> bool:
+    def _is_whole_file(self, tracked: Tracked) -> bool:
         with tracked.path.open("rb") as handle:
             magic = handle.read(4)
             rest = magic + handle.read(64)
@@ -296,7 +247,7 @@ class Follower:
             return False  # too short to tell yet
         return tracked.whole_file
 
-    def _head_changed(self, tracked: _Tracked, fd: int) -> bool:
+    def _head_changed(self, tracked: Tracked, fd: int) -> bool:
         """True when the file's first bytes are not those of the file read before (truncated, reused)."""
         head = os.pread(fd, self.head_bytes, 0)
         if len(head) < self.head_bytes:
@@ -307,7 +258,7 @@ class Follower:
             return False
         return digest != tracked.head_hash
 
-    def _restart_file(self, tracked: _Tracked, why: str) -> None:
+    def _restart_file(self, tracked: Tracked, why: str) -> None:
         """Read the file again from its start (its counts stay cumulative)."""
         if tracked.run is not None:
             self.commit()  # rows of the old content are stored with the offset they reached
@@ -315,7 +266,9 @@ class Follower:
         tracked.read_offset = tracked.read_lines = tracked.line_path_until = 0
         tracked.head_hash, tracked.source_format, tracked.dirty = None, None, True
 
-    def _read_lines(self, tracked: _Tracked) -> int:
+    def _pending_bytes(self, tracked: Tracked) -> tuple[int, int] | None:
+        """``(fd, size)`` of a line-by-line file with whole or partial lines pending and its format
+        known, after checking it was not truncated or rewritten (then it is read from its start)."""
         # Unbuffered reads at explicit offsets: a buffered reader would serve bytes from
         # before a truncation out of its buffer.
         if tracked.handle is None:
@@ -327,14 +280,17 @@ class Follower:
         elif self._head_changed(tracked, fd) and tracked.read_offset > 0:
             self._restart_file(tracked, "has new content at its start")
         if size <= tracked.read_offset:
-            return 0
+            return None
         if tracked.source_format is None and not self._sniff(tracked, fd, size):
+            return None
+        return fd, size
+
+    def _read_lines(self, tracked: Tracked) -> int:
+        pending = self._pending_bytes(tracked)
+        if pending is None:
             return 0
+        fd, size = pending
         position = tracked.read_offset
-        if self._backlog_for_sql(tracked, size):
-            end, lines = follow_chunks.whole_lines(fd, position, size)
-            if lines >= self.sql_lines and self._read_chunk(tracked, fd, end, lines):
-                return lines
         chunk = os.pread(fd, min(self.read_bytes, size - position), position)
         last = chunk.rfind(b"\n")
         if last < 0:
@@ -352,7 +308,7 @@ class Follower:
         tracked.changed_at = time.monotonic()  # a rotated file, unlisted, is only seen growing here
         return consumed
 
-    def _backlog_for_sql(self, tracked: _Tracked, size: int) -> bool:
+    def _backlog_for_sql(self, tracked: Tracked, size: int) -> bool:
         """Whether the bytes pending could hold ``follow_sql_lines`` lines for the SQL path."""
         return (
             self.sql_lines > 0
@@ -361,18 +317,86 @@ class Follower:
             and size - tracked.read_offset >= self.sql_lines * follow_chunks.MIN_LINE_BYTES
         )
 
-    def _read_chunk(self, tracked: _Tracked, fd: int, end: int, lines: int) -> bool:
-        """Lines ``read_offset..end`` through batch ingest's SQL path, committed with their
-        offset; False (nothing stored) where that path could not read them: the line path
-        reads that range, and finds the exact bad lines."""
+    def _backlog_chunks(self, files: list[Tracked]) -> list[_Chunk]:
+        """The chunks of every followed file with a backlog for the SQL path, in file order: one
+        per file, or with fewer backlogs than stages at once, each cut into as many as keep them
+        busy (``follow_chunks.plan_chunks``)."""
+        backlogs: list[tuple[Tracked, int, int]] = []
+        for tracked in files:
+            if self.sql_lines == 0 or tracked.line_path_until > tracked.read_offset:
+                continue
+            try:
+                if tracked.whole_file or (tracked.read_offset == 0 and self._is_whole_file(tracked)):
+                    continue
+                pending = self._pending_bytes(tracked)
+            except FileNotFoundError:
+                continue  # gone between looks; the next look reads it through its open handle
+            if pending is not None and self._backlog_for_sql(tracked, pending[1]):
+                backlogs.append((tracked, *pending))
+        chunks: list[_Chunk] = []
+        pieces = max(1, self.chunks_at_once // max(1, len(backlogs)))
+        for tracked, fd, size in backlogs:
+            line_base = tracked.read_lines
+            plans = follow_chunks.plan_chunks(
+                fd, tracked.read_offset, size, min_lines=self.sql_lines, pieces=pieces
+            )
+            for plan in plans:
+                origin = fastpath.Origin(str(tracked.path), line_base=line_base, byte_base=plan.start)
+                chunks.append(_Chunk(tracked, fd, plan, origin))
+                line_base += plan.lines
+        return chunks
+
+    def _read_chunks(self, chunks: list[_Chunk]) -> int:
+        """Stage ``chunks`` up to ``ingest_parallel_files`` at once and write them in order, each
+        committed with its offset. A chunk whose file an earlier chunk failed on is dropped: the
+        line path reads from there. Records read."""
+        read = 0
+        failed: set[str] = set()
+        with prepared_in_order(
+            chunks,
+            lambda chunk: follow_chunks.stage_chunk(
+                self.config, chunk.fd, chunk.plan.start, chunk.plan.end, chunk.origin,
+                str(chunk.tracked.source_format),
+            ),
+            at_once=self.chunks_at_once,
+            discard=_close_staged,
+            thread_name="dg-follow-stage",
+        ) as ordered:
+            for chunk, staging in ordered:
+                if chunk.tracked.key in failed or chunk.plan.start != chunk.tracked.read_offset:
+                    _close(staging)
+                elif self._write_chunk(chunk, staging):
+                    read += chunk.plan.lines
+                else:
+                    failed.add(chunk.tracked.key)
+        return read
+
+    def _write_chunk(self, chunk: _Chunk, staging: Future[fastpath.Staged | None]) -> bool:
+        """A chunk's lines through batch ingest's SQL path, committed with their offset; False
+        (nothing stored) where that path could not read them: the line path reads that range,
+        and finds the exact bad lines."""
+        try:
+            return self._write_staged_chunk(chunk, staging)
+        finally:
+            _close(staging)  # whatever happened, no staging folder or spool is left
+
+    def _write_staged_chunk(self, chunk: _Chunk, staging: Future[fastpath.Staged | None]) -> bool:
+        tracked, fd, origin = chunk.tracked, chunk.fd, chunk.origin
+        start, end, lines = chunk.plan.start, chunk.plan.end, chunk.plan.lines
         self.commit()  # what is pending commits first, so a failed chunk rolls back only itself
         self._begin()
-        start, fmt = tracked.read_offset, tracked.source_format
+        fmt = tracked.source_format
         report = FileReport(str(tracked.path), fmt)
-        origin = fastpath.Origin(str(tracked.path), line_base=tracked.read_lines, byte_base=start)
         where = f"{tracked.path} lines {origin.line_base + 1}-{origin.line_base + lines}"
         try:
-            routed = follow_chunks.ingest_chunk(self.warehouse, self.config, fd, start, end, origin, report)
+            staged = staging.result()
+            routed = (
+                None
+                if staged is None
+                else fastpath.write_staged(
+                    self.warehouse, staged, config=self.config, report=report, in_transaction=True
+                )
+            )
             if routed is None:  # a malformed line, as a rule
                 log.info("%s: DuckDB cannot read them; reading them line by line", where)
             else:  # commit() counts its report (a failure below rolls it back with the rows)
@@ -397,7 +421,7 @@ class Follower:
         self.commit()
         return True
 
-    def _long_line(self, tracked: _Tracked, fd: int, size: int) -> int:
+    def _long_line(self, tracked: Tracked, fd: int, size: int) -> int:
         """A line longer than one read: consumed once complete; over max_record_bytes, quarantined unheld."""
         start = scan = tracked.read_offset
         while True:
@@ -420,7 +444,7 @@ class Follower:
         tracked.read_offset = end
         return 1
 
-    def _sniff(self, tracked: _Tracked, fd: int, size: int) -> bool:
+    def _sniff(self, tracked: Tracked, fd: int, size: int) -> bool:
         """Decide the file's format once it holds a whole line; False while it does not."""
         if b"\n" not in os.pread(fd, min(size, self.max_record_bytes), 0):
             return False
@@ -430,7 +454,7 @@ class Follower:
         tracked.dirty = True
         return True
 
-    def _read_whole(self, tracked: _Tracked) -> int:
+    def _read_whole(self, tracked: Tracked) -> int:
         """A compressed or whole-document file, once settled; records already read are skipped."""
         if tracked.last_change is None or tracked.last_change == tracked.read_change:
             return 0
@@ -456,7 +480,7 @@ class Follower:
         tracked.dirty = True
         return consumed
 
-    def _consume(self, tracked: _Tracked, record: RawRecord) -> None:
+    def _consume(self, tracked: Tracked, record: RawRecord) -> None:
         self._begin()  # rows a full batcher flushes mid-read belong to this transaction too
         if tracked.run is None:
             report = FileReport(str(tracked.path), tracked.source_format)
@@ -486,49 +510,6 @@ class Follower:
                 tracked.read_change = None if tracked.whole_file else tracked.read_change
             self._pending, self._batch_started = 0, None
 
-    def _offset_row(self, tracked: _Tracked) -> dict[str, object]:
-        counts = Counts(**tracked.counts.__dict__)
-        if tracked.run is not None:
-            counts.add(tracked.run.report)
-        return {
-            "file_key": tracked.key,
-            "head_hash": tracked.head_hash,
-            "path": str(tracked.path),
-            "source_format": tracked.source_format,
-            "compressed": tracked.whole_file,
-            "byte_offset": tracked.read_offset,
-            "lines": tracked.read_lines,
-            "records_read": counts.read,
-            "stored": counts.stored,
-            "duplicates": counts.duplicates,
-            "quarantined": counts.quarantined,
-            "updated_at": datetime.now(UTC),
-        }
-
-    def _write_offsets(self, rows: list[dict[str, object]]) -> None:
-        if not rows:
-            return
-        engine = self.warehouse.engine
-        stage = "_incoming_offsets"
-        engine.register(stage, pa.Table.from_pylist(rows, schema=FOLLOW_OFFSETS))
-        try:
-            engine.execute(f"DELETE FROM follow_offsets WHERE file_key IN (SELECT file_key FROM {stage})")
-            columns = ", ".join(column_names(FOLLOW_OFFSETS))
-            engine.execute(f"INSERT INTO follow_offsets ({columns}) SELECT {columns} FROM {stage}")
-        finally:
-            engine.unregister(stage)
-
-
-def follow_totals(warehouse: Warehouse) -> Counts:
-    """Cumulative counts over every followed file (read = stored + duplicates + quarantined)."""
-    warehouse.ensure_table("follow_offsets", FOLLOW_OFFSETS)
-    row = warehouse.engine.to_arrow(
-        "SELECT coalesce(sum(records_read), 0) AS r, coalesce(sum(stored), 0) AS s, "
-        "coalesce(sum(duplicates), 0) AS d, coalesce(sum(quarantined), 0) AS q FROM follow_offsets"
-    ).to_pylist()[0]
-    return Counts(int(row["r"]), int(row["s"]), int(row["d"]), int(row["q"]))
-
-
 def stop_on_signals() -> threading.Event:
     """An event set by SIGTERM or SIGINT, so a service manager's stop ends with a clean commit."""
     import signal
@@ -541,3 +522,18 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
     return stop
+
+
+def _close_staged(staged: fastpath.Staged | None) -> None:
+    if staged is not None:
+        staged.close()
+
+
+def _close(staging: Future[fastpath.Staged | None]) -> None:
+    """A chunk staged but not written (or written: closing twice is harmless): its staging
+    database and spool are removed."""
+    try:
+        staged = staging.result()
+    except Exception:  # a failed stage removed what it made (follow_chunks.stage_chunk)
+        return
+    _close_staged(staged)

@@ -7,19 +7,24 @@ canonical fast path or the format's SQL mapping. The rows name the followed file
 line in it (``fastpath.Origin``), and are written in the follower's open transaction, so they
 commit with the offsets they cover. A chunk may hold blank lines: the stage numbers its rows by
 line in the spool file (``line_numbers``), so ``line_base`` + that is the line in the log.
+
+A large backlog is cut into up to ``ingest_parallel_files`` chunks at line boundaries
+(``plan_chunks``), and chunks (of one file or of several) are staged at once, as batch ingest
+stages files, then written in order: staging touches nothing but its own database.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from distillguard.config import Config
 from distillguard.ingest import fastpath, mapped
-from distillguard.ingest.run import ADAPTERS, FileReport
-from distillguard.warehouse import Warehouse
+from distillguard.ingest.run import ADAPTERS
 
 # The most bytes one chunk spools and stages: bounds the temporary disk it takes and what a
 # crash makes the next run read again, while a 100k-record backlog of simulated gateway records
@@ -57,6 +62,47 @@ def whole_lines(fd: int, start: int, size: int, max_bytes: int = CHUNK_MAX_BYTES
     return end, lines
 
 
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Whole lines ``[start, end)`` of a followed file, ``lines`` of them."""
+
+    start: int
+    end: int
+    lines: int
+
+
+def plan_chunks(fd: int, start: int, size: int, *, min_lines: int, pieces: int) -> list[ChunkPlan]:
+    """The chunks that read the whole lines of ``fd`` from ``start`` (up to ``CHUNK_MAX_BYTES``):
+    none when they are fewer than ``min_lines``, else up to ``pieces`` of about equal bytes, each
+    of at least ``min_lines`` lines as a rule (so each repays its stage's fixed cost)."""
+    end, lines = whole_lines(fd, start, size)
+    if lines < max(1, min_lines):
+        return []
+    parts = max(1, min(pieces, lines // max(1, min_lines)))
+    cuts = [start]
+    for part in range(1, parts):
+        cut = _next_line_start(fd, start + part * (end - start) // parts, end)
+        if cuts[-1] < cut < end:
+            cuts.append(cut)
+    cuts.append(end)
+    return [ChunkPlan(a, b, whole_lines(fd, a, b)[1]) for a, b in itertools.pairwise(cuts)]
+
+
+def _next_line_start(fd: int, position: int, end: int) -> int:
+    """The start of the first line at or after ``position`` (a line's start when the byte
+    before it is a newline), at most ``end``."""
+    scan = max(0, position - 1)
+    while scan < end:
+        piece = os.pread(fd, min(_PIECE, end - scan), scan)
+        if not piece:
+            break
+        found = piece.find(b"\n")
+        if found >= 0:
+            return scan + found + 1
+        scan += len(piece)
+    return end
+
+
 def lines_in(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
     """``(offset, line)`` of each line of ``fd`` in ``[start, end)`` (which ends with a newline)."""
     carry, carry_at = b"", start
@@ -73,21 +119,16 @@ def lines_in(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         carry, carry_at = text[begin:], carry_at + begin
 
 
-def ingest_chunk(
-    warehouse: Warehouse,
-    config: Config,
-    fd: int,
-    start: int,
-    end: int,
-    origin: fastpath.Origin,
-    report: FileReport,
-) -> list[int] | None:
-    """Stage ``[start, end)`` of ``fd`` (whole lines of ``report.source_format``) into the
-    warehouse's open transaction; as ``fastpath.ingest_staged``: None when DuckDB cannot read
-    it (nothing stored), else the chunk's record numbers left to the Python adapter."""
-    fmt = str(report.source_format)
-    with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-") as spool_dir:
-        spool = Path(spool_dir) / "chunk.jsonl"
+def stage_chunk(
+    config: Config, fd: int, start: int, end: int, origin: fastpath.Origin, fmt: str
+) -> fastpath.Staged | None:
+    """Stage ``[start, end)`` of ``fd`` (whole lines of format ``fmt``) in a staging database of
+    its own, touching nothing else (``fastpath.stage_file``); None when DuckDB cannot read it.
+    ``fastpath.write_staged`` writes it into the warehouse's open transaction, and its close
+    removes the spool file with the staging folder."""
+    spool_dir = tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{os.getpid()}-")
+    try:
+        spool = Path(spool_dir.name) / "chunk.jsonl"
         with spool.open("wb") as out:
             _copy_range(fd, out.fileno(), start, end)
         threads = None
@@ -96,16 +137,15 @@ def ingest_chunk(
         else:
             stage = mapped.stage_sql(ADAPTERS[fmt].sql_mapping(config), spool, config)
             threads = mapped.STAGE_THREADS
-        return fastpath.ingest_staged(
-            warehouse,
-            spool,
-            stage,
-            config=config,
-            report=report,
-            stage_threads=threads,
-            origin=origin,
-            in_transaction=True,
-        )
+        staged = fastpath.stage_file(spool, stage, config=config, stage_threads=threads, origin=origin)
+    except BaseException:
+        spool_dir.cleanup()
+        raise
+    if staged is None:
+        spool_dir.cleanup()
+        return None
+    staged.work.callback(spool_dir.cleanup)
+    return staged
 
 
 def _copy_range(source: int, target: int, start: int, end: int) -> None:
