@@ -16,6 +16,11 @@ file of their own. Lines are matched by the event id each format spells (the sim
 one exchange per line).
 
     .venv/bin/python bench/watch_pass.py --data /tmp/large/data --work /tmp/large/pass --minutes 5
+
+A run cut short (the large preset's ingest takes about an hour) goes on from a step with
+``--from STEP``: the split files and the warehouse in ``--work`` are kept, and from
+``first_scan`` the remembered prompt matches are forgotten first, so that scan is a cold one
+whatever a killed run left.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -60,6 +66,9 @@ with Warehouse.open(config.db_path) as warehouse:
     print(json.dumps({"events": result.events, "wall_s": round(time.perf_counter() - started, 1),
                       "phases_s": result.timings_s, "verdicts": dict(result.verdicts)}))
 """
+
+
+STEPS = ("ingest_history", "first_scan", "ingest_new", "pass")
 
 
 def held_back_ids(truth: Path, minutes: float) -> tuple[dict[str, set[bytes]], datetime, datetime]:
@@ -111,10 +120,15 @@ def split(traffic: Path, work: Path, held: dict[str, set[bytes]]) -> tuple[Path,
 
 def child(args: list[str]) -> dict[str, object]:
     wall, rss, out, cpu = run_child_cpu(args)
-    said: object = out.strip()
-    with contextlib.suppress(ValueError):  # ingest's counts without its per-file list, or the pass's
-        parsed = json.loads(out.strip().splitlines()[-1] if out.strip() else out)  # after any progress bar
-        said = {k: v for k, v in parsed.items() if k != "files"} if isinstance(parsed, dict) else parsed
+    text = out.strip()
+    said: object = text
+    # ingest prints its report over several lines, the pass one line after any progress bar;
+    # ingest's per-file list is left out
+    for candidate in (text, text.splitlines()[-1] if text else ""):
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(candidate)
+            said = {k: v for k, v in parsed.items() if k != "files"} if isinstance(parsed, dict) else parsed
+            break
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_rss_mib": rss, "said": said}
 
 
@@ -126,22 +140,43 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder for the split files and warehouse")
     parser.add_argument("--minutes", type=float, default=5.0, help="traffic held back for the pass")
     parser.add_argument("--skip-bare-read", action="store_true")
+    parser.add_argument(
+        "--from", dest="start", choices=STEPS, help="go on from this step, with --work's split and warehouse"
+    )
     args = parser.parse_args()
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
     db = work / "warehouse.duckdb"
-    for leftover in work.glob("warehouse.duckdb*"):
-        leftover.unlink()
     report: dict[str, object] = {
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    held, since, last = held_back_ids(args.data / "truth" / "events.parquet", args.minutes)
-    history, new, moved = split(args.data / "traffic", work, held)
-    count = sum(len(ids) for ids in held.values())
-    report["held_back"] = {"events": count, "lines": moved, "from": since.isoformat(), "to": last.isoformat()}
-    print(json.dumps(report["held_back"]), flush=True)
-    if not args.skip_bare_read:
+    history, new = work / "history", work / "new"
+    if args.start is None:
+        for leftover in work.glob("warehouse.duckdb*"):
+            leftover.unlink()
+        held, since, last = held_back_ids(args.data / "truth" / "events.parquet", args.minutes)
+        history, new, moved = split(args.data / "traffic", work, held)
+        count = sum(len(ids) for ids in held.values())
+        report["held_back"] = {
+            "events": count, "lines": moved, "from": since.isoformat(), "to": last.isoformat()
+        }
+        print(json.dumps(report["held_back"]), flush=True)
+    else:
+        if not history.is_dir() or not new.is_dir():
+            raise SystemExit(f"--from {args.start}: no split files in {work}; run without --from first")
+        report["resumed_from"] = args.start
+        if args.start == "ingest_history":
+            for leftover in work.glob("warehouse.duckdb*"):
+                leftover.unlink()
+        elif STEPS.index(args.start) <= STEPS.index("first_scan"):
+            with duckdb.connect(str(db)) as con:  # a cold first scan, whatever a killed one remembered
+                remembered = con.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = 'prompt_matches'"
+                ).fetchone()
+                if remembered and remembered[0]:
+                    con.execute("DELETE FROM prompt_matches")
+    if not args.skip_bare_read and args.start is None:
         bare: dict[str, object] = {}
         formats = sorted({m.group(1) for p in history.iterdir() if (m := FORMAT_OF.match(p.name))})
         for fmt in formats:
@@ -172,7 +207,7 @@ def main() -> None:
         ("ingest_new", [DG, "ingest", str(new), "--db", str(db), "--quiet", "--json"]),
         ("pass", [sys.executable, "-c", PASS, str(db)]),
     ]
-    for name, command in steps:
+    for name, command in steps[STEPS.index(args.start) if args.start else 0 :]:
         report[name] = child(command)
         print(name, json.dumps(report[name]), flush=True)
     report["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
