@@ -163,7 +163,10 @@ def main() -> None:
         }
         print(json.dumps(report["held_back"]), flush=True)
     else:
-        if not history.is_dir() or not new.is_dir():
+        # the split's history is read only by its ingest, the last minutes by theirs
+        needed = [history] if args.start == "ingest_history" else []
+        needed += [new] if STEPS.index(args.start) <= STEPS.index("ingest_new") else []
+        if not all(folder.is_dir() for folder in needed):
             raise SystemExit(f"--from {args.start}: no split files in {work}; run without --from first")
         report["resumed_from"] = args.start
         if args.start == "ingest_history":
