@@ -231,11 +231,15 @@ class Follower:
     # --------------------------------------------------------------- reading
     def _read(self, tracked: Tracked) -> int:
         try:
-            if tracked.whole_file or (tracked.read_offset == 0 and self._is_whole_file(tracked)):
+            if self._reads_whole(tracked):
                 return self._read_whole(tracked)
             return self._read_lines(tracked)
         except FileNotFoundError:
             return 0  # gone between looks; a rotated file is still read through its open handle
+
+    def _reads_whole(self, tracked: Tracked) -> bool:
+        """Whether the file is read whole once settled (compressed, Parquet, a JSON array)."""
+        return tracked.whole_file or (tracked.read_offset == 0 and self._is_whole_file(tracked))
 
     def _is_whole_file(self, tracked: Tracked) -> bool:
         with tracked.path.open("rb") as handle:
@@ -326,7 +330,7 @@ class Follower:
             if self.sql_lines == 0 or tracked.line_path_until > tracked.read_offset:
                 continue
             try:
-                if tracked.whole_file or (tracked.read_offset == 0 and self._is_whole_file(tracked)):
+                if self._reads_whole(tracked):
                     continue
                 pending = self._pending_bytes(tracked)
             except FileNotFoundError:

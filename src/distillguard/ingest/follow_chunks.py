@@ -84,8 +84,12 @@ def plan_chunks(fd: int, start: int, size: int, *, min_lines: int, pieces: int) 
         cut = _next_line_start(fd, start + part * (end - start) // parts, end)
         if cuts[-1] < cut < end:
             cuts.append(cut)
-    cuts.append(end)
-    return [ChunkPlan(a, b, whole_lines(fd, a, b)[1]) for a, b in itertools.pairwise(cuts)]
+    plans: list[ChunkPlan] = []
+    for a, b in itertools.pairwise([*cuts, end]):
+        # the last piece's lines are what the others leave: its bytes are not read again
+        counted = whole_lines(fd, a, b)[1] if b < end else lines - sum(p.lines for p in plans)
+        plans.append(ChunkPlan(a, b, counted))
+    return plans
 
 
 def _next_line_start(fd: int, position: int, end: int) -> int:
