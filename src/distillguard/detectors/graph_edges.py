@@ -437,39 +437,43 @@ def corroboration_steps() -> list[SqlStep]:
     """
     # The combinations young accounts hold, the rarer value first: finding a combination's
     # holders starts from its rarer value's, so a pool-wide client build costs once per
-    # rare prefix beside it, not once per holder.
+    # rare prefix beside it, not once per holder. Anchors are chosen among the young holders
+    # alone (a young account holds a handful of values), and every holder is then joined
+    # straight to its combination's anchors: the (combination, holder) rows are streamed into
+    # the DISTINCT, never kept. Kept, they were the step's cost at scale: a rotating proxy
+    # pool's accounts each hold hundreds of prefixes and templates, so the rows grow with
+    # accounts x prefixes x templates (1.4 M on the medium preset; more than the disk held on
+    # the large one).
     pairs = f"""
-        WITH combos AS (
+        WITH young AS (SELECT * FROM corroboration_values WHERE young),
+        combos AS (
             SELECT DISTINCT
                    CASE WHEN x.gated_holders <= y.gated_holders THEN x.vid ELSE y.vid END AS id1,
                    CASE WHEN x.gated_holders <= y.gated_holders THEN y.vid ELSE x.vid END AS id2
-            FROM corroboration_values x
-            JOIN corroboration_values y ON y.account_id = x.account_id AND y.kind > x.kind
-            WHERE x.young AND {corroborating_combination("x.kind", "y.kind")}
-        ),
-        holders AS (
-            SELECT c.id1, c.id2, h1.kind AS k1, h2.kind AS k2, h1.account_id, h1.young, h1.established
-            FROM combos c
-            JOIN corroboration_values h1 ON h1.vid = c.id1
-            JOIN corroboration_values h2 ON h2.account_id = h1.account_id AND h2.vid = c.id2
+            FROM young x
+            JOIN young y ON y.account_id = x.account_id AND y.kind > x.kind
+            WHERE {corroborating_combination("x.kind", "y.kind")}
         ),
         anchors AS (
-            SELECT id1, id2, account_id AS anchor, young_holders FROM (
-                SELECT id1, id2, account_id,
-                       row_number() OVER (PARTITION BY id1, id2 ORDER BY account_id) AS rn,
-                       count(*) OVER (PARTITION BY id1, id2) AS young_holders
-                FROM holders WHERE young
+            SELECT id1, id2, anchor, young_holders FROM (
+                SELECT c.id1, c.id2, h1.account_id AS anchor,
+                       row_number() OVER (PARTITION BY c.id1, c.id2 ORDER BY h1.account_id) AS rn,
+                       count(*) OVER (PARTITION BY c.id1, c.id2) AS young_holders
+                FROM combos c
+                JOIN young h1 ON h1.vid = c.id1
+                JOIN young h2 ON h2.account_id = h1.account_id AND h2.vid = c.id2
             ) AS y
             WHERE rn <= {CORROBORATION_ANCHORS}
         )
-        SELECT DISTINCT least(a.anchor, h.account_id) AS src, greatest(a.anchor, h.account_id) AS dst,
-               unnest([h.k1, h.k2]) AS kind
-        FROM holders h
-        JOIN anchors a ON a.id1 = h.id1 AND a.id2 = h.id2
-        WHERE h.account_id <> a.anchor
+        SELECT DISTINCT least(a.anchor, h1.account_id) AS src, greatest(a.anchor, h1.account_id) AS dst,
+               unnest([h1.kind, h2.kind]) AS kind
+        FROM anchors a
+        JOIN corroboration_values h1 ON h1.vid = a.id1
+        JOIN corroboration_values h2 ON h2.account_id = h1.account_id AND h2.vid = a.id2
+        WHERE h1.account_id <> a.anchor
           -- an established customer ties only through a combination a script runs on several
           -- young accounts (corroboration_established_min_young), not through one young coincidence
-          AND (NOT h.established OR a.young_holders >= {CORROBORATION_ESTABLISHED_MIN_YOUNG})
+          AND (NOT h1.established OR a.young_holders >= {CORROBORATION_ESTABLISHED_MIN_YOUNG})
     """
     # A pair's weight counts the kinds of the combinations that tied it (joining every value
     # of both accounts again cost twice the pairs themselves: an established account of a
