@@ -477,12 +477,13 @@ def corroboration_steps() -> list[SqlStep]:
     """
     # A pair's weight counts the kinds of the combinations that tied it (joining every value
     # of both accounts again cost twice the pairs themselves: an established account of a
-    # rotating pool holds hundreds of prefixes).
+    # rotating pool holds hundreds of prefixes). corroboration_pairs holds each (src, dst, kind)
+    # once, so its rows are the kinds.
     links = f"""
-        SELECT src, dst, {CORROBORATION_WEIGHT} * count(DISTINCT kind) AS weight
+        SELECT src, dst, {CORROBORATION_WEIGHT} * count(*) AS weight
         FROM corroboration_pairs
         GROUP BY src, dst
-        HAVING {corroboration_having("kind", CORROBORATION_MIN_KINDS)}
+        HAVING {corroboration_having("kind", CORROBORATION_MIN_KINDS, one_row_per_kind=True)}
     """
     return [
         SqlStep("indicator_purity", purity),

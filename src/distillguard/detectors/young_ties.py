@@ -38,21 +38,30 @@ def created_indicator_sql() -> str:
           AND account_id IN (SELECT account_id FROM account_features)"""
 
 
-def corroborating_kinds(kind: str) -> str:
+def corroborating_kinds(kind: str, *, one_row_per_kind: bool = False) -> str:
     """How many independent kinds a group of shared pure values (column ``kind``) counts: its
-    distinct kinds, a creation burst among them only beside a script-level kind."""
+    distinct kinds, a creation burst among them only beside a script-level kind.
+
+    ``one_row_per_kind``: the group holds each kind at most once, so rows are counted instead
+    of distinct kinds (DuckDB's ``count(DISTINCT)`` in a large grouping took four times as long).
+    """
     script = ", ".join(f"'{k}'" for k in CREATED_NEEDS_KINDS)
+    others = (
+        f"count(CASE WHEN {kind} <> 'created' THEN 1 END)"
+        if one_row_per_kind
+        else f"count(DISTINCT CASE WHEN {kind} <> 'created' THEN {kind} END)"
+    )
     return (
-        f"(count(DISTINCT CASE WHEN {kind} <> 'created' THEN {kind} END)"
+        f"({others}"
         f" + CASE WHEN max(CASE WHEN {kind} = 'created' THEN 1 ELSE 0 END) = 1"
         f" AND max(CASE WHEN {kind} IN ({script}) THEN 1 ELSE 0 END) = 1 THEN 1 ELSE 0 END)"
     )
 
 
-def corroboration_having(kind: str, min_kinds: int) -> str:
+def corroboration_having(kind: str, min_kinds: int, *, one_row_per_kind: bool = False) -> str:
     """Condition over a group of shared pure values (column ``kind``): at least ``min_kinds``
     independent kinds (``corroborating_kinds``)."""
-    return f"{corroborating_kinds(kind)} >= {min_kinds}"
+    return f"{corroborating_kinds(kind, one_row_per_kind=one_row_per_kind)} >= {min_kinds}"
 
 
 def corroborating_combination(kind_a: str, kind_b: str) -> str:
