@@ -20,7 +20,8 @@ one exchange per line).
 A run cut short (the large preset's ingest takes about an hour) goes on from a step with
 ``--from STEP``: the split files and the warehouse in ``--work`` are kept, and from
 ``first_scan`` the remembered prompt matches are forgotten first, so that scan is a cold one
-whatever a killed run left.
+whatever a killed run left. A warehouse that already holds the last minutes (a run that got
+past ``ingest_new``) is refused from ``first_scan``: that scan would read them.
 """
 
 from __future__ import annotations
@@ -179,6 +180,15 @@ def main() -> None:
                 ).fetchone()
                 if remembered and remembered[0]:
                     con.execute("DELETE FROM prompt_matches")
+                # a run that got past ingest_new holds the last minutes already: its first scan
+                # would read them and the pass would find nothing new to cost
+                _, since, _ = held_back_ids(args.data / "truth" / "events.parquet", args.minutes)
+                stored = con.execute("SELECT count(*) FROM events WHERE ts_start > ?", [since]).fetchone()
+                if stored and stored[0]:
+                    raise SystemExit(
+                        f"--from {args.start}: {db} already holds {stored[0]:,} events of the last "
+                        f"{args.minutes:g} minutes; run --from ingest_history, or without --from"
+                    )
     if not args.skip_bare_read and args.start is None:
         bare: dict[str, object] = {}
         formats = sorted({m.group(1) for p in history.iterdir() if (m := FORMAT_OF.match(p.name))})
