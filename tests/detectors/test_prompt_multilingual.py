@@ -12,6 +12,7 @@ from distillguard.rules import TRAINING_SIGNAL_COLUMNS, training_score
 
 from multilingual_heldout import HELDOUT, LANGS, ORDINARY, RESPONSES  # isort: skip
 from safe_answer_heldout import ORDINARY_LOOKALIKES, SAFE_ANSWER  # isort: skip
+from self_critique_heldout import ORDINARY_FOLLOW_UPS, SELF_CRITIQUE  # isort: skip
 
 # A language counts as covered when at least two thirds of its held-out wordings (all classes
 # together) reach 0.5, the line the account level counts as caught, and every class catches
@@ -78,5 +79,18 @@ def test_politically_safe_answers_are_caught_and_neutral_accounts_are_not() -> N
     for lang, texts in SAFE_ANSWER.items():
         assert any(t in caught for t in texts), lang
     for text in ORDINARY_LOOKALIKES:
+        found = match_prompt(text)
+        assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_critique_of_the_models_own_reasoning_is_caught_and_everyday_follow_ups_are_not(lang: str) -> None:
+    """The held-out ``self_critique_heldout`` set: a follow-up turn asking the model to list the
+    flaws of the reasoning it just gave, or to grade it on a scale, reaches the line as critique;
+    "are you sure?", "explain that step again" and marking the user's own work do not."""
+    texts = SELF_CRITIQUE[lang]
+    caught = [t for t in texts if match_prompt(t).critique >= 0.5]
+    assert caught and len(caught) / len(texts) >= MIN_RECALL, [t for t in texts if t not in caught]
+    for text in ORDINARY_FOLLOW_UPS[lang]:
         found = match_prompt(text)
         assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
