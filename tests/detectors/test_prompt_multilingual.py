@@ -13,6 +13,7 @@ from distillguard.rules import TRAINING_SIGNAL_COLUMNS, training_score
 from multilingual_heldout import HELDOUT, LANGS, ORDINARY, RESPONSES  # isort: skip
 from safe_answer_heldout import ORDINARY_LOOKALIKES, SAFE_ANSWER  # isort: skip
 from self_critique_heldout import ORDINARY_FOLLOW_UPS, SELF_CRITIQUE  # isort: skip
+from deflection_heldout import DEFLECTION, ORDINARY_INSTRUCTIONS  # isort: skip
 
 # A language counts as covered when at least two thirds of its held-out wordings (all classes
 # together) reach 0.5, the line the account level counts as caught, and every class catches
@@ -92,5 +93,19 @@ def test_critique_of_the_models_own_reasoning_is_caught_and_everyday_follow_ups_
     caught = [t for t in texts if match_prompt(t).critique >= 0.5]
     assert caught and len(caught) / len(texts) >= MIN_RECALL, [t for t in texts if t not in caught]
     for text in ORDINARY_FOLLOW_UPS[lang]:
+        found = match_prompt(text)
+        assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
+
+
+@pytest.mark.parametrize("lang", sorted(DEFLECTION))
+def test_deflecting_sensitive_questions_is_caught_and_everyday_instructions_are_not(lang: str) -> None:
+    """The held-out ``deflection_heldout`` set: a harmless substitute answer when a topic cannot be
+    discussed, an answer kept clear of politically sensitive content, and the Chinese rephrasing
+    verbs, reach the line as a censorship rewrite; "say you don't know", "keep politics out of
+    the ad" and a polite rewording do not."""
+    texts = DEFLECTION[lang]
+    caught = [t for t in texts if match_prompt(t).censorship_rewrite >= 0.5]
+    assert len(caught) / len(texts) >= MIN_RECALL, [t for t in texts if t not in caught]
+    for text in ORDINARY_INSTRUCTIONS:
         found = match_prompt(text)
         assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
