@@ -97,6 +97,26 @@ def test_critique_of_the_models_own_reasoning_is_caught_and_everyday_follow_ups_
         assert max(getattr(found, name) for name in SCORED_DETECTORS) < 0.5, (text, found.evidence)
 
 
+# A user telling the model its answer is wrong names the model's answer and a mistake, the two
+# words the own-reasoning rules look for, but asks for nothing: a guard added after a first
+# version of the rules matched these in seven languages.
+POINTED_OUT_MISTAKES = (
+    "I think your answer has a mistake in step two.",
+    "我觉得你的答案有错误。",
+    "Creo que tu respuesta tiene un error en el segundo paso.",
+    "Je pense que ta réponse contient une erreur.",
+    "Ich glaube, deine Antwort hat einen Fehler.",
+    "Acho que sua resposta tem um erro.",
+    "Мне кажется, в твоём ответе есть ошибка.",
+    "あなたの回答に間違いがあると思います。",
+    "당신의 답변에 오류가 있는 것 같아요.",
+)
+
+
+@pytest.mark.parametrize("text", POINTED_OUT_MISTAKES)
+def test_telling_the_model_its_answer_is_wrong_is_not_critique(text: str) -> None:
+    assert match_prompt(text).critique < 0.5
+
 @pytest.mark.parametrize("lang", sorted(DEFLECTION))
 def test_deflecting_sensitive_questions_is_caught_and_everyday_instructions_are_not(lang: str) -> None:
     """The held-out ``deflection_heldout`` set: a harmless substitute answer when a topic cannot be
