@@ -29,6 +29,8 @@ SPEC = DetectorSpec(
     (
         "tutoring apps that both explain and grade homework (their many end users count against it)",
         "evaluation teams that grade the answers they sampled (repeated items count against it)",
+        "resellers and routers whose many customers' requests mix every kind (on the randomised "
+        "scenarios ten of them showed it, at 0.02-0.15; their end users are judged one by one)",
     ),
     {
         "second_share_low": 0.05,
