@@ -55,6 +55,12 @@ def training_score_sql(prefix: str = "") -> str:
     return f"(1.0 - (1.0 - {request}) * (1.0 - {RESPONSE_EVIDENCE_FACTOR!r} * {response}))"
 
 
+def elicited_share_sql(column: str) -> str:
+    """SQL aggregate: the share of a subject's exchanges whose ``column`` score (a class, or
+    ``training``) reaches the elicitation threshold."""
+    return f"avg(CASE WHEN {column} >= {ELICITATION_THRESHOLD} THEN 1.0 ELSE 0.0 END)"
+
+
 def verdict(risk: float, *, watch: float, extraction: float) -> str:
     """The verdict for a risk under the scan's thresholds (the same rule everywhere)."""
     if risk >= extraction:
@@ -138,6 +144,7 @@ __all__ = [
     "RESPONSE_EVIDENCE_FACTOR",
     "RESPONSE_SIGNAL_COLUMNS",
     "TRAINING_SIGNAL_COLUMNS",
+    "elicited_share_sql",
     "redact_sample",
     "redact_text",
     "request_shape",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from distillguard.engine.base import SqlStep
-from distillguard.rules import ELICITATION_THRESHOLD, training_score_sql
+from distillguard.rules import elicited_share_sql, training_score_sql
 
 # Events columns the detectors read, carried into ``scan_events`` (and ``end_user_events``).
 SCAN_EVENT_COLUMNS = (
@@ -100,7 +100,6 @@ def account_feature_steps(
     ``end_user_events`` for end users (``prefix='end_user_'``, account records read
     through ``parent_column``). ``aggregates`` are the signals' own SQL aggregates.
     """
-    t = ELICITATION_THRESHOLD
     n = prefix
     steps = [
         SqlStep(
@@ -137,7 +136,7 @@ def account_feature_steps(
             f"{n}daily",
             f"""
             SELECT account_id, date_trunc('day', ts_start) AS day, count(*) AS events,
-                   avg(CASE WHEN training >= {t} THEN 1.0 ELSE 0.0 END) AS training_share
+                   {elicited_share_sql("training")} AS training_share
             FROM {source} GROUP BY account_id, date_trunc('day', ts_start)
             """,
         ),
@@ -262,10 +261,10 @@ def account_feature_steps(
             WITH f AS (
                 SELECT account_id, {parent} count(*) AS events,
                        min(ts_start) AS first_seen, max(ts_start) AS last_seen,{extra}
-                       avg(CASE WHEN training >= {t} THEN 1.0 ELSE 0.0 END) AS training_share,
-                       avg(CASE WHEN cot >= {t} THEN 1.0 ELSE 0.0 END) AS cot_share,
-                       avg(CASE WHEN grading >= {t} THEN 1.0 ELSE 0.0 END) AS grading_share,
-                       avg(CASE WHEN rewrite >= {t} THEN 1.0 ELSE 0.0 END) AS rewrite_share,
+                       {elicited_share_sql("training")} AS training_share,
+                       {elicited_share_sql("cot")} AS cot_share,
+                       {elicited_share_sql("grading")} AS grading_share,
+                       {elicited_share_sql("rewrite")} AS rewrite_share,
                        avg(CASE WHEN coalesce(message_count, 1) <= 1 THEN 1.0 ELSE 0.0 END)
                            AS single_turn_share,
                        avg(coalesce(message_count, 1)) AS avg_messages,

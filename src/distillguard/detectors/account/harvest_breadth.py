@@ -16,7 +16,7 @@ from typing import Any
 
 from distillguard.detectors.account import AccountSignal, ramp
 from distillguard.detectors.spec import DetectorSpec
-from distillguard.rules import ELICITATION_THRESHOLD
+from distillguard.rules import elicited_share_sql
 
 SPEC = DetectorSpec(
     "account.harvest_breadth",
@@ -51,11 +51,9 @@ SPEC = DetectorSpec(
     },
 )
 
-# Per subject, the middle of its three kinds' shares: the second most common kind.
-_SHARES = tuple(
-    f"avg(CASE WHEN {kind} >= {ELICITATION_THRESHOLD} THEN 1.0 ELSE 0.0 END)"
-    for kind in ("cot", "grading", "rewrite")
-)
+# Per subject, the middle of its three kinds' shares (the features' cot_share, grading_share
+# and rewrite_share, by the same rule): the second most common kind.
+_SHARES = tuple(elicited_share_sql(kind) for kind in ("cot", "grading", "rewrite"))
 AGGREGATES = (
     f"({' + '.join(_SHARES)} - greatest({', '.join(_SHARES)}) - least({', '.join(_SHARES)})) "
     "AS second_kind_share",
