@@ -3,6 +3,7 @@
     python bench/live_detection.py                       # simulator (tiny) and external generator
     python bench/live_detection.py --data sim --preset tiny --speedup 1000
     python bench/live_detection.py --data external --scale 0.3 --speedup 2000
+    python bench/live_detection.py --cadence 120           # a pass every 120 replayed minutes
 
 For each data set:
 
@@ -20,6 +21,12 @@ For each data set:
    verdicts name one of its accounts, in replayed time) and to the first throttle or
    block at the gateway, and the share of its exchanges served (neither throttled nor
    blocked); benign traffic's stopped share is reported beside it.
+
+With ``--cadence MINUTES`` the replay runs in replayed time instead (``cadence_run``): after
+every MINUTES of traffic the gateway clock stops while follow mode commits what was written
+and a pass scans and publishes. A compressed real-time replay measures how often this machine
+can scan as much as what the detectors see; the cadence replay measures the detectors and the
+policy at a cadence a provider's machine keeps up with.
 
 Then, with ``--throughput``, the same files are written at once and follow mode with
 passes running (in process) reads them: events/s sustained with passes.
@@ -162,12 +169,15 @@ def start_watch(logs: Path, db: Path, accounts: Path, redis_url: str, every: flo
 
 
 # -------------------------------------------------------------------------- replay
-def replay(records: list[Replayed], logs: Path, decider: Decider, speedup: float) -> list[tuple[str, float]]:
-    """Decide, then append each record at its scaled time; returns (action, wall offset) per record."""
+def replay(
+    records: list[Replayed], logs: Path, decider: Decider, speedup: float
+) -> list[tuple[str, float, str | None]]:
+    """Decide, then append each record at its scaled time; returns (action, wall offset, why
+    it was stopped) per record."""
     handles = {name: (logs / name).open("ab") for name in {r.log for r in records}}
     first = records[0].ts
     started = time.monotonic()
-    outcomes: list[tuple[str, float]] = []
+    outcomes: list[tuple[str, float, str | None]] = []
     last_flush = started
     try:
         for record in records:
@@ -178,7 +188,7 @@ def replay(records: list[Replayed], logs: Path, decider: Decider, speedup: float
                     handle.flush()
                 time.sleep(due - now)
             result = decider.decide(record.request, now=record.ts)
-            outcomes.append((result.action, time.monotonic() - started))
+            outcomes.append((result.action, time.monotonic() - started, stopped_because(result)))
             handles[record.log].write(record.line)
             if time.monotonic() - last_flush > 0.1:
                 for handle in handles.values():
@@ -190,14 +200,27 @@ def replay(records: list[Replayed], logs: Path, decider: Decider, speedup: float
     return outcomes
 
 
+def stopped_because(result: Any) -> str | None:
+    """For a refused request: the subject and source that refused it, and the first reason."""
+    if result.action not in STOPPED:
+        return None
+    reason = result.reasons[0] if result.reasons else ""
+    return f"{result.subject_kind} {result.subject_id} ({result.source}): {reason}"[:300]
+
+
 def tally(
     records: list[Replayed],
-    outcomes: list[tuple[str, float]],
+    actions: list[str],
     truth: dict[str, str],
-    passes: list[dict[str, Any]],
-    replay_started_wall: float,
+    flags: list[tuple[float, set[str]]],
+    whys: list[str | None] | None = None,
 ) -> dict[str, Any]:
-    walls = [wall for _, wall in outcomes]
+    """Per campaign: when it was first flagged and stopped, and what share of it was served.
+
+    ``actions`` is the gateway's answer to each record; ``flags`` holds, for each pass in
+    order, the replayed time (epoch seconds) from which its verdicts applied and the accounts
+    it flagged; ``whys``, where given, says why each stopped record was stopped (benign
+    populations list their first few refused accounts with it)."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
         groups[truth.get(record.request.account_id, "unknown")].append(index)
@@ -208,14 +231,11 @@ def tally(
     for group in sorted(g for g in groups if g.startswith("campaign")):
         indices = groups[group]
         onset = records[indices[0]].ts
-        actions = Counter(outcomes[i][0] for i in indices)
-        stopped_at = next((records[i].ts for i in indices if outcomes[i][0] in STOPPED), None)
-        flagged_at = None
-        for entry in passes:  # the first pass naming one of its accounts, in replayed time
-            if members[group] & set(entry["flagged_accounts"]):
-                flagged_at = replayed_time(entry["wall"] - replay_started_wall, records, walls)
-                break
-        served = sum(n for action, n in actions.items() if action not in STOPPED)
+        answers = Counter(actions[i] for i in indices)
+        stopped_at = next((records[i].ts for i in indices if actions[i] in STOPPED), None)
+        # the first pass naming one of its accounts, in replayed time
+        flagged_at = next((at for at, flagged in flags if members[group] & flagged), None)
+        served = sum(n for action, n in answers.items() if action not in STOPPED)
         campaigns[group] = {
             "accounts": len(members[group]),
             "exchanges": len(indices),
@@ -227,17 +247,34 @@ def tally(
             if stopped_at is None
             else round((stopped_at - onset).total_seconds() / 3600, 2),
             "served_share": round(served / len(indices), 4),  # neither throttled nor blocked
-            "served_in_full_share": round(actions["allow"] / len(indices), 4),  # not degraded either
-            "actions": dict(actions),
+            "served_in_full_share": round(answers["allow"] / len(indices), 4),  # not degraded either
+            "actions": dict(answers),
         }
     benign_indices = [i for g, idx in groups.items() if not g.startswith("campaign") for i in idx]
-    benign = Counter(outcomes[i][0] for i in benign_indices)
+    benign = Counter(actions[i] for i in benign_indices)
+    # where benign traffic was stopped: per population, the accounts and exchanges refused
+    stopped: dict[str, dict[str, Any]] = {}
+    for group, indices in sorted(groups.items()):
+        refused = [i for i in indices if actions[i] in STOPPED]
+        if refused and not group.startswith("campaign"):
+            stopped[group] = {
+                "exchanges": len(indices),
+                "stopped": len(refused),
+                "accounts_stopped": len({records[i].request.account_id for i in refused}),
+                "first_stop": records[refused[0]].ts.isoformat(),
+            }
+            if whys is not None:
+                first: dict[str, str | None] = {}
+                for i in refused:
+                    first.setdefault(records[i].request.account_id, whys[i])
+                stopped[group]["why"] = dict(list(first.items())[:5])
     return {
         "campaigns": campaigns,
         "benign": {
             "exchanges": len(benign_indices),
             "stopped_share": round(sum(benign[a] for a in STOPPED) / max(1, len(benign_indices)), 5),
             "actions": dict(benign),
+            "stopped_by_population": stopped,
         },
     }
 
@@ -303,6 +340,11 @@ def live_run(
         redis.terminate()
         redis.wait(timeout=10)
     passes = read_passes(passes_log)
+    walls = [wall for _, wall, _ in outcomes]
+    flags = [
+        (replayed_time(p["wall"] - replay_started_wall, records, walls), set(p["flagged_accounts"]))
+        for p in passes
+    ]
     span = (records[-1].ts - records[0].ts).total_seconds()
     results = {
         "data": name,
@@ -318,11 +360,107 @@ def live_run(
         "pass_scan_s": [round(p["scan_s"], 1) for p in passes],
         "pass_publish_s": [round(p["publish_s"], 1) for p in passes],
         "pass_new_records": [p["new_records"] for p in passes],
-        **tally(records, outcomes, truth, passes, replay_started_wall),
+        **tally(
+            records, [action for action, _, _ in outcomes], truth, flags, [why for _, _, why in outcomes]
+        ),
     }
     if args.throughput:
         results["throughput"] = throughput(files, accounts, work, args.throughput_every, len(records))
     return results
+
+
+def cadence_run(
+    name: str, files: list[Path], accounts: Path, truth: dict[str, str], work: Path, args: Any
+) -> dict[str, Any]:
+    """The replay in replayed time: a detection pass every ``args.cadence`` minutes of traffic.
+
+    The gateway clock stops while follow mode catches up and the pass runs and publishes, as
+    if the machine kept up with that cadence in real time. What is left is what the detectors
+    and the policy decide, not how fast this machine scans a compressed replay: at real time,
+    a pass on a warehouse of a million events takes seconds (docs/BENCHMARKS.md), well inside
+    a cadence of minutes. Everything else is the real thing: follow mode reading the log the
+    gateway writes, ``Watcher``'s pass publishing to Redis, and ``Decider`` answering each
+    request from a ``RedisState`` replica with its clock at the request's time.
+    """
+    from datetime import timedelta
+
+    from distillguard.ingest.accounts import load_accounts
+    from distillguard.ingest.follow import Follower
+    from distillguard.warehouse import Warehouse
+    from distillguard.watch import Watcher
+
+    config = load_config(db_path=str(work / "w.duckdb"), hmac_secret="live-detection")
+    records = load_requests(files, config)
+    logs = work / "logs"
+    logs.mkdir()
+    redis, redis_url = start_redis()
+    state = RedisState(redis_url, poll_interval_s=3600.0, timeout_ms=1000)  # refreshed after each pass
+    decider = Decider(config, policy=PolicyWatcher(None), state=state, audit=None)
+    warehouse = Warehouse.open(config.db_path)
+    load_accounts(warehouse, accounts, config=config)
+    follower = Follower(warehouse, [logs], config=config)
+    watcher = Watcher(config, [logs], publish=redis_url)
+    handles = {name: (logs / name).open("ab") for name in {r.log for r in records}}
+    cadence = timedelta(minutes=args.cadence)
+    next_pass = records[0].ts + cadence
+    actions: list[str] = []
+    whys: list[str | None] = []
+    flags: list[tuple[float, set[str]]] = []
+    begun = time.monotonic()
+
+    def detection_pass(at: datetime) -> None:
+        for handle in handles.values():
+            handle.flush()
+        waited = time.monotonic()
+        while follower.stats.committed_records < len(actions):  # every line written so far
+            if follower.poll() == 0:
+                follower.commit()
+                if time.monotonic() - waited > 60:
+                    raise RuntimeError(
+                        f"follow mode committed {follower.stats.committed_records} of {len(actions)} records"
+                    )
+                time.sleep(follower.poll_seconds)
+        covered = sum(p.new_records for p in watcher.passes)
+        new = follower.stats.committed_records - covered
+        if new == 0:  # as in ``watch``: an interval with nothing new costs nothing
+            return
+        follower.warehouse = watcher.detection_pass(follower.warehouse, new)
+        report = watcher.passes[-1]
+        if report.publish_error:
+            raise RuntimeError(f"publishing the verdicts failed: {report.publish_error}")
+        state.refresh()
+        flags.append((at.timestamp(), set(report.flagged_accounts)))
+
+    try:
+        for record in records:
+            if record.ts >= next_pass:
+                detection_pass(next_pass)
+                while record.ts >= next_pass:
+                    next_pass += cadence
+            result = decider.decide(record.request, now=record.ts)
+            actions.append(result.action)
+            whys.append(stopped_because(result))
+            handles[record.log].write(record.line)
+    finally:
+        for handle in handles.values():
+            handle.close()
+        follower.close()
+        follower.warehouse.close()
+        state.close()
+        redis.terminate()
+        redis.wait(timeout=10)
+    span = (records[-1].ts - records[0].ts).total_seconds()
+    return {
+        "data": name,
+        "requests": len(records),
+        "span_hours": round(span / 3600, 1),
+        "cadence_minutes": args.cadence,
+        "replay_s": round(time.monotonic() - begun, 1),
+        "passes": len(watcher.passes),
+        "pass_scan_s": [round(p.scan_s, 1) for p in watcher.passes],
+        "pass_new_records": [p.new_records for p in watcher.passes],
+        **tally(records, actions, truth, flags, whys),
+    }
 
 
 def throughput(files: list[Path], accounts: Path, work: Path, every: float, expected: int) -> dict[str, Any]:
@@ -360,10 +498,15 @@ def throughput(files: list[Path], accounts: Path, work: Path, every: float, expe
 
 
 def markdown(results: dict[str, Any]) -> str:
+    if "cadence_minutes" in results:
+        how = f"a pass every {results['cadence_minutes']} replayed minutes (replay {results['replay_s']} s)"
+    else:
+        how = (
+            f"replayed at {results['speedup_achieved']}x (asked {results['speedup_asked']}x) "
+            f"in {results['replay_s']} s"
+        )
     lines = [
-        f"**{results['data']}**: {results['requests']:,} requests over {results['span_hours']} h, "
-        "replayed at "
-        f"{results['speedup_achieved']}x (asked {results['speedup_asked']}x) in {results['replay_s']} s; "
+        f"**{results['data']}**: {results['requests']:,} requests over {results['span_hours']} h, {how}; "
         f"{results['passes']} passes (scan s: {results['pass_scan_s']})",
         "",
         "| campaign | accounts | exchanges | hours to first flag | hours to first throttle/block "
@@ -410,6 +553,13 @@ def main() -> None:
         help="seconds between passes while measuring throughput (short, so passes run while reading)",
     )
     parser.add_argument("--throughput-only", action="store_true", help="skip the replay; throughput only")
+    parser.add_argument(
+        "--cadence",
+        type=float,
+        default=None,
+        help="minutes of replayed traffic between passes; the replay waits for each pass "
+        "(detection latency at that cadence, whatever this machine's speed)",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON results here")
     args = parser.parse_args()
     everything = {
@@ -435,6 +585,8 @@ def main() -> None:
                     "data": name,
                     "throughput": throughput(files, accounts, work, args.throughput_every, expected),
                 }
+            elif args.cadence:
+                result = cadence_run(name, files, accounts, truth, work, run_args)
             else:
                 result = live_run(name, files, accounts, truth, work, run_args)
             result["loadavg_before_after"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]

@@ -150,7 +150,7 @@ class Watcher:
     def _guarded_pass(self, warehouse: Warehouse, new_records: int) -> Warehouse:
         """A failed pass is logged and retried at the next interval; follow mode goes on."""
         try:
-            return self._detection_pass(warehouse, new_records)
+            return self.detection_pass(warehouse, new_records)
         except Exception:
             log.exception("a detection pass failed; the next interval tries again")
             return warehouse
@@ -163,8 +163,12 @@ class Watcher:
             warehouse.engine.execute(f"SET memory_limit = {sql_string(limit)}")
         return warehouse
 
-    def _detection_pass(self, warehouse: Warehouse, new_records: int) -> Warehouse:
-        """Scan, then publish; returns the warehouse to go on with (reopened after an HTTP reload)."""
+    def detection_pass(self, warehouse: Warehouse, new_records: int) -> Warehouse:
+        """Scan, then publish; returns the warehouse to go on with (reopened after an HTTP reload).
+
+        ``run`` calls it every interval; a caller that drives follow mode itself (the live
+        detection bench's replayed-time cadence) calls it directly. Its report is the last
+        of ``passes``."""
         from distillguard.scan import scan
         from distillguard.serve import publish as publisher
 
