@@ -28,6 +28,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 runner = CliRunner()
 
 HYDRA = [f"hydra-{i}" for i in range(5)]  # extraction, alone on their prefix
+SPARED = "customer-in-hydra"  # an ordinary customer the graph put in the hydra's cluster
 CAMPUS_FLAGGED = [f"student-bad-{i}" for i in range(4)]  # extraction, on a campus NAT
 CAMPUS = [f"student-{i}" for i in range(40)]  # ordinary students on the same NAT
 PAIR = ["pair-0", "pair-1"]  # extraction, the only two on their prefix (too few to act on a prefix)
@@ -58,6 +59,7 @@ def _plant(warehouse: Warehouse) -> None:
     for account in PAIR:
         event(account, "pfx-pair", f"key-{account}")
     event(WATCHED, "pfx-home", f"key-{WATCHED}")
+    event(SPARED, "pfx-office", f"key-{SPARED}")
     for account in TEAM:
         event(account, f"pfx-{account}", "key-team")
     warehouse.insert_events(pa.Table.from_pylist(events, schema=EVENTS))
@@ -82,6 +84,7 @@ def _plant(warehouse: Warehouse) -> None:
     scores += [score(a, 0.05, "ok", "cl-campus") for a in CAMPUS]
     scores += [score(WATCHED, 0.6, "watch"), score("team-bad", 0.85, "extraction")]
     scores += [score(a, 0.1, "ok") for a in TEAM[1:]]
+    scores.append(score(SPARED, 0.2, "ok", "cl-hydra"))
     warehouse.replace_table("account_scores", pa.Table.from_pylist(scores, schema=ACCOUNT_SCORES))
     clusters = [
         {
@@ -150,6 +153,19 @@ def test_flagged_accounts_and_clusters_are_published_with_the_scans_reasons(
     assert "5 accounts" in cluster.reasons[0] and "payment:pay-1" in cluster.reasons[1]
     assert ("cluster", "cl-campus") not in rows
     assert snapshot.memberships == {a: "cl-hydra" for a in HYDRA}
+
+
+def test_a_cluster_member_the_scan_cleared_is_not_acted_on_through_its_cluster(
+    snapshot: VerdictSnapshot,
+) -> None:
+    """The scan judged the customer ok on its own evidence although the graph put it in the
+    hydra's cluster: the service must not block it through the cluster's row, nor count its
+    requests towards the cluster's budget."""
+    state = MemoryState()
+    publish(snapshot, state)
+    assert state.cluster_of(SPARED) is None
+    assert state.cluster_of("hydra-0") == "cl-hydra"
+    assert not state.lookup([("account", SPARED)], now=NOW)
 
 
 def test_prefixes_are_published_only_when_their_accounts_are_overwhelmingly_flagged(

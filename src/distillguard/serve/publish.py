@@ -4,8 +4,11 @@
 rows, each with the scan's own reasons and an expiry (``serve_verdict_ttl_hours``):
 
 - ``scan.account``: accounts at ``watch`` or ``extraction``;
-- ``scan.cluster``: clusters at ``watch`` or ``extraction`` (their members are the
-  snapshot's memberships, so a member's new requests find the cluster's row);
+- ``scan.cluster``: clusters at ``watch`` or ``extraction``. Their *flagged* members are the
+  snapshot's memberships, so those members' new requests find the cluster's row and count
+  towards its budget. A member the scan judged ``ok`` on its own evidence (scoring gives a
+  member with a history of its own nothing from a cluster it only brushes) is not a
+  membership: acting on it through the cluster would ban a customer the scan cleared;
 - ``scan.api_key``: keys whose users are (nearly) all flagged accounts;
 - ``scan.ip_prefix``: prefixes whose distinct accounts are overwhelmingly flagged
   (at least ``PREFIX_MIN_FLAGGED`` of them and ``PREFIX_MIN_SHARE`` of all). A
@@ -148,7 +151,8 @@ def _clusters(warehouse: Warehouse, expires: datetime) -> tuple[list[Decision], 
     members = _rows(
         warehouse,
         "SELECT s.account_id, s.cluster_id FROM account_scores s "
-        "JOIN clusters c USING (cluster_id) WHERE c.verdict IN ('watch', 'extraction')",
+        "JOIN clusters c USING (cluster_id) "
+        "WHERE c.verdict IN ('watch', 'extraction') AND s.verdict IN ('watch', 'extraction')",
     )
     return decisions, {m["account_id"]: m["cluster_id"] for m in members}
 
