@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-import live_detection as live  # noqa: E402
+import live_tally as live  # noqa: E402
 
 from distillguard.serve.decider import DecideRequest  # noqa: E402
 
